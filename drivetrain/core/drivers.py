@@ -1,0 +1,155 @@
+"""Drivers: the one environment loop.
+
+A driver plays a policy in a batched environment and hands every transition, as a
+batched :class:`~drivetrain.core.types.Trajectory`, to each of its observers (plain
+callables: a replay buffer's ``add_batch``, metrics, a progress bar)::
+
+    driver = StepDriver(env, policy, observers=[replay.add_batch, AverageReturn()], num_steps=4)
+    time_step, policy_state = driver.run()                   # resets the environment
+    time_step, policy_state = driver.run(time_step, policy_state)  # continues seamlessly
+
+``num_steps`` and ``num_episodes`` are totals over the batch. Boundary transitions
+(LAST -> FIRST) reach the observers but do not count as steps.
+
+Policy state: the driver passes the state returned by the policy back at the next
+call, resets it to ``policy.get_initial_state`` where a time step is FIRST, and stores
+the state the policy acted from in ``policy_info["state"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from drivetrain.core import nest, types
+from drivetrain.core.environment import Environment
+from drivetrain.core.policy import Policy
+
+__all__ = ["DynamicEpisodeDriver", "DynamicStepDriver", "EpisodeDriver", "Observer", "StepDriver"]
+
+Observer = Callable[[types.Trajectory], Any]
+
+_LAST = int(types.StepType.LAST)
+_FIRST = int(types.StepType.FIRST)
+
+
+class _Driver:
+    """Shared loop; subclasses say when a run is done."""
+
+    def __init__(self, env: Environment, policy: Policy, observers: Sequence[Observer] = ()):
+        self.env = env
+        self.policy = policy
+        self.observers = list(observers)
+        for obs in self.observers:
+            if not callable(obs):
+                raise TypeError(f"observer {obs!r} is not callable; pass e.g. replay.add_batch or a metric")
+        self._stateful = policy.stateful
+        self._initial_state: Any = None
+
+    def _start(self, time_step: types.TimeStep | None, policy_state: Any) -> tuple[types.TimeStep, Any]:
+        if time_step is None:
+            time_step = self.env.reset()
+        if policy_state is None:
+            policy_state = self.policy.get_initial_state(self.env.batch_size)
+        return time_step, policy_state
+
+    def _reset_where_first(self, first: np.ndarray, policy_state: Any) -> Any:
+        if self._initial_state is None:
+            self._initial_state = self.policy.get_initial_state(self.env.batch_size)
+        mask = first
+
+        def pick(init: np.ndarray, cur: np.ndarray) -> np.ndarray:
+            m = mask.reshape(mask.shape + (1,) * (np.ndim(cur) - 1))
+            return np.where(m, init, cur)
+
+        return nest.map_structure(pick, self._initial_state, policy_state)
+
+    def _loop(
+        self,
+        time_step: types.TimeStep | None,
+        policy_state: Any,
+        count: Callable[[types.Trajectory], int],
+        target: int,
+    ) -> tuple[types.TimeStep, Any]:
+        time_step, policy_state = self._start(time_step, policy_state)
+        env_step, act, observers, stateful = self.env.step, self.policy.action, self.observers, self._stateful
+        done = 0
+        while done < target:
+            if stateful:
+                first = time_step.step_type == _FIRST
+                if first.any():
+                    policy_state = self._reset_where_first(first, policy_state)
+            action_step = act(time_step, policy_state)
+            next_time_step = env_step(action_step.action)
+            info = action_step.info
+            if stateful:
+                info = {**info, "state": policy_state}
+            traj = types.Trajectory(
+                time_step.step_type,
+                time_step.observation,
+                action_step.action,
+                info,
+                next_time_step.step_type,
+                next_time_step.reward,
+                next_time_step.discount,
+            )
+            for observer in observers:
+                observer(traj)
+            done += count(traj)
+            time_step, policy_state = next_time_step, action_step.state
+        return time_step, policy_state
+
+
+def _count_steps(traj: types.Trajectory) -> int:
+    st = traj.step_type
+    return int(st.shape[0] - np.count_nonzero(st == _LAST))
+
+
+def _count_episodes(traj: types.Trajectory) -> int:
+    return int(np.count_nonzero(traj.next_step_type == _LAST))
+
+
+class StepDriver(_Driver):
+    """Runs the policy until at least ``num_steps`` non-boundary steps (over the batch) were taken."""
+
+    def __init__(
+        self,
+        env: Environment,
+        policy: Policy,
+        observers: Sequence[Observer] = (),
+        num_steps: int = 1,
+    ):
+        super().__init__(env, policy, observers)
+        if num_steps < 1:
+            raise ValueError(f"StepDriver: num_steps must be >= 1, got {num_steps}")
+        self.num_steps = int(num_steps)
+
+    def run(self, time_step: types.TimeStep | None = None, policy_state: Any = None) -> tuple[types.TimeStep, Any]:
+        """Steps the environment; returns the last time step and policy state to continue from."""
+        return self._loop(time_step, policy_state, _count_steps, self.num_steps)
+
+
+class EpisodeDriver(_Driver):
+    """Runs the policy until at least ``num_episodes`` episodes (over the batch) ended."""
+
+    def __init__(
+        self,
+        env: Environment,
+        policy: Policy,
+        observers: Sequence[Observer] = (),
+        num_episodes: int = 1,
+    ):
+        super().__init__(env, policy, observers)
+        if num_episodes < 1:
+            raise ValueError(f"EpisodeDriver: num_episodes must be >= 1, got {num_episodes}")
+        self.num_episodes = int(num_episodes)
+
+    def run(self, time_step: types.TimeStep | None = None, policy_state: Any = None) -> tuple[types.TimeStep, Any]:
+        """Steps the environment; returns the last time step and policy state to continue from."""
+        return self._loop(time_step, policy_state, _count_episodes, self.num_episodes)
+
+
+DynamicStepDriver = StepDriver
+DynamicEpisodeDriver = EpisodeDriver

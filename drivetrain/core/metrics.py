@@ -1,0 +1,251 @@
+"""Training metrics: observers that also report a result.
+
+Every metric is a callable taking a batched :class:`~drivetrain.core.types.Trajectory`
+plus ``result()``, ``reset()``, ``state_dict()`` and ``load_state_dict()``. Episode
+returns and lengths are tracked per environment of the batch; an episode counts when
+its final transition (``next_step_type == LAST``) is observed. Boundary transitions
+(LAST -> FIRST) add nothing.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+import numpy as np
+
+from drivetrain.core import types
+
+__all__ = [
+    "AverageEpisodeLength",
+    "AverageReturn",
+    "ChosenActionHistogram",
+    "EnvironmentSteps",
+    "MaxReturn",
+    "Metric",
+    "MinReturn",
+    "NumberOfEpisodes",
+]
+
+_LAST = int(types.StepType.LAST)
+
+
+class Metric:
+    """Base class: a named observer with a result."""
+
+    name: str = "Metric"
+
+    def __call__(self, trajectory: types.Trajectory) -> None:
+        raise NotImplementedError
+
+    def result(self) -> Any:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{self.name}({self.result()!r})"
+
+
+class NumberOfEpisodes(Metric):
+    """Episodes completed."""
+
+    name = "NumberOfEpisodes"
+
+    def __init__(self) -> None:
+        self._n = 0
+
+    def __call__(self, trajectory: types.Trajectory) -> None:
+        self._n += int(np.count_nonzero(trajectory.next_step_type == _LAST))
+
+    def result(self) -> int:
+        return self._n
+
+    def reset(self) -> None:
+        self._n = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"n": self._n}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._n = int(state["n"])
+
+
+class EnvironmentSteps(Metric):
+    """Environment steps taken, not counting boundary transitions."""
+
+    name = "EnvironmentSteps"
+
+    def __init__(self) -> None:
+        self._n = 0
+
+    def __call__(self, trajectory: types.Trajectory) -> None:
+        st = trajectory.step_type
+        self._n += int(st.shape[0] - np.count_nonzero(st == _LAST))
+
+    def result(self) -> int:
+        return self._n
+
+    def reset(self) -> None:
+        self._n = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"n": self._n}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._n = int(state["n"])
+
+
+class _EpisodeMetric(Metric):
+    """Accumulates per-environment returns and lengths; subclasses read finished episodes."""
+
+    def __init__(self) -> None:
+        self._returns: np.ndarray | None = None
+        self._lengths: np.ndarray | None = None
+
+    def __call__(self, trajectory: types.Trajectory) -> None:
+        st = trajectory.step_type
+        if self._returns is None or self._returns.shape[0] != st.shape[0]:
+            self._returns = np.zeros(st.shape[0], np.float64)
+            self._lengths = np.zeros(st.shape[0], np.int64)
+        assert self._lengths is not None
+        # A boundary's reward is that of a FIRST step (0), so adding it is harmless.
+        self._returns += trajectory.reward
+        self._lengths += st != _LAST
+        ends = trajectory.next_step_type == _LAST
+        if ends.any():
+            self._episodes_ended(self._returns[ends], self._lengths[ends])
+            self._returns[ends] = 0.0
+            self._lengths[ends] = 0
+
+    def _episodes_ended(self, returns: np.ndarray, lengths: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _accumulators(self) -> dict[str, Any]:
+        return {
+            "returns": None if self._returns is None else self._returns.copy(),
+            "lengths": None if self._lengths is None else self._lengths.copy(),
+        }
+
+    def _load_accumulators(self, state: dict[str, Any]) -> None:
+        self._returns = None if state["returns"] is None else np.array(state["returns"], np.float64)
+        self._lengths = None if state["lengths"] is None else np.array(state["lengths"], np.int64)
+
+
+class _WindowedEpisodeMetric(_EpisodeMetric):
+    def __init__(self, window: int = 10) -> None:
+        super().__init__()
+        if window < 1:
+            raise ValueError(f"{self.name}: window must be >= 1, got {window}")
+        self.window = int(window)
+        self._buffer: collections.deque[float] = collections.deque(maxlen=self.window)
+
+    def result(self) -> float:
+        """Mean over the last ``window`` episodes; NaN before the first episode ends."""
+        return float(np.mean(self._buffer)) if self._buffer else float("nan")
+
+    def reset(self) -> None:
+        self._buffer.clear()
+        self._returns = None
+        self._lengths = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"buffer": list(self._buffer), **self._accumulators()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._buffer = collections.deque((float(x) for x in state["buffer"]), maxlen=self.window)
+        self._load_accumulators(state)
+
+
+class AverageReturn(_WindowedEpisodeMetric):
+    """Mean undiscounted return of the last ``window`` episodes."""
+
+    name = "AverageReturn"
+
+    def _episodes_ended(self, returns: np.ndarray, lengths: np.ndarray) -> None:
+        self._buffer.extend(returns.tolist())
+
+
+class AverageEpisodeLength(_WindowedEpisodeMetric):
+    """Mean length (in steps) of the last ``window`` episodes."""
+
+    name = "AverageEpisodeLength"
+
+    def _episodes_ended(self, returns: np.ndarray, lengths: np.ndarray) -> None:
+        self._buffer.extend(lengths.astype(np.float64).tolist())
+
+
+class _ExtremeReturn(_EpisodeMetric):
+    _pick = staticmethod(max)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._value = float("nan")
+
+    def _episodes_ended(self, returns: np.ndarray, lengths: np.ndarray) -> None:
+        best = float(self._pick(returns.tolist()))
+        self._value = best if np.isnan(self._value) else float(self._pick(self._value, best))
+
+    def result(self) -> float:
+        """The extreme return so far; NaN before the first episode ends."""
+        return self._value
+
+    def reset(self) -> None:
+        self._value = float("nan")
+        self._returns = None
+        self._lengths = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"value": self._value, **self._accumulators()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._value = float(state["value"])
+        self._load_accumulators(state)
+
+
+class MaxReturn(_ExtremeReturn):
+    """Highest episode return seen."""
+
+    name = "MaxReturn"
+    _pick = staticmethod(max)
+
+
+class MinReturn(_ExtremeReturn):
+    """Lowest episode return seen."""
+
+    name = "MinReturn"
+    _pick = staticmethod(min)
+
+
+class ChosenActionHistogram(Metric):
+    """Counts of the (scalar, discrete) actions chosen in non-boundary steps."""
+
+    name = "ChosenActionHistogram"
+
+    def __init__(self) -> None:
+        self._counts: collections.Counter[int] = collections.Counter()
+
+    def __call__(self, trajectory: types.Trajectory) -> None:
+        actions = np.asarray(trajectory.action)[trajectory.step_type != _LAST]
+        values, counts = np.unique(actions, return_counts=True)
+        self._counts.update(dict(zip(values.tolist(), counts.tolist(), strict=True)))
+
+    def result(self) -> dict[int, int]:
+        """``{action: count}``, sorted by action."""
+        return dict(sorted(self._counts.items()))
+
+    def reset(self) -> None:
+        self._counts.clear()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"counts": dict(self._counts)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._counts = collections.Counter({int(k): int(v) for k, v in state["counts"].items()})

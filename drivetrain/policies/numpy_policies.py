@@ -1,0 +1,174 @@
+"""NumPy policies: random, scripted, greedy and epsilon-greedy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from drivetrain.core import nest, seeding, specs, types
+from drivetrain.core.policy import Policy
+from drivetrain.core.schedules import Schedule, as_schedule
+
+__all__ = ["EpsilonGreedyPolicy", "GreedyPolicy", "RandomPolicy", "ScriptedPolicy"]
+
+
+def _batch_size(time_step: types.TimeStep) -> int:
+    return int(time_step.step_type.shape[0])
+
+
+def _scalar_discrete(action_spec: Any) -> tuple[int, int] | None:
+    """(minimum, maximum) if the action spec is one scalar integer spec."""
+    if (
+        isinstance(action_spec, specs.BoundedArraySpec)
+        and action_spec.shape == ()
+        and np.issubdtype(action_spec.dtype, np.integer)
+    ):
+        return int(action_spec.minimum), int(action_spec.maximum)
+    return None
+
+
+class RandomPolicy(Policy):
+    """Uniformly random actions within the (bounded) action spec."""
+
+    def __init__(self, time_step_spec: types.TimeStep, action_spec: Any, seed: seeding.Seed = None):
+        super().__init__(time_step_spec, action_spec)
+        self._rng = seeding.as_generator(seed)
+        self._discrete = _scalar_discrete(action_spec)
+        if self._discrete is not None:
+            self._dtype = action_spec.dtype
+        for path, s in nest.flatten_with_paths(action_spec):
+            if not isinstance(s, specs.BoundedArraySpec):
+                raise TypeError(f"RandomPolicy: action spec {path or '<root>'} must be bounded, got {s}")
+
+    def _action(self, time_step: types.TimeStep, policy_state: Any) -> types.PolicyStep:
+        b = _batch_size(time_step)
+        if self._discrete is not None:
+            lo, hi = self._discrete
+            action = self._rng.integers(lo, hi + 1, b).astype(self._dtype, copy=False)
+        else:
+            action = specs.sample(self.action_spec, self._rng, (b,))
+        return types.PolicyStep(action, (), {})
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": seeding.generator_state(self._rng)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        seeding.set_generator_state(self._rng, state["rng"])
+
+
+class ScriptedPolicy(Policy):
+    """Plays a fixed sequence of actions, then starts it again.
+
+    ``actions[i]`` is the action of call ``i`` for every environment (a scalar or a
+    value of the action spec), or a per-environment array ``[B, ...]``.
+    """
+
+    def __init__(self, time_step_spec: types.TimeStep, action_spec: Any, actions: Sequence[Any]):
+        super().__init__(time_step_spec, action_spec)
+        if len(actions) == 0:
+            raise ValueError("ScriptedPolicy: actions must not be empty")
+        self._actions = list(actions)
+        self._i = 0
+
+    def _action(self, time_step: types.TimeStep, policy_state: Any) -> types.PolicyStep:
+        b = _batch_size(time_step)
+        a = self._actions[self._i % len(self._actions)]
+        self._i += 1
+        action = nest.map_structure(
+            lambda s, v: np.broadcast_to(np.asarray(v, s.dtype), (b, *s.shape)).copy(), self.action_spec, a
+        )
+        return types.PolicyStep(action, (), {})
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"i": self._i}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._i = int(state["i"])
+
+
+def _preferences(info: Any) -> np.ndarray | None:
+    if isinstance(info, dict):
+        for key in ("q_values", "logits"):
+            if key in info:
+                return np.asarray(info[key])
+    return None
+
+
+class GreedyPolicy(Policy):
+    """The argmax of the wrapped policy's ``info["q_values"]`` (or ``info["logits"]``)."""
+
+    def __init__(self, policy: Policy):
+        super().__init__(policy.time_step_spec, policy.action_spec, policy.policy_state_spec, policy.info_spec)
+        self.wrapped = policy
+        bounds = _scalar_discrete(policy.action_spec)
+        self._minimum = 0 if bounds is None else bounds[0]
+
+    def get_initial_state(self, batch_size: int) -> Any:
+        return self.wrapped.get_initial_state(batch_size)
+
+    def _action(self, time_step: types.TimeStep, policy_state: Any) -> types.PolicyStep:
+        step = self.wrapped.action(time_step, policy_state)
+        prefs = _preferences(step.info)
+        if prefs is None:
+            return step
+        action = (np.argmax(prefs, axis=-1) + self._minimum).astype(self.action_spec.dtype)
+        return step._replace(action=action)
+
+
+class EpsilonGreedyPolicy(Policy):
+    """With probability epsilon a uniformly random action, else the wrapped policy's.
+
+    ``epsilon`` is a float or a schedule (a callable of a step counter). The counter is
+    ``step_fn()`` when given (e.g. the agent's train step), else the number of calls to
+    :meth:`action` so far.
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        epsilon: float | Schedule,
+        seed: seeding.Seed = None,
+        step_fn: Callable[[], int] | None = None,
+    ):
+        super().__init__(policy.time_step_spec, policy.action_spec, policy.policy_state_spec, policy.info_spec)
+        self.wrapped = policy
+        self._epsilon = as_schedule(epsilon)
+        self._step_fn = step_fn
+        self._calls = 0
+        self._rng = seeding.as_generator(seed)
+        self._random = RandomPolicy(policy.time_step_spec, policy.action_spec, self._rng)
+
+    @property
+    def epsilon(self) -> float:
+        """Epsilon at the current step."""
+        step = self._step_fn() if self._step_fn is not None else self._calls
+        return float(self._epsilon(step))
+
+    def get_initial_state(self, batch_size: int) -> Any:
+        return self.wrapped.get_initial_state(batch_size)
+
+    def _action(self, time_step: types.TimeStep, policy_state: Any) -> types.PolicyStep:
+        eps = self.epsilon
+        self._calls += 1
+        step = self.wrapped.action(time_step, policy_state)
+        b = _batch_size(time_step)
+        explore = self._rng.random(b) < eps
+        if not explore.any():
+            return step
+        random_action = self._random.action(time_step).action
+
+        def mix(greedy: np.ndarray, rand: np.ndarray) -> np.ndarray:
+            m = explore.reshape(explore.shape + (1,) * (np.ndim(greedy) - 1))
+            return np.where(m, rand, greedy).astype(np.asarray(greedy).dtype, copy=False)
+
+        return step._replace(action=nest.map_structure(mix, step.action, random_action))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"calls": self._calls, "rng": seeding.generator_state(self._rng), "wrapped": self.wrapped.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._calls = int(state["calls"])
+        seeding.set_generator_state(self._rng, state["rng"])
+        self.wrapped.load_state_dict(state["wrapped"])
