@@ -29,7 +29,19 @@ from drivetrain.core import (
 
 __version__ = "0.1.0"
 
-_LAZY = {"agents", "core", "distributed", "envs", "metrics", "networks", "observers", "policies", "replay", "specs", "train"}
+_LAZY = {
+    "agents",
+    "core",
+    "distributed",
+    "envs",
+    "metrics",
+    "networks",
+    "observers",
+    "policies",
+    "replay",
+    "specs",
+    "train",
+}
 
 __all__ = [
     "ArraySpec",
@@ -52,7 +64,9 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        target = {"metrics": "drivetrain.core.metrics", "specs": "drivetrain.core.specs"}.get(name, f"drivetrain.{name}")
+        target = {"metrics": "drivetrain.core.metrics", "specs": "drivetrain.core.specs"}.get(
+            name, f"drivetrain.{name}"
+        )
         module = importlib.import_module(target)
         globals()[name] = module
         return module

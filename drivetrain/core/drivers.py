@@ -126,7 +126,9 @@ class StepDriver(_Driver):
             raise ValueError(f"StepDriver: num_steps must be >= 1, got {num_steps}")
         self.num_steps = int(num_steps)
 
-    def run(self, time_step: types.TimeStep | None = None, policy_state: Any = None) -> tuple[types.TimeStep, Any]:
+    def run(
+        self, time_step: types.TimeStep | None = None, policy_state: Any = None
+    ) -> tuple[types.TimeStep, Any]:
         """Steps the environment; returns the last time step and policy state to continue from."""
         return self._loop(time_step, policy_state, _count_steps, self.num_steps)
 
@@ -146,7 +148,9 @@ class EpisodeDriver(_Driver):
             raise ValueError(f"EpisodeDriver: num_episodes must be >= 1, got {num_episodes}")
         self.num_episodes = int(num_episodes)
 
-    def run(self, time_step: types.TimeStep | None = None, policy_state: Any = None) -> tuple[types.TimeStep, Any]:
+    def run(
+        self, time_step: types.TimeStep | None = None, policy_state: Any = None
+    ) -> tuple[types.TimeStep, Any]:
         """Steps the environment; returns the last time step and policy state to continue from."""
         return self._loop(time_step, policy_state, _count_episodes, self.num_episodes)
 

@@ -183,15 +183,18 @@ class AverageEpisodeLength(_WindowedEpisodeMetric):
 
 
 class _ExtremeReturn(_EpisodeMetric):
-    _pick = staticmethod(max)
+    _highest = True
 
     def __init__(self) -> None:
         super().__init__()
         self._value = float("nan")
 
     def _episodes_ended(self, returns: np.ndarray, lengths: np.ndarray) -> None:
-        best = float(self._pick(returns.tolist()))
-        self._value = best if np.isnan(self._value) else float(self._pick(self._value, best))
+        best = float(returns.max() if self._highest else returns.min())
+        if np.isnan(self._value):
+            self._value = best
+        else:
+            self._value = max(self._value, best) if self._highest else min(self._value, best)
 
     def result(self) -> float:
         """The extreme return so far; NaN before the first episode ends."""
@@ -214,14 +217,14 @@ class MaxReturn(_ExtremeReturn):
     """Highest episode return seen."""
 
     name = "MaxReturn"
-    _pick = staticmethod(max)
+    _highest = True
 
 
 class MinReturn(_ExtremeReturn):
     """Lowest episode return seen."""
 
     name = "MinReturn"
-    _pick = staticmethod(min)
+    _highest = False
 
 
 class ChosenActionHistogram(Metric):

@@ -67,7 +67,7 @@ def flatten_with_paths(x: Any, prefix: str = "") -> list[tuple[str, Any]]:
 def _rebuild(template: Any, children: list[Any]) -> Any:
     if isinstance(template, Mapping):
         keys = sorted(template)
-        return type(template)(zip(keys, children, strict=True))
+        return type(template)(zip(keys, children, strict=True))  # type: ignore[call-arg]
     if _is_namedtuple(template):
         return type(template)(*children)
     return type(template)(children)
@@ -107,9 +107,7 @@ def _assert_same_container(a: Any, b: Any, path: str) -> None:
             got = sorted(b) if isinstance(b, Mapping) else type(b).__name__
             raise ValueError(f"structure mismatch at {where!r}: expected keys {sorted(a)}, got {got}")
     elif len(a) != len(b):
-        raise ValueError(
-            f"structure mismatch at {where!r}: expected {len(a)} elements, got {len(b)}"
-        )
+        raise ValueError(f"structure mismatch at {where!r}: expected {len(a)} elements, got {len(b)}")
 
 
 def pack_sequence_as(structure: Any, leaves: list[Any]) -> Any:

@@ -55,9 +55,7 @@ class ArraySpec:
         expected_ndim = outer_ndim + len(self.shape)
         if arr.ndim != expected_ndim or tuple(arr.shape[outer_ndim:]) != self.shape:
             outer = "[" + ", ".join("B" for _ in range(outer_ndim)) + "] + " if outer_ndim else ""
-            raise SpecError(
-                f"{where}: expected shape {outer}{self.shape}, got {tuple(arr.shape)}"
-            )
+            raise SpecError(f"{where}: expected shape {outer}{self.shape}, got {tuple(arr.shape)}")
         if arr.dtype != self.dtype:
             raise SpecError(f"{where}: expected dtype {self.dtype}, got {arr.dtype}")
 
@@ -69,7 +67,9 @@ class ArraySpec:
         if self.dtype == np.bool_:
             return rng.integers(0, 2, shape).astype(np.bool_)
         info = np.iinfo(self.dtype)
-        return rng.integers(max(info.min, -(2**31)), min(info.max, 2**31 - 1), shape, dtype=self.dtype, endpoint=True)
+        return rng.integers(
+            max(info.min, -(2**31)), min(info.max, 2**31 - 1), shape, dtype=self.dtype, endpoint=True
+        )
 
     def zeros(self, outer_shape: tuple[int, ...] = ()) -> np.ndarray:
         return np.zeros(outer_shape + self.shape, self.dtype)
@@ -134,10 +134,14 @@ class BoundedArraySpec(ArraySpec):
         arr = np.asarray(value)
         if arr.size == 0:
             return
-        if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)) and (
-            np.all(np.isfinite(self.minimum)) and np.all(np.isfinite(self.maximum))
+        if (
+            np.issubdtype(arr.dtype, np.floating)
+            and not np.all(np.isfinite(arr))
+            and (np.all(np.isfinite(self.minimum)) and np.all(np.isfinite(self.maximum)))
         ):
-            raise SpecError(f"{path or self.name or 'value'}: non-finite value in {arr.tolist() if arr.size < 20 else 'array'}")
+            raise SpecError(
+                f"{path or self.name or 'value'}: non-finite value in {arr.tolist() if arr.size < 20 else 'array'}"
+            )
         below = arr < self.minimum
         above = arr > self.maximum
         if np.any(below) or np.any(above):
@@ -191,7 +195,11 @@ class StackedFramesSpec(BoundedArraySpec):
         object.__setattr__(self, "num_frames", n)
 
     def __eq__(self, other: object) -> bool:
-        return super().__eq__(other) and isinstance(other, StackedFramesSpec) and other.num_frames == self.num_frames
+        return (
+            super().__eq__(other)
+            and isinstance(other, StackedFramesSpec)
+            and other.num_frames == self.num_frames
+        )
 
     def __hash__(self) -> int:
         return super().__hash__()
@@ -214,6 +222,7 @@ def validate(spec: Any, value: Any, outer_ndim: int = 1, name: str = "") -> None
     environments and drivers move). Raises :class:`SpecError` naming the first field
     that is wrong.
     """
+
     def check(path: str, s: ArraySpec, v: Any) -> None:
         if not isinstance(s, ArraySpec):
             raise TypeError(f"{path or '<root>'}: spec leaf must be an ArraySpec, got {type(s).__name__}")

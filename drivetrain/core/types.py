@@ -57,9 +57,9 @@ class StepType(enum.IntEnum):
 class TimeStep(NamedTuple):
     """What an environment emits: batched ``step_type``, ``reward``, ``discount``, ``observation``."""
 
-    step_type: np.ndarray
-    reward: np.ndarray
-    discount: np.ndarray
+    step_type: Any  # np.ndarray [B] int32 (or a spec, in a time step spec)
+    reward: Any  # np.ndarray [B] float32
+    discount: Any  # np.ndarray [B] float32
     observation: Any
 
     def is_first(self) -> np.ndarray:
@@ -95,13 +95,13 @@ class PolicyStep(NamedTuple):
 class Trajectory(NamedTuple):
     """One batched transition; ``reward`` and ``discount`` come from the next time step."""
 
-    step_type: np.ndarray
+    step_type: Any  # np.ndarray [B] int32 (or a spec, in a trajectory spec)
     observation: Any
     action: Any
     policy_info: Any
-    next_step_type: np.ndarray
-    reward: np.ndarray
-    discount: np.ndarray
+    next_step_type: Any
+    reward: Any
+    discount: Any
 
     def is_first(self) -> np.ndarray:
         return np.asarray(self.step_type == StepType.FIRST)

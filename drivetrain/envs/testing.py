@@ -70,7 +70,9 @@ class CountingEnv(Environment):
         self.actions_applied.append(np.where(restarting, -1, action))
         ended = ~restarting & (self._t >= self._lengths)
         self._last = ended
-        step_type = np.where(restarting, types.StepType.FIRST, np.where(ended, types.StepType.LAST, types.StepType.MID))
+        step_type = np.where(
+            restarting, types.StepType.FIRST, np.where(ended, types.StepType.LAST, types.StepType.MID)
+        )
         reward = np.where(restarting, 0.0, action + 1.0).astype(np.float32)
         discount = np.where(ended & ~self._truncate, 0.0, 1.0).astype(np.float32)
         return types.TimeStep(step_type.astype(np.int32), reward, discount, self._obs())

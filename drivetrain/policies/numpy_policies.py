@@ -100,7 +100,9 @@ class GreedyPolicy(Policy):
     """The argmax of the wrapped policy's ``info["q_values"]`` (or ``info["logits"]``)."""
 
     def __init__(self, policy: Policy):
-        super().__init__(policy.time_step_spec, policy.action_spec, policy.policy_state_spec, policy.info_spec)
+        super().__init__(
+            policy.time_step_spec, policy.action_spec, policy.policy_state_spec, policy.info_spec
+        )
         self.wrapped = policy
         bounds = _scalar_discrete(policy.action_spec)
         self._minimum = 0 if bounds is None else bounds[0]
@@ -132,7 +134,9 @@ class EpsilonGreedyPolicy(Policy):
         seed: seeding.Seed = None,
         step_fn: Callable[[], int] | None = None,
     ):
-        super().__init__(policy.time_step_spec, policy.action_spec, policy.policy_state_spec, policy.info_spec)
+        super().__init__(
+            policy.time_step_spec, policy.action_spec, policy.policy_state_spec, policy.info_spec
+        )
         self.wrapped = policy
         self._epsilon = as_schedule(epsilon)
         self._step_fn = step_fn
@@ -166,7 +170,11 @@ class EpsilonGreedyPolicy(Policy):
         return step._replace(action=nest.map_structure(mix, step.action, random_action))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"calls": self._calls, "rng": seeding.generator_state(self._rng), "wrapped": self.wrapped.state_dict()}
+        return {
+            "calls": self._calls,
+            "rng": seeding.generator_state(self._rng),
+            "wrapped": self.wrapped.state_dict(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._calls = int(state["calls"])

@@ -49,11 +49,15 @@ def n_step_transitions(window: types.Trajectory, gamma: float, n: int | None = N
     """
     step_type = np.asarray(window.step_type)
     if step_type.ndim != 2:
-        raise ValueError(f"n_step_transitions: expected [batch, n + 1] windows, got step_type shape {step_type.shape}")
+        raise ValueError(
+            f"n_step_transitions: expected [batch, n + 1] windows, got step_type shape {step_type.shape}"
+        )
     batch, length = step_type.shape
     n = length - 1 if n is None else int(n)
     if not 1 <= n <= length - 1:
-        raise ValueError(f"n_step_transitions: n must be in 1..{length - 1} for windows of length {length}, got {n}")
+        raise ValueError(
+            f"n_step_transitions: n must be in 1..{length - 1} for windows of length {length}, got {n}"
+        )
     reward = np.asarray(window.reward, np.float64)
     discount = np.asarray(window.discount, np.float64)
     next_last = np.asarray(window.next_step_type) == _LAST

@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+import drivetrain as dt
+from drivetrain.core import metrics
+from drivetrain.envs.testing import CountingEnv
+from drivetrain.policies import ScriptedPolicy
+
+
+def all_metrics():
+    return [
+        metrics.NumberOfEpisodes(),
+        metrics.EnvironmentSteps(),
+        metrics.AverageReturn(window=3),
+        metrics.AverageEpisodeLength(window=3),
+        metrics.MaxReturn(),
+        metrics.MinReturn(),
+        metrics.ChosenActionHistogram(),
+    ]
+
+
+def test_metrics_track_episodes_per_environment():
+    # Action 0 -> reward 1 per step, so a return equals the episode's length.
+    env = CountingEnv([2, 3])
+    ms = all_metrics()
+    dt.EpisodeDriver(
+        env, ScriptedPolicy(env.time_step_spec(), env.action_spec(), [0]), ms, num_episodes=4
+    ).run()
+    episodes, steps, avg_ret, avg_len, max_ret, min_ret, hist = (m.result() for m in ms)
+    # Episodes end in the order env0 (2), env1 (3), env0 (2), env1 (3) after 7 iterations.
+    assert episodes == 4
+    # 7 iterations x 2 envs minus 3 boundaries (env 0 at iterations 3 and 6, env 1 at 4).
+    assert steps == 11
+    assert avg_ret == pytest.approx((3 + 2 + 3) / 3)
+    assert avg_len == pytest.approx((3 + 2 + 3) / 3)
+    assert max_ret == 3 and min_ret == 2
+    assert hist == {0: 11}
+
+
+def test_results_before_any_episode_and_reset():
+    m = metrics.AverageReturn()
+    assert np.isnan(m.result()) and np.isnan(metrics.MaxReturn().result())
+    env = CountingEnv([1])
+    dt.StepDriver(env, ScriptedPolicy(env.time_step_spec(), env.action_spec(), [1]), [m], num_steps=3).run()
+    assert m.result() == 2.0  # one step with action 1 -> reward 2
+    m.reset()
+    assert np.isnan(m.result())
+
+
+def test_window_must_be_positive():
+    with pytest.raises(ValueError, match="window must be >= 1"):
+        metrics.AverageReturn(window=0)
+
+
+def test_state_dict_continues_identically():
+    env_a, env_b = CountingEnv([2, 5]), CountingEnv([2, 5])
+    policy_a = ScriptedPolicy(env_a.time_step_spec(), env_a.action_spec(), [0, 1, 1])
+    policy_b = ScriptedPolicy(env_b.time_step_spec(), env_b.action_spec(), [0, 1, 1])
+    ms_a, ms_b = all_metrics(), all_metrics()
+    driver_a = dt.StepDriver(env_a, policy_a, ms_a, num_steps=7)
+    ts_a, _ = driver_a.run()
+    # b runs the same first part, then its metrics are rebuilt from a's state mid-episode.
+    ts_b, _ = dt.StepDriver(env_b, policy_b, ms_b, num_steps=7).run()
+    restored = all_metrics()
+    for src, dst in zip(ms_b, restored, strict=True):
+        dst.load_state_dict(src.state_dict())
+    driver_a.run(ts_a)
+    dt.StepDriver(env_b, policy_b, restored, num_steps=7).run(ts_b)
+    assert [m.result() for m in ms_a] == [m.result() for m in restored]

@@ -1,0 +1,74 @@
+import collections
+
+import numpy as np
+import pytest
+
+from drivetrain.core import nest, specs
+
+
+def test_bounds_are_inclusive_and_sample_reaches_both_ends():
+    spec = specs.BoundedArraySpec((), np.int64, 0, 3, "action")
+    values = spec.sample(np.random.default_rng(0), (2000,))
+    assert set(np.unique(values).tolist()) == {0, 1, 2, 3}
+    spec.check(np.array([0, 3]), outer_ndim=1)
+    with pytest.raises(specs.SpecError, match=r"action: expected values in \[0, 3\] \(inclusive\), got 4"):
+        spec.check(np.array([0, 4]), outer_ndim=1)
+    with pytest.raises(specs.SpecError, match="got -1"):
+        spec.check(np.array([-1]), outer_ndim=1)
+
+
+def test_validate_names_field_shape_and_dtype():
+    spec = {"pos": specs.ArraySpec((2,), np.float32), "act": specs.BoundedArraySpec((), np.int64, 0, 1)}
+    good = {"pos": np.zeros((5, 2), np.float32), "act": np.ones(5, np.int64)}
+    specs.validate(spec, good)
+    with pytest.raises(specs.SpecError, match=r"pos: expected shape \[B\] \+ \(2,\), got \(5, 3\)"):
+        specs.validate(spec, {**good, "pos": np.zeros((5, 3), np.float32)})
+    with pytest.raises(specs.SpecError, match="pos: expected dtype float32, got float64"):
+        specs.validate(spec, {**good, "pos": np.zeros((5, 2))})
+    with pytest.raises(specs.SpecError, match=r"expected keys \['act', 'pos'\], got \['pos'\]"):
+        specs.validate(spec, {"pos": good["pos"]})
+
+
+def test_validate_names_nested_path_in_namedtuple():
+    Obs = collections.namedtuple("Obs", ["image", "vector"])
+    spec = Obs(specs.BoundedArraySpec((2, 2), np.uint8, 0, 255), specs.ArraySpec((3,), np.float32))
+    value = Obs(np.zeros((1, 2, 2), np.uint8), np.zeros((1, 4), np.float32))
+    with pytest.raises(specs.SpecError, match=r"observation\.vector: expected shape"):
+        specs.validate(spec, value, name="observation")
+
+
+def test_float_bounds_and_non_finite():
+    spec = specs.BoundedArraySpec((2,), np.float32, [-1, 0], [1, 2], "x")
+    specs.validate(spec, np.array([[-1, 2]], np.float32))
+    with pytest.raises(specs.SpecError, match="non-finite"):
+        specs.validate(spec, np.array([[np.nan, 1]], np.float32))
+    with pytest.raises(specs.SpecError, match="expected values in"):
+        specs.validate(spec, np.array([[0, 2.5]], np.float32))
+    s = spec.sample(np.random.default_rng(1), (100,))
+    assert s.dtype == np.float32 and (s >= spec.minimum).all() and (s <= spec.maximum).all()
+
+
+def test_minimum_above_maximum_is_refused():
+    with pytest.raises(ValueError, match="exceeds maximum"):
+        specs.BoundedArraySpec((), np.int64, 3, 0)
+
+
+def test_stacked_frames_spec_declares_frames():
+    spec = specs.StackedFramesSpec((84, 84, 4), np.uint8, 0, 255)
+    assert spec.num_frames == 4
+    assert spec.nbytes == 84 * 84 * 4
+    with pytest.raises(ValueError, match="num_frames"):
+        specs.StackedFramesSpec((84, 84, 4), np.uint8, 0, 255, num_frames=3)
+    assert spec != specs.BoundedArraySpec((84, 84, 4), np.uint8, 0, 255)
+
+
+def test_nest_roundtrip_and_paths():
+    Pair = collections.namedtuple("Pair", ["a", "b"])
+    tree = {"z": Pair(1, (2, 3)), "a": [4]}
+    leaves = nest.flatten(tree)
+    assert leaves == [4, 1, 2, 3]  # dict keys sorted
+    assert nest.pack_sequence_as(tree, leaves) == tree
+    assert [p for p, _ in nest.flatten_with_paths(tree)] == ["a.0", "z.a", "z.b.0", "z.b.1"]
+    doubled = nest.map_structure(lambda x: 2 * x, tree)
+    assert doubled == {"z": Pair(2, (4, 6)), "a": [8]}
+    assert nest.flatten(()) == [] and nest.map_structure(lambda x: x, ()) == ()

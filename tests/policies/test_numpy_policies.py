@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+
+from drivetrain.core import schedules, specs, types
+from drivetrain.core.policy import Policy
+from drivetrain.policies import EpsilonGreedyPolicy, GreedyPolicy, RandomPolicy, ScriptedPolicy
+
+OBS = specs.ArraySpec((1,), np.float32)
+TS_SPEC = types.time_step_spec(OBS)
+ACTIONS = specs.BoundedArraySpec((), np.int64, 2, 5)  # 4 actions: 2..5
+
+
+class FixedQPolicy(Policy):
+    """Q-values [0, 0, 9, 0] for every state: greedy action index 2 -> action 4."""
+
+    def __init__(self):
+        super().__init__(TS_SPEC, ACTIONS, info_spec={"q_values": specs.ArraySpec((4,), np.float32)})
+
+    def _action(self, time_step, policy_state):
+        b = time_step.step_type.shape[0]
+        q = np.tile(np.array([0, 0, 9, 0], np.float32), (b, 1))
+        return types.PolicyStep(np.full(b, 2, np.int64), (), {"q_values": q})
+
+
+def ts(b):
+    return types.restart(np.zeros((b, 1), np.float32))
+
+
+def test_random_policy_covers_inclusive_range_and_is_seeded():
+    a = RandomPolicy(TS_SPEC, ACTIONS, seed=0).action(ts(4000)).action
+    assert set(np.unique(a).tolist()) == {2, 3, 4, 5} and a.dtype == np.int64
+    b = RandomPolicy(TS_SPEC, ACTIONS, seed=0).action(ts(4000)).action
+    np.testing.assert_array_equal(a, b)
+    specs.validate(ACTIONS, a)
+
+
+def test_random_policy_on_continuous_nest():
+    spec = {"steer": specs.BoundedArraySpec((2,), np.float32, -1, 1), "gear": ACTIONS}
+    out = RandomPolicy(TS_SPEC, spec, seed=1).action(ts(50)).action
+    specs.validate(spec, out)
+
+
+def test_random_policy_refuses_unbounded_actions():
+    with pytest.raises(TypeError, match="must be bounded"):
+        RandomPolicy(TS_SPEC, specs.ArraySpec((), np.float32))
+
+
+def test_greedy_uses_q_values_and_minimum():
+    step = GreedyPolicy(FixedQPolicy()).action(ts(3))
+    assert step.action.tolist() == [4, 4, 4] and "q_values" in step.info
+
+
+def test_epsilon_zero_and_one():
+    greedy = EpsilonGreedyPolicy(FixedQPolicy(), 0.0, seed=0).action(ts(500)).action
+    assert (greedy == 2).all()
+    explore = EpsilonGreedyPolicy(FixedQPolicy(), 1.0, seed=0).action(ts(4000)).action
+    counts = np.bincount(explore - 2, minlength=4)
+    assert set(np.unique(explore).tolist()) == {2, 3, 4, 5}
+    assert counts.min() > 900  # uniform: ~1000 each
+
+
+def test_epsilon_schedule_follows_step_counter():
+    sched = schedules.LinearDecay(1.0, 0.0, 10)
+    step = {"n": 0}
+    policy = EpsilonGreedyPolicy(FixedQPolicy(), sched, seed=0, step_fn=lambda: step["n"])
+    assert policy.epsilon == 1.0
+    step["n"] = 5
+    assert policy.epsilon == pytest.approx(0.5)
+    step["n"] = 50
+    assert policy.epsilon == 0.0
+    assert (policy.action(ts(100)).action == 2).all()
+    own = EpsilonGreedyPolicy(FixedQPolicy(), sched, seed=0)  # counts its own calls
+    for _ in range(4):
+        own.action(ts(1))
+    assert own.epsilon == pytest.approx(0.6)
+
+
+def test_polynomial_decay_by_hand():
+    sched = schedules.PolynomialDecay(1.0, 0.1, 100, power=2.0)
+    assert sched(0) == 1.0
+    assert sched(50) == pytest.approx(0.1 + 0.9 * 0.25)
+    assert sched(1000) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="steps must be positive"):
+        schedules.PolynomialDecay(1.0, 0.0, 0)
+
+
+def test_epsilon_greedy_state_dict_resumes_identically():
+    a = EpsilonGreedyPolicy(FixedQPolicy(), 0.5, seed=3)
+    a.action(ts(10))
+    b = EpsilonGreedyPolicy(FixedQPolicy(), 0.5, seed=99)
+    b.load_state_dict(a.state_dict())
+    np.testing.assert_array_equal(a.action(ts(50)).action, b.action(ts(50)).action)
+
+
+def test_scripted_policy_cycles():
+    p = ScriptedPolicy(TS_SPEC, ACTIONS, [2, 5])
+    assert [int(p.action(ts(2)).action[1]) for _ in range(3)] == [2, 5, 2]
+    with pytest.raises(ValueError, match="must not be empty"):
+        ScriptedPolicy(TS_SPEC, ACTIONS, [])
