@@ -1,0 +1,32 @@
+"""The README's commands and example are real: CI runs the same test command, and the example runs."""
+
+import pathlib
+import re
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def bash_blocks():
+    return re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+
+
+def test_quickstart_has_exactly_two_commands_and_ci_runs_the_test_command():
+    quickstart = README.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    commands = [c.strip() for c in re.findall(r"```bash\n(.*?)```", quickstart, flags=re.S)]
+    assert len(commands) == 2, commands
+    assert all("\n" not in c for c in commands)
+    assert "drivetrain train cartpole-dqn" in commands[0]
+    assert "pytest" in commands[1]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert commands[1] in ci.splitlines()
+
+
+def test_concepts_example_runs(capsys):
+    block = README.split("<!-- readme-example: concepts -->", 1)[1]
+    code = re.search(r"```python\n(.*?)```", block, flags=re.S).group(1)
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out.split()
+    assert int(out[0]) > 0  # random CartPole episodes end within 2,000 steps
+    assert 8 <= float(out[1]) <= 100
+    assert out[-3:] == ["(64,", "2,", "4)"]
