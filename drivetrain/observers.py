@@ -1,0 +1,135 @@
+"""Observers that are not metrics: a live progress bar.
+
+An observer is any callable taking a batched :class:`~drivetrain.core.types.Trajectory`;
+a driver calls it once per environment step with the transition of every environment::
+
+    with ProgressBar(total=50_000) as bar:
+        driver = StepDriver(env, policy, observers=[replay.add_batch, bar], num_steps=256)
+        ...
+
+The bar advances by the number of non-boundary transitions (the steps a driver counts),
+shows the rate in steps/s (tqdm's own rate) and, once an episode ended, the average
+return of the last ``window`` episodes. It tracks returns per environment itself, or
+shows the result of an :class:`~drivetrain.core.metrics.AverageReturn` it is given (the
+same one the training loop logs, so the two never disagree).
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from types import TracebackType
+from typing import IO, Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from drivetrain.core import types
+from drivetrain.core.metrics import AverageReturn
+
+__all__ = ["ProgressBar"]
+
+_LAST = int(types.StepType.LAST)
+
+
+class ProgressBar:
+    """A tqdm progress bar fed by a driver.
+
+    Args:
+      total: the number of steps at 100%.
+      initial: steps already done (a resumed run starts its bar there).
+      average_return: an ``AverageReturn`` metric to display; when None the bar keeps
+        its own per-environment returns over the last ``window`` episodes.
+      window: episodes averaged when the bar tracks returns itself.
+      desc: text in front of the bar.
+      file: where the bar is written (default: stderr).
+      disable: no output at all (the bar still counts).
+      mininterval: seconds between redraws.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        *,
+        initial: int = 0,
+        average_return: AverageReturn | None = None,
+        window: int = 10,
+        desc: str | None = None,
+        file: IO[str] | None = None,
+        disable: bool = False,
+        mininterval: float = 0.5,
+    ):
+        if total < 0:
+            raise ValueError(f"ProgressBar: total must be >= 0, got {total}")
+        self._metric = average_return
+        self._file = file
+        self._returns: np.ndarray | None = None
+        self._finished: collections.deque[float] = collections.deque(maxlen=window)
+        self._bar = tqdm(
+            total=total,
+            initial=initial,
+            desc=desc,
+            file=file,
+            disable=disable,
+            mininterval=mininterval,
+            unit="step",
+            unit_scale=True,
+            bar_format="{l_bar}{bar}| {n}/{total} [{elapsed}<{remaining}, {rate_fmt}{postfix}]",
+            dynamic_ncols=True,
+        )
+        self.steps = int(initial)
+
+    def __call__(self, trajectory: types.Trajectory) -> None:
+        step_type = trajectory.step_type
+        n = int(step_type.shape[0] - np.count_nonzero(step_type == _LAST))
+        self.steps += n
+        ended = trajectory.next_step_type == _LAST
+        if self._metric is None:
+            if self._returns is None or self._returns.shape[0] != step_type.shape[0]:
+                self._returns = np.zeros(step_type.shape[0], np.float64)
+            self._returns += trajectory.reward  # a boundary's reward is 0
+            if ended.any():
+                self._finished.extend(self._returns[ended].tolist())
+                self._returns[ended] = 0.0
+        if ended.any():
+            value = self.average_return
+            if not math.isnan(value):
+                self._bar.set_postfix_str(f"return={value:.4g}", refresh=False)
+        # Vector environments overshoot the last driver run: keep the bar at most full.
+        self._bar.update(max(0, min(n, self._bar.total - self._bar.n)))
+
+    @property
+    def average_return(self) -> float:
+        """The displayed average return; NaN before an episode ended."""
+        if self._metric is not None:
+            return float(self._metric.result())
+        return float(np.mean(self._finished)) if self._finished else float("nan")
+
+    def set_description(self, text: str) -> None:
+        """Replaces the text in front of the bar (e.g. ``"eval"``)."""
+        self._bar.set_description_str(text, refresh=False)
+
+    def write(self, message: str) -> None:
+        """Prints a line above the bar without breaking it."""
+        tqdm.write(message, file=self._file)
+
+    def close(self) -> None:
+        """Draws the final state and releases the line. Idempotent."""
+        self._bar.close()
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ProgressBar(steps={self.steps}, total={self._bar.total})"
+
+    def __getstate__(self) -> Any:
+        raise TypeError("ProgressBar holds a terminal handle and cannot be pickled; rebuild it on resume")

@@ -1,0 +1,1 @@
+"""drivetrain.train: the training loop built from the parts, checkpoints, logging, presets."""
