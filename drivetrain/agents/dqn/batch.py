@@ -1,0 +1,76 @@
+"""From a sampled window batch to the NumPy inputs of the DQN loss.
+
+``batch`` is a :class:`~drivetrain.core.Trajectory` of arrays ``[B, n + 1, ...]`` as
+``replay.sample(B, num_steps=n + 1)`` returns it. Rewards are clipped to
+``[-reward_clip, reward_clip]`` (if set) and then multiplied by ``reward_scale``, per
+step, before the n-step sums of :func:`drivetrain.replay.nstep.n_step_transitions`.
+Windows that start at a boundary (``step_type[:, 0] == LAST``) are invalid: weight 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from drivetrain.core import types
+from drivetrain.replay.nstep import n_step_transitions
+
+__all__ = ["DQNInputs", "make_inputs"]
+
+
+class DQNInputs(NamedTuple):
+    """NumPy inputs of one DQN update."""
+
+    observation: Any
+    """Observations ``o_0`` ``[B, ...]``."""
+    action: np.ndarray
+    """Action indices ``a_0 - action_spec.minimum``, int64 ``[B]``."""
+    next_observation: Any
+    """Observations ``o_m`` to bootstrap from ``[B, ...]``."""
+    scalars: np.ndarray
+    """float32 ``[3, B]``: n-step reward, n-step discount, weight (importance weight × valid)."""
+    valid: np.ndarray
+    """bool ``[B]``: False for windows that start at a boundary."""
+    num_valid: int
+
+
+def make_inputs(
+    batch: types.Trajectory,
+    gamma: float,
+    n_step: int,
+    action_minimum: int,
+    reward_scale: float = 1.0,
+    reward_clip: float | None = None,
+    weights: np.ndarray | None = None,
+) -> DQNInputs:
+    """The inputs of the loss for windows ``[B, n_step + 1]`` (see the module docstring)."""
+    reward = np.asarray(batch.reward, np.float32)
+    if reward_clip is not None:
+        reward = np.clip(reward, -reward_clip, reward_clip)
+    if reward_scale != 1.0:
+        reward = reward * np.float32(reward_scale)
+    nstep = n_step_transitions(batch._replace(reward=reward), gamma, n_step)
+    batch_size = nstep.valid.shape[0]
+    scalars = np.empty((3, batch_size), np.float32)
+    scalars[0] = nstep.reward
+    scalars[1] = nstep.discount
+    scalars[2] = nstep.valid
+    if weights is not None:
+        w = np.asarray(weights)
+        if w.shape != (batch_size,):
+            raise ValueError(f"DQN.train: weights must have shape ({batch_size},), got {w.shape}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError("DQN.train: weights must be finite and non-negative")
+        scalars[2] *= w
+    action = np.asarray(nstep.action, np.int64)
+    if action_minimum:
+        action = action - action_minimum
+    return DQNInputs(
+        nstep.observation,
+        action,
+        nstep.next_observation,
+        scalars,
+        nstep.valid,
+        int(np.count_nonzero(nstep.valid)),
+    )

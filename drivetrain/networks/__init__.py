@@ -1,0 +1,23 @@
+"""Networks (PyTorch): encoders, MLP and Nature CNN torsos, linear and dueling heads, QNetwork."""
+
+from drivetrain.networks.conv import NATURE_CNN_LAYERS, ConvTorso, nature_cnn
+from drivetrain.networks.encoders import OneHotEncoder, VectorEncoder
+from drivetrain.networks.heads import DuelingHead, QHead
+from drivetrain.networks.initialization import init_layer, make_generator
+from drivetrain.networks.mlp import MLP
+from drivetrain.networks.q_network import QNetwork, num_actions_of
+
+__all__ = [
+    "MLP",
+    "NATURE_CNN_LAYERS",
+    "ConvTorso",
+    "DuelingHead",
+    "OneHotEncoder",
+    "QHead",
+    "QNetwork",
+    "VectorEncoder",
+    "init_layer",
+    "make_generator",
+    "nature_cnn",
+    "num_actions_of",
+]

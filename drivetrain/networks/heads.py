@@ -1,0 +1,58 @@
+"""Q-value heads: a linear head and the dueling head (Wang et al. 2016).
+
+Both map features ``[B, input_dim]`` to q-values ``[B, num_actions]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from drivetrain.networks.initialization import OUTPUT_GAIN, init_layer
+from drivetrain.networks.mlp import MLP
+
+__all__ = ["DuelingHead", "QHead"]
+
+
+class QHead(nn.Module):
+    """``q = W x + b``: one linear output per action (orthogonal, gain 1, zero bias)."""
+
+    def __init__(self, input_dim: int, num_actions: int, generator: torch.Generator | None = None):
+        super().__init__()
+        self.linear = init_layer(nn.Linear(input_dim, num_actions), OUTPUT_GAIN, generator)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.linear(features)
+        return out
+
+
+class DuelingHead(nn.Module):
+    """``q(s, a) = V(s) + A(s, a) - mean_a' A(s, a')``.
+
+    The value and the advantage streams each have their own hidden layers
+    (``hidden``, ``Linear -> ReLU``) followed by a linear output of size 1 and
+    ``num_actions``; subtracting the mean advantage makes the split identifiable.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        num_actions: int,
+        hidden: Sequence[int] = (),
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        self.value_torso = MLP(input_dim, hidden, generator)
+        self.advantage_torso = MLP(input_dim, hidden, generator)
+        self.value = init_layer(nn.Linear(self.value_torso.output_dim, 1), OUTPUT_GAIN, generator)
+        self.advantage = init_layer(
+            nn.Linear(self.advantage_torso.output_dim, num_actions), OUTPUT_GAIN, generator
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        value = self.value(self.value_torso(features))
+        advantage = self.advantage(self.advantage_torso(features))
+        q: torch.Tensor = value + advantage - advantage.mean(dim=1, keepdim=True)
+        return q

@@ -1,0 +1,49 @@
+"""Explicit weight initialization for the networks of drivetrain.
+
+Every linear and convolutional layer is initialized here, never by PyTorch's
+defaults, so that the scheme is documented and seedable:
+
+- hidden layers (followed by a ReLU): orthogonal weights with gain √2 (Saxe et al.
+  2014; the gain keeps the activation scale through ReLUs), biases 0;
+- output layers (q-values, value and advantage streams): orthogonal weights with gain
+  1, biases 0.
+
+``generator`` is a :class:`torch.Generator` that makes the initialization
+reproducible without touching PyTorch's global random state; ``None`` uses the
+global state (so ``torch.manual_seed`` applies, as everywhere in PyTorch).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["HIDDEN_GAIN", "OUTPUT_GAIN", "init_layer", "make_generator"]
+
+HIDDEN_GAIN = math.sqrt(2.0)
+"""Gain of the orthogonal initialization of layers followed by a ReLU."""
+
+OUTPUT_GAIN = 1.0
+"""Gain of the orthogonal initialization of output layers."""
+
+
+def make_generator(seed: int | None) -> torch.Generator | None:
+    """A CPU generator seeded with ``seed``, or ``None`` (PyTorch's global state) for ``None``."""
+    if seed is None:
+        return None
+    gen = torch.Generator()
+    gen.manual_seed(int(seed))
+    return gen
+
+
+def init_layer(
+    layer: nn.Linear | nn.Conv2d, gain: float = HIDDEN_GAIN, generator: torch.Generator | None = None
+) -> nn.Linear | nn.Conv2d:
+    """Orthogonal weights with ``gain`` and zero biases, in place; returns ``layer``."""
+    with torch.no_grad():
+        nn.init.orthogonal_(layer.weight, gain=gain, generator=generator)
+        if layer.bias is not None:
+            layer.bias.zero_()
+    return layer

@@ -1,0 +1,126 @@
+"""The Q-network of DQN: an encoder, an MLP torso and a linear or dueling head.
+
+``QNetwork(observation_spec, action_spec)`` maps a batch of observations as the
+environment emits them (NumPy arrays converted with ``torch.from_numpy``, no
+preprocessing outside) to q-values ``[B, num_actions]``, float32. The observation
+spec picks the encoder:
+
+==============================================  ==========================================
+observation spec                                 encoder
+==============================================  ==========================================
+``(d,)`` or ``()``, any numeric dtype            cast to float32 (vector)
+``()`` integer ``BoundedArraySpec``              one-hot of ``minimum..maximum`` (tabular)
+``(H, W, C)`` channels-last image                ``ConvTorso`` (Nature CNN by default);
+                                                 ``uint8`` pixels are scaled to ``[0, 1]``
+==============================================  ==========================================
+
+The encoder is followed by ``fc_layers`` (``Linear -> ReLU`` each) and a linear
+q-value head. With ``dueling=True`` the last of ``fc_layers`` is duplicated into a
+value and an advantage stream (Wang et al. 2016: Nature CNN -> 512 | 512 -> V | A).
+Initialization is explicit: see :mod:`drivetrain.networks.initialization`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from drivetrain.core import specs
+from drivetrain.networks.conv import NATURE_CNN_LAYERS, ConvTorso
+from drivetrain.networks.encoders import OneHotEncoder, VectorEncoder
+from drivetrain.networks.heads import DuelingHead, QHead
+from drivetrain.networks.initialization import make_generator
+from drivetrain.networks.mlp import MLP
+
+__all__ = ["QNetwork", "num_actions_of"]
+
+
+def num_actions_of(action_spec: Any) -> int:
+    """Number of discrete actions of a scalar integer ``BoundedArraySpec``; clear error otherwise."""
+    if not (
+        isinstance(action_spec, specs.BoundedArraySpec)
+        and action_spec.shape == ()
+        and np.issubdtype(action_spec.dtype, np.integer)
+    ):
+        raise TypeError(
+            "QNetwork: action_spec must be a scalar integer BoundedArraySpec (discrete actions), "
+            f"got {action_spec!r}"
+        )
+    return action_spec.num_values
+
+
+def _encoder(
+    observation_spec: Any, conv_layers: Sequence[tuple[int, int, int]] | None, gen: Any
+) -> nn.Module:
+    if not isinstance(observation_spec, specs.ArraySpec):
+        raise TypeError(
+            "QNetwork: observation_spec must be a single ArraySpec (vector, discrete state or HWC image), "
+            f"got {type(observation_spec).__name__}: {observation_spec!r}"
+        )
+    spec = observation_spec
+    if not (np.issubdtype(spec.dtype, np.number) or spec.dtype == np.bool_):
+        raise TypeError(f"QNetwork: observation dtype must be numeric, got {spec.dtype}")
+    rank = len(spec.shape)
+    if rank == 3:
+        scale = 1.0 / 255.0 if spec.dtype == np.uint8 else None
+        layers = NATURE_CNN_LAYERS if conv_layers is None else tuple(tuple(layer) for layer in conv_layers)
+        return ConvTorso(spec.shape, layers, scale, gen)  # type: ignore[arg-type]
+    if conv_layers is not None:
+        raise ValueError(
+            f"QNetwork: conv_layers need an image observation of shape (height, width, channels), "
+            f"got shape {spec.shape}"
+        )
+    if rank == 0 and isinstance(spec, specs.BoundedArraySpec) and np.issubdtype(spec.dtype, np.integer):
+        return OneHotEncoder(int(spec.minimum), int(spec.maximum))
+    if rank <= 1:
+        return VectorEncoder(int(np.prod(spec.shape, dtype=np.int64)))
+    raise ValueError(
+        f"QNetwork: unsupported observation shape {spec.shape}: expected a vector (d,), a discrete state () "
+        "or a channels-last image (height, width, channels); add a channel axis to 2-D images"
+    )
+
+
+class QNetwork(nn.Module):
+    """``observation [B, ...] -> q-values [B, num_actions]`` (see the module docstring).
+
+    Args:
+        observation_spec: a single ``ArraySpec`` of one observation (no batch axis).
+        action_spec: a scalar integer ``BoundedArraySpec``; one q-value per action.
+        conv_layers: ``(filters, kernel, stride)`` per convolution, images only;
+            ``None`` is the Nature DQN CNN for images.
+        fc_layers: hidden widths after the encoder.
+        dueling: a dueling head instead of a linear one.
+        seed: seeds the weight initialization (``None``: PyTorch's global generator).
+    """
+
+    def __init__(
+        self,
+        observation_spec: Any,
+        action_spec: Any,
+        conv_layers: Sequence[tuple[int, int, int]] | None = None,
+        fc_layers: Sequence[int] = (512,),
+        dueling: bool = False,
+        seed: int | None = None,
+    ):
+        super().__init__()
+        self.num_actions = num_actions_of(action_spec)
+        gen = make_generator(seed)
+        self.encoder = _encoder(observation_spec, conv_layers, gen)
+        fc = tuple(int(units) for units in fc_layers)
+        in_dim = int(self.encoder.output_dim)  # type: ignore[arg-type]
+        if dueling:
+            self.torso = MLP(in_dim, fc[:-1], gen)
+            self.head: nn.Module = DuelingHead(self.torso.output_dim, self.num_actions, fc[-1:], gen)
+        else:
+            self.torso = MLP(in_dim, fc, gen)
+            self.head = QHead(self.torso.output_dim, self.num_actions, gen)
+        self.observation_spec = observation_spec
+        self.action_spec = action_spec
+
+    def forward(self, observation: torch.Tensor) -> torch.Tensor:
+        q: torch.Tensor = self.head(self.torso(self.encoder(observation)))
+        return q
