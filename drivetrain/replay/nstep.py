@@ -23,7 +23,7 @@ import numpy as np
 
 from drivetrain.core import nest, types
 
-__all__ = ["NStepTransition", "n_step_transitions"]
+__all__ = ["NStepTransition", "n_step_sequence", "n_step_transitions"]
 
 _LAST = int(types.StepType.LAST)
 
@@ -52,34 +52,62 @@ def n_step_transitions(window: types.Trajectory, gamma: float, n: int | None = N
         raise ValueError(
             f"n_step_transitions: expected [batch, n + 1] windows, got step_type shape {step_type.shape}"
         )
-    batch, length = step_type.shape
+    length = step_type.shape[1]
     n = length - 1 if n is None else int(n)
     if not 1 <= n <= length - 1:
         raise ValueError(
             f"n_step_transitions: n must be in 1..{length - 1} for windows of length {length}, got {n}"
         )
+    seq = _n_step(window, gamma, n, 1)
+    return NStepTransition(*(nest.map_structure(lambda x: x[:, 0], field) for field in seq))
+
+
+def n_step_sequence(window: types.Trajectory, gamma: float, n: int) -> NStepTransition:
+    """The n-step transition of every step ``s < L - n`` of ``[batch, L]`` windows: arrays ``[batch, L - n, ...]``.
+
+    Entry ``[:, s]`` equals ``n_step_transitions`` of the sub-window ``[:, s : s + n + 1]``
+    (for recurrent agents that train on whole sequences).
+    """
+    step_type = np.asarray(window.step_type)
+    if step_type.ndim != 2:
+        raise ValueError(
+            f"n_step_sequence: expected [batch, L] windows, got step_type shape {step_type.shape}"
+        )
+    length = step_type.shape[1]
+    if not 1 <= int(n) <= length - 1:
+        raise ValueError(
+            f"n_step_sequence: n must be in 1..{length - 1} for windows of length {length}, got {n}"
+        )
+    return _n_step(window, gamma, int(n), length - int(n))
+
+
+def _n_step(window: types.Trajectory, gamma: float, n: int, count: int) -> NStepTransition:
+    """n-step transitions of the first ``count`` steps (arrays ``[batch, count, ...]``)."""
+    step_type = np.asarray(window.step_type)
+    batch = step_type.shape[0]
     reward = np.asarray(window.reward, np.float64)
     discount = np.asarray(window.discount, np.float64)
     next_last = np.asarray(window.next_step_type) == _LAST
 
-    total = np.zeros(batch, np.float64)
-    scale = np.ones(batch, np.float64)  # γ^k d_0 ... d_{k-1}
-    running = np.ones(batch, bool)  # episode has not ended before step k
-    last_index = np.full(batch, n, np.int64)
+    total = np.zeros((batch, count), np.float64)
+    scale = np.ones((batch, count), np.float64)  # γ^k d_0 ... d_{k-1}
+    running = np.ones((batch, count), bool)  # episode has not ended before step k
+    last_index = np.full((batch, count), n, np.int64)
     for k in range(n):
-        total += np.where(running, scale * reward[:, k], 0.0)
-        scale = np.where(running, scale * gamma * discount[:, k], scale)
-        ended = running & next_last[:, k]
+        total += np.where(running, scale * reward[:, k : k + count], 0.0)
+        scale = np.where(running, scale * gamma * discount[:, k : k + count], scale)
+        ended = running & next_last[:, k : k + count]
         last_index[ended] = k + 1
-        running &= ~next_last[:, k]
+        running &= ~next_last[:, k : k + count]
 
-    rows = np.arange(batch)
+    rows = np.arange(batch)[:, None]
+    target = np.arange(count) + last_index
     return NStepTransition(
-        observation=nest.map_structure(lambda x: x[:, 0], window.observation),
-        action=nest.map_structure(lambda x: x[:, 0], window.action),
+        observation=nest.map_structure(lambda x: x[:, :count], window.observation),
+        action=nest.map_structure(lambda x: x[:, :count], window.action),
         reward=total.astype(np.float32),
         discount=scale.astype(np.float32),
-        next_observation=nest.map_structure(lambda x: x[rows, last_index], window.observation),
-        valid=step_type[:, 0] != _LAST,
+        next_observation=nest.map_structure(lambda x: x[rows, target], window.observation),
+        valid=step_type[:, :count] != _LAST,
         steps=last_index,
     )

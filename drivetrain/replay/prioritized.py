@@ -1,0 +1,250 @@
+"""Prioritized replay (Schaul et al. 2016, proportional variant) over windows.
+
+Each item carries a priority ``p``; a window is drawn with probability
+``P = (p + ε)^α / Σ (p_k + ε)^α`` over the eligible windows (the sum runs over items
+that can start a window of the requested length: boundaries have priority 0, and the
+newest ``num_steps - 1`` items of each env are left out of the draw). New items get
+the largest priority seen so far (1 at first), so each is likely drawn at least once.
+Importance weights are ``w = (N · P)^-β``, normalised by the largest weight in the
+batch, with ``N`` the number of eligible windows.
+
+``beta`` is a float or a schedule (a callable of the number of ``sample`` calls so
+far); the training loop may also set ``replay.beta`` at any time.
+``update_priorities(info.ids, priorities)`` sets the priorities of sampled windows
+(e.g. ``|TD error|``); ids whose item was overwritten since are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from drivetrain.core import seeding, types
+from drivetrain.core.schedules import Schedule
+from drivetrain.replay.buffer import ReplayBuffer
+from drivetrain.replay.sum_tree import SumTree
+
+__all__ = ["PrioritizedReplay"]
+
+_LAST = int(types.StepType.LAST)
+_ROUNDS = 32
+
+
+class PrioritizedReplay(ReplayBuffer):
+    """Proportional prioritized replay with a vectorised sum tree."""
+
+    def __init__(
+        self,
+        data_spec: types.Trajectory,
+        capacity: int,
+        num_envs: int = 1,
+        alpha: float = 0.6,
+        beta: float | Schedule | None = 0.4,
+        seed: seeding.Seed = None,
+        *,
+        epsilon: float = 1e-6,
+        dedup_frames: bool = True,
+        frame_reserve: float = 1 / 32,
+        storage_dir: str | os.PathLike[str] | None = None,
+        check_memory: bool = True,
+    ):
+        if not alpha >= 0:
+            raise ValueError(f"PrioritizedReplay: alpha must be >= 0, got {alpha}")
+        if beta is None:
+            raise ValueError(
+                "PrioritizedReplay: beta is required (a buffer saved with a beta schedule "
+                "needs load(path, beta=schedule))"
+            )
+        if not callable(beta) and not 0 <= beta <= 1:
+            raise ValueError(f"PrioritizedReplay: beta must be in [0, 1] or a schedule, got {beta}")
+        if not epsilon >= 0:
+            raise ValueError(f"PrioritizedReplay: epsilon must be >= 0, got {epsilon}")
+        super().__init__(
+            data_spec,
+            capacity,
+            num_envs,
+            seed,
+            dedup_frames=dedup_frames,
+            frame_reserve=frame_reserve,
+            storage_dir=storage_dir,
+            check_memory=check_memory,
+        )
+        self.alpha = float(alpha)
+        self.beta: float | Schedule = beta
+        self.epsilon = float(epsilon)
+        self._tree = SumTree(self._storage.num_envs * self._storage.capacity)
+        self._max_priority = 1.0
+        self._flushed = 0  # items before this absolute index have their priority in the tree
+        self._zeroed = np.zeros(self._storage.num_envs, np.int64)  # evicted items zeroed up to here
+        self._sample_calls = 0
+
+    @property
+    def current_beta(self) -> float:
+        """β for the next ``sample`` call."""
+        return float(self.beta(self._sample_calls)) if callable(self.beta) else float(self.beta)
+
+    @property
+    def max_priority(self) -> float:
+        """The priority new items get (the largest ``p + ε`` seen, at least 1)."""
+        return self._max_priority
+
+    # ------------------------------------------------------------------ tree upkeep
+    def _sync_tree(self) -> None:
+        """Gives new items the max priority (0 for boundaries) and zeroes evicted ones."""
+        st = self._storage
+        e, cap, adds = st.num_envs, st.capacity, st.adds
+        base = max(0, adds - cap)
+        start = max(self._flushed, base)
+        value = self._max_priority**self.alpha
+        while start < adds:  # at most two chunks that do not wrap around the ring
+            pos = start % cap
+            m = min(adds - start, cap - pos)
+            chunk = np.where(st.step_type[:, pos : pos + m] == _LAST, 0.0, value)  # [E, m]
+            self._tree.set_range(pos * e, chunk.T.reshape(-1))
+            start += m
+        self._flushed = adds
+        zeroed = np.maximum(self._zeroed, base)
+        if np.any(st.starts > zeroed):
+            for env in np.flatnonzero(st.starts > zeroed):
+                t = np.arange(zeroed[env], st.starts[env])
+                self._tree.set((t % cap) * e + env, np.zeros(t.size))
+        self._zeroed = st.starts.copy()
+
+    def _leaf(self, env: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return np.asarray((t % self._storage.capacity) * self._storage.num_envs + env)
+
+    # ------------------------------------------------------------------ sampling
+    def _draw(
+        self,
+        batch_size: int,
+        num_steps: int,
+        lo: np.ndarray,
+        n: np.ndarray,
+        eligible: np.ndarray,
+        num_windows: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        self._sync_tree()
+        st = self._storage
+        tree = self._tree
+        adds, num_envs = st.adds, st.num_envs
+        # The newest num_steps - 1 items of each env cannot start a window: not part of the draw.
+        ex_lo = np.maximum(st.starts, adds - num_steps + 1)
+        count = adds - ex_lo
+        ex_env = np.repeat(np.arange(num_envs), count)
+        ex_t = np.repeat(ex_lo - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))
+        ex_leaf = self._leaf(ex_env, ex_t)
+        excluded = float(tree.get(ex_leaf).sum())
+        mass = tree.total - excluded
+        if not mass > 0:
+            raise ValueError(
+                f"sample: the {num_windows} eligible windows of {num_steps} steps all have priority 0"
+            )
+        leaf = np.empty(batch_size, np.int64)
+        todo = np.arange(batch_size)
+        last_start = adds - num_steps
+        for _ in range(_ROUNDS):
+            todo = self._find(leaf, todo, last_start)
+            if todo.size == 0:
+                break
+        else:  # the newest items hold most of the mass: take them out of the tree for this draw
+            saved = tree.get(ex_leaf)
+            tree.set(ex_leaf, np.zeros(ex_leaf.size))
+            try:
+                for _ in range(100 * _ROUNDS):
+                    todo = self._find(leaf, todo, last_start)
+                    if todo.size == 0:
+                        break
+                else:  # pragma: no cover - needs a pathological tree
+                    raise RuntimeError("PrioritizedReplay: could not draw positive-priority windows")
+            finally:
+                tree.set(ex_leaf, saved)
+        env = leaf % num_envs
+        pos = leaf // num_envs
+        t = adds - 1 - (adds - 1 - pos) % st.capacity
+        probabilities = tree.get(leaf) / mass
+        beta = self.current_beta
+        self._sample_calls += 1
+        weights = (num_windows * probabilities) ** -beta
+        weights /= weights.max()
+        return env, t, probabilities, weights.astype(np.float32)
+
+    def _find(self, leaf: np.ndarray, todo: np.ndarray, last_start: int) -> np.ndarray:
+        """Draws the ``todo`` entries of ``leaf``; returns those still to redraw."""
+        tree, st = self._tree, self._storage
+        found = tree.find(self._rng.random(todo.size) * tree.total)
+        pos = found // st.num_envs
+        t = st.adds - 1 - (st.adds - 1 - pos) % st.capacity
+        ok = (tree.get(found) > 0) & (t <= last_start)
+        leaf[todo[ok]] = found[ok]
+        return todo[~ok]
+
+    def update_priorities(self, ids: Any, priorities: Any) -> None:
+        """Sets the priorities of the windows starting at ``ids`` (from :class:`SampleInfo`).
+
+        Priorities must be finite and >= 0; the tree stores ``(p + ε)^α``. Ids of items
+        overwritten since they were sampled, and of boundaries, are ignored; if an id
+        repeats, its last priority wins.
+        """
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        p = np.asarray(priorities, np.float64).reshape(-1)
+        if ids.shape != p.shape:
+            raise ValueError(f"update_priorities: {ids.size} ids but {p.size} priorities")
+        bad = ~np.isfinite(p) | (p < 0)
+        if bad.any():
+            raise ValueError(
+                f"update_priorities: priorities must be finite and >= 0, got {p[bad][:8].tolist()}"
+            )
+        with self._lock:
+            st = self._storage
+            st.sync()
+            self._sync_tree()
+            env, t = ids % st.num_envs, ids // st.num_envs
+            unknown = (ids < 0) | (t >= st.adds)
+            if unknown.any():
+                raise ValueError(
+                    f"update_priorities: ids {ids[unknown][:8].tolist()} name no item of this buffer "
+                    f"(it holds items t < {st.adds}; ids are t * num_envs + env)"
+                )
+            keep = (t >= st.starts[env]) & ~st.is_boundary(env, t)
+            ids, env, t, p = ids[keep], env[keep], t[keep], p[keep]
+            if ids.size == 0:
+                return
+            _, first = np.unique(ids[::-1], return_index=True)
+            last = ids.size - 1 - first
+            value = p[last] + self.epsilon
+            self._max_priority = max(self._max_priority, float(value.max()))
+            self._tree.set(self._leaf(env[last], t[last]), value**self.alpha)
+
+    # ------------------------------------------------------------------ state
+    def _clear_sampler(self) -> None:
+        self._tree.clear()
+        self._max_priority = 1.0
+        self._flushed = 0
+        self._zeroed = np.zeros(self._storage.num_envs, np.int64)
+        self._sample_calls = 0
+
+    def _sampler_state(self) -> dict[str, Any]:
+        return {
+            "priorities": np.array(self._tree.values),
+            "max_priority": self._max_priority,
+            "flushed": self._flushed,
+            "zeroed": self._zeroed.copy(),
+            "sample_calls": self._sample_calls,
+        }
+
+    def _load_sampler_state(self, state: dict[str, Any]) -> None:
+        self._tree.load_values(np.asarray(state["priorities"]))
+        self._max_priority = float(state["max_priority"])
+        self._flushed = int(state["flushed"])
+        self._zeroed = np.asarray(state["zeroed"], np.int64).copy()
+        self._sample_calls = int(state["sample_calls"])
+
+    def _config_state(self) -> dict[str, Any]:
+        return {
+            **super()._config_state(),
+            "alpha": self.alpha,
+            "beta": None if callable(self.beta) else float(self.beta),
+            "epsilon": self.epsilon,
+        }

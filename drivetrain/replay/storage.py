@@ -1,0 +1,307 @@
+"""Ring storage laid out per environment, and what is eligible to sample from it.
+
+Every leaf of the data spec gets one array ``[num_envs, capacity_per_env, *shape]``:
+item ``t`` (an absolute index, counted from the first add) of environment ``e`` lives
+at ``[e, t % capacity_per_env]``, so the consecutive trajectories of one environment
+are contiguous. All environments advance together (one add = one item per env).
+Stacked-frame leaves go to a :class:`~drivetrain.replay.frames.FrameStore` instead.
+
+Items of environment ``e`` that are *live* are ``starts[e] <= t < adds``: the ring
+keeps the newest ``capacity_per_env`` items, and frame de-duplication may evict a few
+more of the oldest (see :mod:`drivetrain.replay.frames`).
+
+**Eligible windows.** A window of ``L`` steps starting at item ``t`` of env ``e`` is
+eligible when
+
+1. ``t >= starts[e]`` (the item and all its frames are still stored),
+2. ``t + L - 1 <= adds - 1`` (it does not run past the newest item), and
+3. ``step_type[e, t] != LAST`` (it does not start at a boundary).
+
+Together 1 and 2 mean a window never crosses the ring's overwrite point. Windows may
+contain an episode's end (``... LAST, FIRST ...``): n-step returns stop at the first
+LAST (:func:`~drivetrain.replay.nstep.n_step_transitions`), recurrent agents mask it.
+
+Arrays are allocated up front with ``np.zeros`` (the OS commits pages as data is
+written) or, with ``storage_dir``, as numpy memmaps of unlinked temporary files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import tempfile
+import warnings
+import weakref
+from typing import Any
+
+import numpy as np
+
+from drivetrain.core import specs, types
+from drivetrain.replay.frames import FrameStore
+from drivetrain.replay.layout import TrajectoryLayout
+
+__all__ = ["RingStorage", "StorageConfig", "available_memory"]
+
+_LAST = int(types.StepType.LAST)
+
+
+@dataclasses.dataclass(frozen=True)
+class StorageConfig:
+    """How a replay buffer stores its items."""
+
+    dedup_frames: bool = True
+    """Store each frame of :class:`~drivetrain.core.specs.StackedFramesSpec` leaves once."""
+    frame_reserve: float = 1 / 32
+    """Extra frame slots per environment, as a fraction of its item capacity, for stacks that
+    do not continue the previous one (episode starts): each costs ``num_frames - 1`` extra
+    frames. 1/32 covers episodes of >= 96 steps; beyond that the oldest items are evicted early."""
+    storage_dir: str | os.PathLike[str] | None = None
+    """Keep the arrays in numpy memmaps of temporary files in this directory (on disk)."""
+    check_memory: bool = True
+    """Refuse a capacity whose arrays do not fit in the available memory (or disk space)."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.frame_reserve <= 64:
+            raise ValueError(f"StorageConfig.frame_reserve must be in [0, 64], got {self.frame_reserve}")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _frame_leaves(layout: TrajectoryLayout, config: StorageConfig) -> set[int]:
+    """Leaves stored frame by frame."""
+    if not config.dedup_frames:
+        return set()
+    return {i for i, s in enumerate(layout.specs) if isinstance(s, specs.StackedFramesSpec)}
+
+
+class _Allocator:
+    def __init__(self, storage_dir: str | os.PathLike[str] | None):
+        self.storage_dir = None if storage_dir is None else os.fspath(storage_dir)
+
+    def __call__(self, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+        if self.storage_dir is None or int(np.prod(shape)) == 0:
+            return np.zeros(shape, dtype)
+        fd, path = tempfile.mkstemp(prefix=f"replay-{name}-", suffix=".bin", dir=self.storage_dir)
+        os.close(fd)
+        mm = np.memmap(path, dtype=dtype, mode="w+", shape=shape)
+        try:
+            os.unlink(path)  # the mapping stays valid; the disk space is freed with it
+        except OSError:  # pragma: no cover - platforms that cannot unlink open files
+            weakref.finalize(mm, _remove, path)
+        return mm.view(np.ndarray)
+
+
+def _remove(path: str) -> None:  # pragma: no cover
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+class RingStorage:
+    """Per-environment rings for every leaf; see the module docstring for the rules."""
+
+    def __init__(self, layout: TrajectoryLayout, capacity: int, num_envs: int, config: StorageConfig):
+        if num_envs < 1:
+            raise ValueError(f"replay: num_envs must be >= 1, got {num_envs}")
+        if capacity < num_envs:
+            raise ValueError(
+                f"replay: capacity ({capacity} items in all) must be at least num_envs ({num_envs})"
+            )
+        self.layout = layout
+        self.config = config
+        self.num_envs = e = int(num_envs)
+        self.capacity = cap = int(capacity) // e  # per environment
+        frame_leaves = _frame_leaves(layout, config)
+        self.nbytes = self.estimate_nbytes(layout, cap * e, e, config)
+        self._check_space(capacity)
+        alloc = _Allocator(config.storage_dir)
+        self.frame_stores: dict[int, FrameStore] = {}
+        self.arrays: list[np.ndarray | None] = []
+        self._flat: list[np.ndarray | None] = []
+        for i, (path, s) in enumerate(zip(layout.paths, layout.specs, strict=True)):
+            if i in frame_leaves:
+                assert isinstance(s, specs.StackedFramesSpec)
+                self.frame_stores[i] = FrameStore(s, e, cap, config.frame_reserve, alloc, path)
+                self.arrays.append(None)
+                self._flat.append(None)
+            else:
+                arr = alloc(path, (e, cap, *s.shape), s.dtype)
+                self.arrays.append(arr)
+                self._flat.append(arr.reshape(e * cap, *s.shape))
+        step_type = self.arrays[layout.step_type_leaf]
+        assert step_type is not None
+        self.step_type = step_type
+        self._step_type_flat = step_type.reshape(-1)
+        self._last_before = alloc("last_before", (e, cap), np.dtype(np.int64))
+        self._last_total = np.zeros(e, np.int64)
+        self._env = np.arange(e)
+        self.adds = 0
+        self.starts = np.zeros(e, np.int64)
+        self._synced = 0
+        self._warned = False
+
+    @staticmethod
+    def estimate_nbytes(layout: TrajectoryLayout, capacity: int, num_envs: int, config: StorageConfig) -> int:
+        """Bytes of all arrays (items, frames, per-item indices) for ``capacity`` items in all."""
+        cap = capacity // num_envs
+        frame_leaves = _frame_leaves(layout, config)
+        total = num_envs * cap * 8  # boundary prefix counts
+        for i, s in enumerate(layout.specs):
+            if i in frame_leaves:
+                assert isinstance(s, specs.StackedFramesSpec)
+                total += FrameStore.nbytes(s, num_envs, cap, config.frame_reserve)
+            else:
+                total += num_envs * cap * s.nbytes
+        return total
+
+    def _check_space(self, capacity: int) -> None:
+        if not self.config.check_memory:
+            return
+        need = self.nbytes
+        if self.config.storage_dir is None:
+            avail, where = available_memory(), "memory"
+            hint = "; lower the capacity, or pass storage_dir= to keep the buffer on disk (numpy memmap)"
+        else:
+            avail, where = (
+                shutil.disk_usage(self.config.storage_dir).free,
+                f"disk in {self.config.storage_dir}",
+            )
+            hint = "; lower the capacity or choose another storage_dir"
+        if avail is not None and need > avail:
+            raise MemoryError(
+                f"replay: capacity {capacity} needs {need / 1e9:.2f} GB ({need} bytes, "
+                f"{need / (self.num_envs * self.capacity):.0f} bytes per item) but only "
+                f"{avail / 1e9:.2f} GB of {where} is available{hint} (check_memory=False skips this check)"
+            )
+
+    # ------------------------------------------------------------------ adding
+    def add(self, leaves: list[np.ndarray]) -> None:
+        """Writes one item per environment (leaves already checked)."""
+        pos = self.adds % self.capacity
+        for arr, value in zip(self.arrays, leaves, strict=True):
+            if arr is not None:
+                arr[:, pos] = value
+        for i, store in self.frame_stores.items():
+            store.add(leaves[i], pos)
+        self.adds += 1
+
+    # ------------------------------------------------------------------ bookkeeping
+    def sync(self) -> None:
+        """Brings ``starts`` and the boundary counts up to date (lazily, before reading)."""
+        adds, cap = self.adds, self.capacity
+        base = max(0, adds - cap)
+        starts = np.maximum(self.starts, base)
+        for store in self.frame_stores.values():
+            for e in range(self.num_envs):
+                starts[e] = store.first_live(e, int(starts[e]), adds)
+        if not self._warned and bool(np.any(starts > base)):
+            self._warned = True
+            warnings.warn(
+                "replay: the frame reserve is full, so the oldest items are evicted before the ring "
+                "overwrites them (many episode starts or stacks that do not continue the previous one); "
+                f"pass a larger frame_reserve (now {self.config.frame_reserve}) to keep all of them",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        self.starts = starts
+        lo = self._synced
+        if lo < base:  # everything live is new: restart the counts (only differences are used)
+            lo = base
+            self._last_total[:] = 0
+        n = adds - lo
+        if n > 0:
+            pos = (lo + np.arange(n)) % cap
+            is_last = (self.step_type[:, pos] == _LAST).astype(np.int64)
+            running = np.cumsum(is_last, axis=1)
+            self._last_before[:, pos] = self._last_total[:, None] + running - is_last
+            self._last_total += running[:, -1]
+        self._synced = adds
+
+    def _boundaries_before(self, t: np.ndarray) -> np.ndarray:
+        """[E]: LAST items before absolute index ``t[e]`` (up to a per-env constant)."""
+        inner = self._last_before[self._env, t % self.capacity]
+        return np.where(t >= self.adds, self._last_total, inner)
+
+    def window_starts(self, num_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per env: first start ``lo``, number of starts ``n`` (boundaries included), eligible ones."""
+        lo = self.starts
+        n = np.maximum(self.adds - num_steps + 1 - lo, 0)
+        eligible = n - (self._boundaries_before(lo + n) - self._boundaries_before(lo))
+        return lo, n, eligible
+
+    def is_boundary(self, env: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return np.asarray(self._step_type_flat[env * self.capacity + t % self.capacity] == _LAST)
+
+    def __len__(self) -> int:
+        return int(np.sum(self.adds - self.starts))
+
+    # ------------------------------------------------------------------ reading
+    def gather(self, env: np.ndarray, t: np.ndarray, num_steps: int) -> list[np.ndarray]:
+        """Leaves ``[B, num_steps, ...]`` of the windows starting at items ``t`` of envs ``env``."""
+        item = env[:, None] * self.capacity + (t[:, None] + np.arange(num_steps)) % self.capacity
+        out: list[np.ndarray] = []
+        for i, flat in enumerate(self._flat):
+            out.append(self.frame_stores[i].gather(item) if flat is None else np.take(flat, item, axis=0))
+        return out
+
+    # ------------------------------------------------------------------ state
+    def clear(self) -> None:
+        self.adds = 0
+        self._synced = 0
+        self.starts[:] = 0
+        self._last_total[:] = 0
+        for store in self.frame_stores.values():
+            store.clear()
+
+    def state_dict(self) -> dict[str, Any]:
+        used = min(self.adds, self.capacity)
+        return {
+            "adds": self.adds,
+            "starts": self.starts.copy(),
+            "leaves": {str(i): a[:, :used] for i, a in enumerate(self.arrays) if a is not None},
+            "frames": {str(i): s.state_dict(used) for i, s in self.frame_stores.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        adds = int(state["adds"])
+        used = min(adds, self.capacity)
+        leaves, frames = state["leaves"], state["frames"]
+        if sorted(leaves) != sorted(str(i) for i, a in enumerate(self.arrays) if a is not None) or sorted(
+            frames
+        ) != sorted(str(i) for i in self.frame_stores):
+            raise ValueError(
+                "replay state: stored leaves do not match this buffer's data spec and frame de-duplication "
+                f"(stored {sorted(leaves)} + frames {sorted(frames)})"
+            )
+        for key, value in leaves.items():
+            i = int(key)
+            arr = self.arrays[i]
+            assert arr is not None
+            value = np.asarray(value)
+            if value.shape != (self.num_envs, used, *arr.shape[2:]) or value.dtype != arr.dtype:
+                raise ValueError(
+                    f"replay state: leaf {self.layout.paths[i]!r}: expected {arr.dtype} "
+                    f"{(self.num_envs, used, *arr.shape[2:])}, got {value.dtype} {value.shape}"
+                )
+            arr[:, :used] = value
+        for key, value in frames.items():
+            self.frame_stores[int(key)].load_state_dict(value, used, self.layout.paths[int(key)])
+        self.adds = adds
+        self.starts = np.asarray(state["starts"], np.int64).copy()
+        self._synced = 0
+        self._last_total[:] = 0
+        self.sync()

@@ -1,0 +1,76 @@
+"""Uniform replay: every eligible window equally likely."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from drivetrain.replay.buffer import ReplayBuffer
+
+__all__ = ["UniformReplay"]
+
+_ROUNDS = 32
+
+
+class UniformReplay(ReplayBuffer):
+    """Samples eligible windows uniformly, with replacement (the book's ``TFUniformReplayBuffer``).
+
+    ``UniformReplay(data_spec, capacity, num_envs, seed=None, *, dedup_frames=True,
+    frame_reserve=1/32, storage_dir=None, check_memory=True)``; see
+    :class:`~drivetrain.replay.buffer.ReplayBuffer` for the protocol. Each window has
+    probability ``1 / num_windows``; the weights are ones.
+    """
+
+    def _draw(
+        self,
+        batch_size: int,
+        num_steps: int,
+        lo: np.ndarray,
+        n: np.ndarray,
+        eligible: np.ndarray,
+        num_windows: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        env, t = draw_uniform(self._rng, self._storage.is_boundary, batch_size, lo, n, eligible)
+        probabilities = np.full(batch_size, 1.0 / num_windows)
+        return env, t, probabilities, np.ones(batch_size, np.float32)
+
+
+def draw_uniform(
+    rng: np.random.Generator,
+    is_boundary: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    batch_size: int,
+    lo: np.ndarray,
+    n: np.ndarray,
+    eligible: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform draws over the non-boundary starts ``lo[e] .. lo[e] + n[e] - 1`` of every env.
+
+    Draws over all starts in range and redraws those at a boundary (rejection keeps the
+    draw exactly uniform over the eligible ones); after 32 rounds, the few left are drawn
+    from an explicit list of the eligible starts.
+    """
+    ends = np.cumsum(n)
+    total = int(ends[-1])
+    env = np.empty(batch_size, np.int64)
+    t = np.empty(batch_size, np.int64)
+    todo = np.arange(batch_size)
+    for _ in range(_ROUNDS):
+        k = rng.integers(0, total, size=todo.size)
+        e = np.searchsorted(ends, k, side="right")
+        tt = lo[e] + k - (ends[e] - n[e])
+        ok = ~is_boundary(e, tt)
+        env[todo[ok]] = e[ok]
+        t[todo[ok]] = tt[ok]
+        todo = todo[~ok]
+        if todo.size == 0:
+            return env, t
+    # Rare: almost every start is a boundary. Enumerate the eligible ones.
+    all_e = np.repeat(np.arange(len(n)), n)
+    all_t = lo[all_e] + np.arange(total) - np.repeat(ends - n, n)
+    keep = ~is_boundary(all_e, all_t)
+    assert int(keep.sum()) == int(eligible.sum())
+    pick = rng.integers(0, int(keep.sum()), size=todo.size)
+    env[todo] = all_e[keep][pick]
+    t[todo] = all_t[keep][pick]
+    return env, t
