@@ -1,0 +1,199 @@
+"""The configuration of a training run: typed dataclasses, one docstring per field.
+
+``ExperimentConfig`` nests one config per part: the environment, the agent
+(:class:`~drivetrain.agents.DQNConfig`), the replay buffer and the loop. Every leaf can be
+overridden from the command line as ``--section.field value`` (see
+:mod:`drivetrain.train.fields`). A run directory keeps the resolved config as
+``config.json``; :func:`load_config` reads it back.
+
+Units: the loop counts **environment steps** (transitions over all environments of the
+batch, boundaries not counted, as a :class:`~drivetrain.core.drivers.StepDriver` does);
+the agent counts **train steps** (calls of ``agent.train``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+from typing import Literal
+
+from drivetrain.agents import DQNConfig
+from drivetrain.train import fields
+from drivetrain.train.checkpoint import atomic_write_text
+
+__all__ = [
+    "EnvConfig",
+    "ExperimentConfig",
+    "LoopConfig",
+    "ReplayConfig",
+    "check_config",
+    "planned_train_steps",
+    "load_config",
+    "save_config",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvConfig:
+    """Which environments to train and evaluate on (``drivetrain.envs.make``)."""
+
+    name: str = "CartPole-v1"
+    """Gymnasium environment id."""
+    num_envs: int = 1
+    """Environments stepped together by the collect driver (the batch size B)."""
+    backend: Literal["sync", "gymnasium", "async"] = "sync"
+    """Vector backend: 'sync' (in-process loop), 'gymnasium' (SyncVectorEnv) or 'async' (one process each)."""
+    max_episode_steps: int | None = None
+    """Time limit in steps (truncation); None keeps the environment's registered limit."""
+    mask_velocity: bool = False
+    """Drop velocities from the observation (a partially observable CartPole)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplayConfig:
+    """The replay buffer (``drivetrain.replay``)."""
+
+    capacity: int = 100_000
+    """Transitions kept in all (over all environments); the oldest are overwritten."""
+    prioritized: bool = False
+    """Prioritized experience replay (Schaul et al. 2016) instead of uniform sampling."""
+    alpha: float = 0.6
+    """Prioritized replay: priority exponent (0 = uniform)."""
+    beta: float = 0.4
+    """Prioritized replay: importance-sampling exponent at the start (1 = full correction)."""
+    beta_final: float | None = None
+    """Prioritized replay: anneal beta linearly to this over the run's train steps (the PER paper: 1.0);
+    None keeps beta fixed."""
+    priority_epsilon: float = 1e-6
+    """Prioritized replay: added to |TD error| so that no transition gets priority 0."""
+    prefetch: int = 0
+    """Batches sampled ahead in a background thread (replay.as_dataset); 0 samples in the loop.
+    Prefetching overlaps sampling with training, but the sampler then runs ahead of a
+    checkpoint, so a resumed run no longer matches an uninterrupted one bit for bit."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+    """The training loop: budgets and intervals in environment steps."""
+
+    total_env_steps: int = 50_000
+    """Environment steps of the whole run, warm-up included."""
+    learning_starts: int = 1_000
+    """Warm-up: steps of a uniformly random policy that fill the replay buffer before training."""
+    update_period: int = 256
+    """Environment steps collected by the collect policy in each iteration."""
+    gradient_steps: int = 128
+    """Train steps (agent.train calls) after each collection."""
+    batch_size: int = 64
+    """Windows per train step."""
+    eval_interval: int = 10_000
+    """Environment steps between greedy evaluations during training; 0 turns them off."""
+    eval_episodes: int = 10
+    """Episodes per evaluation during training."""
+    final_eval_episodes: int = 10
+    """Episodes of the final evaluation written to eval.json."""
+    eval_num_envs: int = 1
+    """Environments of the evaluation batch (separate from the training ones)."""
+    eval_epsilon: float = 0.0
+    """Probability of a random action during evaluation (0: greedy; the Atari papers use 0.05)."""
+    log_interval: int = 1_000
+    """Environment steps between rows of progress.csv."""
+    average_window: int = 10
+    """Episodes averaged by the training return and length metrics."""
+    checkpoint_interval: int = 10_000
+    """Environment steps between checkpoints; 0: only at the end."""
+    keep_checkpoints: int = 2
+    """Newest checkpoints kept on disk."""
+    checkpoint_replay: bool = True
+    """Save the replay buffer in checkpoints (needed to resume exactly; large for Atari)."""
+    progress_bar: bool = True
+    """Show a live progress bar."""
+    tensorboard: bool = True
+    """Write TensorBoard event files into <run_dir>/tb."""
+    torch_threads: int | None = 1
+    """torch.set_num_threads for the run; None leaves PyTorch's default. Small MLPs are fastest on 1."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything a training run needs; the preset's values with the command line's overrides."""
+
+    env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
+    """The environments."""
+    agent: DQNConfig = dataclasses.field(default_factory=DQNConfig)
+    """The agent: networks, optimizer, loss, exploration."""
+    replay: ReplayConfig = dataclasses.field(default_factory=ReplayConfig)
+    """The replay buffer."""
+    loop: LoopConfig = dataclasses.field(default_factory=LoopConfig)
+    """Budgets, evaluation, logging and checkpoints."""
+    seed: int = 0
+    """Seed of everything random in the run (environments, networks, exploration, sampling)."""
+    preset: str = ""
+    """Name of the preset this config started from (for the record)."""
+
+
+def planned_train_steps(loop: LoopConfig) -> int:
+    """Train steps of a run: gradient_steps per update_period collected after the warm-up."""
+    collected = max(loop.total_env_steps - loop.learning_starts, 0)
+    full, rest = divmod(collected, loop.update_period)
+    return full * loop.gradient_steps + math.ceil(loop.gradient_steps * rest / loop.update_period)
+
+
+def check_config(config: ExperimentConfig) -> None:
+    """Raises ConfigError naming the field when values do not fit together."""
+    loop, replay = config.loop, config.replay
+    positive = {
+        "loop.total_env_steps": loop.total_env_steps,
+        "loop.update_period": loop.update_period,
+        "loop.batch_size": loop.batch_size,
+        "loop.eval_episodes": loop.eval_episodes,
+        "loop.final_eval_episodes": loop.final_eval_episodes,
+        "loop.eval_num_envs": loop.eval_num_envs,
+        "loop.log_interval": loop.log_interval,
+        "loop.keep_checkpoints": loop.keep_checkpoints,
+        "loop.average_window": loop.average_window,
+        "env.num_envs": config.env.num_envs,
+        "replay.capacity": replay.capacity,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            raise fields.ConfigError(f"{key} must be >= 1, got {value}")
+    non_negative = {
+        "loop.learning_starts": loop.learning_starts,
+        "loop.gradient_steps": loop.gradient_steps,
+        "loop.eval_interval": loop.eval_interval,
+        "loop.checkpoint_interval": loop.checkpoint_interval,
+        "replay.prefetch": replay.prefetch,
+    }
+    for key, value in non_negative.items():
+        if value < 0:
+            raise fields.ConfigError(f"{key} must be >= 0, got {value}")
+    if loop.learning_starts > loop.total_env_steps:
+        raise fields.ConfigError(
+            f"loop.learning_starts ({loop.learning_starts}) exceeds loop.total_env_steps ({loop.total_env_steps})"
+        )
+    if not 0.0 <= loop.eval_epsilon <= 1.0:
+        raise fields.ConfigError(f"loop.eval_epsilon must be in [0, 1], got {loop.eval_epsilon}")
+    if config.env.num_envs > replay.capacity:
+        raise fields.ConfigError(
+            f"replay.capacity ({replay.capacity}) must hold at least one step of each of "
+            f"env.num_envs ({config.env.num_envs}) environments"
+        )
+
+
+def save_config(config: ExperimentConfig, path: str | os.PathLike[str]) -> Path:
+    """Writes ``config`` as JSON (atomically)."""
+    return atomic_write_text(json.dumps(fields.to_dict(config), indent=2) + "\n", path)
+
+
+def load_config(path: str | os.PathLike[str]) -> ExperimentConfig:
+    """Reads a config written by :func:`save_config`; ConfigError names a bad or unknown key."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise fields.ConfigError(f"{path} is not valid JSON: {e}") from None
+    config: ExperimentConfig = fields.from_dict(ExperimentConfig, data)
+    return config

@@ -1,0 +1,113 @@
+"""Policy evaluation: whole episodes played by an :class:`~drivetrain.core.drivers.EpisodeDriver`.
+
+``evaluate(env, policy, num_episodes)`` resets ``env`` and plays until every
+environment of the batch finished its share of ``ceil(num_episodes / batch_size)``
+episodes, then keeps ``num_episodes`` of them in order of their index within their
+environment. Episodes are picked by index, never by when they ended: with a batch, the
+first episodes to *end* are the short ones, and counting those would bias the mean low.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from drivetrain.core import types
+from drivetrain.core.drivers import EpisodeDriver
+from drivetrain.core.environment import Environment
+from drivetrain.core.policy import Policy
+
+__all__ = ["EvalResult", "evaluate"]
+
+_LAST = int(types.StepType.LAST)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+    """Returns and lengths of evaluation episodes."""
+
+    returns: tuple[float, ...]
+    """Undiscounted return of each episode."""
+    lengths: tuple[int, ...]
+    """Steps of each episode."""
+
+    @property
+    def episodes(self) -> int:
+        return len(self.returns)
+
+    @property
+    def mean_return(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std_return(self) -> float:
+        """Population standard deviation (``np.std``), as Stable-Baselines3 reports it."""
+        return float(np.std(self.returns))
+
+    @property
+    def mean_length(self) -> float:
+        return float(np.mean(self.lengths))
+
+    def to_dict(self, env_steps: int | None = None) -> dict[str, Any]:
+        """The content of ``eval.json``."""
+        out: dict[str, Any] = {
+            "mean_return": self.mean_return,
+            "std_return": self.std_return,
+            "episodes": self.episodes,
+        }
+        if env_steps is not None:
+            out["env_steps"] = int(env_steps)
+        out |= {"mean_length": self.mean_length, "returns": list(self.returns), "lengths": list(self.lengths)}
+        return out
+
+
+class _FirstEpisodes:
+    """Observer recording the first ``quota`` episodes of every environment of the batch."""
+
+    def __init__(self, quota: int):
+        self.quota = quota
+        self._returns: np.ndarray | None = None
+        self._lengths: np.ndarray | None = None
+        self._counts: np.ndarray | None = None
+        self.episodes: list[tuple[int, int, float, int]] = []  # (index in env, env, return, length)
+
+    def __call__(self, trajectory: types.Trajectory) -> None:
+        step_type = trajectory.step_type
+        if self._returns is None:
+            b = step_type.shape[0]
+            self._returns, self._lengths, self._counts = (
+                np.zeros(b),
+                np.zeros(b, np.int64),
+                np.zeros(b, np.int64),
+            )
+        assert self._lengths is not None and self._counts is not None
+        self._returns += trajectory.reward
+        self._lengths += step_type != _LAST
+        for i in np.flatnonzero(trajectory.next_step_type == _LAST):
+            if self._counts[i] < self.quota:
+                self.episodes.append(
+                    (int(self._counts[i]), int(i), float(self._returns[i]), int(self._lengths[i]))
+                )
+            self._counts[i] += 1
+            self._returns[i] = 0.0
+            self._lengths[i] = 0
+
+    @property
+    def done(self) -> bool:
+        return self._counts is not None and bool(np.all(self._counts >= self.quota))
+
+
+def evaluate(env: Environment, policy: Policy, num_episodes: int) -> EvalResult:
+    """Resets ``env`` and plays ``policy`` for ``num_episodes`` whole episodes (see the module doc)."""
+    if num_episodes < 1:
+        raise ValueError(f"evaluate: num_episodes must be >= 1, got {num_episodes}")
+    recorder = _FirstEpisodes(math.ceil(num_episodes / env.batch_size))
+    driver = EpisodeDriver(env, policy, [recorder], num_episodes=1)
+    time_step, policy_state = driver.run()
+    while not recorder.done:
+        time_step, policy_state = driver.run(time_step, policy_state)
+    chosen = sorted(recorder.episodes)[:num_episodes]
+    return EvalResult(tuple(e[2] for e in chosen), tuple(e[3] for e in chosen))

@@ -1,0 +1,216 @@
+"""The parts of a training run, built from its config, and their joint checkpoint state.
+
+:func:`build_experiment` makes the training environments, the agent, the
+replay buffer, the training metrics and the warm-up policy, each seeded from
+``config.seed`` through :func:`drivetrain.core.seeding.spawn_seeds`. The training loop
+(:mod:`drivetrain.train.loop`) plays them; :meth:`Experiment.state_dict` gathers the
+state of every stateful part for a checkpoint.
+
+The replay buffer stores what the agent trains on: the collect policy's trajectory
+spec without its diagnostic ``policy_info`` (q-values; only a recurrent policy's
+``"state"`` is kept), so the random warm-up policy and the collect policy write the same
+trajectories, and an Atari buffer does not keep 18 q-values per frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Any
+
+import torch
+
+from drivetrain.agents import DQN, make_dqn
+from drivetrain.core import metrics, seeding, types
+from drivetrain.core.environment import Environment
+from drivetrain.core.policy import Policy
+from drivetrain.core.schedules import PolynomialDecay
+from drivetrain.policies import EpsilonGreedyPolicy, RandomPolicy
+from drivetrain.train.config import EnvConfig, ExperimentConfig, planned_train_steps
+
+__all__ = ["Experiment", "TrainMetrics", "build_experiment", "make_env", "replay_writer"]
+
+_KEPT_INFO = ("state",)
+
+
+@dataclasses.dataclass
+class TrainMetrics:
+    """The metrics the collect drivers feed (warm-up included)."""
+
+    episodes: metrics.NumberOfEpisodes
+    env_steps: metrics.EnvironmentSteps
+    average_return: metrics.AverageReturn
+    average_length: metrics.AverageEpisodeLength
+
+    @classmethod
+    def create(cls, window: int) -> TrainMetrics:
+        return cls(
+            metrics.NumberOfEpisodes(),
+            metrics.EnvironmentSteps(),
+            metrics.AverageReturn(window),
+            metrics.AverageEpisodeLength(window),
+        )
+
+    @property
+    def observers(self) -> list[metrics.Metric]:
+        return [self.episodes, self.env_steps, self.average_return, self.average_length]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name).state_dict() for f in dataclasses.fields(self)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for f in dataclasses.fields(self):
+            getattr(self, f.name).load_state_dict(state[f.name])
+
+    def drop_partial_episodes(self) -> None:
+        """Forgets the returns of unfinished episodes (after the environments were reset)."""
+        for metric in (self.average_return, self.average_length):
+            state = metric.state_dict()
+            metric.load_state_dict({**state, "returns": None, "lengths": None})
+
+
+def make_env(config: EnvConfig, num_envs: int, seed: int, **kwargs: Any) -> Environment:
+    """The batched environment of ``config`` (``drivetrain.envs.make``)."""
+    from drivetrain import envs
+
+    return envs.make(
+        config.name,
+        num_envs=num_envs,
+        seed=seed,
+        backend=config.backend,
+        max_episode_steps=config.max_episode_steps,
+        mask_velocity=config.mask_velocity,
+        **kwargs,
+    )
+
+
+def replay_data_spec(collect_data_spec: types.Trajectory) -> types.Trajectory:
+    """The trajectory spec the replay stores (see the module docstring)."""
+    info = collect_data_spec.policy_info or {}
+    return collect_data_spec._replace(policy_info={k: v for k, v in info.items() if k in _KEPT_INFO})
+
+
+def replay_writer(replay: Any) -> Any:
+    """An observer adding trajectories to ``replay`` with only the stored ``policy_info`` keys."""
+    add = replay.add_batch
+
+    def write(trajectory: types.Trajectory) -> None:
+        info = trajectory.policy_info
+        if info:
+            trajectory = trajectory._replace(policy_info={k: v for k, v in info.items() if k in _KEPT_INFO})
+        add(trajectory)
+
+    return write
+
+
+@dataclasses.dataclass
+class Experiment:
+    """The parts of one training run."""
+
+    config: ExperimentConfig
+    env: Environment
+    agent: DQN
+    replay: Any  # UniformReplay | PrioritizedReplay
+    metrics: TrainMetrics
+    warmup_policy: RandomPolicy
+
+    eval_seed: int
+
+    def make_eval_env(self) -> Environment:
+        """A fresh evaluation environment, seeded alike every time: every evaluation of the run
+        starts from the same initial states, whether or not the run was resumed in between."""
+        return make_env(self.config.env, self.config.loop.eval_num_envs, self.eval_seed)
+
+    @property
+    def eval_policy(self) -> Policy:
+        """The greedy policy, or epsilon-greedy with ``loop.eval_epsilon`` (seeded, so repeatable)."""
+        eps = self.config.loop.eval_epsilon
+        if eps == 0.0:
+            return self.agent.policy
+        return EpsilonGreedyPolicy(self.agent.policy, eps, seed=self.config.seed)
+
+    def state_dict(self, include_replay: bool = True) -> dict[str, Any]:
+        """Agent, replay, metrics, warm-up policy, environments (when they can) and torch's RNG."""
+        return {
+            "agent": self.agent.state_dict(),
+            "replay": self.replay.state_dict() if include_replay else None,
+            "metrics": self.metrics.state_dict(),
+            "warmup_policy": self.warmup_policy.state_dict(),
+            "env": _env_state(self.env),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> bool:
+        """Restores :meth:`state_dict`; False if the environments' state was not restored.
+
+        Then the caller must reset the environments (and partial episodes are dropped
+        from the metrics here).
+        """
+        self.agent.load_state_dict(state["agent"])
+        if state["replay"] is not None:
+            self.replay.load_state_dict(state["replay"])
+        else:
+            warnings.warn(
+                "the checkpoint has no replay buffer: training resumes with an empty one", stacklevel=2
+            )
+        self.metrics.load_state_dict(state["metrics"])
+        self.warmup_policy.load_state_dict(state["warmup_policy"])
+        torch.set_rng_state(state["torch_rng"])
+        if _load_env_state(self.env, state["env"]):
+            return True
+        self.metrics.drop_partial_episodes()
+        return False
+
+    def close(self) -> None:
+        self.env.close()
+        close = getattr(self.replay, "close", None)
+        if close is not None:
+            close()
+
+
+def _env_state(env: Environment) -> Any:
+    state_dict = getattr(env, "state_dict", None)
+    return state_dict() if callable(state_dict) else None
+
+
+def _load_env_state(env: Environment, state: Any) -> bool:
+    load = getattr(env, "load_state_dict", None)
+    if state is None or not callable(load):
+        return False
+    load(state)
+    return True
+
+
+def build_experiment(config: ExperimentConfig) -> Experiment:
+    """Builds and seeds every part of a run from ``config``."""
+    from drivetrain import replay as replay_lib
+
+    env_seed, eval_seed, agent_seed, replay_seed, warmup_seed = seeding.spawn_seeds(config.seed, 5)
+    env = make_env(config.env, config.env.num_envs, env_seed)
+    agent = make_dqn(config.agent, env.time_step_spec(), env.action_spec(), seed=agent_seed)
+    data_spec = replay_data_spec(agent.collect_data_spec)
+    rc = config.replay
+    if rc.prioritized:
+        beta: float | PolynomialDecay = rc.beta
+        if rc.beta_final is not None:  # annealed over the sample calls, one per train step
+            beta = PolynomialDecay(rc.beta, rc.beta_final, max(planned_train_steps(config.loop), 1))
+        replay = replay_lib.PrioritizedReplay(
+            data_spec,
+            rc.capacity,
+            env.batch_size,
+            alpha=rc.alpha,
+            beta=beta,
+            seed=replay_seed,
+            epsilon=rc.priority_epsilon,
+        )
+    else:
+        replay = replay_lib.UniformReplay(data_spec, rc.capacity, env.batch_size, seed=replay_seed)
+    return Experiment(
+        config=config,
+        env=env,
+        agent=agent,
+        replay=replay,
+        metrics=TrainMetrics.create(config.loop.average_window),
+        warmup_policy=RandomPolicy(env.time_step_spec(), env.action_spec(), seed=warmup_seed),
+        eval_seed=eval_seed,
+    )

@@ -1,0 +1,49 @@
+import pytest
+
+from drivetrain.envs.testing import CountingEnv
+from drivetrain.policies import ScriptedPolicy
+from drivetrain.train.evaluation import evaluate
+
+
+def policy_for(env, action=0):
+    return ScriptedPolicy(env.time_step_spec(), env.action_spec(), [action])
+
+
+def test_single_env_returns_and_lengths():
+    env = CountingEnv([4])
+    result = evaluate(env, policy_for(env, action=1), num_episodes=3)  # reward 2 per step
+    assert result.returns == (8.0, 8.0, 8.0)
+    assert result.lengths == (4, 4, 4)
+    assert result.mean_return == 8.0 and result.std_return == 0.0 and result.episodes == 3
+
+
+def test_batched_envs_are_not_biased_towards_short_episodes():
+    # env 0's episodes last 1 step, env 1's 9 steps. Counting the first 4 episodes to *end*
+    # would take four 1-step episodes; by index it takes two of each: mean (1 + 9) / 2.
+    env = CountingEnv([1, 9])
+    result = evaluate(env, policy_for(env), num_episodes=4)
+    assert sorted(result.lengths) == [1, 1, 9, 9]
+    assert result.mean_return == pytest.approx(5.0)
+    assert result.std_return == pytest.approx(4.0)
+
+
+def test_odd_number_of_episodes_over_a_batch_keeps_lower_indices_first():
+    env = CountingEnv([2, 3, 5])
+    result = evaluate(env, policy_for(env), num_episodes=4)
+    # first episode of each env (2, 3, 5), then the second episode of env 0 (2)
+    assert result.lengths == (2, 3, 5, 2)
+    d = result.to_dict(env_steps=1234)
+    assert d["mean_return"] == pytest.approx(3.0)
+    assert d["episodes"] == 4 and d["env_steps"] == 1234 and d["returns"] == [2.0, 3.0, 5.0, 2.0]
+
+
+def test_each_call_starts_from_a_reset():
+    env = CountingEnv([3])
+    evaluate(env, policy_for(env), 1)
+    assert evaluate(env, policy_for(env), 1).lengths == (3,)
+
+
+def test_zero_episodes_is_an_error():
+    env = CountingEnv([3])
+    with pytest.raises(ValueError, match="num_episodes must be >= 1"):
+        evaluate(env, policy_for(env), 0)
