@@ -206,6 +206,14 @@ class GymnasiumAtari(Environment):
     def batch_size(self) -> int:
         return self._inner.batch_size
 
+    @property
+    def envs(self) -> list[Any]:
+        """The Gymnasium environments of the synchronous backend (to read ALE state; do not step them)."""
+        envs = getattr(self._inner, "envs", None)
+        if envs is None:
+            raise AttributeError("envs: only the synchronous Gymnasium backend (asynchronous=False) has them")
+        return list(envs)
+
     def observation_spec(self) -> specs.StackedFramesSpec:
         return self._observation_spec
 
@@ -228,10 +236,7 @@ class GymnasiumAtari(Environment):
         """An RGB frame of environment ``index`` (needs ``AtariConfig.render_mode="rgb_array"``)."""
         if self.config.render_mode is None:
             raise ValueError("render: create the environment with render_mode='rgb_array'")
-        envs = getattr(self._inner, "envs", None)
-        if envs is None:
-            raise ValueError("render: needs the synchronous Gymnasium backend (asynchronous=False)")
-        return envs[index].render()
+        return self.envs[index].render()
 
     def close(self) -> None:
         self._inner.close()
