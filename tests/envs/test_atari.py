@@ -10,9 +10,9 @@ import pytest
 pytest.importorskip("ale_py")
 pytest.importorskip("cv2")
 
-import drivetrain as dt  # noqa: E402
-from drivetrain.core import metrics, types  # noqa: E402
-from drivetrain.envs.atari import AtariConfig, AtariEval, UnknownGameError, make_atari  # noqa: E402
+import drivetrain as dt
+from drivetrain.core import metrics, types
+from drivetrain.envs.atari import AtariConfig, AtariEval, UnknownGameError, make_atari
 
 pytestmark = pytest.mark.atari
 
@@ -71,14 +71,14 @@ def test_game_names_as_users_type_them() -> None:
 def test_unknown_game_lists_close_names() -> None:
     with pytest.raises(UnknownGameError, match=r"'Breakuot'.*did you mean 'Breakout'"):
         make_atari("Breakuot")
-    with pytest.raises(UnknownGameError, match="no close match.*atari_games"):
+    with pytest.raises(UnknownGameError, match=r"no close match.*atari_games"):
         make_atari("Quidditch")
 
 
 def test_bad_config_fields_are_named() -> None:
     with pytest.raises(TypeError, match="frame_skipp"):
         make_atari("Pong", frame_skipp=4)
-    with pytest.raises(ValueError, match="AtariConfig.frame_skip"):
+    with pytest.raises(ValueError, match=r"AtariConfig\.frame_skip"):
         AtariConfig(frame_skip=0)
 
 
