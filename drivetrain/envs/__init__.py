@@ -1,5 +1,28 @@
-"""Environments: Gymnasium adapter, Atari suite, wrappers, check_env, test environments."""
+"""Environments: Gymnasium adapter, wrappers, check_env, test environments.
 
+``make`` turns a Gymnasium id or factory into a batched
+:class:`~drivetrain.core.environment.Environment`; ``from_vector_env`` adapts any
+Gymnasium vector environment in next-step auto-reset mode; ``check_env`` validates an
+environment against the time-step protocol.
+"""
+
+from drivetrain.envs.check import EnvCheckError, EnvCheckReport, check_env
+from drivetrain.envs.gymnasium_env import GymnasiumEnv
+from drivetrain.envs.make import make
+from drivetrain.envs.spaces import spec_from_space
 from drivetrain.envs.testing import CountingEnv
+from drivetrain.envs.vector_env import VectorEnvAdapter, from_vector_env
+from drivetrain.envs.wrappers import MaskVelocity
 
-__all__ = ["CountingEnv"]
+__all__ = [
+    "CountingEnv",
+    "EnvCheckError",
+    "EnvCheckReport",
+    "GymnasiumEnv",
+    "MaskVelocity",
+    "VectorEnvAdapter",
+    "check_env",
+    "from_vector_env",
+    "make",
+    "spec_from_space",
+]

@@ -1,0 +1,154 @@
+"""Collection speed: drivetrain's driver loop vs a bare Gymnasium vector-env loop (CartPole-v1).
+
+Measures environment steps per second (``num_envs`` x batched steps per second) of
+
+(a) ``gymnasium``: ``gymnasium.make_vec("CartPole-v1", n, vectorization_mode="sync")``
+    stepped with random actions from ``rng.integers`` -- the baseline of the target;
+(b) ``raw``: a bare Python loop over ``n`` ``gymnasium.make("CartPole-v1")`` environments
+    with the same random actions and a reset when an episode ends -- the floor;
+(c) ``drivetrain``: ``dt.envs.make("CartPole-v1", n)`` + ``StepDriver`` + ``RandomPolicy``
+    with ``NumberOfEpisodes``, ``EnvironmentSteps``, ``AverageReturn``,
+    ``AverageEpisodeLength`` and, when ``drivetrain.replay.UniformReplay`` exists, its
+    ``add_batch`` (capacity 100_000) as observers.
+
+The three run in one process, in short chunks interleaved over ``--rounds`` rounds (so
+that machine noise hits all alike); the median steps/s are reported with the median
+per-round ratio (c)/(a) against the 0.9x target. Usage (from the repository root)::
+
+    python -m bench.collect [--steps 2000] [--rounds 40] [--num-envs 1 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import gymnasium as gym
+import numpy as np
+
+import drivetrain as dt
+from drivetrain.core import metrics
+from drivetrain.policies import RandomPolicy
+
+TARGET = 0.9
+
+try:  # written concurrently by another engineer; measured when it exists
+    from drivetrain.replay import UniformReplay
+except ImportError:  # pragma: no cover - depends on the state of the checkout
+    UniformReplay = None
+
+
+def gymnasium_loop(n: int) -> Callable[[int], int]:
+    """(a) A SyncVectorEnv stepped with random actions; returns env steps taken."""
+    envs = gym.make_vec("CartPole-v1", n, vectorization_mode="sync")
+    envs.reset(seed=0)
+    rng = np.random.default_rng(0)
+
+    def run(calls: int) -> int:
+        step, integers = envs.step, rng.integers
+        for _ in range(calls):
+            step(integers(0, 2, n))
+        return calls * n
+
+    return run
+
+
+def raw_loop(n: int) -> Callable[[int], int]:
+    """(b) The floor: the raw environments in a Python loop, reset when an episode ends."""
+    envs = [gym.make("CartPole-v1") for _ in range(n)]
+    for i, env in enumerate(envs):
+        env.reset(seed=i)
+    rng = np.random.default_rng(0)
+
+    def run(calls: int) -> int:
+        integers = rng.integers
+        for _ in range(calls):
+            for env, a in zip(envs, integers(0, 2, n), strict=True):
+                _, _, terminated, truncated, _ = env.step(a)
+                if terminated or truncated:
+                    env.reset()
+        return calls * n
+
+    return run
+
+
+def drivetrain_loop(n: int) -> tuple[Callable[[int], int], list[str]]:
+    """(c) StepDriver + RandomPolicy + four metrics (+ replay) on dt.envs.make."""
+    env = dt.envs.make("CartPole-v1", num_envs=n, seed=0)
+    policy = RandomPolicy(env.time_step_spec(), env.action_spec(), seed=0)
+    episodes, env_steps = metrics.NumberOfEpisodes(), metrics.EnvironmentSteps()
+    observers: list[Callable[[dt.Trajectory], object]] = [
+        episodes,
+        env_steps,
+        metrics.AverageReturn(),
+        metrics.AverageEpisodeLength(),
+    ]
+    names = ["4 metrics"]
+    if UniformReplay is not None:
+        replay = UniformReplay(policy.trajectory_spec, 100_000, n)
+        observers.append(replay.add_batch)
+        names.append("UniformReplay.add_batch")
+    state = {"time_step": env.reset(), "policy_state": None}
+
+    def run(calls: int) -> int:
+        # Boundary transitions (LAST -> FIRST) are env.step calls too, but not counted by
+        # num_steps; count both so that (a), (b) and (c) measure the same unit.
+        before = env_steps.result() + episodes.result()
+        driver = dt.StepDriver(env, policy, observers, num_steps=calls * n)
+        state["time_step"], state["policy_state"] = driver.run(state["time_step"], state["policy_state"])
+        return env_steps.result() + episodes.result() - before
+
+    return run, names
+
+
+def measure(run: Callable[[int], int], calls: int) -> float:
+    start = time.perf_counter()
+    steps = run(calls)
+    return steps / (time.perf_counter() - start)
+
+
+def bench(n: int, steps: int, rounds: int) -> None:
+    dt_run, extras = drivetrain_loop(n)
+    runs = {"gymnasium": gymnasium_loop(n), "raw": raw_loop(n), "drivetrain": dt_run}
+    calls = max(1, steps // n)
+    for run in runs.values():  # warm-up
+        run(calls)
+    rates: dict[str, list[float]] = {k: [] for k in runs}
+    names = list(runs)
+    for r in range(rounds):
+        # Short chunks, interleaved in a rotating order: machine noise hits all variants alike.
+        for name in names[r % 3 :] + names[: r % 3]:
+            rates[name].append(measure(runs[name], calls))
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    ratios = [c / a for c, a in zip(rates["drivetrain"], rates["gymnasium"], strict=True)]
+    ratio = statistics.median(ratios)
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    print(f"CartPole-v1, num_envs={n}: {rounds} rounds x {calls * n} env steps per variant (median steps/s)")
+    print(f"  (a) gymnasium SyncVectorEnv loop : {med['gymnasium']:9.0f}")
+    print(f"  (b) raw envs loop (floor)        : {med['raw']:9.0f}")
+    print(
+        f"  (c) drivetrain StepDriver        : {med['drivetrain']:9.0f}   [RandomPolicy + {' + '.join(extras)}]"
+    )
+    verdict = "meets" if ratio >= TARGET else "MISSES"
+    print(
+        f"  (c)/(a) = {ratio:.2f} (median of per-round ratios; quartiles {q1:.2f}..{q3:.2f}) -> {verdict} "
+        f"the {TARGET}x target;  (c)/(b) = {med['drivetrain'] / med['raw']:.2f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=2_000, help="environment steps per variant and round")
+    parser.add_argument("--rounds", type=int, default=40, help="interleaved rounds (medians reported)")
+    parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 8])
+    args = parser.parse_args()
+    for n in args.num_envs:
+        bench(n, args.steps, args.rounds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Checking batched actions against an action spec, cheaply.
+
+``env.step(action)`` is the hot path of every driver, so :class:`ActionChecker` has a
+fast path for the common case of one scalar integer action per environment (CartPole,
+Atari): an ``ndarray`` of the spec's dtype and shape ``[B]`` costs one ``tolist`` and a
+``min``/``max`` over ``B`` Python ints. Anything else goes through
+:func:`drivetrain.core.specs.validate`, whose errors name the field and the expected
+vs actual shape, dtype or range.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from drivetrain.core import nest, specs
+
+__all__ = ["ActionChecker"]
+
+
+class ActionChecker:
+    """Validates batched actions of ``action_spec`` for ``batch_size`` environments.
+
+    ``checker(action)`` returns the action as a nest of arrays ``[B, ...]`` or raises
+    :class:`~drivetrain.core.specs.SpecError`; ``checker.split(action)`` turns a checked
+    batched action into a list of ``B`` per-environment actions (NumPy scalars or
+    arrays, inside dicts/tuples for nested specs) as Gymnasium environments take them;
+    ``checker.check_and_split(action)`` does both (scalar integer actions come out as
+    Python ints, which Gymnasium's ``Discrete`` accepts).
+    """
+
+    def __init__(self, action_spec: Any, batch_size: int):
+        self.spec = action_spec
+        self.batch_size = int(batch_size)
+        leaves = nest.flatten(action_spec)
+        for path, leaf in nest.flatten_with_paths(action_spec):
+            if not isinstance(leaf, specs.ArraySpec):
+                raise TypeError(f"action spec {path or '<root>'}: expected an ArraySpec, got {leaf!r}")
+        self._single = len(leaves) == 1 and not nest.is_nested(action_spec)
+        self._fast = (
+            self._single
+            and isinstance(action_spec, specs.BoundedArraySpec)
+            and action_spec.shape == ()
+            and np.issubdtype(action_spec.dtype, np.integer)
+        )
+        if self._fast:
+            self._dtype = action_spec.dtype
+            self._shape = (self.batch_size,)
+            self._lo = int(action_spec.minimum)
+            self._hi = int(action_spec.maximum)
+
+    def __call__(self, action: Any) -> Any:
+        if (
+            self._fast
+            and type(action) is np.ndarray
+            and action.dtype == self._dtype
+            and action.shape == self._shape
+        ):
+            values = action.tolist()
+            if min(values) >= self._lo and max(values) <= self._hi:
+                return action
+        return self._check_slowly(action)
+
+    def check_and_split(self, action: Any) -> list[Any]:
+        """``split(checker(action))``; scalar integer actions come back as Python ints (cheapest)."""
+        if (
+            self._fast
+            and type(action) is np.ndarray
+            and action.dtype == self._dtype
+            and action.shape == self._shape
+        ):
+            values: list[Any] = action.tolist()
+            if min(values) >= self._lo and max(values) <= self._hi:
+                return values
+        return self.split(self._check_slowly(action))
+
+    def _check_slowly(self, action: Any) -> Any:
+        try:
+            action = nest.map_structure_with_path(lambda _p, _s, a: np.asarray(a), self.spec, action)
+        except (TypeError, ValueError) as e:  # structure mismatch, ragged lists and the like
+            raise specs.SpecError(f"action: {e}") from None
+        b = self.batch_size
+        for path, leaf in nest.flatten_with_paths(action, prefix="action"):
+            if np.ndim(leaf) == 0 or np.shape(leaf)[0] != b:
+                raise specs.SpecError(
+                    f"{path}: expected a batch of {b} actions (leading axis of size {b}), "
+                    f"got shape {np.shape(leaf)}; actions are batched even when num_envs == 1"
+                )
+        try:
+            specs.validate(self.spec, action, outer_ndim=1, name="action")
+        except specs.SpecError as e:
+            hint = ""
+            if "dtype" in str(e):
+                hint = " (cast with .astype(spec.dtype), e.g. np.int64 for Discrete actions)"
+            raise specs.SpecError(f"{e}{hint}") from None
+        return action
+
+    def split(self, action: Any) -> list[Any]:
+        """The per-environment actions of a checked batched action."""
+        if self._single:
+            return list(action)
+        return [nest.map_structure(lambda a, i=i: a[i], action) for i in range(self.batch_size)]

@@ -1,0 +1,179 @@
+"""A batch of Gymnasium environments stepped in one lean loop (``make(..., backend="sync")``).
+
+:class:`GymnasiumEnv` has the semantics of ``gymnasium.vector.SyncVectorEnv`` with
+``AutoresetMode.NEXT_STEP`` (a test checks that both give identical time steps), without
+its per-step overhead: it steps each environment, writes the observations into a fresh
+batch array, and builds the :class:`~drivetrain.core.types.TimeStep` with three small
+``np.array`` calls.
+
+Per environment ``i``::
+
+    reset()       -> env_i.reset(seed=seed + i) the first time, env_i.reset() later:
+                     FIRST, reward 0, discount 1
+    step(action)  -> after LAST: env_i.reset(), FIRST, reward 0, discount 1, action ignored
+                     else env_i.step(action[i]):
+                       terminated            -> LAST, discount 0 (termination wins)
+                       truncated             -> LAST, discount 1
+                       neither               -> MID,  discount 1
+
+Rewards are float32 ``[B]``, step types int32 ``[B]``, discounts float32 ``[B]``;
+observations follow :func:`~drivetrain.envs.spaces.spec_from_space` of the first
+environment's observation space. Gymnasium's ``info`` dicts are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from drivetrain.core import nest, specs, types
+from drivetrain.core.environment import Environment
+from drivetrain.envs.actions import ActionChecker
+from drivetrain.envs.spaces import spec_from_space
+
+__all__ = ["GymnasiumEnv"]
+
+_FIRST = int(types.StepType.FIRST)
+_MID = int(types.StepType.MID)
+_LAST = int(types.StepType.LAST)
+_STEP_TYPE = types.STEP_TYPE_DTYPE
+_REWARD = types.REWARD_DTYPE
+
+
+class GymnasiumEnv(Environment):
+    """``len(env_fns)`` Gymnasium environments as one batched :class:`Environment`.
+
+    Args:
+      env_fns: zero-argument callables, each returning a ``gymnasium.Env``; all must
+        have the same observation and action spaces.
+      seed: environment ``i`` is reset with ``seed + i`` at the first :meth:`reset`
+        (Gymnasium's vector convention); ``None`` seeds from the OS.
+    """
+
+    def __init__(self, env_fns: Sequence[Callable[[], Any]], seed: int | None = None):
+        if len(env_fns) < 1:
+            raise ValueError("GymnasiumEnv: needs at least one environment factory")
+        self._envs = [fn() for fn in env_fns]
+        self._seed = seed
+        first = self._envs[0]
+        for i, env in enumerate(self._envs):
+            if env.observation_space != first.observation_space or env.action_space != first.action_space:
+                raise ValueError(
+                    f"GymnasiumEnv: environment {i} has spaces ({env.observation_space}, "
+                    f"{env.action_space}) but environment 0 has ({first.observation_space}, "
+                    f"{first.action_space}); all environments of a batch must match"
+                )
+        self._observation_spec = spec_from_space(first.observation_space, "observation")
+        self._action_spec = spec_from_space(first.action_space, "action")
+        self._actions = ActionChecker(self._action_spec, len(self._envs))
+        self._obs_leaves: list[specs.ArraySpec] = nest.flatten(self._observation_spec)
+        self._single_obs = not nest.is_nested(self._observation_spec)
+        if self._single_obs:
+            self._obs_shape = (len(self._envs), *self._observation_spec.shape)
+            self._obs_dtype = self._observation_spec.dtype
+        self._restart = [True] * len(self._envs)  # environment i starts an episode at its next step
+        self._seeded = False
+        self._closed = False
+
+    # ------------------------------------------------------------------ protocol
+    @property
+    def batch_size(self) -> int:
+        return len(self._envs)
+
+    @property
+    def envs(self) -> list[Any]:
+        """The Gymnasium environments (for their attributes; do not step them directly)."""
+        return self._envs
+
+    def observation_spec(self) -> Any:
+        return self._observation_spec
+
+    def action_spec(self) -> Any:
+        return self._action_spec
+
+    def reset(self) -> types.TimeStep:
+        """Resets every environment; the first call seeds environment ``i`` with ``seed + i``."""
+        seeds: list[int | None]
+        if not self._seeded and self._seed is not None:
+            seeds = [self._seed + i for i in range(self.batch_size)]
+        else:
+            seeds = [None] * self.batch_size
+        self._seeded = True
+        observations = [env.reset(seed=s)[0] for env, s in zip(self._envs, seeds, strict=True)]
+        self._restart = [False] * self.batch_size
+        return types.restart(self._batch(observations), self.batch_size)
+
+    def step(self, action: Any) -> types.TimeStep:
+        """Steps every environment (or restarts those whose last step was LAST)."""
+        if not self._seeded:
+            raise RuntimeError("GymnasiumEnv: call reset() before step()")
+        per_env = self._actions.check_and_split(action)
+        restart = self._restart
+        n = len(restart)
+        step_types = [_MID] * n
+        rewards = [0.0] * n
+        discounts = [1.0] * n
+        observations = [None] * n
+        for i, env in enumerate(self._envs):
+            if restart[i]:
+                observations[i] = env.reset()[0]
+                step_types[i] = _FIRST
+                restart[i] = False
+            else:
+                observations[i], rewards[i], terminated, truncated, _ = env.step(per_env[i])
+                if terminated:
+                    step_types[i] = _LAST
+                    discounts[i] = 0.0
+                    restart[i] = True
+                elif truncated:
+                    step_types[i] = _LAST
+                    restart[i] = True
+        return types.TimeStep(
+            np.array(step_types, _STEP_TYPE),
+            np.array(rewards, _REWARD),
+            np.array(discounts, _REWARD),
+            self._batch(observations),
+        )
+
+    def render(self, index: int = 0) -> Any:
+        """``envs[index].render()`` (pass ``render_mode=...`` to :func:`~drivetrain.envs.make`)."""
+        return self._envs[index].render()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            for env in self._envs:
+                env.close()
+
+    # ------------------------------------------------------------------ observations
+    def _batch(self, observations: list[Any]) -> Any:
+        """Writes per-environment observations into fresh batch arrays of the spec's dtype."""
+        if self._single_obs:
+            out = np.empty(self._obs_shape, self._obs_dtype)
+            try:
+                for i, o in enumerate(observations):
+                    out[i] = o
+            except (ValueError, TypeError) as e:
+                raise self._observation_error(observations, e) from None
+            return out
+        buffers = [leaf.zeros((self.batch_size,)) for leaf in self._obs_leaves]
+        try:
+            for i, o in enumerate(observations):
+                leaves = nest.flatten(o)
+                if len(leaves) != len(buffers):
+                    raise ValueError(f"{len(leaves)} leaves, expected {len(buffers)}")
+                for buf, leaf in zip(buffers, leaves, strict=True):
+                    buf[i] = leaf
+        except (ValueError, TypeError) as e:
+            raise self._observation_error(observations, e) from None
+        return nest.pack_sequence_as(self._observation_spec, buffers)
+
+    def _observation_error(self, observations: list[Any], error: Exception) -> specs.SpecError:
+        shapes = [nest.map_structure(np.shape, o) for o in observations]
+        return specs.SpecError(
+            f"observation: the environments returned observations of shapes {shapes} that do not fit "
+            f"the observation spec {self._observation_spec} derived from the observation space ({error}); "
+            "make the environment's observations match its observation_space"
+        )

@@ -1,0 +1,127 @@
+"""``make``: Gymnasium environments as one batched drivetrain :class:`Environment`.
+
+::
+
+    env = dt.envs.make("CartPole-v1", num_envs=8, seed=0)
+    time_step = env.reset()                       # FIRST for all 8
+    time_step = env.step(np.zeros(8, np.int64))   # batched actions
+
+Backends (all with next-step auto-reset and identical time steps for the same seed):
+
+- ``"sync"`` (default): :class:`~drivetrain.envs.gymnasium_env.GymnasiumEnv`, drivetrain's
+  own lean loop over the environments in this process; the fastest for cheap
+  environments.
+- ``"gymnasium"``: ``gymnasium.vector.SyncVectorEnv`` through
+  :func:`~drivetrain.envs.vector_env.from_vector_env`.
+- ``"async"``: ``gymnasium.vector.AsyncVectorEnv`` (one process per environment); worth
+  it when a step costs far more than inter-process communication (Atari, MuJoCo).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Literal
+
+from drivetrain.core.environment import Environment
+from drivetrain.envs.gymnasium_env import GymnasiumEnv
+from drivetrain.envs.vector_env import from_vector_env
+from drivetrain.envs.wrappers import MaskVelocity
+
+__all__ = ["BACKENDS", "EnvFactory", "make"]
+
+Backend = Literal["sync", "gymnasium", "async"]
+BACKENDS: tuple[str, ...] = ("sync", "gymnasium", "async")
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvFactory:
+    """A picklable zero-argument callable that builds one wrapped Gymnasium environment."""
+
+    env_id_or_factory: str | Callable[[], Any]
+    """A registered Gymnasium id, or a zero-argument callable returning a ``gymnasium.Env``."""
+    max_episode_steps: int | None = None
+    """Time limit (truncation) in steps; ``None`` keeps the id's registered limit."""
+    mask_velocity: bool = False
+    """Wrap with :class:`~drivetrain.envs.wrappers.MaskVelocity`."""
+    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Keyword arguments of ``gymnasium.make`` (only with an id)."""
+
+    def __call__(self) -> Any:
+        import gymnasium
+
+        if isinstance(self.env_id_or_factory, str):
+            env = gymnasium.make(
+                self.env_id_or_factory, max_episode_steps=self.max_episode_steps, **self.kwargs
+            )
+        else:
+            env = self.env_id_or_factory()
+            if not isinstance(env, gymnasium.Env):
+                raise TypeError(
+                    f"make: the factory {self.env_id_or_factory!r} returned {type(env).__name__}, "
+                    "expected a gymnasium.Env"
+                )
+            if self.max_episode_steps is not None:
+                env = gymnasium.wrappers.TimeLimit(env, self.max_episode_steps)
+        if self.mask_velocity:
+            env = MaskVelocity(env)
+        return env
+
+
+def make(
+    env_id_or_factory: str | Callable[[], Any],
+    num_envs: int = 1,
+    seed: int | None = None,
+    backend: Backend = "sync",
+    max_episode_steps: int | None = None,
+    mask_velocity: bool = False,
+    **kwargs: Any,
+) -> Environment:
+    """A batched :class:`Environment` of ``num_envs`` copies of a Gymnasium environment.
+
+    Args:
+      env_id_or_factory: a registered Gymnasium id (``"CartPole-v1"``) or a zero-argument
+        callable returning a ``gymnasium.Env`` (for ``backend="async"`` it must pickle
+        unless the start method is fork).
+      num_envs: the batch size ``B``.
+      seed: environment ``i`` is seeded with ``seed + i`` at the first ``reset()``; the
+        same seed and actions give identical time steps. ``None``: seeded from the OS.
+      backend: ``"sync"`` (drivetrain's lean loop), ``"gymnasium"`` (``SyncVectorEnv``) or
+        ``"async"`` (``AsyncVectorEnv``).
+      max_episode_steps: truncate episodes after this many steps (LAST, discount 1).
+      mask_velocity: drop the velocities from the observation (CartPole-v1 keeps cart
+        position and pole angle): a partially observable task for recurrent agents.
+      **kwargs: passed to ``gymnasium.make`` (only with an id), e.g. ``render_mode``.
+
+    Returns:
+      An :class:`Environment`; step it with batched actions ``[B, ...]`` of
+      ``env.action_spec()``.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"make: unknown backend {backend!r}; expected one of {list(BACKENDS)}")
+    if int(num_envs) < 1:
+        raise ValueError(f"make: num_envs must be >= 1, got {num_envs}")
+    if not isinstance(env_id_or_factory, str):
+        if hasattr(env_id_or_factory, "step") and hasattr(env_id_or_factory, "reset"):
+            raise TypeError(
+                "make: got an environment instance; pass a factory instead, e.g. make(lambda: MyEnv(), ...), "
+                "so that each of the num_envs copies is a separate environment"
+            )
+        if not callable(env_id_or_factory):
+            raise TypeError(
+                f"make: expected an environment id or a zero-argument factory, got {env_id_or_factory!r}"
+            )
+        if kwargs:
+            raise TypeError(
+                f"make: keyword arguments {sorted(kwargs)} go to gymnasium.make and need an environment id; "
+                "with a factory, pass them to the factory instead"
+            )
+    factory = EnvFactory(env_id_or_factory, max_episode_steps, mask_velocity, dict(kwargs))
+    fns = [factory] * int(num_envs)
+    if backend == "sync":
+        return GymnasiumEnv(fns, seed)
+    from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+
+    if backend == "gymnasium":
+        return from_vector_env(SyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP), seed)
+    return from_vector_env(AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP), seed)

@@ -1,0 +1,115 @@
+"""Any Gymnasium ``VectorEnv`` in next-step auto-reset mode as a batched :class:`Environment`.
+
+``from_vector_env(vector_env, seed)`` adapts ``gymnasium.vector.SyncVectorEnv``,
+``AsyncVectorEnv`` or a vectorised implementation (``vectorization_mode=
+"vector_entry_point"``), provided it auto-resets on the *next* step
+(``AutoresetMode.NEXT_STEP``, Gymnasium's default), which is drivetrain's protocol:
+
+- the step after a ``terminated`` or ``truncated`` one resets that environment, ignores
+  its action and returns FIRST with reward 0 and discount 1;
+- ``terminated`` -> LAST with discount 0 (it wins when both are set), ``truncated`` ->
+  LAST with discount 1, otherwise MID with discount 1.
+
+The first :meth:`~VectorEnvAdapter.reset` calls ``vector_env.reset(seed=seed)`` (so
+environment ``i`` gets ``seed + i``); later resets do not re-seed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from drivetrain.core import nest, types
+from drivetrain.core.environment import Environment
+from drivetrain.envs.actions import ActionChecker
+from drivetrain.envs.spaces import spec_from_space
+
+__all__ = ["VectorEnvAdapter", "from_vector_env"]
+
+
+class VectorEnvAdapter(Environment):
+    """A Gymnasium ``VectorEnv`` (next-step auto-reset) as a drivetrain :class:`Environment`."""
+
+    def __init__(self, vector_env: Any, seed: int | None = None):
+        from gymnasium.vector import AutoresetMode
+
+        mode = vector_env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+        if mode != AutoresetMode.NEXT_STEP and mode != AutoresetMode.NEXT_STEP.value:
+            raise ValueError(
+                f"from_vector_env: {type(vector_env).__name__} uses autoreset_mode={mode}; drivetrain needs "
+                "AutoresetMode.NEXT_STEP (create it with autoreset_mode=gymnasium.vector.AutoresetMode.NEXT_STEP)"
+            )
+        self._vec = vector_env
+        self._seed = seed
+        self._n = int(vector_env.num_envs)
+        self._observation_spec = spec_from_space(vector_env.single_observation_space, "observation")
+        self._action_spec = spec_from_space(vector_env.single_action_space, "action")
+        self._actions = ActionChecker(self._action_spec, self._n)
+        self._restart = np.ones(self._n, bool)
+        self._seeded = False
+        self._closed = False
+
+    @property
+    def batch_size(self) -> int:
+        return self._n
+
+    @property
+    def vector_env(self) -> Any:
+        """The wrapped Gymnasium vector environment."""
+        return self._vec
+
+    def observation_spec(self) -> Any:
+        return self._observation_spec
+
+    def action_spec(self) -> Any:
+        return self._action_spec
+
+    def _observation(self, obs: Any) -> Any:
+        # A copy in the spec's dtype: vector envs may reuse their buffers (copy=False).
+        return nest.map_structure(lambda s, o: np.array(o, s.dtype), self._observation_spec, obs)
+
+    def reset(self) -> types.TimeStep:
+        seed = self._seed if not self._seeded else None
+        self._seeded = True
+        obs, _ = self._vec.reset(seed=seed)
+        self._restart = np.zeros(self._n, bool)
+        return types.restart(self._observation(obs), self._n)
+
+    def step(self, action: Any) -> types.TimeStep:
+        if not self._seeded:
+            raise RuntimeError("from_vector_env: call reset() before step()")
+        action = self._actions(action)
+        obs, reward, terminated, truncated, _ = self._vec.step(action)
+        terminated = np.asarray(terminated, bool)
+        ended = terminated | np.asarray(truncated, bool)
+        first = self._restart
+        # FIRST = 0, MID = 1, LAST = 2; Gymnasium reports neither flag on a reset step.
+        step_type = (1 + ended.astype(np.int32) - first).astype(types.STEP_TYPE_DTYPE)
+        reward = np.where(first, 0.0, reward).astype(types.REWARD_DTYPE)
+        discount = np.where(terminated & ~first, 0.0, 1.0).astype(types.REWARD_DTYPE)
+        self._restart = ended & ~first
+        return types.TimeStep(step_type, reward, discount, self._observation(obs))
+
+    def render(self) -> Any:
+        """``vector_env.render()``."""
+        return self._vec.render()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._vec.close()
+
+
+def from_vector_env(vector_env: Any, seed: int | None = None) -> VectorEnvAdapter:
+    """Adapts a Gymnasium ``VectorEnv`` in ``AutoresetMode.NEXT_STEP`` into a batched Environment.
+
+    Args:
+      vector_env: e.g. ``gymnasium.make_vec("CartPole-v1", 8)`` or an ``AsyncVectorEnv``.
+      seed: the first reset calls ``vector_env.reset(seed=seed)``; environment ``i`` gets
+        ``seed + i``. ``None`` leaves seeding to the vector environment.
+
+    Raises:
+      ValueError: if the vector environment does not auto-reset on the next step.
+    """
+    return VectorEnvAdapter(vector_env, seed)
