@@ -65,7 +65,7 @@ class ReplayBuffer(abc.ABC):
         seed: seeding.Seed = None,
         *,
         dedup_frames: bool = True,
-        frame_reserve: float = 1 / 32,
+        frame_reserve: float | None = None,
         storage_dir: str | os.PathLike[str] | None = None,
         check_memory: bool = True,
     ):
@@ -108,7 +108,7 @@ class ReplayBuffer(abc.ABC):
         num_envs: int = 1,
         *,
         dedup_frames: bool = True,
-        frame_reserve: float = 1 / 32,
+        frame_reserve: float | None = None,
     ) -> int:
         """Bytes a buffer of this spec and capacity takes once full, without allocating it."""
         config = StorageConfig(dedup_frames, frame_reserve)

@@ -43,9 +43,18 @@ Allocator = Callable[[str, tuple[int, ...], np.dtype[Any]], np.ndarray]
 _WORDS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
-def frame_capacity(spec: specs.StackedFramesSpec, item_capacity: int, reserve: float) -> int:
-    """Frames per environment ring: every item's newest frame, one full stack, and the reserve."""
-    return item_capacity + spec.num_frames - 1 + math.ceil(item_capacity * reserve)
+def frame_capacity(spec: specs.StackedFramesSpec, item_capacity: int, reserve: float | None) -> int:
+    """Frames per environment ring: every item's newest frame, one full stack, and the reserve.
+
+    ``reserve`` is a fraction of ``item_capacity``; None picks
+    ``max(item_capacity / 32, (K - 1) * min(item_capacity, 1024))`` frames.
+    """
+    k = spec.num_frames
+    if reserve is None:
+        extra = max(math.ceil(item_capacity / 32), (k - 1) * min(item_capacity, 1024))
+    else:
+        extra = math.ceil(item_capacity * reserve)
+    return item_capacity + k - 1 + extra
 
 
 class FrameStore:
@@ -56,7 +65,7 @@ class FrameStore:
         spec: specs.StackedFramesSpec,
         num_envs: int,
         item_capacity: int,
-        reserve: float,
+        reserve: float | None,
         alloc: Allocator,
         name: str,
     ):
@@ -93,7 +102,9 @@ class FrameStore:
             self._eq = np.empty((num_envs, pixels), bool)
 
     @staticmethod
-    def nbytes(spec: specs.StackedFramesSpec, num_envs: int, item_capacity: int, reserve: float) -> int:
+    def nbytes(
+        spec: specs.StackedFramesSpec, num_envs: int, item_capacity: int, reserve: float | None
+    ) -> int:
         """Bytes the frames and the per-item index of one leaf take."""
         frame_bytes = spec.nbytes // spec.num_frames
         frames = num_envs * frame_capacity(spec, item_capacity, reserve) * frame_bytes

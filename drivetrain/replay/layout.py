@@ -70,6 +70,14 @@ class TrajectoryLayout:
                         f"replay's data_spec, got {len(leaves)}"
                     )
                 out.extend(leaves)
+            else:
+                value = trajectory[i]
+                empty = value is None or (isinstance(value, (dict, tuple, list)) and not value)
+                if not empty and nest.flatten(value):
+                    raise specs.SpecError(
+                        f"trajectory.{types.Trajectory._fields[i]}: the replay's data_spec has no "
+                        f"leaves here, got {_describe(value)}"
+                    )
         return out
 
     def pack(self, leaves: list[np.ndarray]) -> types.Trajectory:
@@ -95,3 +103,9 @@ class TrajectoryLayout:
             raise specs.SpecError(
                 f"trajectory.step_type: the replay was built for num_envs={num_envs}, got a batch of {batch}"
             )
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"a dict with keys {sorted(map(str, value))}"
+    return type(value).__name__

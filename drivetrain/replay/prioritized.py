@@ -46,7 +46,7 @@ class PrioritizedReplay(ReplayBuffer):
         *,
         epsilon: float = 1e-6,
         dedup_frames: bool = True,
-        frame_reserve: float = 1 / 32,
+        frame_reserve: float | None = None,
         storage_dir: str | os.PathLike[str] | None = None,
         check_memory: bool = True,
     ):

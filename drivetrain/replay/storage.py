@@ -53,17 +53,19 @@ class StorageConfig:
 
     dedup_frames: bool = True
     """Store each frame of :class:`~drivetrain.core.specs.StackedFramesSpec` leaves once."""
-    frame_reserve: float = 1 / 32
+    frame_reserve: float | None = None
     """Extra frame slots per environment, as a fraction of its item capacity, for stacks that
     do not continue the previous one (episode starts): each costs ``num_frames - 1`` extra
-    frames. 1/32 covers episodes of >= 96 steps; beyond that the oldest items are evicted early."""
+    frames. None: ``max(1/32, (num_frames - 1) * min(capacity, 1024) / capacity)``, which covers
+    episodes of >= 96 steps, and every item in buffers of up to 1024 items per environment.
+    When the reserve runs out, the oldest items are evicted early (with a warning)."""
     storage_dir: str | os.PathLike[str] | None = None
     """Keep the arrays in numpy memmaps of temporary files in this directory (on disk)."""
     check_memory: bool = True
     """Refuse a capacity whose arrays do not fit in the available memory (or disk space)."""
 
     def __post_init__(self) -> None:
-        if not 0 <= self.frame_reserve <= 64:
+        if self.frame_reserve is not None and not 0 <= self.frame_reserve <= 64:
             raise ValueError(f"StorageConfig.frame_reserve must be in [0, 64], got {self.frame_reserve}")
 
 
@@ -213,7 +215,8 @@ class RingStorage:
             warnings.warn(
                 "replay: the frame reserve is full, so the oldest items are evicted before the ring "
                 "overwrites them (many episode starts or stacks that do not continue the previous one); "
-                f"pass a larger frame_reserve (now {self.config.frame_reserve}) to keep all of them",
+                f"pass a larger frame_reserve (a fraction of the capacity, now {self.config.frame_reserve}) "
+                "to keep all of them",
                 RuntimeWarning,
                 stacklevel=4,
             )

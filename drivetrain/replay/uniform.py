@@ -17,7 +17,7 @@ class UniformReplay(ReplayBuffer):
     """Samples eligible windows uniformly, with replacement (the book's ``TFUniformReplayBuffer``).
 
     ``UniformReplay(data_spec, capacity, num_envs, seed=None, *, dedup_frames=True,
-    frame_reserve=1/32, storage_dir=None, check_memory=True)``; see
+    frame_reserve=None, storage_dir=None, check_memory=True)``; see
     :class:`~drivetrain.replay.buffer.ReplayBuffer` for the protocol. Each window has
     probability ``1 / num_windows``; the weights are ones.
     """
