@@ -135,23 +135,27 @@ class PrioritizedReplay(ReplayBuffer):
         ex_env = np.repeat(np.arange(num_envs), count)
         ex_t = np.repeat(ex_lo - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))
         ex_leaf = self._leaf(ex_env, ex_t)
-        excluded = float(tree.get(ex_leaf).sum())
-        mass = tree.total - excluded
-        if not mass > 0:
-            raise ValueError(
-                f"sample: the {num_windows} eligible windows of {num_steps} steps all have priority 0"
-            )
+        excluded = tree.get(ex_leaf)
         leaf = np.empty(batch_size, np.int64)
         todo = np.arange(batch_size)
         last_start = adds - num_steps
-        for _ in range(_ROUNDS):
-            todo = self._find(leaf, todo, last_start)
-            if todo.size == 0:
-                break
-        else:  # the newest items hold most of the mass: take them out of the tree for this draw
-            saved = tree.get(ex_leaf)
+        # Usually the newest items hold little of the mass: draw from the whole tree and redraw
+        # the few that land on them. Otherwise (or if that keeps failing) take them out of the
+        # tree for this draw, which also keeps the normalising mass exact.
+        mass = tree.total - float(excluded.sum())
+        if mass > 0.5 * tree.total:
+            for _ in range(_ROUNDS):
+                todo = self._find(leaf, todo, last_start)
+                if todo.size == 0:
+                    break
+        if todo.size:
             tree.set(ex_leaf, np.zeros(ex_leaf.size))
             try:
+                mass = tree.total
+                if not mass > 0:
+                    raise ValueError(
+                        f"sample: the {num_windows} eligible windows of {num_steps} steps all have priority 0"
+                    )
                 for _ in range(100 * _ROUNDS):
                     todo = self._find(leaf, todo, last_start)
                     if todo.size == 0:
@@ -159,7 +163,7 @@ class PrioritizedReplay(ReplayBuffer):
                 else:  # pragma: no cover - needs a pathological tree
                     raise RuntimeError("PrioritizedReplay: could not draw positive-priority windows")
             finally:
-                tree.set(ex_leaf, saved)
+                tree.set(ex_leaf, excluded)
         env = leaf % num_envs
         pos = leaf // num_envs
         t = adds - 1 - (adds - 1 - pos) % st.capacity
