@@ -292,3 +292,50 @@ def test_evaluation_settings_of_the_paper() -> None:
     assert dataclasses.replace(cfg, max_episode_steps=27_000, noop_max=5, terminal_on_life_loss=True) == (
         AtariConfig(terminal_on_life_loss=True, noop_max=5)
     )
+
+
+# ---------------------------------------------------------------------- check_env and the replay
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_both_backends_pass_check_env_with_the_same_specs(backend: str) -> None:
+    def factory() -> dt.Environment:
+        return make_atari("Breakout", num_envs=2, seed=0, backend=backend, terminal_on_life_loss=True)
+
+    report = dt.envs.check_env(factory, num_steps=300)
+    assert report.episodes >= 1
+    reference = make_atari("Breakout", num_envs=2, seed=0)
+    env = factory()
+    assert env.time_step_spec() == reference.time_step_spec()
+    assert env.action_spec() == reference.action_spec()
+
+
+@pytest.mark.parametrize("game", ["Breakout", "Pong"])
+@pytest.mark.parametrize("capacity", [2 * 400, 2 * 120])  # everything, and a ring that wrapped
+def test_replay_stores_frames_once_and_rebuilds_the_emitted_stacks(game: str, capacity: int) -> None:
+    replay_lib = pytest.importorskip("drivetrain.replay")
+    num_envs, steps = 2, 300
+    # Short episodes and life losses: many resets, whose stacks repeat the reset frame.
+    env = make_atari(game, num_envs=num_envs, seed=4, terminal_on_life_loss=True, max_episode_steps=70)
+    policy = dt.policies.RandomPolicy(env.time_step_spec(), env.action_spec(), seed=0)
+    replay = replay_lib.UniformReplay(policy.trajectory_spec, capacity, num_envs, seed=0)
+    emitted: list[np.ndarray] = []
+    step_types: list[np.ndarray] = []
+
+    def record(traj: types.Trajectory) -> None:
+        emitted.append(traj.observation.copy())
+        step_types.append(traj.step_type)
+
+    dt.StepDriver(env, policy, observers=[record, replay.add_batch], num_steps=num_envs * steps).run()
+    assert replay.frame_deduplicated
+    assert np.count_nonzero(np.array(step_types) == FIRST) > 2 * num_envs  # resets were stored
+    stored = replay.gather_all().observation  # [num_envs, n, 84, 84, 4]
+    n = stored.shape[1]
+    expected = np.stack(emitted[-n:], axis=1)
+    assert n == min(len(emitted), capacity // num_envs)
+    np.testing.assert_array_equal(stored, expected)
+    batch, info = replay.sample(batch_size=64, num_steps=2)
+    t, e = info.ids // num_envs, info.ids % num_envs
+    for k in range(2):
+        np.testing.assert_array_equal(batch.observation[:, k], np.stack(emitted)[t + k, e])
+    # Each frame stored once: a million Atari transitions fit in 7.5 GB (four frames each: 28 GB).
+    million = replay_lib.UniformReplay.estimate_nbytes(policy.trajectory_spec, 1_000_000, 1)
+    assert 7.06e9 < million <= 7.5e9
