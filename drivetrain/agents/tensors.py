@@ -1,7 +1,8 @@
 """NumPy <-> PyTorch conversion for torch-backed policies and agents.
 
 Arrays are shared, not copied, where PyTorch allows it (``torch.from_numpy`` on a
-C-contiguous, writeable array); anything else is copied once. Tensors then move to
+writeable array with non-negative strides, e.g. the view ``window[:, 1]``); anything
+else is copied once. Tensors then move to
 the target device in one transfer per leaf.
 """
 
@@ -19,9 +20,12 @@ __all__ = ["example_observation", "to_torch"]
 
 def _leaf(value: Any, device: torch.device) -> torch.Tensor:
     array = np.asarray(value)
-    if not (array.flags.c_contiguous and array.flags.writeable):
+    if not array.flags.writeable:
         array = np.array(array, order="C")
-    tensor = torch.from_numpy(array)
+    try:
+        tensor = torch.from_numpy(array)
+    except ValueError:  # negative strides
+        tensor = torch.from_numpy(np.array(array, order="C"))
     if device.type != "cpu":
         tensor = tensor.to(device, non_blocking=True)
     return tensor

@@ -3,7 +3,7 @@
 from drivetrain.networks.conv import NATURE_CNN_LAYERS, ConvTorso, nature_cnn
 from drivetrain.networks.encoders import OneHotEncoder, VectorEncoder
 from drivetrain.networks.heads import DuelingHead, QHead
-from drivetrain.networks.initialization import init_layer, make_generator
+from drivetrain.networks.initialization import conv2d, init_layer, linear, make_generator
 from drivetrain.networks.mlp import MLP
 from drivetrain.networks.q_network import QNetwork, num_actions_of
 
@@ -16,7 +16,9 @@ __all__ = [
     "QHead",
     "QNetwork",
     "VectorEncoder",
+    "conv2d",
     "init_layer",
+    "linear",
     "make_generator",
     "nature_cnn",
     "num_actions_of",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from drivetrain.networks.initialization import HIDDEN_GAIN, init_layer
+from drivetrain.networks.initialization import HIDDEN_GAIN, conv2d
 
 __all__ = ["NATURE_CNN_LAYERS", "ConvTorso", "conv_output_size", "nature_cnn"]
 
@@ -62,7 +62,7 @@ class ConvTorso(nn.Module):
                     f"ConvTorso: conv_layers[{i}] kernel {kernel} does not fit the {height}×{width} feature map "
                     f"of input {tuple(input_shape)}"
                 )
-            layers.append(init_layer(nn.Conv2d(channels, filters, kernel, stride), HIDDEN_GAIN, generator))
+            layers.append(conv2d(channels, filters, kernel, stride, HIDDEN_GAIN, generator))
             layers.append(nn.ReLU())
             height, width = conv_output_size(height, kernel, stride), conv_output_size(width, kernel, stride)
             channels = filters

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from drivetrain.networks.initialization import OUTPUT_GAIN, init_layer
+from drivetrain.networks.initialization import OUTPUT_GAIN, linear
 from drivetrain.networks.mlp import MLP
 
 __all__ = ["DuelingHead", "QHead"]
@@ -21,7 +21,7 @@ class QHead(nn.Module):
 
     def __init__(self, input_dim: int, num_actions: int, generator: torch.Generator | None = None):
         super().__init__()
-        self.linear = init_layer(nn.Linear(input_dim, num_actions), OUTPUT_GAIN, generator)
+        self.linear = linear(input_dim, num_actions, OUTPUT_GAIN, generator)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.linear(features)
@@ -46,10 +46,8 @@ class DuelingHead(nn.Module):
         super().__init__()
         self.value_torso = MLP(input_dim, hidden, generator)
         self.advantage_torso = MLP(input_dim, hidden, generator)
-        self.value = init_layer(nn.Linear(self.value_torso.output_dim, 1), OUTPUT_GAIN, generator)
-        self.advantage = init_layer(
-            nn.Linear(self.advantage_torso.output_dim, num_actions), OUTPUT_GAIN, generator
-        )
+        self.value = linear(self.value_torso.output_dim, 1, OUTPUT_GAIN, generator)
+        self.advantage = linear(self.advantage_torso.output_dim, num_actions, OUTPUT_GAIN, generator)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         value = self.value(self.value_torso(features))

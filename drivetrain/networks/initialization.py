@@ -10,7 +10,9 @@ defaults, so that the scheme is documented and seedable:
 
 ``generator`` is a :class:`torch.Generator` that makes the initialization
 reproducible without touching PyTorch's global random state; ``None`` uses the
-global state (so ``torch.manual_seed`` applies, as everywhere in PyTorch).
+global state (so ``torch.manual_seed`` applies, as everywhere in PyTorch). Layers are
+built with :func:`torch.nn.utils.skip_init` (:func:`linear`, :func:`conv2d`), so
+PyTorch's default initialization never runs and never draws from the global state.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["HIDDEN_GAIN", "OUTPUT_GAIN", "init_layer", "make_generator"]
+__all__ = ["HIDDEN_GAIN", "OUTPUT_GAIN", "conv2d", "init_layer", "linear", "make_generator"]
 
 HIDDEN_GAIN = math.sqrt(2.0)
 """Gain of the orthogonal initialization of layers followed by a ReLU."""
@@ -46,4 +48,27 @@ def init_layer(
         nn.init.orthogonal_(layer.weight, gain=gain, generator=generator)
         if layer.bias is not None:
             layer.bias.zero_()
+    return layer
+
+
+def linear(
+    in_features: int, out_features: int, gain: float = HIDDEN_GAIN, generator: torch.Generator | None = None
+) -> nn.Linear:
+    """An ``nn.Linear`` initialized by :func:`init_layer` only."""
+    layer = torch.nn.utils.skip_init(nn.Linear, in_features, out_features)
+    init_layer(layer, gain, generator)
+    return layer
+
+
+def conv2d(
+    in_channels: int,
+    out_channels: int,
+    kernel: int,
+    stride: int,
+    gain: float = HIDDEN_GAIN,
+    generator: torch.Generator | None = None,
+) -> nn.Conv2d:
+    """An unpadded ``nn.Conv2d`` initialized by :func:`init_layer` only."""
+    layer = torch.nn.utils.skip_init(nn.Conv2d, in_channels, out_channels, kernel, stride)
+    init_layer(layer, gain, generator)
     return layer

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from drivetrain.networks.initialization import HIDDEN_GAIN, init_layer
+from drivetrain.networks.initialization import HIDDEN_GAIN, linear
 
 __all__ = ["MLP"]
 
@@ -27,7 +27,7 @@ class MLP(nn.Sequential):
         for i, units in enumerate(layers):
             if int(units) < 1:
                 raise ValueError(f"MLP: layer {i} must have >= 1 units, got {units} in {list(layers)}")
-            modules.append(init_layer(nn.Linear(width, int(units)), HIDDEN_GAIN, generator))
+            modules.append(linear(width, int(units), HIDDEN_GAIN, generator))
             modules.append(nn.ReLU())
             width = int(units)
         super().__init__(*modules)

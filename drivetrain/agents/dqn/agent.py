@@ -245,20 +245,20 @@ class DQN:
         valid: np.ndarray,
         num_valid: int,
     ) -> LossInfo:
+        # One device-to-host transfer; the rest is NumPy on [B] arrays.
         with torch.no_grad():
-            mask = to_torch(valid, self._device)
-            td = torch.where(mask, (q.detach() - target).abs(), 0.0)
-            count = max(num_valid, 1)
-            means = torch.where(mask, torch.stack([q.detach(), target]), 0.0).sum(dim=1) / count
-            packed = torch.cat([loss.detach().reshape(1), means, grad_norm.reshape(1).to(means.dtype), td])
-            values = packed.to("cpu", torch.float32).numpy()
+            packed = torch.cat([loss.detach().reshape(1), grad_norm.reshape(1), q.detach(), target])
+        values = packed.to("cpu", torch.float32).numpy()
+        q_np, target_np = values[2:].reshape(2, -1)
+        td_error = np.where(valid, np.abs(q_np - target_np), np.float32(0.0))
+        count = max(num_valid, 1)
         return LossInfo(
             float(values[0]),
             {
-                "q_values": float(values[1]),
-                "target": float(values[2]),
-                "grad_norm": float(values[3]),
-                "td_error": values[4:],
+                "q_values": float(q_np[valid].sum() / count),
+                "target": float(target_np[valid].sum() / count),
+                "grad_norm": float(values[1]),
+                "td_error": td_error,
                 "num_valid": num_valid,
             },
         )

@@ -1,0 +1,145 @@
+"""Export a greedy Q policy for inference without the training code.
+
+``export_policy(agent_or_policy, path)`` writes the policy's network and its argmax as
+a ``torch.export`` program (a ``.pt2`` file; TorchScript is deprecated in PyTorch 2.x
+and ONNX would need extra dependencies), with the observation and action specs as
+JSON metadata. ``load_exported_policy(path)`` needs only PyTorch and NumPy::
+
+    export_policy(agent, "cartpole.pt2")
+    policy = load_exported_policy("cartpole.pt2")
+    actions = policy.action(observations)          # [B, ...] -> [B], the action spec's dtype
+    q = policy.q_values(observations)              # float32 [B, num_actions]
+
+Outside drivetrain the file is a plain ``torch.export`` program:
+``torch.export.load(path).module()(torch.from_numpy(obs))`` returns ``(actions, q_values)``.
+The program runs on the CPU, for any batch size.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["ExportedPolicy", "export_policy", "load_exported_policy"]
+
+_METADATA = "drivetrain.json"
+_FORMAT = "drivetrain.exported_q_policy.v1"
+
+
+class _GreedyModule(nn.Module):
+    """``observation -> (argmax_a q + minimum, q)``."""
+
+    def __init__(self, q_network: nn.Module, minimum: int):
+        super().__init__()
+        self.q_network = q_network
+        self.minimum = int(minimum)
+
+    def forward(self, observation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        q = self.q_network(observation).to(torch.float32)
+        return q.argmax(dim=1) + self.minimum, q
+
+
+def _q_policy(agent_or_policy: Any) -> Any:
+    from drivetrain.agents.dqn.policy import QPolicy
+
+    candidate = getattr(agent_or_policy, "policy", agent_or_policy)
+    while not isinstance(candidate, QPolicy) and hasattr(candidate, "wrapped"):
+        candidate = candidate.wrapped  # GreedyPolicy / EpsilonGreedyPolicy around a QPolicy
+    if not isinstance(candidate, QPolicy):
+        raise TypeError(
+            f"export_policy: expected a DQN agent or a QPolicy (possibly wrapped), got {type(agent_or_policy).__name__}"
+        )
+    return candidate
+
+
+def export_policy(agent_or_policy: Any, path: str | os.PathLike[str]) -> None:
+    """Writes the greedy policy of a DQN agent (or of a ``QPolicy``) to ``path`` (see the module docstring)."""
+    from drivetrain.agents.tensors import example_observation
+    from drivetrain.core import specs
+
+    policy = _q_policy(agent_or_policy)
+    obs_spec = policy.time_step_spec.observation
+    if not isinstance(obs_spec, specs.ArraySpec):
+        raise TypeError(f"export_policy: only single-array observations can be exported, got {obs_spec!r}")
+    action_spec = policy.action_spec
+    network = copy.deepcopy(policy.q_network).to("cpu").eval()
+    module = _GreedyModule(network, int(action_spec.minimum)).eval()
+    example = torch.from_numpy(example_observation(obs_spec, 2))
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
+    metadata = {
+        "format": _FORMAT,
+        "observation_shape": list(obs_spec.shape),
+        "observation_dtype": obs_spec.dtype.str,
+        "action_dtype": action_spec.dtype.str,
+        "action_minimum": int(action_spec.minimum),
+        "action_maximum": int(action_spec.maximum),
+    }
+    torch.export.save(program, os.fspath(path), extra_files={_METADATA: json.dumps(metadata)})
+
+
+class ExportedPolicy:
+    """A loaded exported policy: ``action(observations)`` and ``q_values(observations)`` on NumPy batches."""
+
+    def __init__(self, module: Any, metadata: dict[str, Any]):
+        self._module = module
+        self.observation_shape: tuple[int, ...] = tuple(metadata["observation_shape"])
+        self.observation_dtype = np.dtype(metadata["observation_dtype"])
+        self.action_dtype = np.dtype(metadata["action_dtype"])
+        self.action_minimum = int(metadata["action_minimum"])
+        self.action_maximum = int(metadata["action_maximum"])
+
+    @property
+    def num_actions(self) -> int:
+        return self.action_maximum - self.action_minimum + 1
+
+    def _run(self, observation: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        obs = np.asarray(observation)
+        if obs.ndim != len(self.observation_shape) + 1 or obs.shape[1:] != self.observation_shape:
+            raise ValueError(
+                f"ExportedPolicy: expected observations of shape [B, {', '.join(map(str, self.observation_shape))}]"
+                f", got {obs.shape}"
+            )
+        if obs.dtype != self.observation_dtype:
+            raise ValueError(
+                f"ExportedPolicy: expected observation dtype {self.observation_dtype}, got {obs.dtype}"
+            )
+        with torch.inference_mode():
+            actions, q = self._module(torch.from_numpy(np.array(obs, order="C")))
+        return actions, q
+
+    def action(self, observation: Any) -> np.ndarray:
+        """Greedy actions ``[B]`` for observations ``[B, *observation_shape]``."""
+        actions, _ = self._run(observation)
+        out: np.ndarray = actions.numpy().astype(self.action_dtype)
+        return out
+
+    def q_values(self, observation: Any) -> np.ndarray:
+        """float32 q-values ``[B, num_actions]``."""
+        _, q = self._run(observation)
+        out: np.ndarray = q.numpy()
+        return out
+
+    __call__ = action
+
+
+def load_exported_policy(path: str | os.PathLike[str]) -> ExportedPolicy:
+    """Loads what :func:`export_policy` wrote."""
+    extra = {_METADATA: ""}
+    program = torch.export.load(os.fspath(path), extra_files=extra)
+    if not extra[_METADATA]:
+        raise ValueError(
+            f"load_exported_policy: {os.fspath(path)} has no drivetrain metadata; was it written by export_policy?"
+        )
+    metadata = json.loads(extra[_METADATA])
+    if metadata.get("format") != _FORMAT:
+        raise ValueError(
+            f"load_exported_policy: unknown format {metadata.get('format')!r}, expected {_FORMAT!r}"
+        )
+    return ExportedPolicy(program.module(), metadata)
