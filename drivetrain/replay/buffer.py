@@ -220,7 +220,7 @@ class ReplayBuffer(abc.ABC):
 
     # ------------------------------------------------------------------ state
     def clear(self) -> None:
-        """Removes every item (the RNG keeps its state)."""
+        """Removes every item (the RNG keeps its state; ids of later items never repeat earlier ones)."""
         with self._lock:
             self._storage.clear()
             self._clear_sampler()

@@ -189,7 +189,7 @@ class FrameStore:
 
     # ------------------------------------------------------------------ state
     def clear(self) -> None:
-        self.written[:] = 0
+        """The next stack of every env is stored whole (the frame count goes on)."""
         self.has_prev[:] = False
 
     def state_dict(self, used_items: int) -> dict[str, Any]:

@@ -223,11 +223,11 @@ class PrioritizedReplay(ReplayBuffer):
 
     # ------------------------------------------------------------------ state
     def _clear_sampler(self) -> None:
+        """Forgets all priorities (the beta schedule's counter goes on)."""
         self._tree.clear()
         self._max_priority = 1.0
-        self._flushed = 0
-        self._zeroed = np.zeros(self._storage.num_envs, np.int64)
-        self._sample_calls = 0
+        self._flushed = self._storage.adds
+        self._zeroed = self._storage.starts.copy()
 
     def _sampler_state(self) -> dict[str, Any]:
         return {

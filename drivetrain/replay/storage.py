@@ -206,11 +206,12 @@ class RingStorage:
         """Brings ``starts`` and the boundary counts up to date (lazily, before reading)."""
         adds, cap = self.adds, self.capacity
         base = max(0, adds - cap)
-        starts = np.maximum(self.starts, base)
+        floor = np.maximum(self.starts, base)  # overwritten by the ring, or cleared
+        starts = floor.copy()
         for store in self.frame_stores.values():
             for e in range(self.num_envs):
                 starts[e] = store.first_live(e, int(starts[e]), adds)
-        if not self._warned and bool(np.any(starts > base)):
+        if not self._warned and bool(np.any(starts > floor)):
             self._warned = True
             warnings.warn(
                 "replay: the frame reserve is full, so the oldest items are evicted before the ring "
@@ -263,10 +264,8 @@ class RingStorage:
 
     # ------------------------------------------------------------------ state
     def clear(self) -> None:
-        self.adds = 0
-        self._synced = 0
-        self.starts[:] = 0
-        self._last_total[:] = 0
+        """Drops every item; the add count goes on, so ids stay unique across clears."""
+        self.starts[:] = self.adds
         for store in self.frame_stores.values():
             store.clear()
 
