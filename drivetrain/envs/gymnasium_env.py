@@ -23,6 +23,7 @@ environment's observation space. Gymnasium's ``info`` dicts are dropped.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -140,6 +141,27 @@ class GymnasiumEnv(Environment):
     def render(self, index: int = 0) -> Any:
         """``envs[index].render()`` (pass ``render_mode=...`` to :func:`~drivetrain.envs.make`)."""
         return self._envs[index].render()
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """The environments, pickled (their state, RNGs and wrapper counters), and the restart flags.
+
+        Raises whatever pickling raises for environments that cannot be pickled.
+        """
+        return {"envs": pickle.dumps(self._envs), "restart": list(self._restart), "seeded": self._seeded}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Replaces the environments with those of :meth:`state_dict`: stepping continues from there."""
+        envs = pickle.loads(state["envs"])
+        if len(envs) != len(self._envs):
+            raise ValueError(
+                f"GymnasiumEnv.load_state_dict: {len(envs)} environments in the state, {len(self._envs)} here"
+            )
+        for env in self._envs:
+            env.close()
+        self._envs = envs
+        self._restart = [bool(r) for r in state["restart"]]
+        self._seeded = bool(state["seeded"])
 
     def close(self) -> None:
         if not self._closed:
