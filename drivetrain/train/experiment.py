@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -28,7 +28,16 @@ from drivetrain.core.schedules import PolynomialDecay
 from drivetrain.policies import EpsilonGreedyPolicy, RandomPolicy
 from drivetrain.train.config import EnvConfig, ExperimentConfig, planned_train_steps
 
-__all__ = ["Experiment", "TrainMetrics", "build_experiment", "make_env", "replay_writer"]
+__all__ = [
+    "Experiment",
+    "RunSeeds",
+    "TrainMetrics",
+    "build_experiment",
+    "eval_policy",
+    "make_env",
+    "replay_writer",
+    "run_seeds",
+]
 
 _KEPT_INFO = ("state",)
 
@@ -123,11 +132,7 @@ class Experiment:
 
     @property
     def eval_policy(self) -> Policy:
-        """The greedy policy, or epsilon-greedy with ``loop.eval_epsilon`` (seeded, so repeatable)."""
-        eps = self.config.loop.eval_epsilon
-        if eps == 0.0:
-            return self.agent.policy
-        return EpsilonGreedyPolicy(self.agent.policy, eps, seed=self.config.seed)
+        return eval_policy(self.agent, self.config)
 
     def state_dict(self, include_replay: bool = True) -> dict[str, Any]:
         """Agent, replay, metrics, warm-up policy, environments (when they can) and torch's RNG."""
@@ -168,9 +173,41 @@ class Experiment:
             close()
 
 
+class RunSeeds(NamedTuple):
+    """The seeds of a run's parts, derived from ``config.seed``."""
+
+    env: int
+    eval_env: int
+    agent: int
+    replay: int
+    warmup: int
+
+
+def run_seeds(seed: int) -> RunSeeds:
+    return RunSeeds(*seeding.spawn_seeds(seed, 5))
+
+
+def eval_policy(agent: DQN, config: ExperimentConfig) -> Policy:
+    """The greedy policy, or epsilon-greedy with ``loop.eval_epsilon`` (seeded, so repeatable)."""
+    eps = config.loop.eval_epsilon
+    if eps == 0.0:
+        return agent.policy
+    return EpsilonGreedyPolicy(agent.policy, eps, seed=config.seed)
+
+
 def _env_state(env: Environment) -> Any:
     state_dict = getattr(env, "state_dict", None)
-    return state_dict() if callable(state_dict) else None
+    if not callable(state_dict):
+        return None
+    try:
+        return state_dict()
+    except Exception as e:  # e.g. an environment that cannot be pickled
+        warnings.warn(
+            f"checkpoints do not hold the environments' state ({type(e).__name__}: {e}); "
+            "a resumed run starts new episodes",
+            stacklevel=3,
+        )
+        return None
 
 
 def _load_env_state(env: Environment, state: Any) -> bool:
@@ -185,9 +222,9 @@ def build_experiment(config: ExperimentConfig) -> Experiment:
     """Builds and seeds every part of a run from ``config``."""
     from drivetrain import replay as replay_lib
 
-    env_seed, eval_seed, agent_seed, replay_seed, warmup_seed = seeding.spawn_seeds(config.seed, 5)
-    env = make_env(config.env, config.env.num_envs, env_seed)
-    agent = make_dqn(config.agent, env.time_step_spec(), env.action_spec(), seed=agent_seed)
+    seeds = run_seeds(config.seed)
+    env = make_env(config.env, config.env.num_envs, seeds.env)
+    agent = make_dqn(config.agent, env.time_step_spec(), env.action_spec(), seed=seeds.agent)
     data_spec = replay_data_spec(agent.collect_data_spec)
     rc = config.replay
     if rc.prioritized:
@@ -200,17 +237,17 @@ def build_experiment(config: ExperimentConfig) -> Experiment:
             env.batch_size,
             alpha=rc.alpha,
             beta=beta,
-            seed=replay_seed,
+            seed=seeds.replay,
             epsilon=rc.priority_epsilon,
         )
     else:
-        replay = replay_lib.UniformReplay(data_spec, rc.capacity, env.batch_size, seed=replay_seed)
+        replay = replay_lib.UniformReplay(data_spec, rc.capacity, env.batch_size, seed=seeds.replay)
     return Experiment(
         config=config,
         env=env,
         agent=agent,
         replay=replay,
         metrics=TrainMetrics.create(config.loop.average_window),
-        warmup_policy=RandomPolicy(env.time_step_spec(), env.action_spec(), seed=warmup_seed),
-        eval_seed=eval_seed,
+        warmup_policy=RandomPolicy(env.time_step_spec(), env.action_spec(), seed=seeds.warmup),
+        eval_seed=seeds.eval_env,
     )

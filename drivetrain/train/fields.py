@@ -111,6 +111,8 @@ def type_name(tp: Any) -> str:
     """A short readable name of a type annotation (``int | None``, ``tuple[int, ...]``)."""
     if isinstance(tp, type) and not typing.get_args(tp):
         return tp.__name__
+    if typing.get_origin(tp) is typing.Literal:
+        return "{" + ",".join(str(a) for a in typing.get_args(tp)) + "}"
     return str(tp).replace("typing.", "").replace("NoneType", "None")
 
 
@@ -279,9 +281,10 @@ def resolve_key(config: Any, key: str) -> str:
         return by_leaf[0]
     if len(by_leaf) > 1:
         raise ConfigError(f"config key {key!r} is ambiguous: use one of {', '.join(by_leaf)}")
-    leaves = sorted({k.rsplit(".", 1)[-1] for k in full})
     close = difflib.get_close_matches(norm, full, n=4, cutoff=0.6)
-    close += [c for c in difflib.get_close_matches(norm, leaves, n=3, cutoff=0.6) if c not in close]
+    leaves = {k.rsplit(".", 1)[-1]: k for k in full}  # a shorthand's close matches, as full keys
+    close += [leaves[c] for c in difflib.get_close_matches(norm, list(leaves), n=3, cutoff=0.6)]
+    close = list(dict.fromkeys(close))
     hint = f"; did you mean {', '.join(close)}?" if close else "; `--help` lists the keys"
     raise ConfigError(f"unknown config key {key!r}{hint}")
 

@@ -41,6 +41,7 @@ import torch
 from drivetrain.core.drivers import StepDriver
 from drivetrain.observers import ProgressBar
 from drivetrain.train import fields
+from drivetrain.train.artifacts import save_agent
 from drivetrain.train.checkpoint import CheckpointDir, atomic_write_text, load_checkpoint
 from drivetrain.train.config import ExperimentConfig, check_config, save_config
 from drivetrain.train.evaluation import EvalResult, evaluate
@@ -49,9 +50,35 @@ from drivetrain.train.logger import RunLogger
 from drivetrain.train.plotting import plot_learning_curve
 from drivetrain.train.rundir import RunDir
 
-__all__ = ["LoopState", "TrainResult", "train"]
+__all__ = ["LoopState", "TrainResult", "TrainStats", "train"]
 
 CHECKPOINT_FORMAT = 1
+
+
+@dataclasses.dataclass
+class TrainStats:
+    """Sums of the loss info since the last row of progress.csv (checkpointed with the loop)."""
+
+    loss: float = 0.0
+    q_values: float = 0.0
+    td_error: float = 0.0
+    grad_norm: float = 0.0
+    count: int = 0
+
+    def add(self, loss: float, extra: dict[str, Any]) -> None:
+        self.loss += loss
+        self.q_values += float(extra["q_values"])
+        self.td_error += float(np.mean(extra["td_error"]))
+        self.grad_norm += float(extra["grad_norm"])
+        self.count += 1
+
+    def means(self) -> dict[str, float]:
+        """The means since the last reset; empty if no train step happened."""
+        if not self.count:
+            return {}
+        return {
+            f.name: getattr(self, f.name) / self.count for f in dataclasses.fields(self) if f.name != "count"
+        }
 
 
 @dataclasses.dataclass
@@ -66,6 +93,8 @@ class LoopState:
     collect_seconds: float = 0.0
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
+    stats: TrainStats = dataclasses.field(default_factory=TrainStats)
+    """Loss info since the last row of progress.csv."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,33 +114,6 @@ class TrainResult:
     eval_seconds: float
 
 
-class _TrainStats:
-    """Means of the loss info since the last row."""
-
-    _KEYS = ("q_values", "td_error", "grad_norm")
-
-    def __init__(self) -> None:
-        self.sums: dict[str, float] = {}
-        self.count = 0
-        self.reset()
-
-    def reset(self) -> None:
-        self.sums = dict.fromkeys(("loss", *self._KEYS), 0.0)
-        self.count = 0
-
-    def add(self, loss: float, extra: dict[str, Any]) -> None:
-        self.sums["loss"] += loss
-        self.sums["q_values"] += float(extra["q_values"])
-        self.sums["td_error"] += float(np.mean(extra["td_error"]))
-        self.sums["grad_norm"] += float(extra["grad_norm"])
-        self.count += 1
-
-    def pop(self) -> dict[str, float]:
-        out = {k: v / self.count for k, v in self.sums.items()} if self.count else {}
-        self.reset()
-        return out
-
-
 def _next_multiple(step: int, interval: int) -> int:
     return (step // interval + 1) * interval
 
@@ -123,7 +125,7 @@ def _batches(exp: Experiment) -> Any:
     )
 
 
-def _train_phase(exp: Experiment, batches: Iterator[tuple[Any, Any]], steps: int, stats: _TrainStats) -> None:
+def _train_phase(exp: Experiment, batches: Iterator[tuple[Any, Any]], steps: int, stats: TrainStats) -> None:
     """``steps`` gradient steps; with prioritized replay, weights in and new priorities out."""
     prioritized = exp.config.replay.prioritized
     for _ in range(steps):
@@ -158,13 +160,14 @@ def _restore(exp: Experiment, snapshot: dict[str, Any]) -> tuple[LoopState, Any,
     if snapshot.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint format {snapshot.get('format')!r} is not {CHECKPOINT_FORMAT}")
     envs_restored = exp.load_state_dict(snapshot["experiment"])
-    state = LoopState(**snapshot["loop"])
+    loop_state = dict(snapshot["loop"])
+    state = LoopState(**{**loop_state, "stats": TrainStats(**loop_state["stats"])})
     if not envs_restored:  # the environments start new episodes
         return state, None, None
     return state, snapshot["time_step"], snapshot["policy_state"]
 
 
-def _row(exp: Experiment, stats: _TrainStats, rate: float, wall: float) -> dict[str, Any]:
+def _row(exp: Experiment, stats: TrainStats, rate: float, wall: float) -> dict[str, Any]:
     m = exp.metrics
     return {
         "env_steps": m.env_steps.result(),
@@ -172,7 +175,7 @@ def _row(exp: Experiment, stats: _TrainStats, rate: float, wall: float) -> dict[
         "episodes": m.episodes.result(),
         "average_return": m.average_return.result(),
         "average_episode_length": m.average_length.result(),
-        **stats.pop(),
+        **stats.means(),
         "epsilon": exp.agent.collect_policy.epsilon,
         "steps_per_second": rate,
         "wall_seconds": wall,
@@ -256,7 +259,6 @@ def _run(exp: Experiment, run: RunDir, resume: bool, verbose: bool) -> TrainResu
         )
     observers = [replay_writer(exp.replay), *exp.metrics.observers, bar]
     batches = _batches(exp)
-    stats = _TrainStats()
     session_start = time.perf_counter()
     wall_before = state.wall_seconds
     rate_mark = (env_steps(), session_start)
@@ -274,7 +276,7 @@ def _run(exp: Experiment, run: RunDir, resume: bool, verbose: bool) -> TrainResu
             t0 = time.perf_counter()
             time_step, policy_state = collect.run(time_step, policy_state)
             t1 = time.perf_counter()
-            _train_phase(exp, batches, gradient_steps, stats)
+            _train_phase(exp, batches, gradient_steps, state.stats)
             t2 = time.perf_counter()
             state.iteration += 1
             state.collect_seconds += t1 - t0
@@ -286,7 +288,8 @@ def _run(exp: Experiment, run: RunDir, resume: bool, verbose: bool) -> TrainResu
                 now = time.perf_counter()
                 rate = (steps - rate_mark[0]) / max(now - rate_mark[1], 1e-9)
                 rate_mark = (steps, now)
-                row = _row(exp, stats, rate, wall_before + now - session_start)
+                row = _row(exp, state.stats, rate, wall_before + now - session_start)
+                state.stats = TrainStats()
                 if eval_due:
                     evaluation = _evaluate(
                         exp, loop.final_eval_episodes if done else loop.eval_episodes, state
@@ -311,6 +314,7 @@ def _run(exp: Experiment, run: RunDir, resume: bool, verbose: bool) -> TrainResu
                 state.wall_seconds = wall_before + time.perf_counter() - session_start
                 logger.flush()
                 checkpoints.save(_snapshot(exp, state, time_step, policy_state), steps)
+                save_agent(exp.agent, steps, run.path)
                 plot_learning_curve(run.progress_csv, run.learning_curve, title=_title(config))
     finally:
         bar.close()

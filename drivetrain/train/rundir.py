@@ -8,6 +8,7 @@
       progress.jsonl        the same rows as JSON lines
       tb/                   TensorBoard event files
       checkpoints/          ckpt-<env step>.pkl, written atomically with a checksum
+      agent.pkl             the newest agent alone (for eval, play, export)
       learning_curve.png    returns and loss against env steps
       eval.json             the final evaluation: mean_return, std_return, episodes, env_steps
 """
@@ -72,6 +73,7 @@ class RunDir:
             self.checkpoints,
             self.learning_curve,
             self.eval_json,
+            self.path / "agent.pkl",
         ]
 
     def has_run(self) -> bool:

@@ -1,0 +1,7 @@
+"""``python -m drivetrain``: the ``drivetrain`` command line."""
+
+import sys
+
+from drivetrain.cli import main
+
+sys.exit(main())

@@ -1,0 +1,298 @@
+"""The ``drivetrain`` command line (also ``python -m drivetrain``).
+
+::
+
+    drivetrain train [PRESET] [--seed N] [--run-dir DIR] [--resume | --force] [--key value ...]
+    drivetrain eval RUN_DIR [--episodes N] [--seed N] [--json]
+    drivetrain play RUN_DIR --video FILE [--episodes N] [--fps N]
+    drivetrain presets
+    drivetrain export RUN_DIR FILE
+
+``train PRESET --help`` lists every config field of the preset with its type, value and
+docstring; any of them can be set with ``--section.field value`` (or ``--field value``
+when that name is unique).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+_TRAIN_USAGE = (
+    "drivetrain train [PRESET] [--seed N] [--run-dir DIR] [--resume | --force] [--quiet] [--key value ...]"
+)
+_TRAIN_FLAGS = {"--resume", "--force", "--quiet", "-h", "--help"}
+_TRAIN_OPTIONS = {"--run-dir"}
+
+
+class CommandError(Exception):
+    """A user error: printed without a traceback, exit status 2."""
+
+
+# ---------------------------------------------------------------------- train
+def _split_train_args(argv: Sequence[str]) -> tuple[list[str], list[tuple[str, str | None]]]:
+    """Separates the command's own arguments from ``--key value`` config overrides."""
+    own: list[str] = []
+    overrides: list[tuple[str, str | None]] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        name, eq, value = token.partition("=")
+        if name in _TRAIN_FLAGS or name in _TRAIN_OPTIONS:
+            own.append(token)
+            if name in _TRAIN_OPTIONS and not eq and i + 1 < len(argv):
+                own.append(argv[i + 1])
+                i += 1
+        elif token.startswith("--") and len(token) > 2:
+            if eq:
+                overrides.append((name[2:], value))
+            elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+                overrides.append((name[2:], argv[i + 1]))
+                i += 1
+            else:
+                overrides.append((name[2:], None))  # a bare flag: true, for a bool field
+        else:
+            own.append(token)
+        i += 1
+    return own, overrides
+
+
+def _train_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="drivetrain train", usage=_TRAIN_USAGE, add_help=False, allow_abbrev=False
+    )
+    p.add_argument(
+        "preset",
+        nargs="?",
+        default=None,
+        help="preset name (default: cartpole-dqn); see `drivetrain presets`",
+    )
+    p.add_argument("--run-dir", default=None, help="run directory (default: runs/<preset>-<seed>)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --run-dir from its latest checkpoint"
+    )
+    p.add_argument("--force", action="store_true", help="delete the run already in --run-dir and start over")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no messages")
+    p.add_argument("-h", "--help", action="store_true", help="show this help with the preset's config fields")
+    return p
+
+
+def _resolve_overrides(config: Any, overrides: list[tuple[str, str | None]]) -> Any:
+    from drivetrain.train import fields
+
+    pairs: list[tuple[str, str]] = []
+    for key, value in overrides:
+        if value is None:
+            full = fields.resolve_key(config, key)
+            tp = {f.key: f.type for f in fields.fields_of(config)}[full]
+            if tp is not bool:
+                raise CommandError(f"--{key} needs a value (--{full} VALUE)")
+            value = "true"
+        pairs.append((key, value))
+    try:
+        return fields.apply_overrides(config, pairs)
+    except ValueError as e:  # ConfigError, or a config's own check (e.g. DQNConfig.__post_init__)
+        raise CommandError(str(e)) from None
+
+
+def _config_help(config: Any) -> str:
+    from drivetrain.train import fields
+
+    lines = ["config fields (set with --key value; a unique last name is enough, e.g. --learning_rate):"]
+    section = None
+    for f in fields.fields_of(config):
+        head = f.key.split(".")[0] if "." in f.key else ""
+        if head != section:
+            section = head
+            lines.append(f"  [{head or 'run'}]")
+        lines.append(f"  --{f.key} {fields.type_name(f.type)} = {f.value!r}")
+        for doc_line in f.doc.splitlines():
+            lines.append(f"      {doc_line.strip()}")
+    return "\n".join(lines)
+
+
+def _print_config(config: Any) -> None:
+    from drivetrain.train import fields
+
+    print("config:")
+    for f in fields.fields_of(config):
+        print(f"  {f.key} = {f.value!r}")
+
+
+def _config_changes(before: Any, after: Any) -> list[str]:
+    from drivetrain.train import fields
+
+    old = {f.key: f.value for f in fields.fields_of(before)}
+    return [
+        f"{f.key}: {old[f.key]!r} -> {f.value!r}" for f in fields.fields_of(after) if old[f.key] != f.value
+    ]
+
+
+def cmd_train(argv: Sequence[str]) -> int:
+    from drivetrain.train import load_config, presets, train
+    from drivetrain.train.rundir import RunDir
+
+    own, overrides = _split_train_args(argv)
+    parser = _train_parser()
+    args = parser.parse_args(own)
+    name = args.preset or presets.DEFAULT_PRESET
+    try:
+        preset = presets.get_preset(name)
+    except presets.UnknownPresetError as e:
+        raise CommandError(str(e)) from None
+    if args.help:
+        print(parser.format_help())
+        print(f"preset {preset.name}: {preset.doc}\n")
+        print(_config_help(preset.build()))
+        return 0
+    if args.resume and args.force:
+        raise CommandError("--resume and --force contradict each other: pick one")
+    config = _resolve_overrides(preset.build(), overrides)
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"{preset.name}-{config.seed}"
+    if args.resume and RunDir(run_dir).config.is_file():
+        saved = load_config(RunDir(run_dir).config)
+        if args.preset and saved.preset and saved.preset != args.preset:
+            raise CommandError(f"{run_dir} holds a run of preset {saved.preset!r}, not {args.preset!r}")
+        config = _resolve_overrides(saved, overrides)
+        for change in _config_changes(saved, config):
+            print(f"config change on resume: {change}")
+    if args.quiet:
+        config = dataclasses.replace(config, loop=dataclasses.replace(config.loop, progress_bar=False))
+    else:
+        _print_config(config)
+        print(f"run directory: {run_dir}")
+    result = train(config, run_dir, resume=args.resume, force=args.force, verbose=not args.quiet)
+    ev = result.evaluation
+    print(
+        f"done: {result.env_steps} env steps, {result.train_steps} train steps in {result.wall_seconds:.0f} s; "
+        f"greedy return {ev.mean_return:.1f} ± {ev.std_return:.1f} over {ev.episodes} episodes "
+        f"({run_dir / 'eval.json'})"
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------- eval, play, export, presets
+def cmd_eval(args: argparse.Namespace) -> int:
+    from drivetrain.train.artifacts import evaluate_run
+
+    result, loaded = evaluate_run(args.run_dir, episodes=args.episodes, seed=args.seed)
+    if args.json:
+        print(json.dumps(result.to_dict(env_steps=loaded.env_steps), indent=2))
+    else:
+        print(
+            f"{args.run_dir}: mean return {result.mean_return:.2f} ± {result.std_return:.2f} over "
+            f"{result.episodes} episodes (agent trained for {loaded.env_steps} env steps)"
+        )
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from drivetrain.train.artifacts import load_agent
+    from drivetrain.train.experiment import make_env
+    from drivetrain.train.video import record_frames, write_video
+
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen; no display needed
+    loaded = load_agent(args.run_dir)
+    seed = loaded.config.seed if args.seed is None else args.seed
+    with make_env(loaded.config.env, 1, seed, render_mode="rgb_array") as env:
+        frames = record_frames(
+            env, loaded.agent.policy, num_episodes=args.episodes, max_frames=args.max_frames
+        )
+    path = write_video(frames, args.video, fps=args.fps)
+    print(f"wrote {path} ({len(frames)} frames, {args.episodes} episode(s) of the greedy policy)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from drivetrain.train.artifacts import load_agent
+
+    try:
+        from drivetrain.agents import export_policy  # type: ignore[attr-defined]
+    except ImportError:
+        raise CommandError("export is not available: drivetrain.agents has no export_policy yet") from None
+    loaded = load_agent(args.run_dir, device="cpu")
+    path = export_policy(loaded.agent, args.file)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from drivetrain.train import presets
+
+    width = max(len(p.name) for p in presets.presets())
+    for p in presets.presets():
+        default = " (default)" if p.name == presets.DEFAULT_PRESET else ""
+        print(f"{p.name:<{width}}  {p.summary}{default}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="drivetrain", description="Train, evaluate and watch reinforcement-learning agents."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub.add_parser(
+        "train", help="train an agent from a preset (train PRESET --help lists its config)", add_help=False
+    )
+    p = sub.add_parser("eval", help="evaluate the newest agent of a run")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument(
+        "--episodes", type=int, default=None, help="episodes (default: the run's final_eval_episodes)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="environment seed (default: the run's evaluation seed)"
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON (as eval.json)")
+    p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("play", help="record a video of the greedy policy of a run")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument(
+        "--video", required=True, metavar="FILE", help="output file: .gif (Pillow) or .mp4 (imageio-ffmpeg)"
+    )
+    p.add_argument("--episodes", type=int, default=1)
+    p.add_argument("--fps", type=int, default=30)
+    p.add_argument("--seed", type=int, default=None, help="environment seed (default: the run's seed)")
+    p.add_argument("--max-frames", type=int, default=10_000, help="stop recording after this many frames")
+    p.set_defaults(func=cmd_play)
+    p = sub.add_parser("presets", help="list the presets, one line each")
+    p.set_defaults(func=cmd_presets)
+    p = sub.add_parser("export", help="export the greedy policy of a run for inference without drivetrain")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("file", metavar="FILE")
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``drivetrain`` command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from drivetrain.train.checkpoint import CheckpointError
+    from drivetrain.train.fields import ConfigError
+    from drivetrain.train.rundir import RunDirError
+
+    try:
+        if argv and argv[0] == "train":
+            return cmd_train(argv[1:])
+        args = _parser().parse_args(argv)
+        return int(args.func(args))
+    except (CommandError, ConfigError, RunDirError, CheckpointError) as e:
+        print(f"drivetrain: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "drivetrain: interrupted; `drivetrain train ... --resume` continues from the last checkpoint",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

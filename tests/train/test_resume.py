@@ -1,0 +1,154 @@
+"""A run stopped midway and resumed continues exactly as if it had never stopped."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from drivetrain.train import apply_overrides, get_preset, load_checkpoint, train
+from drivetrain.train import loop as loop_lib
+from drivetrain.train.logger import read_progress
+
+TINY = [
+    ("total_env_steps", 3000),
+    ("learning_starts", 500),
+    ("update_period", 100),
+    ("gradient_steps", 25),
+    ("batch_size", 32),
+    ("eval_interval", 1000),
+    ("eval_episodes", 2),
+    ("final_eval_episodes", 3),
+    ("log_interval", 250),
+    ("checkpoint_interval", 700),
+    ("progress_bar", False),
+    ("fc_layers", (32, 32)),
+    ("target_update_period", 50),
+    ("epsilon_decay_steps", 300),
+]
+
+
+def tiny_config(**extra):
+    return apply_overrides(get_preset("cartpole-dqn").build(), [*TINY, *extra.items()])
+
+
+class Crash(Exception):
+    pass
+
+
+def crash_at_iteration(monkeypatch, n):
+    """Makes the n-th training phase raise, as if the process died in the middle of an iteration."""
+    real = loop_lib._train_phase
+    calls = {"n": 0}
+
+    def phase(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise Crash
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop_lib, "_train_phase", phase)
+
+
+def weights(run_dir):
+    return load_checkpoint(run_dir / "agent.pkl")["agent"]["q_network"]
+
+
+def comparable(rows):
+    return [{k: v for k, v in r.items() if k not in ("steps_per_second", "wall_seconds")} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("a")
+    result = train(tiny_config(), run_dir, verbose=False)
+    return run_dir, result
+
+
+def test_resumed_run_matches_the_uninterrupted_one_bit_for_bit(uninterrupted, tmp_path, monkeypatch):
+    a_dir, a = uninterrupted
+    crash_at_iteration(monkeypatch, 17)  # env step 2200: after the checkpoint at 2100, before the next
+    with pytest.raises(Crash):
+        train(tiny_config(), tmp_path, verbose=False)
+    monkeypatch.undo()
+    stopped = read_progress(tmp_path / "progress.csv")
+    assert stopped[-1]["env_steps"] == 2000  # the run had logged up to here
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir())[-1] == "ckpt-000000002100.pkl"
+
+    b = train(tiny_config(), tmp_path, resume=True, verbose=False)
+
+    assert (b.env_steps, b.train_steps) == (a.env_steps, a.train_steps) == (3000, 625)
+    rows_a, rows_b = read_progress(a_dir / "progress.csv"), read_progress(tmp_path / "progress.csv")
+    assert [r["env_steps"] for r in rows_b] == [r["env_steps"] for r in rows_a]  # no gap, no repeat
+    assert comparable(rows_b) == comparable(rows_a)  # returns, losses, q-values, epsilon, evaluations
+    assert b.evaluation == a.evaluation
+    eval_a, eval_b = (json.loads((d / "eval.json").read_text()) for d in (a_dir, tmp_path))
+    assert eval_b == eval_a and eval_b["env_steps"] == 3000
+    for name, tensor in weights(a_dir).items():
+        assert torch.equal(tensor, weights(tmp_path)[name]), name
+
+
+def test_resume_without_environment_state_keeps_the_step_count_and_the_curve(
+    uninterrupted, tmp_path, monkeypatch
+):
+    a_dir, a = uninterrupted
+    from drivetrain.envs.gymnasium_env import GymnasiumEnv
+
+    def unpicklable(self):
+        raise TypeError("cannot pickle this environment")
+
+    monkeypatch.setattr(GymnasiumEnv, "state_dict", unpicklable)
+    crash_at_iteration(monkeypatch, 17)
+    with pytest.warns(UserWarning, match="do not hold the environments' state"), pytest.raises(Crash):
+        train(tiny_config(), tmp_path, verbose=False)
+    crash_at_iteration(monkeypatch, 10**9)
+    with pytest.warns(UserWarning, match="do not hold the environments' state"):
+        b = train(tiny_config(), tmp_path, resume=True, verbose=False)
+    assert (b.env_steps, b.train_steps) == (a.env_steps, a.train_steps)
+    rows_a, rows_b = read_progress(a_dir / "progress.csv"), read_progress(tmp_path / "progress.csv")
+    steps_b = [r["env_steps"] for r in rows_b]
+    assert steps_b == sorted(set(steps_b)) and steps_b[-1] == 3000
+    # up to the checkpoint the logs are the uninterrupted run's
+    assert comparable([r for r in rows_b if r["env_steps"] <= 2100]) == comparable(
+        [r for r in rows_a if r["env_steps"] <= 2100]
+    )
+    # the resumed part starts new episodes, so it learns on its own from there
+    assert all(np.isfinite(r["loss"]) for r in rows_b)
+
+
+def test_resume_before_the_first_checkpoint_starts_over(uninterrupted, tmp_path, monkeypatch):
+    a_dir, a = uninterrupted
+    crash_at_iteration(monkeypatch, 2)
+    with pytest.raises(Crash):
+        train(tiny_config(), tmp_path, verbose=False)
+    monkeypatch.undo()
+    assert not list((tmp_path / "checkpoints").glob("*.pkl"))
+    b = train(tiny_config(), tmp_path, resume=True, verbose=False)
+    assert b.evaluation == a.evaluation
+    assert comparable(read_progress(tmp_path / "progress.csv")) == comparable(
+        read_progress(a_dir / "progress.csv")
+    )
+
+
+def test_resuming_a_finished_run_trains_no_more(uninterrupted, tmp_path):
+    import shutil
+
+    a_dir, a = uninterrupted
+    shutil.copytree(a_dir, tmp_path, dirs_exist_ok=True)
+    b = train(tiny_config(), tmp_path, resume=True, verbose=False)
+    assert (b.env_steps, b.train_steps, b.evaluation) == (a.env_steps, a.train_steps, a.evaluation)
+    assert read_progress(tmp_path / "progress.csv") == read_progress(a_dir / "progress.csv")
+
+
+def test_extending_a_finished_run_continues_its_curve(uninterrupted, tmp_path):
+    import shutil
+
+    a_dir, _ = uninterrupted
+    shutil.copytree(a_dir, tmp_path, dirs_exist_ok=True)
+    b = train(tiny_config(total_env_steps=3500), tmp_path, resume=True, verbose=False)
+    assert b.env_steps == 3500
+    steps = [r["env_steps"] for r in read_progress(tmp_path / "progress.csv")]
+    assert steps[: len(read_progress(a_dir / "progress.csv"))] == [
+        r["env_steps"] for r in read_progress(a_dir / "progress.csv")
+    ]
+    assert steps[-1] == 3500
