@@ -188,8 +188,8 @@ class DQN:
         if not self._batch_checked:
             spec = self.collect_data_spec
             specs.validate(
-                tuple(getattr(spec, f) for f in _TRAINED_FIELDS),
-                tuple(getattr(batch, f) for f in _TRAINED_FIELDS),
+                {f: getattr(spec, f) for f in _TRAINED_FIELDS},
+                {f: getattr(batch, f) for f in _TRAINED_FIELDS},
                 outer_ndim=2,
                 name="batch",
             )
