@@ -138,30 +138,43 @@ class GymnasiumEnv(Environment):
             self._batch(observations),
         )
 
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """The environments' full state (pickled), to resume a run exactly where it stopped.
+
+        Raises :class:`TypeError` for environments that cannot be pickled, or that pickle
+        their constructor arguments instead of their state (Gymnasium's ``EzPickle``: ALE,
+        MuJoCo), which would silently restart them.
+        """
+        from gymnasium.utils import EzPickle
+
+        for env in self._envs:
+            if isinstance(env.unwrapped, EzPickle):
+                raise TypeError(
+                    f"{type(env.unwrapped).__name__} pickles its constructor arguments (EzPickle), not its "
+                    "state, so GymnasiumEnv.state_dict cannot capture it"
+                )
+        return {
+            "envs": [pickle.dumps(env) for env in self._envs],
+            "restart": list(self._restart),
+            "seeded": self._seeded,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores :meth:`state_dict` into the existing environment objects (their identity is kept)."""
+        if len(state["envs"]) != self.batch_size:
+            raise ValueError(
+                f"GymnasiumEnv.load_state_dict: state of {len(state['envs'])} environments, "
+                f"this batch has {self.batch_size}"
+            )
+        for env, blob in zip(self._envs, state["envs"], strict=True):
+            _restore_in_place(env, pickle.loads(blob))
+        self._restart = [bool(r) for r in state["restart"]]
+        self._seeded = bool(state["seeded"])
+
     def render(self, index: int = 0) -> Any:
         """``envs[index].render()`` (pass ``render_mode=...`` to :func:`~drivetrain.envs.make`)."""
         return self._envs[index].render()
-
-    # ------------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict[str, Any]:
-        """The environments, pickled (their state, RNGs and wrapper counters), and the restart flags.
-
-        Raises whatever pickling raises for environments that cannot be pickled.
-        """
-        return {"envs": pickle.dumps(self._envs), "restart": list(self._restart), "seeded": self._seeded}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Replaces the environments with those of :meth:`state_dict`: stepping continues from there."""
-        envs = pickle.loads(state["envs"])
-        if len(envs) != len(self._envs):
-            raise ValueError(
-                f"GymnasiumEnv.load_state_dict: {len(envs)} environments in the state, {len(self._envs)} here"
-            )
-        for env in self._envs:
-            env.close()
-        self._envs = envs
-        self._restart = [bool(r) for r in state["restart"]]
-        self._seeded = bool(state["seeded"])
 
     def close(self) -> None:
         if not self._closed:
@@ -199,3 +212,21 @@ class GymnasiumEnv(Environment):
             f"the observation spec {self._observation_spec} derived from the observation space ({error}); "
             "make the environment's observations match its observation_space"
         )
+
+
+def _restore_in_place(env: Any, saved: Any) -> None:
+    """Moves the state of ``saved`` into ``env``, wrapper by wrapper, keeping ``env``'s objects.
+
+    Code that holds a reference to one of the wrappers (e.g. a life-loss flag) sees the
+    restored state. Each level's attributes are copied except the link to the inner env.
+    """
+    while True:
+        if type(env) is not type(saved):
+            raise TypeError(
+                f"GymnasiumEnv.load_state_dict: saved {type(saved).__name__} does not match {type(env).__name__}"
+            )
+        inner = env.__dict__.get("env")
+        env.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "env" or inner is None})
+        if inner is None:
+            return
+        env, saved = inner, saved.__dict__["env"]
