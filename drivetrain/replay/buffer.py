@@ -41,6 +41,8 @@ from drivetrain.replay.storage import RingStorage, StorageConfig
 
 __all__ = ["ReplayBuffer", "SampleInfo"]
 
+_ndarray = np.ndarray
+
 
 class SampleInfo(NamedTuple):
     """What the buffer knows about each sampled window."""
@@ -75,7 +77,8 @@ class ReplayBuffer(abc.ABC):
         self._rng = seeding.as_generator(seed)
         self._lock = threading.Lock()
         self._checked = False
-        self._expected = [((self._storage.num_envs, *s.shape), s.dtype) for s in self._layout.specs]
+        self._shapes = [(self._storage.num_envs, *s.shape) for s in self._layout.specs]
+        self._dtypes = [s.dtype for s in self._layout.specs]
 
     # ------------------------------------------------------------------ properties
     @property
@@ -126,21 +129,30 @@ class ReplayBuffer(abc.ABC):
         if not self._checked:
             self._layout.check(trajectory, self._storage.num_envs)
             self._checked = True
-        for (shape, dtype), value in zip(self._expected, leaves, strict=True):
-            if type(value) is not np.ndarray or value.shape != shape or value.dtype != dtype:
-                self._bad_leaf(leaves)
+        for value, shape, dtype in zip(leaves, self._shapes, self._dtypes, strict=True):
+            if value.__class__ is not _ndarray or value.shape != shape or value.dtype is not dtype:
+                self._check_leaves(leaves)
+                break
         with self._lock:
             self._storage.add(leaves)
 
-    def _bad_leaf(self, leaves: list[Any]) -> None:
-        for path, (shape, dtype), value in zip(self._layout.paths, self._expected, leaves, strict=True):
-            arr = np.asarray(value)
-            if arr.shape != shape or arr.dtype != dtype:
+    def _check_leaves(self, leaves: list[Any]) -> None:
+        """Raises a SpecError naming the first leaf whose shape or dtype is wrong.
+
+        (The fast check in :meth:`add_batch` compares dtypes by identity; equal dtypes
+        that are distinct objects, and ndarray subclasses, pass here.)"""
+        for path, shape, dtype, value in zip(
+            self._layout.paths, self._shapes, self._dtypes, leaves, strict=True
+        ):
+            if not isinstance(value, np.ndarray):
+                raise specs.SpecError(
+                    f"trajectory.{path}: expected a numpy array, got {type(value).__name__}"
+                )
+            if value.shape != shape or value.dtype != dtype:
                 raise specs.SpecError(
                     f"trajectory.{path}: expected {dtype} {shape} ([num_envs, ...] with "
-                    f"num_envs={self._storage.num_envs}), got {arr.dtype} {arr.shape}"
+                    f"num_envs={self._storage.num_envs}), got {value.dtype} {value.shape}"
                 )
-        raise specs.SpecError(f"trajectory: leaves must be numpy arrays, got {[type(v) for v in leaves]}")
 
     # ------------------------------------------------------------------ sampling
     def sample(self, batch_size: int = 64, num_steps: int = 2) -> tuple[types.Trajectory, SampleInfo]:

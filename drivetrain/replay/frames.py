@@ -80,14 +80,15 @@ class FrameStore:
         self.newest = alloc(f"{name}.newest", (num_envs, item_capacity), np.dtype(np.int64))
         self._flat_newest = self.newest.reshape(-1)
         self.written = np.zeros(num_envs, np.int64)  # frames appended so far, per environment
-        self.prev = np.zeros((num_envs, *spec.shape), spec.dtype)  # the last stack added, per environment
-        self.has_prev = np.zeros(num_envs, bool)
+        self.has_prev = np.zeros(num_envs, bool)  # a stack was added since the start (or clear)
         self._env = np.arange(num_envs)
         self._frame_base = self._env * self.capacity
         self._offsets = np.arange(k, dtype=np.int64) - (k - 1)
-        # Continuation check: with K frames of `itemsize` bytes in one machine word per pixel
-        # (uint8 × 4 -> uint32), "frames 0..K-2 equal the previous frames 1..K-1" is
-        # (word & low) == (prev_word >> frame_bits): three vectorised ops per add.
+        # Continuation check. With the K frames of a pixel in one machine word (uint8 × 4 ->
+        # uint32, little-endian: frame k in byte k), "frames 0..K-2 equal the previous frames
+        # 1..K-1" is (word & low) == (previous word >> frame bits). The right side is kept
+        # from the previous add (`_expected`), so an add costs three passes over the stack.
+        # Other layouts keep a copy of the previous stack and compare its bytes.
         itemsize = spec.dtype.itemsize
         word = _WORDS.get(k * itemsize)
         little = sys.byteorder == "little" and spec.dtype.byteorder in "=|<"
@@ -97,9 +98,11 @@ class FrameStore:
             bits = 8 * itemsize
             self._shift: Any = self._word(bits)
             self._low: Any = self._word((1 << (bits * (k - 1))) - 1)
-            self._a = np.empty((num_envs, pixels), self._word)
-            self._b = np.empty((num_envs, pixels), self._word)
+            self._expected = np.zeros((num_envs, pixels), self._word)
+            self._masked = np.empty((num_envs, pixels), self._word)
             self._eq = np.empty((num_envs, pixels), bool)
+        else:
+            self._prev = np.zeros((num_envs, *spec.shape), spec.dtype)
 
     @staticmethod
     def nbytes(
@@ -116,19 +119,24 @@ class FrameStore:
         if not self.has_prev.any():
             return self.has_prev.copy()
         if self._word is not None:
-            e = self.num_envs
-            words = np.ascontiguousarray(stacks).view(self._word).reshape(e, -1)
-            prev = self.prev.view(self._word).reshape(e, -1)
-            np.bitwise_and(words, self._low, out=self._a)
-            np.right_shift(prev, self._shift, out=self._b)
-            np.equal(self._a, self._b, out=self._eq)
+            words = np.ascontiguousarray(stacks).view(self._word).reshape(self.num_envs, -1)
+            np.bitwise_and(words, self._low, out=self._masked)
+            np.equal(self._masked, self._expected, out=self._eq)
             same = np.asarray(self._eq.all(axis=1))
         else:
-            older, prev = stacks[..., :-1], self.prev[..., 1:]
+            older, prev = stacks[..., :-1], self._prev[..., 1:]
             same = np.array(
                 [np.array_equal(_bits(older[i]), _bits(prev[i])) for i in range(self.num_envs)], bool
             )
         return same & self.has_prev
+
+    def _remember(self, stacks: np.ndarray) -> None:
+        """Keeps what the next add compares against."""
+        if self._word is not None:
+            words = np.ascontiguousarray(stacks).view(self._word).reshape(self.num_envs, -1)
+            np.right_shift(words, self._shift, out=self._expected)
+        else:
+            np.copyto(self._prev, stacks)
 
     def add(self, stacks: np.ndarray, pos: int) -> None:
         """Appends the stacks ``[E, ..., K]`` of the item at ring position ``pos``."""
@@ -152,7 +160,7 @@ class FrameStore:
                     self.frames[e, (w[e] + np.arange(k)) % cap] = np.moveaxis(stacks[e], -1, 0)
                     w[e] += k
                 self.newest[e, pos] = w[e] - 1
-        np.copyto(self.prev, stacks)
+        self._remember(stacks)
         self.has_prev[:] = True
 
     # ------------------------------------------------------------------ reading
@@ -192,30 +200,39 @@ class FrameStore:
         """The next stack of every env is stored whole (the frame count goes on)."""
         self.has_prev[:] = False
 
+    def last_stacks(self) -> np.ndarray:
+        """The last stack added for each environment, rebuilt from the frames ``[E, ..., K]``."""
+        index = (self.written[:, None] + self._offsets - 1) % self.capacity + self._frame_base[:, None]
+        return np.moveaxis(self._flat_frames.take(index, axis=0), 1, -1)
+
     def state_dict(self, used_items: int) -> dict[str, Any]:
         used_frames = int(min(self.written.max(initial=0), self.capacity))
         return {
             "frames": self.frames[:, :used_frames],
             "newest": self.newest[:, :used_items],
             "written": self.written.copy(),
-            "prev": self.prev.copy(),
             "has_prev": self.has_prev.copy(),
         }
 
     def load_state_dict(self, state: dict[str, Any], used_items: int, where: str) -> None:
         frames = np.asarray(state["frames"])
         n = frames.shape[1] if frames.ndim > 1 else 0
-        expected = (self.num_envs, n, *self.frame_shape)
-        if frames.shape != expected or n > self.capacity or frames.dtype != self.spec.dtype:
+        if (
+            frames.shape != (self.num_envs, n, *self.frame_shape)
+            or n > self.capacity
+            or frames.dtype != self.spec.dtype
+        ):
             raise ValueError(
-                f"{where}.frames: expected {self.spec.dtype} frames shaped {(self.num_envs, '<=' + str(self.capacity), *self.frame_shape)}, "
+                f"{where}.frames: expected {self.spec.dtype} frames shaped "
+                f"({self.num_envs}, <= {self.capacity}, {', '.join(map(str, self.frame_shape))}), "
                 f"got {frames.dtype} {frames.shape}"
             )
         self.frames[:, :n] = frames
         self.newest[:, :used_items] = np.asarray(state["newest"], np.int64)
         self.written[:] = np.asarray(state["written"], np.int64)
-        self.prev[:] = np.asarray(state["prev"], self.spec.dtype)
         self.has_prev[:] = np.asarray(state["has_prev"], bool)
+        if self.has_prev.any():
+            self._remember(np.ascontiguousarray(self.last_stacks()))
 
 
 def _bits(a: np.ndarray) -> np.ndarray:

@@ -150,6 +150,9 @@ class RingStorage:
         self._step_type_flat = step_type.reshape(-1)
         self._last_before = alloc("last_before", (e, cap), np.dtype(np.int64))
         self._last_total = np.zeros(e, np.int64)
+        self._plain = [(i, a) for i, a in enumerate(self.arrays) if a is not None]
+        self._stores = list(self.frame_stores.items())
+        self._windows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._env = np.arange(e)
         self.adds = 0
         self.starts = np.zeros(e, np.int64)
@@ -194,10 +197,9 @@ class RingStorage:
     def add(self, leaves: list[np.ndarray]) -> None:
         """Writes one item per environment (leaves already checked)."""
         pos = self.adds % self.capacity
-        for arr, value in zip(self.arrays, leaves, strict=True):
-            if arr is not None:
-                arr[:, pos] = value
-        for i, store in self.frame_stores.items():
+        for i, arr in self._plain:
+            arr[:, pos] = leaves[i]
+        for i, store in self._stores:
             store.add(leaves[i], pos)
         self.adds += 1
 
@@ -205,6 +207,9 @@ class RingStorage:
     def sync(self) -> None:
         """Brings ``starts`` and the boundary counts up to date (lazily, before reading)."""
         adds, cap = self.adds, self.capacity
+        if adds == self._synced:
+            return
+        self._windows.clear()
         base = max(0, adds - cap)
         floor = np.maximum(self.starts, base)  # overwritten by the ring, or cleared
         starts = floor.copy()
@@ -222,7 +227,7 @@ class RingStorage:
                 stacklevel=4,
             )
         self.starts = starts
-        lo = self._synced
+        lo = max(self._synced, 0)
         if lo < base:  # everything live is new: restart the counts (only differences are used)
             lo = base
             self._last_total[:] = 0
@@ -241,11 +246,17 @@ class RingStorage:
         return np.where(t >= self.adds, self._last_total, inner)
 
     def window_starts(self, num_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per env: first start ``lo``, number of starts ``n`` (boundaries included), eligible ones."""
-        lo = self.starts
-        n = np.maximum(self.adds - num_steps + 1 - lo, 0)
-        eligible = n - (self._boundaries_before(lo + n) - self._boundaries_before(lo))
-        return lo, n, eligible
+        """Per env: first start ``lo``, number of starts ``n`` (boundaries included), eligible ones.
+
+        Cached until the next add (sampling many batches between adds is common).
+        """
+        cached = self._windows.get(num_steps)
+        if cached is None:
+            lo = self.starts
+            n = np.maximum(self.adds - num_steps + 1 - lo, 0)
+            eligible = n - (self._boundaries_before(lo + n) - self._boundaries_before(lo))
+            cached = self._windows[num_steps] = (lo, n, eligible)
+        return cached
 
     def is_boundary(self, env: np.ndarray, t: np.ndarray) -> np.ndarray:
         return np.asarray(self._step_type_flat[env * self.capacity + t % self.capacity] == _LAST)
@@ -257,15 +268,16 @@ class RingStorage:
     def gather(self, env: np.ndarray, t: np.ndarray, num_steps: int) -> list[np.ndarray]:
         """Leaves ``[B, num_steps, ...]`` of the windows starting at items ``t`` of envs ``env``."""
         item = env[:, None] * self.capacity + (t[:, None] + np.arange(num_steps)) % self.capacity
-        out: list[np.ndarray] = []
-        for i, flat in enumerate(self._flat):
-            out.append(self.frame_stores[i].gather(item) if flat is None else np.take(flat, item, axis=0))
-        return out
+        return [
+            self.frame_stores[i].gather(item) if flat is None else flat.take(item, axis=0)
+            for i, flat in enumerate(self._flat)
+        ]
 
     # ------------------------------------------------------------------ state
     def clear(self) -> None:
         """Drops every item; the add count goes on, so ids stay unique across clears."""
         self.starts[:] = self.adds
+        self._windows.clear()
         for store in self.frame_stores.values():
             store.clear()
 
@@ -304,6 +316,6 @@ class RingStorage:
             self.frame_stores[int(key)].load_state_dict(value, used, self.layout.paths[int(key)])
         self.adds = adds
         self.starts = np.asarray(state["starts"], np.int64).copy()
-        self._synced = 0
+        self._synced = -1
         self._last_total[:] = 0
         self.sync()

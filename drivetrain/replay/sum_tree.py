@@ -1,10 +1,12 @@
-"""A vectorised sum tree: proportional sampling over many priorities in O(log n) NumPy ops.
+"""A vectorised sum tree: proportional sampling over many priorities in a few NumPy ops.
 
-Leaves hold non-negative values; every inner node holds the sum of its two children,
-so the root is the total. :meth:`SumTree.find` descends from the root for a whole
-batch of targets at once (one gather and compare per level), and updates recompute
-only the ancestors of the changed leaves, from their children (no drift from adding
-differences). Values are float64.
+Leaves hold non-negative values; every inner node holds the sum of its ``branching``
+children (32 by default, so a million leaves need four levels and a draw costs about
+forty NumPy calls for the whole batch). :meth:`SumTree.find` descends from the top for
+a batch of targets at once: per level it gathers each target's block of children,
+takes their running sums and picks the child whose range holds the target. Updates
+recompute only the ancestors of the changed leaves, from their children (no drift
+from adding differences). Values are float64.
 """
 
 from __future__ import annotations
@@ -15,52 +17,59 @@ __all__ = ["SumTree"]
 
 
 class SumTree:
-    """``size`` leaves in a complete binary tree stored in one array (root at index 1)."""
+    """``size`` leaves under levels of ``branching``-ary sums (level 0: the leaves, padded)."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, branching: int = 32):
         if size < 1:
             raise ValueError(f"SumTree: size must be >= 1, got {size}")
+        if branching < 2:
+            raise ValueError(f"SumTree: branching must be >= 2, got {branching}")
         self.size = int(size)
-        self._depth = max(1, (self.size - 1).bit_length())
-        self._first = 1 << self._depth  # index of leaf 0
-        self._tree = np.zeros(2 * self._first, np.float64)
+        self.branching = b = int(branching)
+        self._levels: list[np.ndarray] = []
+        n = self.size
+        while True:
+            padded = -(-n // b) * b
+            self._levels.append(np.zeros(padded, np.float64))
+            if padded == b:
+                break
+            n = padded // b
+        self._blocks = [level.reshape(-1, b) for level in self._levels]
+        # Entries of level d that are real (not padding): the leaves, or the rows of level d - 1.
+        self._valid = [self.size] + [len(block) for block in self._blocks[:-1]]
 
     @property
     def total(self) -> float:
-        return float(self._tree[1])
+        return float(self._levels[-1].sum())
 
     @property
     def values(self) -> np.ndarray:
         """The leaf values (a read-only view)."""
-        v = self._tree[self._first : self._first + self.size]
+        v = self._levels[0][: self.size]
         v.flags.writeable = False
         return v
 
     def get(self, index: np.ndarray) -> np.ndarray:
-        return np.asarray(self._tree[self._first + np.asarray(index, np.int64)])
+        return np.asarray(self._levels[0].take(np.asarray(index, np.int64)))
 
     def set(self, index: np.ndarray, values: np.ndarray) -> None:
         """Sets leaves ``index`` (unique indices) to ``values`` and updates their ancestors."""
-        node = self._first + np.asarray(index, np.int64).reshape(-1)
-        self._tree[node] = np.asarray(values, np.float64).reshape(-1)
-        tree = self._tree
-        for _ in range(self._depth):
-            node >>= 1  # repeated parents are recomputed twice from the same children: harmless
-            tree[node] = tree[2 * node] + tree[2 * node + 1]
+        node = np.asarray(index, np.int64).reshape(-1)
+        self._levels[0][node] = np.asarray(values, np.float64).reshape(-1)
+        for d in range(len(self._levels) - 1):
+            node = node // self.branching  # a repeated parent is recomputed twice, from the same children
+            self._levels[d + 1][node] = self._blocks[d][node].sum(axis=1)
 
     def set_range(self, start: int, values: np.ndarray) -> None:
         """Sets the contiguous leaves ``start .. start + len(values) - 1``."""
         n = len(values)
         if n == 0:
             return
-        lo = self._first + start
-        hi = lo + n  # exclusive
-        tree = self._tree
-        tree[lo:hi] = values
-        for _ in range(self._depth):
-            lo >>= 1
-            hi = ((hi - 1) >> 1) + 1
-            tree[lo:hi] = tree[2 * lo : 2 * hi : 2] + tree[2 * lo + 1 : 2 * hi : 2]
+        lo, hi = start, start + n  # hi exclusive
+        self._levels[0][lo:hi] = values
+        for d in range(len(self._levels) - 1):
+            lo, hi = lo // self.branching, (hi - 1) // self.branching + 1
+            self._levels[d + 1][lo:hi] = self._blocks[d][lo:hi].sum(axis=1)
 
     def find(self, targets: np.ndarray) -> np.ndarray:
         """For each target ``u`` in ``[0, total)``, the leaf ``i`` with ``prefix(i) <= u < prefix(i + 1)``.
@@ -69,32 +78,31 @@ class SumTree:
         a zero leaf; callers that must never return zero-valued leaves check and redraw.
         """
         u = np.array(targets, np.float64).reshape(-1)
-        node = np.ones(u.shape, np.int64)
-        tree = self._tree
-        for _ in range(self._depth):
-            node <<= 1
-            left = tree[node]
-            right = u >= left
-            u -= np.where(right, left, 0.0)
-            node += right
-        return np.minimum(node - self._first, self.size - 1)
+        k, b = u.size, self.branching
+        rows = np.arange(k)
+        node = np.zeros(k, np.int64)
+        running = np.zeros((k, b + 1), np.float64)  # running[:, j] = sum of the first j children
+        for d in range(len(self._levels) - 1, -1, -1):
+            np.cumsum(self._blocks[d].take(node, axis=0), axis=1, out=running[:, 1:])
+            child = np.minimum(np.count_nonzero(running[:, 1:] <= u[:, None], axis=1), b - 1)
+            u -= running[rows, child]
+            node = np.minimum(node * b + child, self._valid[d] - 1)  # rounding never picks padding
+        return node
 
     def rebuild(self) -> None:
-        """Recomputes every inner node from the leaves."""
-        tree = self._tree
-        lo, hi = self._first, 2 * self._first
-        for _ in range(self._depth):
-            lo, hi = lo >> 1, hi >> 1
-            tree[lo:hi] = tree[2 * lo : 2 * hi : 2] + tree[2 * lo + 1 : 2 * hi : 2]
+        """Recomputes every inner level from the leaves."""
+        for d in range(len(self._levels) - 1):
+            np.sum(self._blocks[d], axis=1, out=self._levels[d + 1][: len(self._blocks[d])])
 
     def clear(self) -> None:
-        self._tree[:] = 0.0
+        for level in self._levels:
+            level[:] = 0.0
 
     def load_values(self, values: np.ndarray) -> None:
         """Replaces all leaf values and rebuilds the sums."""
         values = np.asarray(values, np.float64)
         if values.shape != (self.size,):
             raise ValueError(f"SumTree: expected {self.size} leaf values, got shape {values.shape}")
-        self._tree[self._first : self._first + self.size] = values
-        self._tree[self._first + self.size :] = 0.0
+        self.clear()
+        self._levels[0][: self.size] = values
         self.rebuild()

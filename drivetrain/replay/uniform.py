@@ -52,9 +52,17 @@ def draw_uniform(
     """
     ends = np.cumsum(n)
     total = int(ends[-1])
-    env = np.empty(batch_size, np.int64)
-    t = np.empty(batch_size, np.int64)
-    todo = np.arange(batch_size)
+    if len(n) == 1:  # one environment: no need to find the env of each draw
+        t = lo[0] + rng.integers(0, total, size=batch_size)
+        env = np.zeros(batch_size, np.int64)
+        redraw = is_boundary(env, t)
+        if not redraw.any():
+            return env, t
+        todo = np.flatnonzero(redraw)
+    else:
+        env = np.empty(batch_size, np.int64)
+        t = np.empty(batch_size, np.int64)
+        todo = np.arange(batch_size)
     for _ in range(_ROUNDS):
         k = rng.integers(0, total, size=todo.size)
         e = np.searchsorted(ends, k, side="right")

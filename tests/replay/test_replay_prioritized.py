@@ -39,9 +39,10 @@ def chi2_below_critical(counts, expected_probabilities, p=0.001):
 
 
 # ---------------------------------------------------------------------- sum tree
-def test_sum_tree_sums_and_finds_like_a_cumulative_sum():
+@pytest.mark.parametrize("branching", [2, 3, 32])
+def test_sum_tree_sums_and_finds_like_a_cumulative_sum(branching):
     rng = np.random.default_rng(0)
-    tree = SumTree(37)
+    tree = SumTree(37, branching)
     values = rng.random(37) * (rng.random(37) > 0.3)
     tree.set(np.arange(37), values)
     assert tree.total == pytest.approx(values.sum())
@@ -55,16 +56,20 @@ def test_sum_tree_sums_and_finds_like_a_cumulative_sum():
     tree.set(np.array([3, 4, 3]), np.array([2.0, 2.0, 2.0]))  # shared ancestors
     values[[3, 4]] = 2.0
     assert tree.total == pytest.approx(values.sum())
-    fresh = SumTree(37)
+    fresh = SumTree(37, branching)
     fresh.load_values(values)
     assert fresh.total == pytest.approx(values.sum())
 
 
-def test_sum_tree_never_finds_zero_leaves_for_targets_inside_the_total():
-    tree = SumTree(8)
+@pytest.mark.parametrize("branching", [2, 32])
+def test_sum_tree_never_finds_zero_leaves_for_targets_inside_the_total(branching):
+    tree = SumTree(8, branching)
     tree.set(np.arange(8), np.array([0, 1, 0, 0, 2, 0, 0, 0], float))
     found = tree.find(np.array([0.0, 0.999, 1.0, 2.999]))
     np.testing.assert_array_equal(found, [1, 1, 4, 4])
+    big = SumTree(5000, branching)  # several levels; only the last leaf is positive
+    big.set(np.array([4999]), np.array([2.0]))
+    np.testing.assert_array_equal(big.find(np.array([0.0, 1.0, 1.999999])), [4999, 4999, 4999])
 
 
 # ---------------------------------------------------------------------- sampling
