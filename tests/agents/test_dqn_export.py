@@ -1,0 +1,79 @@
+"""Exported greedy policies act like agent.policy, without the training code."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from drivetrain.agents import DQNConfig, make_dqn
+from drivetrain.core import specs, types
+from drivetrain.export import export_policy, load_exported_policy
+
+VECTOR = specs.ArraySpec((4,), np.float32, "observation")
+IMAGE = specs.StackedFramesSpec((36, 36, 2), np.uint8, 0, 255, "observation")
+
+
+@pytest.mark.parametrize(
+    ("obs_spec", "config", "minimum"),
+    [
+        (VECTOR, DQNConfig(fc_layers=(64, 64)), 0),
+        (IMAGE, DQNConfig(conv_layers=((8, 4, 2), (16, 3, 2)), fc_layers=(32,), dueling=True), 2),
+    ],
+    ids=["mlp", "cnn-dueling"],
+)
+def test_exported_policy_picks_the_same_actions(tmp_path, obs_spec, config, minimum):
+    actions = specs.BoundedArraySpec((), np.int32, minimum, minimum + 5, "action")
+    agent = make_dqn(config, types.time_step_spec(obs_spec), actions, seed=0)
+    path = tmp_path / "policy.pt2"
+    export_policy(agent, path)
+    exported = load_exported_policy(path)
+    rng = np.random.default_rng(0)
+    for batch_size in (1, 7, 64):
+        obs = specs.sample(obs_spec, rng, (batch_size,))
+        expected = agent.policy.action(types.restart(obs))
+        got = exported.action(obs)
+        np.testing.assert_array_equal(got, expected.action)
+        assert got.dtype == np.int32 and got.shape == (batch_size,)
+        np.testing.assert_allclose(exported.q_values(obs), expected.info["q_values"], rtol=1e-5, atol=1e-6)
+    assert exported.num_actions == 6 and exported.observation_shape == obs_spec.shape
+
+
+def test_export_accepts_policies_and_rejects_others(tmp_path):
+    agent = make_dqn(
+        DQNConfig(fc_layers=(8,)), types.time_step_spec(VECTOR), specs.BoundedArraySpec((), np.int64, 0, 1), 0
+    )
+    export_policy(agent.collect_policy, tmp_path / "from_collect.pt2")  # the greedy part of it
+    obs = np.random.default_rng(1).standard_normal((16, 4)).astype(np.float32)
+    np.testing.assert_array_equal(
+        load_exported_policy(tmp_path / "from_collect.pt2").action(obs),
+        agent.policy.action(types.restart(obs)).action,
+    )
+    with pytest.raises(TypeError, match="expected a DQN agent or a QPolicy"):
+        export_policy(object(), tmp_path / "x.pt2")
+    exported = load_exported_policy(tmp_path / "from_collect.pt2")
+    with pytest.raises(ValueError, match=r"expected observations of shape \[B, 4\], got \(4,\)"):
+        exported.action(obs[0])
+    with pytest.raises(ValueError, match="expected observation dtype float32, got float64"):
+        exported.action(obs.astype(np.float64))
+
+
+def test_exported_policy_loads_without_the_training_code(tmp_path):
+    agent = make_dqn(
+        DQNConfig(fc_layers=(8,)), types.time_step_spec(VECTOR), specs.BoundedArraySpec((), np.int64, 0, 2), 0
+    )
+    path = tmp_path / "policy.pt2"
+    export_policy(agent, path)
+    obs = np.random.default_rng(2).standard_normal((5, 4)).astype(np.float32)
+    expected = agent.policy.action(types.restart(obs)).action
+    script = f"""
+import sys
+import numpy as np
+from drivetrain.export import load_exported_policy
+policy = load_exported_policy({str(path)!r})
+print(policy.action(np.array({obs.tolist()!r}, np.float32)).tolist())
+loaded = [m for m in sys.modules if m.startswith(("drivetrain.agents", "drivetrain.networks", "drivetrain.train"))]
+assert not loaded, loaded
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(expected.tolist())
