@@ -75,7 +75,8 @@ class ConvTorso(nn.Module):
         x = images.permute(0, 3, 1, 2).to(torch.float32)
         if self.scale is not None:
             x = x * self.scale
-        return self.convs(x).flatten(1)
+        features: torch.Tensor = self.convs(x)
+        return features.flatten(1)
 
 
 def nature_cnn(

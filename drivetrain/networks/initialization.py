@@ -11,8 +11,9 @@ defaults, so that the scheme is documented and seedable:
 ``generator`` is a :class:`torch.Generator` that makes the initialization
 reproducible without touching PyTorch's global random state; ``None`` uses the
 global state (so ``torch.manual_seed`` applies, as everywhere in PyTorch). Layers are
-built with :func:`torch.nn.utils.skip_init` (:func:`linear`, :func:`conv2d`), so
-PyTorch's default initialization never runs and never draws from the global state.
+built on the ``meta`` device and then allocated empty (:func:`linear`, :func:`conv2d`,
+as :func:`torch.nn.utils.skip_init` does), so PyTorch's default initialization never
+runs and never draws from the global state.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def linear(
     in_features: int, out_features: int, gain: float = HIDDEN_GAIN, generator: torch.Generator | None = None
 ) -> nn.Linear:
     """An ``nn.Linear`` initialized by :func:`init_layer` only."""
-    layer = torch.nn.utils.skip_init(nn.Linear, in_features, out_features)
+    layer = nn.Linear(in_features, out_features, device="meta").to_empty(device="cpu")
     init_layer(layer, gain, generator)
     return layer
 
@@ -69,6 +70,6 @@ def conv2d(
     generator: torch.Generator | None = None,
 ) -> nn.Conv2d:
     """An unpadded ``nn.Conv2d`` initialized by :func:`init_layer` only."""
-    layer = torch.nn.utils.skip_init(nn.Conv2d, in_channels, out_channels, kernel, stride)
+    layer = nn.Conv2d(in_channels, out_channels, kernel, stride, device="meta").to_empty(device="cpu")
     init_layer(layer, gain, generator)
     return layer

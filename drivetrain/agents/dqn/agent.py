@@ -221,7 +221,7 @@ class DQN:
         loss = loss_lib.weighted_loss(losses, weight, inputs.num_valid)
 
         self._optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        torch.autograd.backward(loss)
         grad_norm = self._clip_gradients()
         if inputs.num_valid:
             self._optimizer.step()
