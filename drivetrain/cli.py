@@ -109,6 +109,8 @@ def _config_help(config: Any) -> str:
     lines = ["config fields (set with --key value; a unique last name is enough, e.g. --learning_rate):"]
     section = None
     for f in fields.fields_of(config):
+        if f.key.startswith("env.atari.") and config.env.suite != "atari":
+            continue  # Atari preprocessing: shown for Atari presets only
         head = f.key.split(".")[0] if "." in f.key else ""
         if head != section:
             section = head
@@ -124,6 +126,8 @@ def _print_config(config: Any) -> None:
 
     print("config:")
     for f in fields.fields_of(config):
+        if f.key.startswith("env.atari.") and config.env.suite != "atari":
+            continue
         print(f"  {f.key} = {f.value!r}")
 
 

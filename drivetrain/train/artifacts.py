@@ -77,5 +77,5 @@ def evaluate_run(
     config = loaded.config
     n = config.loop.final_eval_episodes if episodes is None else episodes
     env_seed = run_seeds(config.seed).eval_env if seed is None else seed
-    with make_env(config.env, config.loop.eval_num_envs, env_seed) as env:
+    with make_env(config.env, config.loop.eval_num_envs, env_seed, evaluation=True) as env:
         return evaluate(env, eval_policy(loaded.agent, config), n), loaded

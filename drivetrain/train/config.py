@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from drivetrain.agents import DQNConfig
+from drivetrain.envs.atari import AtariConfig
 from drivetrain.train import fields
 from drivetrain.train.checkpoint import atomic_write_text
 
@@ -41,15 +42,19 @@ class EnvConfig:
     """Which environments to train and evaluate on (``drivetrain.envs.make``)."""
 
     name: str = "CartPole-v1"
-    """Gymnasium environment id."""
+    """Gymnasium environment id, or the game for suite 'atari' ('Breakout', 'ALE/Pong-v5')."""
+    suite: Literal["gymnasium", "atari"] = "gymnasium"
+    """'gymnasium': drivetrain.envs.make(name); 'atari': drivetrain.envs.make_atari(name) with env.atari."""
     num_envs: int = 1
     """Environments stepped together by the collect driver (the batch size B)."""
-    backend: Literal["sync", "gymnasium", "async"] = "sync"
-    """Vector backend: 'sync' (in-process loop), 'gymnasium' (SyncVectorEnv) or 'async' (one process each)."""
+    backend: Literal["sync", "gymnasium", "async", "envpool"] = "sync"
+    """'sync' (in-process loop), 'gymnasium' (SyncVectorEnv), 'async' (one process each), 'envpool' (Atari)."""
     max_episode_steps: int | None = None
-    """Time limit in steps (truncation); None keeps the environment's registered limit."""
+    """Time limit in steps (truncation); None keeps the environment's registered limit (suite 'gymnasium')."""
     mask_velocity: bool = False
-    """Drop velocities from the observation (a partially observable CartPole)."""
+    """Drop velocities from the observation (a partially observable CartPole; suite 'gymnasium')."""
+    atari: AtariConfig = dataclasses.field(default_factory=AtariConfig)
+    """Atari preprocessing (suite 'atari' only)."""
 
 
 @dataclasses.dataclass(frozen=True)

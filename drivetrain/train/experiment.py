@@ -78,15 +78,22 @@ class TrainMetrics:
             metric.load_state_dict({**state, "returns": None, "lengths": None})
 
 
-def make_env(config: EnvConfig, num_envs: int, seed: int, **kwargs: Any) -> Environment:
-    """The batched environment of ``config`` (``drivetrain.envs.make``)."""
+def make_env(
+    config: EnvConfig, num_envs: int, seed: int, *, evaluation: bool = False, render_mode: str | None = None
+) -> Environment:
+    """The batched environment of ``config``; ``evaluation``: as the suite evaluates (Atari: no-op starts)."""
+    if config.suite == "atari":
+        from drivetrain.train.atari_presets import make_atari_env
+
+        return make_atari_env(config, num_envs, seed, evaluation=evaluation, render_mode=render_mode)
     from drivetrain import envs
 
+    kwargs = {} if render_mode is None else {"render_mode": render_mode}
     return envs.make(
         config.name,
         num_envs=num_envs,
         seed=seed,
-        backend=config.backend,
+        backend=config.backend,  # type: ignore[arg-type]  # "envpool" is rejected by make with a clear error
         max_episode_steps=config.max_episode_steps,
         mask_velocity=config.mask_velocity,
         **kwargs,
@@ -128,7 +135,7 @@ class Experiment:
     def make_eval_env(self) -> Environment:
         """A fresh evaluation environment, seeded alike every time: every evaluation of the run
         starts from the same initial states, whether or not the run was resumed in between."""
-        return make_env(self.config.env, self.config.loop.eval_num_envs, self.eval_seed)
+        return make_env(self.config.env, self.config.loop.eval_num_envs, self.eval_seed, evaluation=True)
 
     @property
     def eval_policy(self) -> Policy:

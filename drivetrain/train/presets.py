@@ -167,3 +167,13 @@ def cartpole_dqn() -> ExperimentConfig:
             checkpoint_interval=10_000,
         ),
     )
+
+
+def _register_atari() -> None:
+    from drivetrain.train.atari_presets import ATARI_PRESETS
+
+    for name, factory in ATARI_PRESETS.items():
+        register(name)(factory)
+
+
+_register_atari()
