@@ -106,21 +106,29 @@ def add_variants(observation: specs.ArraySpec, num_envs: int) -> dict[str, Calla
         for i in range(n):
             add(trajs[i % 512])
 
+    # Like the buffer, the plain loops move on through their rings from call to call (so
+    # both touch fresh, not yet committed, memory pages alike during the first pass).
+    count = {"numpy": 0, "whole": 0}
+
     def limit(n: int) -> None:
-        for i in range(n):
+        start = count["numpy"]
+        for i in range(start, start + n):
             pos = i % per_env
             for ring, x in zip(rings, leaves[i % 512], strict=True):
                 ring[:, pos] = x
+        count["numpy"] += n
 
     variants = {"drivetrain": drivetrain, "numpy": limit}
     if naive is not None:
 
         def whole_stacks(n: int) -> None:
-            for i in range(n):
+            start = count["whole"]
+            for i in range(start, start + n):
                 pos = i % per_env
                 for ring, x in zip(rings[1:], leaves[i % 512][1:], strict=True):
                     ring[:, pos] = x
                 naive[:, pos] = trajs[i % 512].observation
+            count["whole"] += n
 
         variants["numpy, whole stacks"] = whole_stacks
     return variants

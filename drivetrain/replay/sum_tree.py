@@ -35,8 +35,6 @@ class SumTree:
                 break
             n = padded // b
         self._blocks = [level.reshape(-1, b) for level in self._levels]
-        # Entries of level d that are real (not padding): the leaves, or the rows of level d - 1.
-        self._valid = [self.size] + [len(block) for block in self._blocks[:-1]]
 
     @property
     def total(self) -> float:
@@ -78,16 +76,20 @@ class SumTree:
         a zero leaf; callers that must never return zero-valued leaves check and redraw.
         """
         u = np.array(targets, np.float64).reshape(-1)
+        column = u[:, None]  # a view: follows the in-place updates of u
         k, b = u.size, self.branching
         rows = np.arange(k)
         node = np.zeros(k, np.int64)
         running = np.zeros((k, b + 1), np.float64)  # running[:, j] = sum of the first j children
+        below = running[:, 1:]
         for d in range(len(self._levels) - 1, -1, -1):
-            np.cumsum(self._blocks[d].take(node, axis=0), axis=1, out=running[:, 1:])
-            child = np.minimum(np.count_nonzero(running[:, 1:] <= u[:, None], axis=1), b - 1)
+            # mode="clip": a rounding overflow into a missing block stays in range (and in zeros)
+            np.cumsum(self._blocks[d].take(node, axis=0, mode="clip"), axis=1, out=below)
+            child = np.add.reduce(below <= column, axis=1)  # in 0..b; b only by rounding
             u -= running[rows, child]
-            node = np.minimum(node * b + child, self._valid[d] - 1)  # rounding never picks padding
-        return node
+            node *= b
+            node += child
+        return np.minimum(node, self.size - 1)
 
     def rebuild(self) -> None:
         """Recomputes every inner level from the leaves."""
