@@ -1,0 +1,198 @@
+"""Atari: random-policy warm-up speed (driver + replay) vs a bare loop, and 1M-transition replay memory.
+
+Part 1 -- agent steps per second (``num_envs`` x batched steps per second) on Breakout
+with the DQN-2015 preprocessing (``make_atari`` defaults), for each backend and batch size:
+
+(a) ``bare``: the same preprocessed environments without drivetrain -- for ``gymnasium``
+    a Python loop over ``n`` ``AtariFactory`` chains (ALE + AtariPreprocessing + frame
+    stack), reset when a game ends; for ``envpool`` ``pool.step`` on its own ``dm_env``
+    interface -- both with random actions;
+(b) ``warm-up``: ``make_atari`` + ``StepDriver`` + ``RandomPolicy`` with the four training
+    metrics and ``UniformReplay.add_batch`` (capacity 100k, frames de-duplicated) as
+    observers: the 20,000-step random warm-up of ``breakout-dqn``.
+
+Both run in one process in short interleaved chunks over ``--rounds`` rounds; medians of
+steps/s and of the per-round ratio (b)/(a) are reported.
+
+Part 2 -- memory of a 1M-transition buffer: ``UniformReplay(spec, 1_000_000, 8)`` with
+the Atari trajectory spec; its ``nbytes`` (every array it allocates, once full); then
+``--fill`` transitions of real Breakout frames (8 envs, random policy, recorded once and
+added round-robin) and the growth of the process's resident memory (``/proc/self/statm``).
+NumPy allocates lazily, so resident memory grows with what was written; the 1M figure is
+extrapolated linearly: ``(RSS after fill - RSS before) / fill * 1M`` plus the fixed
+part (per-item index arrays, touched up front), and compared with ``nbytes``. With
+``--fill 1000000`` nothing is extrapolated (needs ~7.5 GB free). Usage::
+
+    python -m bench.atari [--steps 800] [--rounds 8] [--num-envs 1 8] [--fill 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import drivetrain as dt
+from drivetrain.core import metrics
+from drivetrain.envs.atari import AtariConfig, make_atari
+from drivetrain.envs.atari_games import envpool_task_id, gymnasium_id, resolve_game
+from drivetrain.envs.atari_gymnasium import AtariFactory
+from drivetrain.policies import RandomPolicy
+from drivetrain.replay import UniformReplay
+
+GAME = "Breakout"
+Run = Callable[[int], int]
+
+
+def bare_gymnasium(n: int) -> Run:
+    """(a) n preprocessed Gymnasium chains in a Python loop, random actions, reset at game end."""
+    envs = [AtariFactory(gymnasium_id(resolve_game(GAME)), AtariConfig())() for _ in range(n)]
+    for i, env in enumerate(envs):
+        env.reset(seed=i)
+    rng = np.random.default_rng(0)
+    num_actions = int(envs[0].action_space.n)
+
+    def run(calls: int) -> int:
+        for _ in range(calls):
+            for env, a in zip(envs, rng.integers(0, num_actions, n), strict=True):
+                _, _, terminated, truncated, _ = env.step(a)
+                if terminated or truncated:
+                    env.reset()
+        return calls * n
+
+    return run
+
+
+def bare_envpool(n: int) -> Run:
+    """(a) EnvPool's own dm_env loop (it resets finished games itself), random actions."""
+    import envpool
+
+    pool = envpool.make(envpool_task_id(resolve_game(GAME)), env_type="dm", num_envs=n, seed=0)
+    pool.reset()
+    rng = np.random.default_rng(0)
+    num_actions = int(pool.action_spec().num_values)
+
+    def run(calls: int) -> int:
+        for _ in range(calls):
+            pool.step(rng.integers(0, num_actions, n).astype(np.int32))
+        return calls * n
+
+    return run
+
+
+def warmup(n: int, backend: str) -> Run:
+    """(b) StepDriver + RandomPolicy + 4 metrics + UniformReplay on make_atari."""
+    env = make_atari(GAME, num_envs=n, seed=0, backend=backend)  # type: ignore[arg-type]
+    policy = RandomPolicy(env.time_step_spec(), env.action_spec(), seed=0)
+    episodes, env_steps = metrics.NumberOfEpisodes(), metrics.EnvironmentSteps()
+    replay = UniformReplay(policy.trajectory_spec, 100_000, n, seed=0)
+    observers = [
+        episodes,
+        env_steps,
+        metrics.AverageReturn(),
+        metrics.AverageEpisodeLength(),
+        replay.add_batch,
+    ]
+    state = {"time_step": env.reset(), "policy_state": None}
+
+    def run(calls: int) -> int:
+        # Boundary steps (LAST -> FIRST) are env.step calls too: count them like the bare loop.
+        before = env_steps.result() + episodes.result()
+        driver = dt.StepDriver(env, policy, observers, num_steps=calls * n)
+        state["time_step"], state["policy_state"] = driver.run(state["time_step"], state["policy_state"])
+        return env_steps.result() + episodes.result() - before
+
+    return run
+
+
+def measure(run: Run, calls: int) -> float:
+    start = time.perf_counter()
+    steps = run(calls)
+    return steps / (time.perf_counter() - start)
+
+
+def bench_speed(backend: str, n: int, steps: int, rounds: int) -> None:
+    runs = {
+        "bare": bare_envpool(n) if backend == "envpool" else bare_gymnasium(n),
+        "warm-up": warmup(n, backend),
+    }
+    calls = max(1, steps // n)
+    for run in runs.values():
+        run(calls)
+    rates: dict[str, list[float]] = {k: [] for k in runs}
+    names = list(runs)
+    for r in range(rounds):
+        for name in names[r % 2 :] + names[: r % 2]:
+            rates[name].append(measure(runs[name], calls))
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    ratio = statistics.median(w / b for w, b in zip(rates["warm-up"], rates["bare"], strict=True))
+    print(
+        f"{GAME} {backend:9s} num_envs={n}: bare {med['bare']:7.0f} steps/s   warm-up (driver + replay) "
+        f"{med['warm-up']:7.0f} steps/s   ratio {ratio:.2f}   ({rounds} rounds x {calls * n} steps)"
+    )
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def bench_memory(fill: int, capacity: int = 1_000_000, num_envs: int = 8) -> None:
+    env = make_atari(GAME, num_envs=num_envs, seed=0)
+    policy = RandomPolicy(env.time_step_spec(), env.action_spec(), seed=0)
+    recorded: list[dt.Trajectory] = []
+    record_steps = min(fill, 16_000) // num_envs
+    dt.StepDriver(env, policy, [recorded.append], num_steps=record_steps * num_envs).run()
+    env.close()
+    before = rss_bytes()
+    replay = UniformReplay(policy.trajectory_spec, capacity, num_envs, seed=0)
+    allocated = rss_bytes()
+    start = time.perf_counter()
+    for i in range(fill // num_envs):
+        replay.add_batch(recorded[i % len(recorded)])
+    seconds = time.perf_counter() - start
+    after = rss_bytes()
+    per_item = (after - allocated) / fill
+    estimate = (allocated - before) + per_item * capacity
+    naive = UniformReplay.estimate_nbytes(policy.trajectory_spec, capacity, num_envs, dedup_frames=False)
+    print(
+        f"replay of {capacity:,} Atari transitions ({num_envs} envs): nbytes {replay.nbytes / 1e9:.2f} GB "
+        f"(4 frames per item: {naive / 1e9:.2f} GB; floor 84*84*1M = 7.06 GB)"
+    )
+    print(
+        f"  filled {fill:,} transitions of {len(recorded) * num_envs:,} real frames (round robin) in {seconds:.1f} s "
+        f"({fill / seconds:,.0f} adds/s): RSS +{(after - before) / 1e9:.2f} GB, "
+        f"{per_item:,.0f} B per transition -> 1M transitions ≈ {estimate / 1e9:.2f} GB resident"
+        + ("" if fill < capacity else " (measured, not extrapolated)")
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=800, help="agent steps per variant and round")
+    parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds (medians reported)")
+    parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--backends", nargs="*", default=["gymnasium", "envpool"], help="none: memory only")
+    parser.add_argument("--fill", type=int, default=200_000, help="transitions written into the 1M buffer")
+    args = parser.parse_args()
+    for backend in args.backends:
+        if backend == "envpool":
+            try:
+                import envpool  # noqa: F401
+            except ImportError:
+                print("envpool: not installed, skipped (pip install envpool)")
+                continue
+        for n in args.num_envs:
+            bench_speed(backend, n, args.steps, args.rounds)
+    if args.fill > 0:
+        bench_memory(args.fill)
+
+
+if __name__ == "__main__":
+    main()
