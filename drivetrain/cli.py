@@ -200,18 +200,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_play(args: argparse.Namespace) -> int:
     from drivetrain.train.artifacts import load_agent
-    from drivetrain.train.experiment import make_env
+    from drivetrain.train.experiment import eval_policy, make_env
     from drivetrain.train.video import record_frames, write_video
 
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen; no display needed
     loaded = load_agent(args.run_dir)
     seed = loaded.config.seed if args.seed is None else args.seed
-    with make_env(loaded.config.env, 1, seed, render_mode="rgb_array") as env:
-        frames = record_frames(
-            env, loaded.agent.policy, num_episodes=args.episodes, max_frames=args.max_frames
-        )
+    policy = eval_policy(loaded.agent, loaded.config)  # greedy, or with the run's evaluation epsilon
+    with make_env(loaded.config.env, 1, seed, evaluation=True, render_mode="rgb_array") as env:
+        frames = record_frames(env, policy, num_episodes=args.episodes, max_frames=args.max_frames)
     path = write_video(frames, args.video, fps=args.fps)
-    print(f"wrote {path} ({len(frames)} frames, {args.episodes} episode(s) of the greedy policy)")
+    eps = loaded.config.loop.eval_epsilon
+    who = "the greedy policy" if eps == 0 else f"the evaluation policy (epsilon {eps})"
+    print(f"wrote {path} ({len(frames)} frames, {args.episodes} episode(s) of {who})")
     return 0
 
 

@@ -1,0 +1,122 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from drivetrain.cli import _split_train_args, main
+
+TINY = [
+    "--total_env_steps", "600",
+    "--learning_starts", "200",
+    "--update_period", "100",
+    "--gradient_steps", "5",
+    "--agent.fc_layers", "16,16",
+    "--eval_interval=0",
+    "--final_eval_episodes", "2",
+    "--checkpoint_interval", "300",
+    "--tensorboard", "false",
+]  # fmt: skip
+
+
+def test_split_separates_own_arguments_from_overrides():
+    own, overrides = _split_train_args(
+        ["cartpole-dqn", "--run-dir", "x", "--resume", "--seed=3", "--agent.fc_layers", "64,64", "--double",
+         "--reward_clip", "-1", "--lr", "1e-3"]
+    )  # fmt: skip
+    assert own == ["cartpole-dqn", "--run-dir", "x", "--resume"]
+    assert overrides == [
+        ("seed", "3"),
+        ("agent.fc_layers", "64,64"),
+        ("double", None),
+        ("reward_clip", "-1"),
+        ("lr", "1e-3"),
+    ]
+
+
+def test_presets_lists_one_line_each_default_first(capsys):
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("cartpole-dqn ") and lines[0].endswith("(default)")
+    assert all(len(line.split()) > 2 for line in lines)
+
+
+def test_unknown_preset_names_close_ones(capsys):
+    assert main(["train", "cartpole-dq"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown preset 'cartpole-dq'" in err and "did you mean cartpole-dqn?" in err
+
+
+def test_train_help_lists_fields_with_types_values_and_docs(capsys):
+    assert main(["train", "cartpole-dqn", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--agent.learning_rate float = 0.0023" in out
+    assert "Learning rate of the optimizer." in out
+    assert "--loop.total_env_steps int = 50000" in out
+    assert "rl-baselines3-zoo" in out  # the preset's docstring with its source
+    assert "--env.atari." not in out  # Atari preprocessing only for Atari presets
+
+
+def test_unknown_key_and_bad_values_are_clear_errors(capsys, tmp_path):
+    assert main(["train", "--run-dir", str(tmp_path / "r"), "--learning_rat", "1"]) == 2
+    assert "unknown config key 'learning_rat'; did you mean agent.learning_rate" in capsys.readouterr().err
+    assert main(["train", "--run-dir", str(tmp_path / "r"), "--agent.fc_layers"]) == 2
+    assert "--agent.fc_layers needs a value" in capsys.readouterr().err
+    assert main(["train", "--run-dir", str(tmp_path / "r"), "--batch_size", "many"]) == 2
+    assert "loop.batch_size: expected int, got 'many'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # nothing written
+
+
+def test_train_eval_refuse_overwrite_force_and_resume(capsys, tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), "--quiet", "--seed", "3", *TINY]) == 0
+    assert "done: 600 env steps" in capsys.readouterr().out
+    saved = json.loads((run / "config.json").read_text())
+    assert (
+        saved["seed"] == 3 and saved["agent"]["fc_layers"] == [16, 16] and saved["preset"] == "cartpole-dqn"
+    )
+    for name in ("progress.csv", "progress.jsonl", "eval.json", "learning_curve.png", "agent.pkl"):
+        assert (run / name).is_file(), name
+    assert list((run / "checkpoints").glob("ckpt-*.pkl"))
+
+    assert main(["eval", str(run), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    recorded = json.loads((run / "eval.json").read_text())
+    assert evaluated == recorded  # same agent, same evaluation seed
+    assert set(recorded) >= {"mean_return", "std_return", "episodes", "env_steps"}
+    assert recorded["env_steps"] == 600 and recorded["episodes"] == 2
+
+    assert main(["train", "--run-dir", str(run), "--quiet", *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and "--resume" in err and "--force" in err
+
+    assert main(["train", "--run-dir", str(run), "--resume", "--quiet"]) == 0  # finished: nothing to do
+    assert "done: 600 env steps" in capsys.readouterr().out
+    assert main(["train", "--run-dir", str(run), "--resume", "--quiet", "--total_env_steps", "700"]) == 0
+    out = capsys.readouterr().out
+    assert "config change on resume: loop.total_env_steps: 600 -> 700" in out and "done: 700 env steps" in out
+
+    assert main(["train", "--run-dir", str(run), "--force", "--quiet", *TINY]) == 0
+    assert json.loads((run / "eval.json").read_text())["env_steps"] == 600
+
+
+def test_resume_of_a_missing_run_is_an_error(capsys, tmp_path):
+    assert main(["train", "--run-dir", str(tmp_path / "none"), "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_play_writes_a_gif(capsys, tmp_path):
+    pytest.importorskip("pygame", reason="CartPole renders with pygame")
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), "--quiet", *TINY]) == 0
+    assert main(["play", str(run), "--video", str(tmp_path / "cartpole.gif")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    data = (tmp_path / "cartpole.gif").read_bytes()
+    assert data[:6] in (b"GIF87a", b"GIF89a")
+
+
+def test_python_dash_m_runs_the_cli():
+    out = subprocess.run(
+        [sys.executable, "-m", "drivetrain", "presets"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "cartpole-dqn" in out
