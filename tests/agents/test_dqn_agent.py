@@ -1,5 +1,6 @@
 """DQN agent: target updates, policies, exploration schedule, checkpoints, construction errors."""
 
+import dataclasses
 import io
 
 import numpy as np
@@ -211,3 +212,26 @@ def test_construction_errors_are_clear():
     ]:
         with pytest.raises(ValueError, match=match):
             DQN(TS_SPEC, ACTIONS, net, torch.optim.SGD(net.parameters(), lr=0.1), **kwargs)
+
+
+def test_train_ignores_policy_info():
+    """Replays may drop policy_info (the q-values) to save memory: train needs none of it."""
+    batch = windows(ROW_A)
+    a, b = make_agent(loss="mse"), make_agent(loss="mse")
+    assert a.train(batch).loss == b.train(batch._replace(policy_info={})).loss
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_agent_matches_cpu_agent():
+    env = CountingEnv((3, 5))
+    cpu = make_dqn(CONFIG, env.time_step_spec(), env.action_spec(), seed=1)
+    gpu = make_dqn(
+        dataclasses.replace(CONFIG, device="cuda"), env.time_step_spec(), env.action_spec(), seed=1
+    )
+    assert next(gpu.q_network.parameters()).is_cuda and gpu.policy.device.type == "cuda"
+    for i in range(5):
+        a, b = cpu.train(counting_windows(i)), gpu.train(counting_windows(i))
+        assert a.loss == pytest.approx(b.loss, rel=1e-4, abs=1e-5)
+        np.testing.assert_allclose(a.extra["td_error"], b.extra["td_error"], rtol=1e-3, atol=1e-4)
+    obs = counting_windows(9).observation[:, 0]
+    np.testing.assert_allclose(cpu.policy.q_values(obs), gpu.policy.q_values(obs), rtol=1e-3, atol=1e-4)
