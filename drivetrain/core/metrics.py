@@ -63,7 +63,7 @@ class NumberOfEpisodes(Metric):
         self._n = 0
 
     def __call__(self, trajectory: types.Trajectory) -> None:
-        self._n += int(np.count_nonzero(trajectory.next_step_type == _LAST))
+        self._n += trajectory.next_step_type.tolist().count(_LAST)
 
     def result(self) -> int:
         return self._n
@@ -87,8 +87,8 @@ class EnvironmentSteps(Metric):
         self._n = 0
 
     def __call__(self, trajectory: types.Trajectory) -> None:
-        st = trajectory.step_type
-        self._n += int(st.shape[0] - np.count_nonzero(st == _LAST))
+        step_types = trajectory.step_type.tolist()
+        self._n += len(step_types) - step_types.count(_LAST)
 
     def result(self) -> int:
         return self._n
@@ -104,39 +104,52 @@ class EnvironmentSteps(Metric):
 
 
 class _EpisodeMetric(Metric):
-    """Accumulates per-environment returns and lengths; subclasses read finished episodes."""
+    """Accumulates per-environment returns and lengths; subclasses read finished episodes.
+
+    The accumulators are Python lists: metrics run once per step each, and for the few
+    environments of a batch stepped in Python, ``tolist`` and list arithmetic cost several
+    times less than NumPy calls on tiny arrays (see ``bench/collect.py``).
+    """
 
     def __init__(self) -> None:
-        self._returns: np.ndarray | None = None
-        self._lengths: np.ndarray | None = None
+        self._returns: list[float] | None = None
+        self._lengths: list[int] | None = None
 
     def __call__(self, trajectory: types.Trajectory) -> None:
-        st = trajectory.step_type
-        if self._returns is None or self._returns.shape[0] != st.shape[0]:
-            self._returns = np.zeros(st.shape[0], np.float64)
-            self._lengths = np.zeros(st.shape[0], np.int64)
-        assert self._lengths is not None
-        # A boundary's reward is that of a FIRST step (0), so adding it is harmless.
-        self._returns += trajectory.reward
-        self._lengths += st != _LAST
-        ends = trajectory.next_step_type == _LAST
-        if ends.any():
-            self._episodes_ended(self._returns[ends], self._lengths[ends])
-            self._returns[ends] = 0.0
-            self._lengths[ends] = 0
+        step_types = trajectory.step_type.tolist()
+        rewards = trajectory.reward.tolist()
+        returns, lengths = self._returns, self._lengths
+        if returns is None or lengths is None or len(returns) != len(step_types):
+            returns = self._returns = [0.0] * len(step_types)
+            lengths = self._lengths = [0] * len(step_types)
+        for i, st in enumerate(step_types):
+            # A boundary's reward is that of a FIRST step (0), so adding it is harmless.
+            returns[i] += rewards[i]
+            if st != _LAST:
+                lengths[i] += 1
+        next_step_types = trajectory.next_step_type.tolist()
+        if _LAST in next_step_types:
+            ends = [i for i, nst in enumerate(next_step_types) if nst == _LAST]
+            self._episodes_ended(
+                np.array([returns[i] for i in ends], np.float64),
+                np.array([lengths[i] for i in ends], np.int64),
+            )
+            for i in ends:
+                returns[i] = 0.0
+                lengths[i] = 0
 
     def _episodes_ended(self, returns: np.ndarray, lengths: np.ndarray) -> None:
         raise NotImplementedError
 
     def _accumulators(self) -> dict[str, Any]:
         return {
-            "returns": None if self._returns is None else self._returns.copy(),
-            "lengths": None if self._lengths is None else self._lengths.copy(),
+            "returns": None if self._returns is None else np.array(self._returns, np.float64),
+            "lengths": None if self._lengths is None else np.array(self._lengths, np.int64),
         }
 
     def _load_accumulators(self, state: dict[str, Any]) -> None:
-        self._returns = None if state["returns"] is None else np.array(state["returns"], np.float64)
-        self._lengths = None if state["lengths"] is None else np.array(state["lengths"], np.int64)
+        self._returns = None if state["returns"] is None else [float(x) for x in state["returns"]]
+        self._lengths = None if state["lengths"] is None else [int(x) for x in state["lengths"]]
 
 
 class _WindowedEpisodeMetric(_EpisodeMetric):

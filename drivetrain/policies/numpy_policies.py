@@ -46,7 +46,14 @@ class RandomPolicy(Policy):
         b = _batch_size(time_step)
         if self._discrete is not None:
             lo, hi = self._discrete
-            action = self._rng.integers(lo, hi + 1, b).astype(self._dtype, copy=False)
+            if hi - lo < 2**31:
+                # floor(u * n) of uniform doubles: ~3x cheaper than rng.integers for small batches
+                # (random collection's hot path); its bias is below n / 2**53.
+                action = (self._rng.random(b) * (hi - lo + 1)).astype(self._dtype)
+                if lo:
+                    action += lo
+            else:
+                action = self._rng.integers(lo, hi, b, endpoint=True).astype(self._dtype, copy=False)
         else:
             action = specs.sample(self.action_spec, self._rng, (b,))
         return types.PolicyStep(action, (), {})
