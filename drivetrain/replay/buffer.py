@@ -37,7 +37,7 @@ from drivetrain.core import seeding, specs, types
 from drivetrain.replay import files
 from drivetrain.replay.dataset import ReplayDataset
 from drivetrain.replay.layout import TrajectoryLayout
-from drivetrain.replay.storage import RingStorage, StorageConfig
+from drivetrain.replay.storage import RingStorage, StorageConfig, Windows
 
 __all__ = ["ReplayBuffer", "SampleInfo"]
 
@@ -162,33 +162,24 @@ class ReplayBuffer(abc.ABC):
         with self._lock:
             st = self._storage
             st.sync()
-            lo, n, eligible = st.window_starts(num_steps)
-            num_windows = int(eligible.sum())
-            if num_windows == 0:
+            windows = st.windows(num_steps)
+            if windows.eligible == 0:
                 raise ValueError(
                     f"sample: no window of {num_steps} steps to sample yet: each of the {st.num_envs} "
                     f"environments holds {[int(x) for x in st.adds - st.starts]} items (boundaries included), "
                     f"and a window needs {num_steps} consecutive items that do not start at a boundary"
                 )
-            env, t, probabilities, weights = self._draw(batch_size, num_steps, lo, n, eligible, num_windows)
+            env, t, probabilities, weights = self._draw(batch_size, num_steps, windows)
             leaves = st.gather(env, t, num_steps)
-        ids = t * st.num_envs + env
+        ids = t if st.num_envs == 1 else t * st.num_envs + env
         return self._layout.pack(leaves), SampleInfo(ids, probabilities, weights)
 
     @abc.abstractmethod
     def _draw(
-        self,
-        batch_size: int,
-        num_steps: int,
-        lo: np.ndarray,
-        n: np.ndarray,
-        eligible: np.ndarray,
-        num_windows: int,
+        self, batch_size: int, num_steps: int, windows: Windows
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Draws windows (called with the lock held, storage synced).
+        """Draws windows (called with the lock held, storage synced, ``windows.eligible > 0``).
 
-        Per env ``e``, starts ``lo[e] .. lo[e] + n[e] - 1`` are in range (boundaries
-        included), ``eligible[e]`` of them are not boundaries, ``num_windows`` in all.
         Returns ``(env, t, probabilities, weights)``, each ``[batch_size]``.
         """
 
@@ -214,7 +205,7 @@ class ReplayBuffer(abc.ABC):
         """How many eligible windows of ``num_steps`` the buffer holds now."""
         with self._lock:
             self._storage.sync()
-            return int(self._storage.window_starts(num_steps)[2].sum())
+            return self._storage.windows(num_steps).eligible
 
     def gather_all(self) -> types.Trajectory:
         """All items every environment still holds, oldest first: arrays ``[num_envs, n, ...]``.

@@ -24,6 +24,7 @@ import numpy as np
 from drivetrain.core import seeding, types
 from drivetrain.core.schedules import Schedule
 from drivetrain.replay.buffer import ReplayBuffer
+from drivetrain.replay.storage import Windows
 from drivetrain.replay.sum_tree import SumTree
 
 __all__ = ["PrioritizedReplay"]
@@ -79,6 +80,8 @@ class PrioritizedReplay(ReplayBuffer):
         self._flushed = 0  # items before this absolute index have their priority in the tree
         self._zeroed = np.zeros(self._storage.num_envs, np.int64)  # evicted items zeroed up to here
         self._sample_calls = 0
+        self._excluded_key: tuple[int, int] = (-1, 0)
+        self._excluded = np.zeros(0, np.int64)
 
     @property
     def current_beta(self) -> float:
@@ -95,6 +98,8 @@ class PrioritizedReplay(ReplayBuffer):
         """Gives new items the max priority (0 for boundaries) and zeroes evicted ones."""
         st = self._storage
         e, cap, adds = st.num_envs, st.capacity, st.adds
+        if self._flushed == adds:  # nothing added (evictions only happen on adds)
+            return
         base = max(0, adds - cap)
         start = max(self._flushed, base)
         value = self._max_priority**self.alpha
@@ -116,25 +121,28 @@ class PrioritizedReplay(ReplayBuffer):
         return np.asarray((t % self._storage.capacity) * self._storage.num_envs + env)
 
     # ------------------------------------------------------------------ sampling
+    def _excluded_leaves(self, num_steps: int) -> np.ndarray:
+        """Leaves of the newest ``num_steps - 1`` items of each env: too new to start a window."""
+        key = (self._storage.version, num_steps)
+        if self._excluded_key != key:
+            st = self._storage
+            ex_lo = np.maximum(st.starts, st.adds - num_steps + 1)
+            count = st.adds - ex_lo
+            ex_env = np.repeat(np.arange(st.num_envs), count)
+            ex_t = np.repeat(ex_lo - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))
+            self._excluded = self._leaf(ex_env, ex_t)
+            self._excluded_key = key
+        return self._excluded
+
     def _draw(
-        self,
-        batch_size: int,
-        num_steps: int,
-        lo: np.ndarray,
-        n: np.ndarray,
-        eligible: np.ndarray,
-        num_windows: int,
+        self, batch_size: int, num_steps: int, windows: Windows
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         self._sync_tree()
         st = self._storage
         tree = self._tree
         adds, num_envs = st.adds, st.num_envs
-        # The newest num_steps - 1 items of each env cannot start a window: not part of the draw.
-        ex_lo = np.maximum(st.starts, adds - num_steps + 1)
-        count = adds - ex_lo
-        ex_env = np.repeat(np.arange(num_envs), count)
-        ex_t = np.repeat(ex_lo - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))
-        ex_leaf = self._leaf(ex_env, ex_t)
+        num_windows = windows.eligible
+        ex_leaf = self._excluded_leaves(num_steps)
         excluded = tree.get(ex_leaf)
         leaf = np.empty(batch_size, np.int64)
         todo = np.arange(batch_size)

@@ -34,7 +34,7 @@ import shutil
 import tempfile
 import warnings
 import weakref
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -42,7 +42,7 @@ from drivetrain.core import specs, types
 from drivetrain.replay.frames import FrameStore
 from drivetrain.replay.layout import TrajectoryLayout
 
-__all__ = ["RingStorage", "StorageConfig", "available_memory"]
+__all__ = ["RingStorage", "StorageConfig", "Windows", "available_memory"]
 
 _LAST = int(types.StepType.LAST)
 
@@ -67,6 +67,21 @@ class StorageConfig:
     def __post_init__(self) -> None:
         if self.frame_reserve is not None and not 0 <= self.frame_reserve <= 64:
             raise ValueError(f"StorageConfig.frame_reserve must be in [0, 64], got {self.frame_reserve}")
+
+
+class Windows(NamedTuple):
+    """Where windows of one length can start, per environment (absolute item indices)."""
+
+    lo: np.ndarray
+    """[E] the first start in range (the oldest live item)."""
+    n: np.ndarray
+    """[E] starts in range, ``lo .. lo + n - 1`` (boundaries included)."""
+    ends: np.ndarray
+    """[E] ``cumsum(n)``."""
+    total: int
+    """``sum(n)``."""
+    eligible: int
+    """Starts in range that are not boundaries: the number of eligible windows."""
 
 
 def available_memory() -> int | None:
@@ -152,7 +167,9 @@ class RingStorage:
         self._last_total = np.zeros(e, np.int64)
         self._plain = [(i, a) for i, a in enumerate(self.arrays) if a is not None]
         self._stores = list(self.frame_stores.items())
-        self._windows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._windows: dict[int, Windows] = {}
+        self._steps: dict[int, np.ndarray] = {}
+        self.version = 0  # changes whenever the stored items do
         self._env = np.arange(e)
         self.adds = 0
         self.starts = np.zeros(e, np.int64)
@@ -202,6 +219,7 @@ class RingStorage:
         for i, store in self._stores:
             store.add(leaves[i], pos)
         self.adds += 1
+        self.version += 1
 
     # ------------------------------------------------------------------ bookkeeping
     def sync(self) -> None:
@@ -245,21 +263,24 @@ class RingStorage:
         inner = self._last_before[self._env, t % self.capacity]
         return np.where(t >= self.adds, self._last_total, inner)
 
-    def window_starts(self, num_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per env: first start ``lo``, number of starts ``n`` (boundaries included), eligible ones.
-
-        Cached until the next add (sampling many batches between adds is common).
-        """
+    def windows(self, num_steps: int) -> Windows:
+        """Where windows of ``num_steps`` can start; cached until the items change (call :meth:`sync` first)."""
         cached = self._windows.get(num_steps)
         if cached is None:
-            lo = self.starts
+            lo = self.starts.copy()
             n = np.maximum(self.adds - num_steps + 1 - lo, 0)
             eligible = n - (self._boundaries_before(lo + n) - self._boundaries_before(lo))
-            cached = self._windows[num_steps] = (lo, n, eligible)
+            ends = np.cumsum(n)
+            cached = Windows(lo, n, ends, int(ends[-1]), int(eligible.sum()))
+            self._windows[num_steps] = cached
         return cached
 
-    def is_boundary(self, env: np.ndarray, t: np.ndarray) -> np.ndarray:
-        return np.asarray(self._step_type_flat[env * self.capacity + t % self.capacity] == _LAST)
+    def is_boundary(self, env: np.ndarray | None, t: np.ndarray) -> np.ndarray:
+        """Whether items ``t`` of envs ``env`` (None: env 0) are boundaries (step_type LAST)."""
+        pos = t % self.capacity
+        return np.asarray(
+            self._step_type_flat.take(pos if env is None else env * self.capacity + pos) == _LAST
+        )
 
     def __len__(self) -> int:
         return int(np.sum(self.adds - self.starts))
@@ -267,7 +288,12 @@ class RingStorage:
     # ------------------------------------------------------------------ reading
     def gather(self, env: np.ndarray, t: np.ndarray, num_steps: int) -> list[np.ndarray]:
         """Leaves ``[B, num_steps, ...]`` of the windows starting at items ``t`` of envs ``env``."""
-        item = env[:, None] * self.capacity + (t[:, None] + np.arange(num_steps)) % self.capacity
+        steps = self._steps.get(num_steps)
+        if steps is None:
+            steps = self._steps[num_steps] = np.arange(num_steps)
+        item = (t[:, None] + steps) % self.capacity
+        if self.num_envs > 1:
+            item += env[:, None] * self.capacity
         return [
             self.frame_stores[i].gather(item) if flat is None else flat.take(item, axis=0)
             for i, flat in enumerate(self._flat)
@@ -278,6 +304,7 @@ class RingStorage:
         """Drops every item; the add count goes on, so ids stay unique across clears."""
         self.starts[:] = self.adds
         self._windows.clear()
+        self.version += 1
         for store in self.frame_stores.values():
             store.clear()
 
@@ -318,4 +345,5 @@ class RingStorage:
         self.starts = np.asarray(state["starts"], np.int64).copy()
         self._synced = -1
         self._last_total[:] = 0
+        self.version += 1
         self.sync()

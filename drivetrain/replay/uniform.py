@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from drivetrain.replay.buffer import ReplayBuffer
+from drivetrain.replay.storage import Windows
 
 __all__ = ["UniformReplay"]
 
@@ -23,26 +24,18 @@ class UniformReplay(ReplayBuffer):
     """
 
     def _draw(
-        self,
-        batch_size: int,
-        num_steps: int,
-        lo: np.ndarray,
-        n: np.ndarray,
-        eligible: np.ndarray,
-        num_windows: int,
+        self, batch_size: int, num_steps: int, windows: Windows
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        env, t = draw_uniform(self._rng, self._storage.is_boundary, batch_size, lo, n, eligible)
-        probabilities = np.full(batch_size, 1.0 / num_windows)
+        env, t = draw_uniform(self._rng, self._storage.is_boundary, batch_size, windows)
+        probabilities = np.full(batch_size, 1.0 / windows.eligible)
         return env, t, probabilities, np.ones(batch_size, np.float32)
 
 
 def draw_uniform(
     rng: np.random.Generator,
-    is_boundary: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    is_boundary: Callable[[np.ndarray | None, np.ndarray], np.ndarray],
     batch_size: int,
-    lo: np.ndarray,
-    n: np.ndarray,
-    eligible: np.ndarray,
+    windows: Windows,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Uniform draws over the non-boundary starts ``lo[e] .. lo[e] + n[e] - 1`` of every env.
 
@@ -50,12 +43,11 @@ def draw_uniform(
     draw exactly uniform over the eligible ones); after 32 rounds, the few left are drawn
     from an explicit list of the eligible starts.
     """
-    ends = np.cumsum(n)
-    total = int(ends[-1])
+    lo, n, ends, total = windows.lo, windows.n, windows.ends, windows.total
     if len(n) == 1:  # one environment: no need to find the env of each draw
         t = lo[0] + rng.integers(0, total, size=batch_size)
         env = np.zeros(batch_size, np.int64)
-        redraw = is_boundary(env, t)
+        redraw = is_boundary(None, t)
         if not redraw.any():
             return env, t
         todo = np.flatnonzero(redraw)
@@ -77,8 +69,8 @@ def draw_uniform(
     all_e = np.repeat(np.arange(len(n)), n)
     all_t = lo[all_e] + np.arange(total) - np.repeat(ends - n, n)
     keep = ~is_boundary(all_e, all_t)
-    assert int(keep.sum()) == int(eligible.sum())
-    pick = rng.integers(0, int(keep.sum()), size=todo.size)
+    assert int(keep.sum()) == windows.eligible
+    pick = rng.integers(0, windows.eligible, size=todo.size)
     env[todo] = all_e[keep][pick]
     t[todo] = all_t[keep][pick]
     return env, t
