@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,8 +59,11 @@ def _q_policy(agent_or_policy: Any) -> Any:
     return candidate
 
 
-def export_policy(agent_or_policy: Any, path: str | os.PathLike[str]) -> None:
-    """Writes the greedy policy of a DQN agent (or of a ``QPolicy``) to ``path`` (see the module docstring)."""
+def export_policy(agent_or_policy: Any, path: str | os.PathLike[str]) -> Path:
+    """Writes the greedy policy of a DQN agent (or of a ``QPolicy``) to ``path``; returns the path.
+
+    See the module docstring. The ``.pt2`` suffix is customary, not required.
+    """
     from drivetrain.agents.tensors import example_observation
     from drivetrain.core import specs
 
@@ -81,7 +85,9 @@ def export_policy(agent_or_policy: Any, path: str | os.PathLike[str]) -> None:
         "action_minimum": int(action_spec.minimum),
         "action_maximum": int(action_spec.maximum),
     }
-    torch.export.save(program, os.fspath(path), extra_files={_METADATA: json.dumps(metadata)})
+    out = Path(path)
+    torch.export.save(program, os.fspath(out), extra_files={_METADATA: json.dumps(metadata)})
+    return out
 
 
 class ExportedPolicy:

@@ -26,7 +26,7 @@ def test_exported_policy_picks_the_same_actions(tmp_path, obs_spec, config, mini
     actions = specs.BoundedArraySpec((), np.int32, minimum, minimum + 5, "action")
     agent = make_dqn(config, types.time_step_spec(obs_spec), actions, seed=0)
     path = tmp_path / "policy.pt2"
-    export_policy(agent, path)
+    assert export_policy(agent, path) == path
     exported = load_exported_policy(path)
     rng = np.random.default_rng(0)
     for batch_size in (1, 7, 64):
