@@ -220,7 +220,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from drivetrain.train.artifacts import load_agent
 
     try:
-        from drivetrain.agents import export_policy  # type: ignore[attr-defined]
+        from drivetrain.agents import export_policy
     except ImportError:
         raise CommandError("export is not available: drivetrain.agents has no export_policy yet") from None
     loaded = load_agent(args.run_dir, device="cpu")
