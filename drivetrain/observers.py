@@ -81,7 +81,7 @@ class ProgressBar:
 
     def __call__(self, trajectory: types.Trajectory) -> None:
         step_type = trajectory.step_type
-        n = int(step_type.shape[0] - np.count_nonzero(step_type == _LAST))
+        n = step_type.shape[0] - int(np.count_nonzero(step_type == _LAST))
         self.steps += n
         ended = trajectory.next_step_type == _LAST
         if self._metric is None:

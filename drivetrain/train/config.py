@@ -102,6 +102,9 @@ class LoopConfig:
     """Episodes of the final evaluation written to eval.json."""
     eval_num_envs: int = 1
     """Environments of the evaluation batch (separate from the training ones)."""
+    stop_at_return: float | None = None
+    """End the run early once an evaluation's mean return reaches this (evaluations then use
+    final_eval_episodes, and the one that reached it is the final one); None: run the whole budget."""
     eval_epsilon: float = 0.0
     """Probability of a random action during evaluation (0: greedy; the Atari papers use 0.05)."""
     log_interval: int = 1_000
@@ -180,6 +183,8 @@ def check_config(config: ExperimentConfig) -> None:
         raise fields.ConfigError(
             f"loop.learning_starts ({loop.learning_starts}) exceeds loop.total_env_steps ({loop.total_env_steps})"
         )
+    if loop.stop_at_return is not None and loop.eval_interval == 0:
+        raise fields.ConfigError("loop.stop_at_return needs periodic evaluations: set loop.eval_interval > 0")
     if not 0.0 <= loop.eval_epsilon <= 1.0:
         raise fields.ConfigError(f"loop.eval_epsilon must be in [0, 1], got {loop.eval_epsilon}")
     if config.env.num_envs > replay.capacity:

@@ -7,7 +7,8 @@
         collect:   StepDriver(env, agent.collect_policy, observers, num_steps=update_period).run(...)
         train:     gradient_steps x agent.train(batch) on batches sampled from the replay
         then, when due: a row in progress.csv, a greedy evaluation, a checkpoint
-    at the end: the final evaluation -> eval.json, a checkpoint, the learning-curve PNG
+    at the end (the budget, or an evaluation reaching loop.stop_at_return):
+        the final evaluation -> eval.json, a checkpoint, the learning-curve PNG
 
 ``observers`` are the replay buffer, the training metrics and the progress bar: the
 environment loop exists once, in the drivers, so a distributed version can run the
@@ -90,9 +91,12 @@ class LoopState:
     next_eval: int = 0
     next_checkpoint: int = 0
     wall_seconds: float = 0.0
+    warmup_seconds: float = 0.0
     collect_seconds: float = 0.0
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
+    stopped: bool = False
+    """An evaluation reached ``loop.stop_at_return``."""
     stats: TrainStats = dataclasses.field(default_factory=TrainStats)
     """Loss info since the last row of progress.csv."""
 
@@ -107,6 +111,8 @@ class TrainResult:
     evaluation: EvalResult
     wall_seconds: float
     """Wall time of the whole run, over all its sessions (resumes)."""
+    warmup_seconds: float
+    """Time of the random warm-up."""
     collect_seconds: float
     """Time in the collect driver (warm-up not included)."""
     train_seconds: float
@@ -267,10 +273,11 @@ def _run(exp: Experiment, run: RunDir, resume: bool, verbose: bool) -> TrainResu
         if latest is None and loop.learning_starts > 0:
             warmup = StepDriver(exp.env, exp.warmup_policy, observers, num_steps=loop.learning_starts)
             time_step, policy_state = warmup.run()
+            state.warmup_seconds = time.perf_counter() - session_start
             policy_state = None  # the collect policy starts from its own initial state
         collect = StepDriver(exp.env, exp.agent.collect_policy, observers, num_steps=loop.update_period)
-        while env_steps() < loop.total_env_steps:
-            # collect, then train; the last iteration only collects what is left of the budget
+        while env_steps() < loop.total_env_steps and not (state.stopped and loop.stop_at_return is not None):
+            # 1. collect, 2. train; the last iteration only collects what is left of the budget
             collect.num_steps = min(loop.update_period, loop.total_env_steps - env_steps())
             gradient_steps = math.ceil(loop.gradient_steps * collect.num_steps / loop.update_period)
             t0 = time.perf_counter()
@@ -281,18 +288,25 @@ def _run(exp: Experiment, run: RunDir, resume: bool, verbose: bool) -> TrainResu
             state.iteration += 1
             state.collect_seconds += t1 - t0
             state.train_seconds += t2 - t1
-            steps, done = env_steps(), env_steps() >= loop.total_env_steps
+            steps = env_steps()
+            done = steps >= loop.total_env_steps
 
+            # 3. a row of progress.csv when due, with a greedy evaluation when one is due
             eval_due = done or (loop.eval_interval > 0 and steps >= state.next_eval)
-            if done or eval_due or steps >= state.next_log:
+            if eval_due or steps >= state.next_log:
                 now = time.perf_counter()
-                rate = (steps - rate_mark[0]) / max(now - rate_mark[1], 1e-9)
-                rate_mark = (steps, now)
-                row = _row(exp, state.stats, rate, wall_before + now - session_start)
-                state.stats = TrainStats()
+                row = _row(
+                    exp,
+                    state.stats,
+                    (steps - rate_mark[0]) / max(now - rate_mark[1], 1e-9),
+                    wall_before + now - session_start,
+                )
+                rate_mark, state.stats = (steps, now), TrainStats()
                 if eval_due:
+                    # with stop_at_return, every evaluation may be the last: all are final-sized
+                    final_size = done or loop.stop_at_return is not None
                     evaluation = _evaluate(
-                        exp, loop.final_eval_episodes if done else loop.eval_episodes, state
+                        exp, loop.final_eval_episodes if final_size else loop.eval_episodes, state
                     )
                     row |= {
                         "eval_mean_return": evaluation.mean_return,
@@ -303,8 +317,15 @@ def _run(exp: Experiment, run: RunDir, resume: bool, verbose: bool) -> TrainResu
                         f"{evaluation.std_return:.1f} over {evaluation.episodes} episodes"
                     )
                     state.next_eval = _next_multiple(steps, loop.eval_interval) if loop.eval_interval else 0
+                    if loop.stop_at_return is not None and evaluation.mean_return >= loop.stop_at_return:
+                        state.stopped = done = True
+                        say(
+                            f"stopping: the greedy return reached loop.stop_at_return = {loop.stop_at_return}"
+                        )
                 logger.log(row)
                 state.next_log = _next_multiple(steps, loop.log_interval)
+
+            # 4. at the end eval.json; a checkpoint when due and at the end
             if done:
                 assert evaluation is not None
                 atomic_write_text(_eval_json(evaluation, steps), run.eval_json)
@@ -331,7 +352,8 @@ def _run(exp: Experiment, run: RunDir, resume: bool, verbose: bool) -> TrainResu
         env_steps=env_steps(),
         train_steps=exp.agent.train_step,
         evaluation=evaluation,
-        wall_seconds=state.wall_seconds,
+        wall_seconds=wall_before + time.perf_counter() - session_start,
+        warmup_seconds=state.warmup_seconds,
         collect_seconds=state.collect_seconds,
         train_seconds=state.train_seconds,
         eval_seconds=state.eval_seconds,

@@ -152,3 +152,16 @@ def test_extending_a_finished_run_continues_its_curve(uninterrupted, tmp_path):
         r["env_steps"] for r in read_progress(a_dir / "progress.csv")
     ]
     assert steps[-1] == 3500
+
+
+def test_stop_at_return_ends_the_run_and_resume_respects_it(tmp_path):
+    # Every evaluation reaches a return of 0: the run stops at the first one (env step 1000).
+    result = train(tiny_config(stop_at_return=0.0), tmp_path, verbose=False)
+    assert result.env_steps == 1000 and result.evaluation.episodes == 3  # final-sized evaluation
+    recorded = json.loads((tmp_path / "eval.json").read_text())
+    assert recorded["env_steps"] == 1000 and recorded["mean_return"] == result.evaluation.mean_return
+    again = train(tiny_config(stop_at_return=0.0), tmp_path, resume=True, verbose=False)
+    assert again.env_steps == 1000
+    onwards = train(tiny_config(stop_at_return=None, total_env_steps=1500), tmp_path, resume=True, verbose=False)
+    assert onwards.env_steps == 1500
+    assert [r["env_steps"] for r in read_progress(tmp_path / "progress.csv")][-1] == 1500

@@ -1,0 +1,199 @@
+"""The whole ``cartpole-dqn`` training run: env steps/s and where the time goes.
+
+Runs ``drivetrain.train.train`` on the ``cartpole-dqn`` preset (progress bar off, no
+periodic evaluation, checkpoints and logs as usual) and reports its wall time split into
+warm-up, collection (the collect driver: policy, environment, replay, metrics), training
+(sampling + ``agent.train``), final evaluation and the rest (logging, checkpoints, plots,
+setup). In the same run, a minimal hand-written loop does the same work (same budgets,
+schedule, network, optimizer and loss; a NumPy ring buffer, one-step transitions; no
+logging, checkpoints or evaluation) as the baseline of the collect + train time. The two
+alternate ``--repeats`` times and the median is reported.
+
+    python bench/train.py [--steps 50000] [--repeats 1] [--threads 1] [--no-baseline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+
+import gymnasium
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional
+
+from drivetrain.train import apply_overrides, get_preset, train
+
+
+def drivetrain_run(steps: int, seed: int) -> dict[str, float]:
+    config = get_preset("cartpole-dqn").build()
+    config = apply_overrides(
+        config, [("total_env_steps", steps), ("eval_interval", 0), ("progress_bar", False), ("seed", seed)]
+    )
+    with tempfile.TemporaryDirectory() as run_dir:
+        start = time.perf_counter()
+        result = train(config, run_dir, verbose=False)
+        wall = time.perf_counter() - start
+    loop_time = result.collect_seconds + result.train_seconds
+    return {
+        "wall": wall,
+        "collect": result.collect_seconds,
+        "train": result.train_seconds,
+        "eval": result.eval_seconds,
+        "warmup": result.warmup_seconds,
+        "rest": result.wall_seconds - result.warmup_seconds - loop_time - result.eval_seconds,
+        "setup": wall - result.wall_seconds,
+        "loop": loop_time,
+        "env_steps": result.env_steps,
+        "train_steps": result.train_steps,
+        "final_return": result.evaluation.mean_return,
+    }
+
+
+def baseline_run(steps: int, seed: int) -> dict[str, float]:
+    """A CleanRL-style DQN loop with the preset's numbers; times its collect and train parts."""
+    preset = get_preset("cartpole-dqn").build()
+    loop, agent = preset.loop, preset.agent
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    env = gymnasium.make("CartPole-v1")
+    obs, _ = env.reset(seed=seed)
+
+    def mlp() -> nn.Module:
+        return nn.Sequential(nn.Linear(4, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 2))
+
+    q, target = mlp(), mlp()
+    target.load_state_dict(q.state_dict())
+    opt = torch.optim.Adam(q.parameters(), lr=agent.learning_rate)
+    cap = preset.replay.capacity
+    buf_obs = np.zeros((cap, 4), np.float32)
+    buf_next = np.zeros((cap, 4), np.float32)
+    buf_act = np.zeros(cap, np.int64)
+    buf_rew = np.zeros(cap, np.float32)
+    buf_done = np.zeros(cap, np.float32)
+    size = 0
+    train_steps = 0
+    collect_time = train_time = 0.0
+
+    def step(action: int) -> None:
+        nonlocal obs, size
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        i = size % cap
+        buf_obs[i], buf_next[i], buf_act[i], buf_rew[i], buf_done[i] = (
+            obs,
+            next_obs,
+            action,
+            reward,
+            terminated,
+        )
+        size += 1
+        obs = next_obs if not (terminated or truncated) else env.reset()[0]
+
+    start = time.perf_counter()
+    for _ in range(loop.learning_starts):
+        step(int(rng.integers(2)))
+    warmup = time.perf_counter() - start
+    env_steps = loop.learning_starts
+    while env_steps < steps:
+        n = min(loop.update_period, steps - env_steps)
+        t0 = time.perf_counter()
+        frac = min(train_steps / agent.epsilon_decay_steps, 1.0)
+        eps = agent.epsilon_start + (agent.epsilon_end - agent.epsilon_start) * frac
+        for _ in range(n):
+            if rng.random() < eps:
+                action = int(rng.integers(2))
+            else:
+                with torch.inference_mode():
+                    action = int(q(torch.from_numpy(obs).unsqueeze(0)).argmax())
+            step(action)
+        env_steps += n
+        t1 = time.perf_counter()
+        for _ in range(-(-loop.gradient_steps * n // loop.update_period)):
+            idx = rng.integers(0, min(size, cap), loop.batch_size)
+            o, o2 = torch.from_numpy(buf_obs[idx]), torch.from_numpy(buf_next[idx])
+            a, r, d = (
+                torch.from_numpy(buf_act[idx]),
+                torch.from_numpy(buf_rew[idx]),
+                torch.from_numpy(buf_done[idx]),
+            )
+            with torch.no_grad():
+                y = r + agent.gamma * (1 - d) * target(o2).max(1).values
+            value = q(o).gather(1, a.unsqueeze(1)).squeeze(1)
+            loss = functional.huber_loss(value, y)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(q.parameters(), agent.gradient_clipping or float("inf"))
+            opt.step()
+            train_steps += 1
+            if train_steps % agent.target_update_period == 0:
+                target.load_state_dict(q.state_dict())
+        train_time += time.perf_counter() - t1
+        collect_time += t1 - t0
+    env.close()
+    return {"warmup": warmup, "collect": collect_time, "train": train_time, "loop": collect_time + train_time}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--steps", type=int, default=50_000, help="env steps of each run (the preset: 50,000)"
+    )
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for both (the preset uses 1)")
+    parser.add_argument("--no-baseline", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    ours: list[dict[str, float]] = []
+    base: list[dict[str, float]] = []
+    for _ in range(args.repeats):
+        ours.append(drivetrain_run(args.steps, args.seed))
+        if not args.no_baseline:
+            base.append(baseline_run(args.steps, args.seed))
+
+    def med(runs: list[dict[str, float]], key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    steps = med(ours, "env_steps")
+    collected = steps - get_preset("cartpole-dqn").build().loop.learning_starts
+    train_steps = med(ours, "train_steps")
+    report = {
+        "env_steps": steps,
+        "train_steps": train_steps,
+        "torch_threads": args.threads,
+        "drivetrain": {
+            "wall_s": med(ours, "wall"),
+            "env_steps_per_s": steps / med(ours, "wall"),
+            "collect_s": med(ours, "collect"),
+            "train_s": med(ours, "train"),
+            "final_eval_s": med(ours, "eval"),
+            "warmup_s": med(ours, "warmup"),
+            "logging_checkpoints_s": med(ours, "rest"),
+            "setup_s": med(ours, "setup"),
+            "collect_steps_per_s": collected / med(ours, "collect"),
+            "updates_per_s": train_steps / med(ours, "train"),
+            "final_greedy_return": med(ours, "final_return"),
+        },
+    }
+    if base:
+        report["baseline"] = {
+            "warmup_s": med(base, "warmup"),
+            "collect_s": med(base, "collect"),
+            "train_s": med(base, "train"),
+            "collect_steps_per_s": collected / med(base, "collect"),
+            "updates_per_s": train_steps / med(base, "train"),
+        }
+        report["ratio_loop_speed_drivetrain_over_baseline"] = med(base, "loop") / med(ours, "loop")
+        report["ratio_collect_speed"] = med(base, "collect") / med(ours, "collect")
+        report["ratio_train_speed"] = med(base, "train") / med(ours, "train")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
