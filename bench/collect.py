@@ -3,17 +3,17 @@
 Measures environment steps per second (``num_envs`` x batched steps per second) of
 
 (a) ``gymnasium``: ``gymnasium.make_vec("CartPole-v1", n, vectorization_mode="sync")``
-    stepped with random actions from ``rng.integers`` -- the baseline of the target;
+    stepped with ``envs.action_space.sample()`` -- the baseline of the target;
 (b) ``raw``: a bare Python loop over ``n`` ``gymnasium.make("CartPole-v1")`` environments
-    with the same random actions and a reset when an episode ends -- the floor;
+    (same random actions, a reset when an episode ends) -- the floor;
 (c) ``drivetrain``: ``dt.envs.make("CartPole-v1", n)`` + ``StepDriver`` + ``RandomPolicy``
     with ``NumberOfEpisodes``, ``EnvironmentSteps``, ``AverageReturn``,
     ``AverageEpisodeLength`` and, when ``drivetrain.replay.UniformReplay`` exists, its
     ``add_batch`` (capacity 100_000) as observers.
 
 The three run in one process, in short chunks interleaved over ``--rounds`` rounds (so
-that machine noise hits all alike); the median steps/s are reported with the median
-per-round ratio (c)/(a) against the 0.9x target. Usage (from the repository root)::
+that machine noise hits all alike), timed in CPU time of the process; the median steps/s
+are reported with the median per-round ratio (c)/(a) against the 0.9x target. Usage (from the repository root)::
 
     python -m bench.collect [--steps 2000] [--rounds 40] [--num-envs 1 8]
 """
@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 
 import gymnasium as gym
-import numpy as np
 
 import drivetrain as dt
 from drivetrain.core import metrics
@@ -44,12 +43,12 @@ def gymnasium_loop(n: int) -> Callable[[int], int]:
     """(a) A SyncVectorEnv stepped with random actions; returns env steps taken."""
     envs = gym.make_vec("CartPole-v1", n, vectorization_mode="sync")
     envs.reset(seed=0)
-    rng = np.random.default_rng(0)
+    envs.action_space.seed(0)
 
     def run(calls: int) -> int:
-        step, integers = envs.step, rng.integers
+        step, sample = envs.step, envs.action_space.sample
         for _ in range(calls):
-            step(integers(0, 2, n))
+            step(sample())
         return calls * n
 
     return run
@@ -60,12 +59,13 @@ def raw_loop(n: int) -> Callable[[int], int]:
     envs = [gym.make("CartPole-v1") for _ in range(n)]
     for i, env in enumerate(envs):
         env.reset(seed=i)
-    rng = np.random.default_rng(0)
+    actions = gym.vector.utils.batch_space(envs[0].action_space, n)
+    actions.seed(0)
 
     def run(calls: int) -> int:
-        integers = rng.integers
+        sample = actions.sample
         for _ in range(calls):
-            for env, a in zip(envs, integers(0, 2, n), strict=True):
+            for env, a in zip(envs, sample().tolist(), strict=True):
                 _, _, terminated, truncated, _ = env.step(a)
                 if terminated or truncated:
                     env.reset()
@@ -104,9 +104,11 @@ def drivetrain_loop(n: int) -> tuple[Callable[[int], int], list[str]]:
 
 
 def measure(run: Callable[[int], int], calls: int) -> float:
-    start = time.perf_counter()
+    """Steps per second of CPU time of this process (other processes on a shared machine
+    preempt it; CPU time does not count the time it waits)."""
+    start = time.process_time()
     steps = run(calls)
-    return steps / (time.perf_counter() - start)
+    return steps / (time.process_time() - start)
 
 
 def bench(n: int, steps: int, rounds: int) -> None:
@@ -125,7 +127,8 @@ def bench(n: int, steps: int, rounds: int) -> None:
     ratios = [c / a for c, a in zip(rates["drivetrain"], rates["gymnasium"], strict=True)]
     ratio = statistics.median(ratios)
     q1, _, q3 = statistics.quantiles(ratios, n=4)
-    print(f"CartPole-v1, num_envs={n}: {rounds} rounds x {calls * n} env steps per variant (median steps/s)")
+    print(f"CartPole-v1, num_envs={n}: {rounds} rounds x {calls * n} env steps per variant")
+    print("  median environment steps per CPU second:")
     print(f"  (a) gymnasium SyncVectorEnv loop : {med['gymnasium']:9.0f}")
     print(f"  (b) raw envs loop (floor)        : {med['raw']:9.0f}")
     print(

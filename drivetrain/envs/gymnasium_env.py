@@ -223,7 +223,8 @@ def _restore_in_place(env: Any, saved: Any) -> None:
     while True:
         if type(env) is not type(saved):
             raise TypeError(
-                f"GymnasiumEnv.load_state_dict: saved {type(saved).__name__} does not match {type(env).__name__}"
+                f"GymnasiumEnv.load_state_dict: saved {type(saved).__name__} does not match "
+                f"{type(env).__name__}"
             )
         inner = env.__dict__.get("env")
         env.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "env" or inner is None})

@@ -102,7 +102,8 @@ def make(
     if int(num_envs) < 1:
         raise ValueError(f"make: num_envs must be >= 1, got {num_envs}")
     if not isinstance(env_id_or_factory, str):
-        if hasattr(env_id_or_factory, "step") and hasattr(env_id_or_factory, "reset"):
+        is_class = isinstance(env_id_or_factory, type)
+        if not is_class and hasattr(env_id_or_factory, "step") and hasattr(env_id_or_factory, "reset"):
             raise TypeError(
                 "make: got an environment instance; pass a factory instead, e.g. make(lambda: MyEnv(), ...), "
                 "so that each of the num_envs copies is a separate environment"

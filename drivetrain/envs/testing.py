@@ -1,16 +1,23 @@
-"""Small deterministic batched environments for tests and examples (NumPy only)."""
+"""Small deterministic environments for tests and examples.
+
+- :class:`CountingEnv`: a batched drivetrain :class:`Environment` (NumPy only).
+- :class:`ScriptedGymEnv`: a single Gymnasium environment whose episodes end by
+  termination and/or truncation at chosen steps, to test adapters such as
+  :func:`drivetrain.envs.make`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+import gymnasium
 import numpy as np
 
 from drivetrain.core import specs, types
 from drivetrain.core.environment import Environment
 
-__all__ = ["CountingEnv"]
+__all__ = ["CountingEnv", "ScriptedGymEnv"]
 
 
 class CountingEnv(Environment):
@@ -76,3 +83,62 @@ class CountingEnv(Environment):
         reward = np.where(restarting, 0.0, action + 1.0).astype(np.float32)
         discount = np.where(ended & ~self._truncate, 0.0, 1.0).astype(np.float32)
         return types.TimeStep(step_type.astype(np.int32), reward, discount, self._obs())
+
+
+class ScriptedGymEnv(gymnasium.Env):  # type: ignore[type-arg]
+    """A Gymnasium environment whose episode ``k`` lasts ``lengths[k % len(lengths)]`` steps.
+
+    Episode ``k`` ends with ``terminated = terminate[k % ...]`` and ``truncated =
+    truncate[k % ...]`` (both may be set; at least one must be). Observation (float32):
+    ``[t, episode, last_action, noise]`` where ``t`` counts the steps of the episode (0
+    after reset), ``last_action`` is the last action applied (-1 after reset) and
+    ``noise`` is drawn from ``self.np_random`` at each reset, so seeding matters.
+    Reward: ``action + 1``. Every action applied is appended to ``actions``.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - Gymnasium's convention
+
+    def __init__(
+        self,
+        lengths: Sequence[int] = (3,),
+        terminate: Sequence[bool] = (True,),
+        truncate: Sequence[bool] = (False,),
+        num_actions: int = 3,
+    ):
+        self._lengths = [int(n) for n in lengths]
+        self._terminate = [bool(x) for x in terminate]
+        self._truncate = [bool(x) for x in truncate]
+        if min(self._lengths) < 1:
+            raise ValueError(f"ScriptedGymEnv: episode lengths must be >= 1, got {list(lengths)}")
+        n = max(len(self._lengths), len(self._terminate), len(self._truncate))
+        for k in range(n):
+            if not (self._terminate[k % len(self._terminate)] or self._truncate[k % len(self._truncate)]):
+                raise ValueError(f"ScriptedGymEnv: episode {k} must end by termination or truncation")
+        self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (4,), np.float32)
+        self.action_space = gymnasium.spaces.Discrete(num_actions)
+        self.actions: list[int] = []
+        self._episode = -1
+        self._t = 0
+        self._noise = 0.0
+
+    def _obs(self, last_action: int) -> np.ndarray:
+        return np.array([self._t, self._episode, last_action, self._noise], np.float32)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._episode += 1
+        self._t = 0
+        self._noise = float(self.np_random.uniform())
+        return self._obs(-1), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        a = int(action)
+        self.actions.append(a)
+        self._t += 1
+        k = self._episode
+        ended = self._t >= self._lengths[k % len(self._lengths)]
+        terminated = ended and self._terminate[k % len(self._terminate)]
+        truncated = ended and self._truncate[k % len(self._truncate)]
+        return self._obs(a), float(a + 1), terminated, truncated, {}

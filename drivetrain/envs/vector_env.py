@@ -38,7 +38,8 @@ class VectorEnvAdapter(Environment):
         if mode != AutoresetMode.NEXT_STEP and mode != AutoresetMode.NEXT_STEP.value:
             raise ValueError(
                 f"from_vector_env: {type(vector_env).__name__} uses autoreset_mode={mode}; drivetrain needs "
-                "AutoresetMode.NEXT_STEP (create it with autoreset_mode=gymnasium.vector.AutoresetMode.NEXT_STEP)"
+                "AutoresetMode.NEXT_STEP (create it with "
+                "autoreset_mode=gymnasium.vector.AutoresetMode.NEXT_STEP)"
             )
         self._vec = vector_env
         self._seed = seed

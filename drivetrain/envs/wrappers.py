@@ -48,7 +48,8 @@ class MaskVelocity(gymnasium.ObservationWrapper):  # type: ignore[type-arg]
             env_id = env.spec.id if env.spec is not None else None
             if env_id not in VELOCITY_FREE_INDICES:
                 raise ValueError(
-                    f"MaskVelocity: does not know which observation entries of {env_id or type(env.unwrapped).__name__} "
+                    "MaskVelocity: does not know which observation entries of "
+                    f"{env_id or type(env.unwrapped).__name__} "
                     f"are velocities; known environments: {sorted(VELOCITY_FREE_INDICES)} "
                     "(pass keep=[indices] to choose the entries to keep)"
                 )
