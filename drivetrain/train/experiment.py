@@ -234,6 +234,7 @@ def build_experiment(config: ExperimentConfig) -> Experiment:
     agent = make_dqn(config.agent, env.time_step_spec(), env.action_spec(), seed=seeds.agent)
     data_spec = replay_data_spec(agent.collect_data_spec)
     rc = config.replay
+    replay: replay_lib.ReplayBuffer
     if rc.prioritized:
         beta: float | PolynomialDecay = rc.beta
         if rc.beta_final is not None:  # annealed over the sample calls, one per train step

@@ -96,7 +96,8 @@ def _is_config(tp: Any) -> bool:
 def fields_of(config: Any, prefix: str = "") -> list[FieldInfo]:
     """The leaf fields of a (nested) config instance, in declaration order."""
     out: list[FieldInfo] = []
-    hints, docs = _hints(type(config)), field_docs(type(config))
+    cls: type = type(config)
+    hints, docs = _hints(cls), field_docs(cls)
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         key = f"{prefix}{f.name}"

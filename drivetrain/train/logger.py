@@ -139,8 +139,8 @@ class RunLogger:
             raise ValueError(f"RunLogger.log: unknown columns {unknown}; known: {list(COLUMNS)}")
         if "env_steps" not in row:
             raise ValueError("RunLogger.log: every row needs 'env_steps'")
-        values = {k: _number(v) for k, v in row.items()}
-        values = {k: v for k, v in values.items() if v is not None}
+        numbers = {k: _number(v) for k, v in row.items()}
+        values = {k: v for k, v in numbers.items() if v is not None}
         self._csv.writerow(values)
         self._csv_file.flush()
         self._jsonl_file.write(json.dumps(values) + "\n")
