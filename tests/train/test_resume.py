@@ -32,7 +32,7 @@ def tiny_config(**extra):
     return apply_overrides(get_preset("cartpole-dqn").build(), [*TINY, *extra.items()])
 
 
-class Crash(Exception):
+class CrashError(Exception):
     pass
 
 
@@ -44,7 +44,7 @@ def crash_at_iteration(monkeypatch, n):
     def phase(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == n:
-            raise Crash
+            raise CrashError
         return real(*args, **kwargs)
 
     monkeypatch.setattr(loop_lib, "_train_phase", phase)
@@ -68,7 +68,7 @@ def uninterrupted(tmp_path_factory):
 def test_resumed_run_matches_the_uninterrupted_one_bit_for_bit(uninterrupted, tmp_path, monkeypatch):
     a_dir, a = uninterrupted
     crash_at_iteration(monkeypatch, 17)  # env step 2200: after the checkpoint at 2100, before the next
-    with pytest.raises(Crash):
+    with pytest.raises(CrashError):
         train(tiny_config(), tmp_path, verbose=False)
     monkeypatch.undo()
     stopped = read_progress(tmp_path / "progress.csv")
@@ -99,7 +99,7 @@ def test_resume_without_environment_state_keeps_the_step_count_and_the_curve(
 
     monkeypatch.setattr(GymnasiumEnv, "state_dict", unpicklable)
     crash_at_iteration(monkeypatch, 17)
-    with pytest.warns(UserWarning, match="do not hold the environments' state"), pytest.raises(Crash):
+    with pytest.warns(UserWarning, match="do not hold the environments' state"), pytest.raises(CrashError):
         train(tiny_config(), tmp_path, verbose=False)
     crash_at_iteration(monkeypatch, 10**9)
     with pytest.warns(UserWarning, match="do not hold the environments' state"):
@@ -119,7 +119,7 @@ def test_resume_without_environment_state_keeps_the_step_count_and_the_curve(
 def test_resume_before_the_first_checkpoint_starts_over(uninterrupted, tmp_path, monkeypatch):
     a_dir, a = uninterrupted
     crash_at_iteration(monkeypatch, 2)
-    with pytest.raises(Crash):
+    with pytest.raises(CrashError):
         train(tiny_config(), tmp_path, verbose=False)
     monkeypatch.undo()
     assert not list((tmp_path / "checkpoints").glob("*.pkl"))
@@ -162,6 +162,8 @@ def test_stop_at_return_ends_the_run_and_resume_respects_it(tmp_path):
     assert recorded["env_steps"] == 1000 and recorded["mean_return"] == result.evaluation.mean_return
     again = train(tiny_config(stop_at_return=0.0), tmp_path, resume=True, verbose=False)
     assert again.env_steps == 1000
-    onwards = train(tiny_config(stop_at_return=None, total_env_steps=1500), tmp_path, resume=True, verbose=False)
+    onwards = train(
+        tiny_config(stop_at_return=None, total_env_steps=1500), tmp_path, resume=True, verbose=False
+    )
     assert onwards.env_steps == 1500
     assert [r["env_steps"] for r in read_progress(tmp_path / "progress.csv")][-1] == 1500
