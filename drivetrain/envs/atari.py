@@ -122,13 +122,14 @@ class AtariEval:
     """Episode cap in ALE frames (5 minutes at 60 Hz); a capped episode is truncated."""
 
     def env_config(self, train: AtariConfig) -> AtariConfig:
-        """The evaluation environment's config: ``train`` with these no-ops, the frame cap
-        turned into agent steps, and no life-loss discounts (they do not change scores)."""
+        """The evaluation environment's config: ``train`` with these no-ops, episodes capped at
+        ``max_episode_frames`` (in agent steps; a shorter time limit of ``train`` is kept) and
+        no life-loss discounts (they do not change scores)."""
+        cap = math.ceil(self.max_episode_frames / train.frame_skip)
+        if train.max_episode_steps is not None:
+            cap = min(cap, train.max_episode_steps)
         return dataclasses.replace(
-            train,
-            noop_max=self.noop_max,
-            max_episode_steps=math.ceil(self.max_episode_frames / train.frame_skip),
-            terminal_on_life_loss=False,
+            train, noop_max=self.noop_max, max_episode_steps=cap, terminal_on_life_loss=False
         )
 
 
