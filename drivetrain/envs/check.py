@@ -362,7 +362,7 @@ def check_env(
       TypeError: if ``env`` is neither an Environment nor a factory of one.
     """
     factory = None if isinstance(env, Environment) else env
-    instance = env() if factory is not None else env
+    instance = env if factory is None else factory()
     if not isinstance(instance, Environment):
         raise TypeError(
             f"check_env: expected a drivetrain Environment or a factory of one, got {type(instance).__name__}"

@@ -55,9 +55,8 @@ def spec_from_space(space: Any, name: str | None = None) -> Any:
         start, n = int(space.start), int(space.n)
         return specs.BoundedArraySpec((), np.int64, start, start + n - 1, name)
     if isinstance(space, gs.MultiDiscrete):
-        nvec = np.asarray(space.nvec)
-        start = np.asarray(space.start)
-        return specs.BoundedArraySpec(nvec.shape, space.dtype, start, start + nvec - 1, name)
+        nvec, low = np.asarray(space.nvec), np.asarray(space.start)
+        return specs.BoundedArraySpec(nvec.shape, space.dtype, low, low + nvec - 1, name)
     if isinstance(space, gs.MultiBinary):
         return specs.BoundedArraySpec(space.shape, space.dtype, 0, 1, name)
     if isinstance(space, gs.Dict):

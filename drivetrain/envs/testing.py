@@ -85,7 +85,7 @@ class CountingEnv(Environment):
         return types.TimeStep(step_type.astype(np.int32), reward, discount, self._obs())
 
 
-class ScriptedGymEnv(gymnasium.Env):  # type: ignore[type-arg]
+class ScriptedGymEnv(gymnasium.Env):
     """A Gymnasium environment whose episode ``k`` lasts ``lengths[k % len(lengths)]`` steps.
 
     Episode ``k`` ends with ``terminated = terminate[k % ...]`` and ``truncated =

@@ -30,7 +30,7 @@ VELOCITY_FREE_INDICES: dict[str, tuple[int, ...]] = {
 }
 
 
-class MaskVelocity(gymnasium.ObservationWrapper):  # type: ignore[type-arg]
+class MaskVelocity(gymnasium.ObservationWrapper):
     """Keeps only the position-like entries of a 1-D Box observation.
 
     Args:
@@ -41,7 +41,7 @@ class MaskVelocity(gymnasium.ObservationWrapper):  # type: ignore[type-arg]
     For CartPole-v1 the observation becomes ``[cart position, pole angle]``.
     """
 
-    def __init__(self, env: gymnasium.Env, keep: Sequence[int] | None = None):  # type: ignore[type-arg]
+    def __init__(self, env: gymnasium.Env, keep: Sequence[int] | None = None):
         super().__init__(env)
         space = env.observation_space
         if keep is None:
