@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from drivetrain.agents import DQNConfig
 from drivetrain.core.environment import Environment
-from drivetrain.envs.atari import AtariConfig, AtariEval, make_atari
+from drivetrain.envs.atari import AtariBackend, AtariConfig, AtariEval, make_atari
 from drivetrain.train.config import EnvConfig, ExperimentConfig, LoopConfig, ReplayConfig
 
 __all__ = ["ATARI_PRESETS", "breakout_dqn", "breakout_dqn_nature", "make_atari_env", "pong_dqn_nature"]
@@ -45,19 +45,19 @@ def make_atari_env(
     (:meth:`AtariEval.env_config`: up to 30 no-op starts, 18,000-frame episodes); the
     evaluation ε (0.05) is ``LoopConfig.eval_epsilon``.
     """
-    atari: AtariConfig = config.atari  # type: ignore[attr-defined]
+    atari = config.atari
     if evaluation:
         atari = AtariEval().env_config(atari)
     if render_mode is not None:
         atari = dataclasses.replace(atari, render_mode=render_mode)
-    backend = "envpool" if config.backend == "envpool" else "gymnasium"
+    backend: AtariBackend = "envpool" if config.backend == "envpool" else "gymnasium"
     return make_atari(
         config.name, num_envs, seed, backend=backend, config=atari, asynchronous=config.backend == "async"
     )
 
 
 def _atari_env(game: str, atari: AtariConfig) -> EnvConfig:
-    return EnvConfig(name=game, num_envs=1, suite="atari", atari=atari)  # type: ignore[call-arg]
+    return EnvConfig(name=game, num_envs=1, suite="atari", atari=atari)
 
 
 def breakout_dqn() -> ExperimentConfig:
