@@ -15,10 +15,11 @@ stacked frames, stored one frame each), measures
   (against the 7.06 GB floor of one 84x84 frame per transition, and 28.2 GB for whole
   stacks), and the resident memory a buffer filled with ``--fill`` real stacks takes.
 
-Variants run interleaved in short chunks, ``--rounds`` times; medians are reported.
+Variants run interleaved in short chunks, ``--rounds`` times; the medians of the rates
+and of the per-round ratios to the limit are reported.
 Usage::
 
-    python bench/replay.py [--rounds 7] [--fill 100000]
+    python bench/replay.py [--rounds 15] [--fill 100000]
 """
 
 from __future__ import annotations
@@ -77,8 +78,11 @@ def rate(fn: Callable[[int], None], count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-def interleaved(variants: dict[str, Callable[[int], None]], count: int, rounds: int) -> dict[str, float]:
-    """Median rate of each variant over ``rounds`` rotating rounds."""
+def interleaved(
+    variants: dict[str, Callable[[int], None]], count: int, rounds: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Median rate of each variant over ``rounds`` rotating rounds, and the median per-round
+    ratio of each to the ``"numpy"`` limit (robust to load changing between rounds)."""
     names = list(variants)
     for fn in variants.values():
         fn(max(1, count // 4))  # warm-up
@@ -86,7 +90,10 @@ def interleaved(variants: dict[str, Callable[[int], None]], count: int, rounds: 
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             rates[name].append(rate(variants[name], count))
-    return {k: statistics.median(v) for k, v in rates.items()}
+    ratios = {
+        k: statistics.median(a / b for a, b in zip(v, rates["numpy"], strict=True)) for k, v in rates.items()
+    }
+    return {k: statistics.median(v) for k, v in rates.items()}, ratios
 
 
 # ---------------------------------------------------------------------- adding
@@ -135,18 +142,21 @@ def add_variants(observation: specs.ArraySpec, num_envs: int) -> dict[str, Calla
 
 
 # ---------------------------------------------------------------------- sampling
-def sample_variants(observation: specs.ArraySpec, batch_size: int) -> dict[str, Callable[[int], None]]:
+def sample_variants(
+    observation: specs.ArraySpec, batch_size: int, capacity: int
+) -> dict[str, Callable[[int], None]]:
     trajs = trajectories(observation, 1, 512)
-    uniform = UniformReplay(data_spec(observation), CAPACITY, 1, seed=0)
-    prioritized = PrioritizedReplay(data_spec(observation), CAPACITY, 1, seed=0)
-    for i in range(CAPACITY + 100):
+    uniform = UniformReplay(data_spec(observation), capacity, 1, seed=0)
+    prioritized = PrioritizedReplay(data_spec(observation), capacity, 1, seed=0)
+    for i in range(capacity + 100):
         uniform.add_batch(trajs[i % 512])
         prioritized.add_batch(trajs[i % 512])
-    _, info = prioritized.sample(CAPACITY // 2, 1)
+    _, info = prioritized.sample(capacity // 2, 1)
     prioritized.update_priorities(info.ids, np.random.default_rng(0).random(info.ids.size))
-    # The limit: take the same rows (whole stacks for Atari) from preallocated arrays.
+    # The limit: take the same rows (whole stacks for Atari) from preallocated arrays, filled
+    # (pages that were never written would all read the one shared zero page).
     arrays = [
-        np.zeros((CAPACITY, *np.shape(x)[1:]), np.asarray(x).dtype)
+        np.ones((capacity, *np.shape(x)[1:]), np.asarray(x).dtype)
         for x in trajs[0]
         if isinstance(x, np.ndarray)
     ]
@@ -154,7 +164,7 @@ def sample_variants(observation: specs.ArraySpec, batch_size: int) -> dict[str, 
 
     def limit(n: int) -> None:
         for _ in range(n):
-            start = rng.integers(0, CAPACITY - 2, batch_size)
+            start = rng.integers(0, capacity - 2, batch_size)
             index = start[:, None] + np.arange(2)
             for a in arrays:
                 a.take(index, axis=0)
@@ -207,31 +217,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (medians reported)")
-    parser.add_argument("--adds", type=int, default=2_000, help="add_batch calls per variant and round")
-    parser.add_argument("--samples", type=int, default=200, help="sample calls per variant and round")
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (medians reported)")
+    parser.add_argument("--adds", type=int, default=1_000, help="add_batch calls per variant and round")
+    parser.add_argument("--samples", type=int, default=100, help="sample calls per variant and round")
     parser.add_argument(
         "--fill", type=int, default=100_000, help="Atari stacks for the resident-memory check"
     )
     args = parser.parse_args()
 
-    print(f"add rate (transitions/s; capacity {CAPACITY}; median of {args.rounds} rounds)")
+    print(
+        f"add rate (transitions/s; capacity {CAPACITY}; medians of {args.rounds} rounds; ratio to the limit)"
+    )
     for name, obs in (("CartPole", CARTPOLE), ("Atari", ATARI)):
         for num_envs in (1, 8):
-            med = interleaved(add_variants(obs, num_envs), args.adds, args.rounds)
+            med, ratio = interleaved(add_variants(obs, num_envs), args.adds, args.rounds)
             med = {k: v * num_envs for k, v in med.items()}
-            extra = "".join(f", {k} {v:,.0f}" for k, v in med.items() if k not in ("drivetrain", "numpy"))
-            print(
-                f"  {name:8s} num_envs={num_envs}: drivetrain {med['drivetrain']:10,.0f}  numpy limit "
-                f"{med['numpy']:10,.0f}  ratio {med['drivetrain'] / med['numpy']:.2f}{extra}"
+            extra = "".join(
+                f", {k} {v:,.0f} ({ratio[k]:.2f})" for k, v in med.items() if k not in ("drivetrain", "numpy")
             )
-    print(f"sample rate (batches/s of [B, 2] windows; capacity {CAPACITY}; median of {args.rounds} rounds)")
-    for name, obs, batch in (("CartPole", CARTPOLE, 64), ("Atari", ATARI, 32)):
-        med = interleaved(sample_variants(obs, batch), args.samples, args.rounds)
+            print(
+                f"  {name:8s} num_envs={num_envs}: drivetrain {med['drivetrain']:10,.0f} ({ratio['drivetrain']:.2f})"
+                f"  numpy limit {med['numpy']:10,.0f}{extra}"
+            )
+    print(f"sample rate (batches/s of [B, 2] windows; medians of {args.rounds} rounds; ratio to the limit)")
+    for name, obs, batch, capacity in (("CartPole", CARTPOLE, 64, CAPACITY), ("Atari", ATARI, 32, 20_000)):
+        med, ratio = interleaved(sample_variants(obs, batch, capacity), args.samples, args.rounds)
         print(
-            f"  {name:8s} {batch}x2: uniform {med['uniform']:8,.0f}  prioritized {med['prioritized']:8,.0f}  "
-            f"numpy limit {med['numpy']:8,.0f}  ratios {med['uniform'] / med['numpy']:.2f} / "
-            f"{med['prioritized'] / med['numpy']:.2f}"
+            f"  {name:8s} {batch}x2 (capacity {capacity}): uniform {med['uniform']:7,.0f} ({ratio['uniform']:.2f})"
+            f"  prioritized {med['prioritized']:7,.0f} ({ratio['prioritized']:.2f})  numpy limit {med['numpy']:7,.0f}"
         )
     memory(args.fill)
 

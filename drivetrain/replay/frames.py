@@ -3,26 +3,29 @@
 An environment that stacks frames (Atari's 84×84×4) declares its observation with a
 :class:`~drivetrain.core.specs.StackedFramesSpec`: ``obs[..., k]`` is frame ``k`` of the
 stack, the newest last. Consecutive stacks of one environment usually share
-``num_frames - 1`` frames, so :class:`FrameStore` keeps, per environment, a ring of
-single frames (a *frame stream*) and, per stored item, the index of its newest frame.
+``K - 1 = num_frames - 1`` frames, so :class:`FrameStore` keeps per environment
 
-Protocol of :meth:`FrameStore.add` for each environment:
+- the **newest frame of every item**, in a ring aligned with the items (item ``t`` at
+  ``t % (capacity + K - 1)``, so one slice assignment writes it for all environments,
+  and the ``K - 1`` items before the oldest one are still there);
+- for items whose stack does **not continue** the previous stack of that environment
+  (the first item, an episode start whose older slots hold padding or a reset frame, or
+  any stack that is not the previous one shifted by a frame), its ``K - 1`` older frames,
+  in a ring of *extra* frames;
+- per item, ``depth``: the number of items since the last non-continuing one (capped at
+  ``K - 1``), and ``key``: where that item's extra frames start.
 
-- If the new stack *continues* the previous one (its frames ``0 .. K-2`` equal, bit for
-  bit, frames ``1 .. K-1`` of the previous stack of that environment), only its newest
-  frame is appended to the stream.
-- Otherwise (the first item, an episode start whose older slots hold padding or a reset
-  frame, or any environment that does not stack by shifting) all ``K`` frames are
-  appended, oldest first.
+A stack continues the previous one when its frames ``0 .. K-2`` equal, bit for bit,
+frames ``1 .. K-1`` of the previous stack; :meth:`FrameStore.add` checks this for every
+stack, so every rebuilt stack equals the stack that was added, bit for bit, whatever
+the environment put into it. Rebuilding item ``t``: frame ``K-1-j`` (age ``j``) is the
+newest frame of item ``t - j`` if ``j <= depth``, else slot ``K-1-(j-depth)`` of the
+extra frames at ``key``: one gather.
 
-Either way the stack of an item is the ``K`` consecutive stream frames ending at its
-newest frame, so rebuilding is a gather, and every rebuilt stack equals the stack that
-was added, bit for bit, whatever the environment put into it.
-
-The stream ring holds ``item_capacity + K - 1`` frames plus a reserve for the extra
-``K - 1`` frames of each non-continuing stack. When the reserve runs out, the items
-whose oldest frame was overwritten are *evicted*: :meth:`first_live` says which, and
-the replay treats them as gone (a warning says how to raise ``frame_reserve``).
+When the ring of extra frames wraps, the items that refer to overwritten extra frames
+(those up to the next non-continuing stack) are *evicted* with all items before them:
+:meth:`FrameStore.first_live` says where the live items start, and the replay treats the
+others as gone (a warning says how to raise ``frame_reserve``).
 """
 
 from __future__ import annotations
@@ -43,18 +46,18 @@ Allocator = Callable[[str, tuple[int, ...], np.dtype[Any]], np.ndarray]
 _WORDS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
-def frame_capacity(spec: specs.StackedFramesSpec, item_capacity: int, reserve: float | None) -> int:
-    """Frames per environment ring: every item's newest frame, one full stack, and the reserve.
+def extra_capacity(spec: specs.StackedFramesSpec, item_capacity: int, reserve: float | None) -> int:
+    """Extra-frame slots per environment (at least one stack's worth).
 
     ``reserve`` is a fraction of ``item_capacity``; None picks
-    ``max(item_capacity / 32, (K - 1) * min(item_capacity, 1024))`` frames.
+    ``max(item_capacity / 32, (K - 1) * min(item_capacity, 1024))``.
     """
     k = spec.num_frames
     if reserve is None:
         extra = max(math.ceil(item_capacity / 32), (k - 1) * min(item_capacity, 1024))
     else:
         extra = math.ceil(item_capacity * reserve)
-    return item_capacity + k - 1 + extra
+    return max(extra, k - 1)
 
 
 class FrameStore:
@@ -71,19 +74,26 @@ class FrameStore:
     ):
         self.spec = spec
         self.num_frames = k = spec.num_frames
+        if not 2 <= k <= 256:
+            raise ValueError(f"{name}: frame de-duplication needs 2..256 frames per stack, got {k}")
         self.num_envs = num_envs
         self.item_capacity = item_capacity
         self.frame_shape = spec.shape[:-1]
-        self.capacity = frame_capacity(spec, item_capacity, reserve)
+        self.newest_capacity = item_capacity + k - 1
+        self.extra_capacity = extra_capacity(spec, item_capacity, reserve)
+        self.capacity = self.newest_capacity + self.extra_capacity  # frames per environment
         self.frames = alloc(f"{name}.frames", (num_envs, self.capacity, *self.frame_shape), spec.dtype)
         self._flat_frames = self.frames.reshape(num_envs * self.capacity, *self.frame_shape)
-        self.newest = alloc(f"{name}.newest", (num_envs, item_capacity), np.dtype(np.int64))
-        self._flat_newest = self.newest.reshape(-1)
-        self.written = np.zeros(num_envs, np.int64)  # frames appended so far, per environment
+        self.depth = alloc(f"{name}.depth", (num_envs, item_capacity), np.dtype(np.uint8))
+        self.key = alloc(f"{name}.key", (num_envs, item_capacity), np.dtype(np.int64))
+        self._flat_depth = self.depth.reshape(-1)
+        self._flat_key = self.key.reshape(-1)
+        self.extras_written = np.zeros(num_envs, np.int64)  # extra frames written so far, per env
         self.has_prev = np.zeros(num_envs, bool)  # a stack was added since the start (or clear)
-        self._env = np.arange(num_envs)
-        self._frame_base = self._env * self.capacity
-        self._offsets = np.arange(k, dtype=np.int64) - (k - 1)
+        self._depth = np.zeros(num_envs, np.uint8)  # depth and key of the last item, per env
+        self._key = np.zeros(num_envs, np.int64)
+        self._ages = np.arange(k - 1, -1, -1, dtype=np.int64)  # age of slot 0 .. K-1
+        self._max_depth = np.uint8(k - 1)
         # Continuation check. With the K frames of a pixel in one machine word (uint8 × 4 ->
         # uint32, little-endian: frame k in byte k), "frames 0..K-2 equal the previous frames
         # 1..K-1" is (word & low) == (previous word >> frame bits). The right side is kept
@@ -108,10 +118,10 @@ class FrameStore:
     def nbytes(
         spec: specs.StackedFramesSpec, num_envs: int, item_capacity: int, reserve: float | None
     ) -> int:
-        """Bytes the frames and the per-item index of one leaf take."""
-        frame_bytes = spec.nbytes // spec.num_frames
-        frames = num_envs * frame_capacity(spec, item_capacity, reserve) * frame_bytes
-        return frames + num_envs * item_capacity * 8
+        """Bytes the frames and the per-item depth and key of one leaf take."""
+        k = spec.num_frames
+        frames = item_capacity + k - 1 + extra_capacity(spec, item_capacity, reserve)
+        return num_envs * (frames * (spec.nbytes // k) + item_capacity * 9)
 
     # ------------------------------------------------------------------ adding
     def _continues(self, stacks: np.ndarray) -> np.ndarray:
@@ -138,101 +148,113 @@ class FrameStore:
         else:
             np.copyto(self._prev, stacks)
 
-    def add(self, stacks: np.ndarray, pos: int) -> None:
-        """Appends the stacks ``[E, ..., K]`` of the item at ring position ``pos``."""
+    def add(self, stacks: np.ndarray, t: int) -> None:
+        """Stores the stacks ``[E, ..., K]`` of item ``t`` (an absolute index) of every env."""
         cont = self._continues(stacks)
-        w = self.written
-        cap = self.capacity
+        self.frames[:, t % self.newest_capacity] = stacks[..., -1]
+        depth, key = self._depth, self._key
         if cont.all():
-            if self.num_envs == 1:
-                self.frames[0, w[0] % cap] = stacks[0, ..., -1]
-            else:
-                self._flat_frames[self._frame_base + w % cap] = stacks[..., -1]
-            self.newest[:, pos] = w
-            w += 1
+            np.minimum(depth + 1, self._max_depth, out=depth)
         else:
-            k = self.num_frames
-            for e in range(self.num_envs):
-                if cont[e]:
-                    self.frames[e, w[e] % cap] = stacks[e, ..., -1]
-                    w[e] += 1
-                else:
-                    self.frames[e, (w[e] + np.arange(k)) % cap] = np.moveaxis(stacks[e], -1, 0)
-                    w[e] += k
-                self.newest[e, pos] = w[e] - 1
+            k, extra = self.num_frames, self.extra_capacity
+            for e in np.flatnonzero(~cont):
+                slots = self.newest_capacity + (self.extras_written[e] + np.arange(k - 1)) % extra
+                self.frames[e, slots] = np.moveaxis(stacks[e, ..., :-1], -1, 0)
+                key[e] = self.extras_written[e]
+                self.extras_written[e] += k - 1
+            depth[:] = np.where(cont, np.minimum(depth + 1, self._max_depth), 0)
+        pos = t % self.item_capacity
+        self.depth[:, pos] = depth
+        self.key[:, pos] = key
         self._remember(stacks)
         self.has_prev[:] = True
 
     # ------------------------------------------------------------------ reading
     def first_live(self, env: int, lo: int, hi: int) -> int:
-        """The oldest item of ``env`` in absolute indices ``[lo, hi)`` whose frames are all stored.
+        """The first item of ``env`` in ``[lo, hi)`` from which on all items can be rebuilt.
 
-        Items' newest-frame indices grow with the item index, so the live items are a
-        suffix; a binary search finds where it starts (``hi`` when none is live).
+        Items whose extra frames were overwritten cannot; ``key`` grows with the item
+        index, so a binary search finds the first item whose key is still stored (``hi``
+        when none is).
         """
-        min_newest = int(self.written[env]) - self.capacity + self.num_frames - 1
+        oldest_key = int(self.extras_written[env]) - self.extra_capacity
         cap = self.item_capacity
-        if lo >= hi or int(self.newest[env, lo % cap]) >= min_newest:
+        if lo >= hi or int(self.key[env, lo % cap]) >= oldest_key:
             return lo
         while lo < hi:
             mid = (lo + hi) // 2
-            if int(self.newest[env, mid % cap]) >= min_newest:
+            if int(self.key[env, mid % cap]) >= oldest_key:
                 hi = mid
             else:
                 lo = mid + 1
         return lo
 
-    def gather(self, item_index: np.ndarray) -> np.ndarray:
-        """Stacks of the items at flat item indices ``env * item_capacity + pos`` (any shape ``S``).
+    def gather(self, env: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Stacks of items ``t`` (absolute) of envs ``env`` (same shape ``S``, or env None for env 0).
 
         Returns ``[*S, *frame_shape, K]`` as a view of a ``[*S, K, *frame_shape]`` array:
         the values are the stacks that were added, and a consumer that wants the frames
         first (PyTorch's NCHW) gets contiguous memory with ``.permute`` and no copy.
         """
-        env = item_index // self.item_capacity
-        newest = self._flat_newest[item_index]
-        frame_index = (newest[..., None] + self._offsets) % self.capacity + (env * self.capacity)[..., None]
-        out = np.take(self._flat_frames, frame_index, axis=0)
-        return np.moveaxis(out, item_index.ndim, -1)
+        pos = t % self.item_capacity
+        if self.num_envs > 1:
+            pos += env * self.item_capacity
+        depth = self._flat_depth.take(pos)[..., None].astype(np.int64)
+        key = self._flat_key.take(pos)[..., None]
+        ages = self._ages
+        newest = (t[..., None] - ages) % self.newest_capacity
+        extra = self.newest_capacity + (key + (self.num_frames - 1) - ages + depth) % self.extra_capacity
+        index = np.where(ages <= depth, newest, extra)
+        if self.num_envs > 1:
+            index += (env * self.capacity)[..., None]
+        out = self._flat_frames.take(index, axis=0)
+        return np.moveaxis(out, t.ndim, -1)
 
     # ------------------------------------------------------------------ state
     def clear(self) -> None:
-        """The next stack of every env is stored whole (the frame count goes on)."""
+        """The next stack of every env is stored whole (the frame counts go on)."""
         self.has_prev[:] = False
 
-    def last_stacks(self) -> np.ndarray:
-        """The last stack added for each environment, rebuilt from the frames ``[E, ..., K]``."""
-        index = (self.written[:, None] + self._offsets - 1) % self.capacity + self._frame_base[:, None]
-        return np.moveaxis(self._flat_frames.take(index, axis=0), 1, -1)
-
     def state_dict(self, used_items: int) -> dict[str, Any]:
-        used_frames = int(min(self.written.max(initial=0), self.capacity))
+        used_extras = int(min(self.extras_written.max(initial=0), self.extra_capacity))
         return {
-            "frames": self.frames[:, :used_frames],
-            "newest": self.newest[:, :used_items],
-            "written": self.written.copy(),
+            "newest_frames": self.frames[:, : min(used_items + self.num_frames - 1, self.newest_capacity)],
+            "extra_frames": self.frames[:, self.newest_capacity : self.newest_capacity + used_extras],
+            "depth": self.depth[:, :used_items],
+            "key": self.key[:, :used_items],
+            "extras_written": self.extras_written.copy(),
             "has_prev": self.has_prev.copy(),
+            "last_depth": self._depth.copy(),
+            "last_key": self._key.copy(),
         }
 
-    def load_state_dict(self, state: dict[str, Any], used_items: int, where: str) -> None:
-        frames = np.asarray(state["frames"])
-        n = frames.shape[1] if frames.ndim > 1 else 0
-        if (
-            frames.shape != (self.num_envs, n, *self.frame_shape)
-            or n > self.capacity
-            or frames.dtype != self.spec.dtype
+    def load_state_dict(self, state: dict[str, Any], adds: int, used_items: int, where: str) -> None:
+        for name, limit, offset in (
+            ("newest_frames", self.newest_capacity, 0),
+            ("extra_frames", self.extra_capacity, self.newest_capacity),
         ):
-            raise ValueError(
-                f"{where}.frames: expected {self.spec.dtype} frames shaped "
-                f"({self.num_envs}, <= {self.capacity}, {', '.join(map(str, self.frame_shape))}), "
-                f"got {frames.dtype} {frames.shape}"
-            )
-        self.frames[:, :n] = frames
-        self.newest[:, :used_items] = np.asarray(state["newest"], np.int64)
-        self.written[:] = np.asarray(state["written"], np.int64)
+            frames = np.asarray(state[name])
+            n = frames.shape[1] if frames.ndim > 1 else 0
+            if (
+                frames.shape != (self.num_envs, n, *self.frame_shape)
+                or n > limit
+                or frames.dtype != self.spec.dtype
+            ):
+                raise ValueError(
+                    f"{where}.{name}: expected {self.spec.dtype} frames shaped ({self.num_envs}, <= {limit}, "
+                    f"{', '.join(map(str, self.frame_shape))}), got {frames.dtype} {frames.shape}"
+                )
+            self.frames[:, offset : offset + n] = frames
+        self.depth[:, :used_items] = np.asarray(state["depth"], np.uint8)
+        self.key[:, :used_items] = np.asarray(state["key"], np.int64)
+        self.extras_written[:] = np.asarray(state["extras_written"], np.int64)
         self.has_prev[:] = np.asarray(state["has_prev"], bool)
-        if self.has_prev.any():
-            self._remember(np.ascontiguousarray(self.last_stacks()))
+        self._depth[:] = np.asarray(state["last_depth"], np.uint8)
+        self._key[:] = np.asarray(state["last_key"], np.int64)
+        if self.has_prev.any() and adds > 0:  # what the next add compares against: the last stacks
+            env = np.arange(self.num_envs)
+            last = self.gather(env, np.full(self.num_envs, adds - 1, np.int64))
+            self._remember(np.ascontiguousarray(last))
 
 
 def _bits(a: np.ndarray) -> np.ndarray:

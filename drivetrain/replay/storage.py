@@ -217,7 +217,7 @@ class RingStorage:
         for i, arr in self._plain:
             arr[:, pos] = leaves[i]
         for i, store in self._stores:
-            store.add(leaves[i], pos)
+            store.add(leaves[i], self.adds)
         self.adds += 1
         self.version += 1
 
@@ -291,11 +291,12 @@ class RingStorage:
         steps = self._steps.get(num_steps)
         if steps is None:
             steps = self._steps[num_steps] = np.arange(num_steps)
-        item = (t[:, None] + steps) % self.capacity
+        absolute = t[:, None] + steps
+        item = absolute % self.capacity
         if self.num_envs > 1:
             item += env[:, None] * self.capacity
         return [
-            self.frame_stores[i].gather(item) if flat is None else flat.take(item, axis=0)
+            self.frame_stores[i].gather(env[:, None], absolute) if flat is None else flat.take(item, axis=0)
             for i, flat in enumerate(self._flat)
         ]
 
@@ -340,7 +341,7 @@ class RingStorage:
                 )
             arr[:, :used] = value
         for key, value in frames.items():
-            self.frame_stores[int(key)].load_state_dict(value, used, self.layout.paths[int(key)])
+            self.frame_stores[int(key)].load_state_dict(value, adds, used, self.layout.paths[int(key)])
         self.adds = adds
         self.starts = np.asarray(state["starts"], np.int64).copy()
         self._synced = -1

@@ -113,8 +113,9 @@ def test_dedup_off_and_plain_specs_store_whole_observations():
 
 def test_a_full_frame_reserve_evicts_the_oldest_items_with_a_warning():
     spec = stacked_spec((3, 5), 4, np.uint8)
-    stream = Stream(2, lengths=(1, 2), seed=11, frames=spec, first_padding="random")
-    replay = UniformReplay(data_spec(spec), 40, 2, seed=0, frame_reserve=0.0)
+    stream = Stream(2, lengths=(2, 5), seed=11, frames=spec, first_padding="random")
+    # 20 items per env, extra frames for 4 episode starts (12 frames): episodes of 2-5 steps evict
+    replay = UniformReplay(data_spec(spec), 40, 2, seed=0, frame_reserve=0.6)
     with pytest.warns(RuntimeWarning, match="frame_reserve"):
         run(stream, replay, 60)
         n = len(replay)
@@ -127,8 +128,8 @@ def test_a_full_frame_reserve_evicts_the_oldest_items_with_a_warning():
 
 def test_prioritized_never_draws_evicted_items():
     spec = stacked_spec((2, 2), 4, np.uint8)
-    stream = Stream(1, lengths=(1, 2), seed=2, frames=spec)
-    replay = PrioritizedReplay(data_spec(spec), 30, 1, seed=0, frame_reserve=0.0)
+    stream = Stream(1, lengths=(2, 4), seed=2, frames=spec)
+    replay = PrioritizedReplay(data_spec(spec), 30, 1, seed=0, frame_reserve=0.5)
     with pytest.warns(RuntimeWarning):
         run(stream, replay, 45)
         live = len(replay)
