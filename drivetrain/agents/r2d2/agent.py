@@ -1,0 +1,323 @@
+"""Recurrent DQN in the style of R2D2 (Kapturowski et al. 2019): stored state, burn-in, n-step targets.
+
+Protocol (the same as :class:`~drivetrain.agents.DQN`, so the training loop runs either)::
+
+    agent = R2D2(time_step_spec, action_spec, RecurrentQNetwork(...), optimizer,
+                 sequence_length=20, burn_in=10, n_step=3)
+    replay = UniformReplay(agent.collect_data_spec, capacity, num_envs)   # holds policy_info["state"]
+    driver = StepDriver(env, agent.collect_policy, [replay.add_batch], num_steps=4)
+    batch, info = replay.sample(32, num_steps=agent.train_sequence_length)  # burn_in + T + n_step
+    loss_info = agent.train(batch, weights=info.weights)
+    replay.update_priorities(info.ids, loss_info.extra["td_error"])          # sequence priorities
+
+One ``train`` call: rewards clipped and scaled; the n-step rewards, discounts and
+bootstrap offsets of the ``T`` training steps (:func:`drivetrain.replay.nstep.n_step_sequence`
+on the window after the burn-in); both networks unrolled from the initial state, which
+is the ``policy_info["state"]`` stored at the window's first step (``initial_state="stored"``)
+or zeros (``"zeros"``), the burn-in without gradient; the masked loss of
+:mod:`~drivetrain.agents.r2d2.loss`; one optimizer step (gradients clipped to
+``gradient_clipping`` if set; skipped when no step is valid); ``train_step += 1``; the
+target update every ``target_update_period`` train steps (``tau < 1``: Polyak).
+
+``LossInfo.extra``: ``q_values`` and ``target`` (means over valid steps), ``td_error``
+(the sequence priorities ``[B]``), ``grad_norm`` (before clipping), ``num_valid`` (valid steps).
+
+``agent.policy`` is the greedy :class:`RecurrentQPolicy`; ``agent.collect_policy`` is
+epsilon-greedy around it (the state passes through); both are stateful policies that
+the drivers run unchanged. ``state_dict()`` holds both networks, the optimizer,
+``train_step`` and the collect policy's RNG.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from drivetrain.agents.dqn.loss import LossKind
+from drivetrain.agents.loss_info import LossInfo
+from drivetrain.agents.r2d2 import loss as loss_lib
+from drivetrain.agents.r2d2.policy import RecurrentQPolicy
+from drivetrain.agents.tensors import to_torch
+from drivetrain.core import nest, seeding, specs, types
+from drivetrain.core.schedules import Schedule
+from drivetrain.networks.recurrent import RecurrentQNetwork, State
+from drivetrain.policies import EpsilonGreedyPolicy
+from drivetrain.replay.nstep import n_step_sequence
+
+__all__ = ["R2D2"]
+
+_FIRST = int(types.StepType.FIRST)
+_TRAINED_FIELDS = ("step_type", "observation", "action", "next_step_type", "reward", "discount")
+
+
+class R2D2:
+    """Recurrent deep Q-learning on sequences of ``burn_in + sequence_length + n_step`` trajectories."""
+
+    def __init__(
+        self,
+        time_step_spec: types.TimeStep,
+        action_spec: Any,
+        q_network: RecurrentQNetwork,
+        optimizer: torch.optim.Optimizer,
+        gamma: float = 0.99,
+        sequence_length: int = 20,
+        burn_in: int = 10,
+        n_step: int = 1,
+        initial_state: Literal["stored", "zeros"] = "stored",
+        target_update_period: int = 2000,
+        target_update_tau: float = 1.0,
+        double: bool = False,
+        loss: LossKind = "huber",
+        huber_delta: float = 1.0,
+        gradient_clipping: float | None = None,
+        reward_scale: float = 1.0,
+        reward_clip: float | None = None,
+        priority_eta: float = 0.9,
+        epsilon_greedy: float | Schedule = 0.1,
+        seed: seeding.Seed = None,
+        device: str | torch.device = "cpu",
+    ):
+        checks = {
+            "gamma": (0.0 <= gamma <= 1.0, "in [0, 1]"),
+            "sequence_length": (sequence_length >= 1, ">= 1"),
+            "burn_in": (burn_in >= 0, ">= 0"),
+            "n_step": (n_step >= 1, ">= 1"),
+            "initial_state": (initial_state in ("stored", "zeros"), "'stored' or 'zeros'"),
+            "target_update_period": (target_update_period >= 1, ">= 1"),
+            "target_update_tau": (0.0 < target_update_tau <= 1.0, "in (0, 1]"),
+            "loss": (loss in ("huber", "mse"), "'huber' or 'mse'"),
+            "huber_delta": (huber_delta > 0, "positive"),
+            "gradient_clipping": (gradient_clipping is None or gradient_clipping > 0, "positive or None"),
+            "reward_clip": (reward_clip is None or reward_clip > 0, "positive or None"),
+            "priority_eta": (0.0 <= priority_eta <= 1.0, "in [0, 1]"),
+        }
+        values = locals()
+        for name, (ok, expected) in checks.items():
+            if not ok:
+                raise ValueError(f"R2D2: {name} must be {expected}, got {values[name]!r}")
+        if not isinstance(q_network, RecurrentQNetwork):
+            raise TypeError(f"R2D2: q_network must be a RecurrentQNetwork, got {type(q_network).__name__}")
+        self._device = torch.device(device)
+        self._q_network = q_network.to(self._device)
+        self._target_network = copy.deepcopy(self._q_network).requires_grad_(False)
+        self._optimizer = optimizer
+        self._params = [p for p in self._q_network.parameters() if p.requires_grad]
+        self._gamma = float(gamma)
+        self._sequence_length = int(sequence_length)
+        self._burn_in = int(burn_in)
+        self._n_step = int(n_step)
+        self._initial_state = initial_state
+        self._target_update_period = int(target_update_period)
+        self._tau = float(target_update_tau)
+        self._double = bool(double)
+        self._loss: LossKind = loss
+        self._huber_delta = float(huber_delta)
+        self._gradient_clipping = None if gradient_clipping is None else float(gradient_clipping)
+        self._reward_scale = float(reward_scale)
+        self._reward_clip = None if reward_clip is None else float(reward_clip)
+        self._priority_eta = float(priority_eta)
+        self._train_step = 0
+        self._time_step_spec = time_step_spec
+        self._action_spec = action_spec
+        self._action_minimum = int(action_spec.minimum)
+        self._policy = RecurrentQPolicy(time_step_spec, action_spec, self._q_network, self._device)
+        self._collect_policy = EpsilonGreedyPolicy(
+            self._policy, epsilon_greedy, seed=seeding.as_generator(seed), step_fn=lambda: self._train_step
+        )
+        self._batch_checked = False
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def time_step_spec(self) -> types.TimeStep:
+        return self._time_step_spec
+
+    @property
+    def action_spec(self) -> Any:
+        return self._action_spec
+
+    @property
+    def policy(self) -> RecurrentQPolicy:
+        """The greedy, stateful policy of the online network."""
+        return self._policy
+
+    @property
+    def collect_policy(self) -> EpsilonGreedyPolicy:
+        """Epsilon-greedy around :attr:`policy` (stateful); epsilon follows :attr:`train_step`."""
+        return self._collect_policy
+
+    @property
+    def collect_data_spec(self) -> types.Trajectory:
+        """The trajectories :meth:`train` learns from (with ``policy_info["state"]``): the replay's data spec."""
+        return self._collect_policy.trajectory_spec
+
+    @property
+    def train_sequence_length(self) -> int:
+        """Steps per sampled window: ``burn_in + sequence_length + n_step``."""
+        return self._burn_in + self._sequence_length + self._n_step
+
+    @property
+    def train_step(self) -> int:
+        return self._train_step
+
+    @property
+    def q_network(self) -> RecurrentQNetwork:
+        return self._q_network
+
+    @property
+    def target_network(self) -> RecurrentQNetwork:
+        return self._target_network
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self._optimizer
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    # ------------------------------------------------------------------ training
+    def _check_batch(self, batch: types.Trajectory) -> None:
+        shape = np.shape(batch.step_type)
+        if len(shape) != 2 or shape[1] != self.train_sequence_length:
+            raise ValueError(
+                f"R2D2.train: expected windows [batch, train_sequence_length={self.train_sequence_length}] "
+                f"(burn_in {self._burn_in} + sequence_length {self._sequence_length} + n_step {self._n_step}), "
+                f"got step_type shape {shape}; sample with num_steps=agent.train_sequence_length"
+            )
+        if not self._batch_checked:
+            spec = self.collect_data_spec
+            checked = {f: getattr(spec, f) for f in _TRAINED_FIELDS}
+            values = {f: getattr(batch, f) for f in _TRAINED_FIELDS}
+            if self._initial_state == "stored":
+                info = batch.policy_info if isinstance(batch.policy_info, dict) else {}
+                if "state" not in info:
+                    raise KeyError(
+                        "R2D2.train: initial_state='stored' needs policy_info['state'] in the batch; "
+                        "build the replay with agent.collect_data_spec (or use initial_state='zeros')"
+                    )
+                checked["state"] = spec.policy_info["state"]
+                values["state"] = info["state"]
+            specs.validate(checked, values, outer_ndim=2, name="batch")
+            self._batch_checked = True
+
+    def _start_state(self, batch: types.Trajectory) -> State:
+        size = int(np.shape(batch.step_type)[0])
+        if self._initial_state == "zeros":
+            return self._q_network.initial_state(size, self._device)
+        stored = nest.map_structure(
+            lambda x: np.ascontiguousarray(x[:, 0], np.float32), batch.policy_info["state"]
+        )
+        return tuple(to_torch(stored, self._device))
+
+    def _n_step_returns(self, batch: types.Trajectory) -> tuple[np.ndarray, ...]:
+        """n-step reward, discount, offsets and the valid mask of the ``T`` training steps (``[B, T]``)."""
+        reward = np.asarray(batch.reward, np.float32)
+        if self._reward_clip is not None:
+            reward = np.clip(reward, -self._reward_clip, self._reward_clip)
+        if self._reward_scale != 1.0:
+            reward = reward * np.float32(self._reward_scale)
+        b = self._burn_in
+        after = types.Trajectory(
+            step_type=np.asarray(batch.step_type)[:, b:],
+            observation=np.zeros((*np.shape(batch.step_type)[:1], self.train_sequence_length - b), np.int8),
+            action=np.asarray(batch.action)[:, b:],
+            policy_info={},
+            next_step_type=np.asarray(batch.next_step_type)[:, b:],
+            reward=reward[:, b:],
+            discount=np.asarray(batch.discount)[:, b:],
+        )  # observations are gathered on the device from the unrolled q-values, not here
+        ns = n_step_sequence(after, self._gamma, self._n_step)
+        return ns.reward, ns.discount, ns.steps, ns.valid
+
+    def train(self, batch: types.Trajectory, weights: np.ndarray | None = None) -> LossInfo:
+        """One gradient step on windows ``[B, train_sequence_length, ...]``; ``weights``: ``[B]``."""
+        self._check_batch(batch)
+        device, length = self._device, self._sequence_length
+        reward, discount, steps, valid = to_torch(self._n_step_returns(batch), device)
+        observation = to_torch(batch.observation, device)
+        first = to_torch(np.asarray(batch.step_type) == _FIRST, device)
+        action = to_torch(
+            np.asarray(batch.action, np.int64)[:, self._burn_in : self._burn_in + length], device
+        )
+        if self._action_minimum:
+            action = action - self._action_minimum
+        w = None if weights is None else to_torch(np.asarray(weights, np.float32), device)
+        state = self._start_state(batch)
+
+        q_all, _ = loss_lib.unroll(self._q_network, observation, first, state, self._burn_in)
+        q = q_all[:, :length].gather(2, action.unsqueeze(2)).squeeze(2)
+        with torch.no_grad():
+            q_target_all, _ = loss_lib.unroll(self._target_network, observation, first, state, self._burn_in)
+            online = q_all.detach() if self._double else None
+            target = loss_lib.n_step_targets(reward, discount, steps, q_target_all, online)
+        loss = loss_lib.masked_loss(q, target, valid, w, self._loss, self._huber_delta)
+
+        self._optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        norm_limit = float("inf") if self._gradient_clipping is None else self._gradient_clipping
+        grad_norm = torch.nn.utils.clip_grad_norm_(self._params, norm_limit)
+        num_valid = int(valid.sum())
+        if num_valid:
+            self._optimizer.step()
+        self._train_step += 1
+        if self._train_step % self._target_update_period == 0:
+            self.update_target()
+        return self._loss_info(loss, q.detach(), target, valid, grad_norm, num_valid)
+
+    def _loss_info(
+        self,
+        loss: torch.Tensor,
+        q: torch.Tensor,
+        target: torch.Tensor,
+        valid: torch.Tensor,
+        grad_norm: torch.Tensor,
+        num_valid: int,
+    ) -> LossInfo:
+        m = valid.to(q.dtype)
+        count = max(num_valid, 1)
+        priorities = loss_lib.sequence_priorities((q - target).abs(), valid, self._priority_eta)
+        return LossInfo(
+            float(loss.detach()),
+            {
+                "q_values": float((q * m).sum()) / count,
+                "target": float((target * m).sum()) / count,
+                "grad_norm": float(grad_norm),
+                "td_error": priorities.to("cpu", torch.float32).numpy(),
+                "num_valid": num_valid,
+            },
+        )
+
+    def update_target(self, tau: float | None = None) -> None:
+        """``target <- tau * online + (1 - tau) * target`` (``tau`` defaults to ``target_update_tau``)."""
+        tau = self._tau if tau is None else float(tau)
+        with torch.no_grad():
+            for t, o in zip(self._target_network.parameters(), self._q_network.parameters(), strict=True):
+                if tau == 1.0:
+                    t.copy_(o)
+                else:
+                    t.lerp_(o, tau)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Online and target networks, optimizer, ``train_step`` and the collect policy's RNG."""
+        return {
+            "q_network": self._q_network.state_dict(),
+            "target_network": self._target_network.state_dict(),
+            "optimizer": self._optimizer.state_dict(),
+            "train_step": self._train_step,
+            "collect_policy": self._collect_policy.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores what :meth:`state_dict` returned."""
+        missing = {"q_network", "target_network", "optimizer", "train_step", "collect_policy"} - set(state)
+        if missing:
+            raise KeyError(f"R2D2.load_state_dict: missing keys {sorted(missing)}")
+        self._q_network.load_state_dict(state["q_network"])
+        self._target_network.load_state_dict(state["target_network"])
+        self._optimizer.load_state_dict(state["optimizer"])
+        self._train_step = int(state["train_step"])
+        self._collect_policy.load_state_dict(state["collect_policy"])

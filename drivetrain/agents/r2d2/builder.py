@@ -1,0 +1,60 @@
+"""``make_r2d2``: a recurrent DQN agent, its recurrent Q-network and its optimizer from an :class:`R2D2Config`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drivetrain.agents.dqn.builder import make_optimizer
+from drivetrain.agents.r2d2.agent import R2D2
+from drivetrain.agents.r2d2.config import R2D2Config
+from drivetrain.core import seeding, types
+from drivetrain.core.schedules import PolynomialDecay
+from drivetrain.networks.recurrent import RecurrentQNetwork
+
+__all__ = ["make_r2d2"]
+
+
+def make_r2d2(
+    config: R2D2Config, time_step_spec: types.TimeStep, action_spec: Any, seed: int | None = None
+) -> R2D2:
+    """Builds the recurrent Q-network (seeded), the optimizer and the agent (collect policy seeded).
+
+    The same ``seed`` gives the same initial weights and the same exploration.
+    """
+    network_seed, policy_seed = seeding.spawn_seeds(seed, 2)
+    q_network = RecurrentQNetwork(
+        time_step_spec.observation,
+        action_spec,
+        core=config.core,
+        hidden_size=config.hidden_size,
+        fc_layers=config.fc_layers,
+        conv_layers=config.conv_layers,
+        dueling=config.dueling,
+        seed=network_seed,
+    ).to(config.device)
+    epsilon = PolynomialDecay(
+        config.epsilon_start, config.epsilon_end, config.epsilon_decay_steps, config.epsilon_power
+    )
+    return R2D2(
+        time_step_spec,
+        action_spec,
+        q_network,
+        make_optimizer(config, q_network.parameters()),
+        gamma=config.gamma,
+        sequence_length=config.sequence_length,
+        burn_in=config.burn_in,
+        n_step=config.n_step,
+        initial_state=config.initial_state,
+        target_update_period=config.target_update_period,
+        target_update_tau=config.target_update_tau,
+        double=config.double,
+        loss=config.loss,
+        huber_delta=config.huber_delta,
+        gradient_clipping=config.gradient_clipping,
+        reward_scale=config.reward_scale,
+        reward_clip=config.reward_clip,
+        priority_eta=config.priority_eta,
+        epsilon_greedy=epsilon,
+        seed=policy_seed,
+        device=config.device,
+    )
