@@ -4,8 +4,8 @@ For a CartPole data spec (observation float32 (4,)) and an Atari one (84x84x4 ui
 stacked frames, stored one frame each), measures
 
 - **add rate** (transitions/s) of ``UniformReplay.add_batch`` with ``num_envs`` 1 and 8,
-  against the limit: plain NumPy assignments of the same leaves into preallocated
-  per-env rings (for Atari: the newest frame plus the scalar leaves, i.e. the bytes
+  into full buffers (every page written once: the steady state), against the limit:
+  plain NumPy assignments of the same leaves into preallocated per-env rings (for Atari: the newest frame plus the scalar leaves, i.e. the bytes
   the de-duplicated buffer keeps; a naive buffer copying whole stacks is shown too);
 - **sample rate** (batches/s) of ``sample(64, 2)`` for CartPole and ``sample(32, 2)`` for
   Atari, uniform and prioritized, against the limit: ``ndarray.take`` of the same rows
@@ -97,25 +97,28 @@ def interleaved(
 
 
 # ---------------------------------------------------------------------- adding
-def add_variants(observation: specs.ArraySpec, num_envs: int) -> dict[str, Callable[[int], None]]:
+def add_variants(
+    observation: specs.ArraySpec, num_envs: int, capacity: int
+) -> dict[str, Callable[[int], None]]:
+    """Adding into full buffers (the steady state: every memory page already written once)."""
     trajs = trajectories(observation, num_envs, 512)
-    replay = UniformReplay(data_spec(observation), CAPACITY, num_envs)
-    per_env = CAPACITY // num_envs
+    replay = UniformReplay(data_spec(observation), capacity, num_envs)
+    per_env = capacity // num_envs
+    for i in range(per_env + 16):
+        replay.add_batch(trajs[i % 512])
     atari = observation.dtype == np.uint8
     # The limit: the same leaves (for Atari: only the newest frame) into plain per-env rings.
     stored = [t._replace(observation=t.observation[..., -1]) if atari else t for t in trajs]
     leaves = [[x for x in t if isinstance(x, np.ndarray)] for t in stored]
-    rings = [np.zeros((num_envs, per_env, *x.shape[1:]), x.dtype) for x in leaves[0]]
-    naive = np.zeros((num_envs, per_env, *observation.shape), observation.dtype) if atari else None
+    rings = [np.ones((num_envs, per_env, *x.shape[1:]), x.dtype) for x in leaves[0]]
+    naive = np.ones((num_envs, per_env, *observation.shape), observation.dtype) if atari else None
 
     def drivetrain(n: int) -> None:
         add = replay.add_batch
         for i in range(n):
             add(trajs[i % 512])
 
-    # Like the buffer, the plain loops move on through their rings from call to call (so
-    # both touch fresh, not yet committed, memory pages alike during the first pass).
-    count = {"numpy": 0, "whole": 0}
+    count = {"numpy": 0, "whole": 0}  # the plain loops move on through their rings, as the buffer does
 
     def limit(n: int) -> None:
         start = count["numpy"]
@@ -230,7 +233,7 @@ def main() -> None:
     )
     for name, obs in (("CartPole", CARTPOLE), ("Atari", ATARI)):
         for num_envs in (1, 8):
-            med, ratio = interleaved(add_variants(obs, num_envs), args.adds, args.rounds)
+            med, ratio = interleaved(add_variants(obs, num_envs, capacity), args.adds, args.rounds)
             med = {k: v * num_envs for k, v in med.items()}
             extra = "".join(
                 f", {k} {v:,.0f} ({ratio[k]:.2f})" for k, v in med.items() if k not in ("drivetrain", "numpy")

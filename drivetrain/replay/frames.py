@@ -94,6 +94,8 @@ class FrameStore:
         self._key = np.zeros(num_envs, np.int64)
         self._ages = np.arange(k - 1, -1, -1, dtype=np.int64)  # age of slot 0 .. K-1
         self._max_depth = np.uint8(k - 1)
+        self._saturated = False  # every env's last depth is K - 1
+        self._all_prev = False  # has_prev.all()
         # Continuation check. With the K frames of a pixel in one machine word (uint8 × 4 ->
         # uint32, little-endian: frame k in byte k), "frames 0..K-2 equal the previous frames
         # 1..K-1" is (word & low) == (previous word >> frame bits). The right side is kept
@@ -110,7 +112,6 @@ class FrameStore:
             self._low: Any = self._word((1 << (bits * (k - 1))) - 1)
             self._expected = np.zeros((num_envs, pixels), self._word)
             self._masked = np.empty((num_envs, pixels), self._word)
-            self._eq = np.empty((num_envs, pixels), bool)
         else:
             self._prev = np.zeros((num_envs, *spec.shape), spec.dtype)
 
@@ -124,50 +125,65 @@ class FrameStore:
         return num_envs * (frames * (spec.nbytes // k) + item_capacity * 9)
 
     # ------------------------------------------------------------------ adding
-    def _continues(self, stacks: np.ndarray) -> np.ndarray:
-        """[E] bool: the stack of each environment continues its previous stack."""
-        if not self.has_prev.any():
-            return self.has_prev.copy()
-        if self._word is not None:
-            words = np.ascontiguousarray(stacks).view(self._word).reshape(self.num_envs, -1)
-            np.bitwise_and(words, self._low, out=self._masked)
-            np.equal(self._masked, self._expected, out=self._eq)
-            same = np.asarray(self._eq.all(axis=1))
+    def _continues(self, stacks: np.ndarray, words: np.ndarray | None) -> list[bool]:
+        """Per env: does its stack continue its previous stack?"""
+        if not self._all_prev and not self.has_prev.any():
+            return [False] * self.num_envs
+        if words is not None:
+            # (bytes == bytes) is one memcmp per env: cheaper than np.equal and a reduction.
+            masked, expected = self._masked, self._expected
+            np.bitwise_and(words, self._low, out=masked)
+            same = [masked[e].tobytes() == expected[e].tobytes() for e in range(self.num_envs)]
         else:
             older, prev = stacks[..., :-1], self._prev[..., 1:]
-            same = np.array(
-                [np.array_equal(_bits(older[i]), _bits(prev[i])) for i in range(self.num_envs)], bool
-            )
-        return same & self.has_prev
+            same = [_bits(older[e]).tobytes() == _bits(prev[e]).tobytes() for e in range(self.num_envs)]
+        if not self._all_prev:
+            same = [x and bool(p) for x, p in zip(same, self.has_prev, strict=True)]
+        return same
 
-    def _remember(self, stacks: np.ndarray) -> None:
+    def _words(self, stacks: np.ndarray) -> np.ndarray | None:
+        """The stacks as one machine word per pixel ``[E, pixels]`` (None without the word check)."""
+        if self._word is None:
+            return None
+        words: np.ndarray = np.ascontiguousarray(stacks).view(self._word).reshape(self.num_envs, -1)
+        return words
+
+    def _remember(self, stacks: np.ndarray, words: np.ndarray | None) -> None:
         """Keeps what the next add compares against."""
-        if self._word is not None:
-            words = np.ascontiguousarray(stacks).view(self._word).reshape(self.num_envs, -1)
+        if words is not None:
             np.right_shift(words, self._shift, out=self._expected)
         else:
             np.copyto(self._prev, stacks)
 
     def add(self, stacks: np.ndarray, t: int) -> None:
         """Stores the stacks ``[E, ..., K]`` of item ``t`` (an absolute index) of every env."""
-        cont = self._continues(stacks)
+        words = self._words(stacks)
+        cont = self._continues(stacks, words)
         self.frames[:, t % self.newest_capacity] = stacks[..., -1]
         depth, key = self._depth, self._key
-        if cont.all():
-            np.minimum(depth + 1, self._max_depth, out=depth)
+        if all(cont):
+            if not self._saturated:  # until K - 1 items after the last episode start
+                np.minimum(depth + 1, self._max_depth, out=depth)
+                self._saturated = bool(np.all(depth == self._max_depth))
         else:
             k, extra = self.num_frames, self.extra_capacity
-            for e in np.flatnonzero(~cont):
+            for e in range(self.num_envs):
+                if cont[e]:
+                    depth[e] = min(int(depth[e]) + 1, k - 1)
+                    continue
                 slots = self.newest_capacity + (self.extras_written[e] + np.arange(k - 1)) % extra
                 self.frames[e, slots] = np.moveaxis(stacks[e, ..., :-1], -1, 0)
                 key[e] = self.extras_written[e]
                 self.extras_written[e] += k - 1
-            depth[:] = np.where(cont, np.minimum(depth + 1, self._max_depth), 0)
+                depth[e] = 0
+            self._saturated = False
         pos = t % self.item_capacity
         self.depth[:, pos] = depth
         self.key[:, pos] = key
-        self._remember(stacks)
-        self.has_prev[:] = True
+        self._remember(stacks, words)
+        if not self._all_prev:
+            self.has_prev[:] = True
+            self._all_prev = True
 
     # ------------------------------------------------------------------ reading
     def first_live(self, env: int, lo: int, hi: int) -> int:
@@ -214,6 +230,7 @@ class FrameStore:
     def clear(self) -> None:
         """The next stack of every env is stored whole (the frame counts go on)."""
         self.has_prev[:] = False
+        self._all_prev = False
 
     def state_dict(self, used_items: int) -> dict[str, Any]:
         used_extras = int(min(self.extras_written.max(initial=0), self.extra_capacity))
@@ -251,10 +268,12 @@ class FrameStore:
         self.has_prev[:] = np.asarray(state["has_prev"], bool)
         self._depth[:] = np.asarray(state["last_depth"], np.uint8)
         self._key[:] = np.asarray(state["last_key"], np.int64)
+        self._saturated = bool(np.all(self._depth == self._max_depth))
+        self._all_prev = bool(self.has_prev.all())
         if self.has_prev.any() and adds > 0:  # what the next add compares against: the last stacks
             env = np.arange(self.num_envs)
-            last = self.gather(env, np.full(self.num_envs, adds - 1, np.int64))
-            self._remember(np.ascontiguousarray(last))
+            last = np.ascontiguousarray(self.gather(env, np.full(self.num_envs, adds - 1, np.int64)))
+            self._remember(last, self._words(last))
 
 
 def _bits(a: np.ndarray) -> np.ndarray:
