@@ -167,7 +167,7 @@ def sample_variants(
 
     def limit(n: int) -> None:
         for _ in range(n):
-            start = rng.integers(0, capacity - 2, batch_size)
+            start = (rng.random(batch_size) * (capacity - 2)).astype(np.int64)  # cheaper than rng.integers
             index = start[:, None] + np.arange(2)
             for a in arrays:
                 a.take(index, axis=0)
