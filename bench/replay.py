@@ -228,10 +228,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    print(
-        f"add rate (transitions/s; capacity {CAPACITY}; medians of {args.rounds} rounds; ratio to the limit)"
-    )
-    for name, obs in (("CartPole", CARTPOLE), ("Atari", ATARI)):
+    print(f"add rate (transitions/s into full buffers; medians of {args.rounds} rounds; ratio to the limit)")
+    for name, obs, capacity in (("CartPole", CARTPOLE, CAPACITY), ("Atari", ATARI, 10_000)):
         for num_envs in (1, 8):
             med, ratio = interleaved(add_variants(obs, num_envs, capacity), args.adds, args.rounds)
             med = {k: v * num_envs for k, v in med.items()}
