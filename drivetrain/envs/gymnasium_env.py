@@ -74,6 +74,8 @@ class GymnasiumEnv(Environment):
         if self._single_obs:
             self._obs_shape = (len(self._envs), *self._observation_spec.shape)
             self._obs_dtype = self._observation_spec.dtype
+        self._all_mid = np.full(len(self._envs), _MID, _STEP_TYPE)
+        self._all_ones = np.ones(len(self._envs), _REWARD)
         self._restart = [True] * len(self._envs)  # environment i starts an episode at its next step
         self._seeded = False
         self._closed = False
@@ -112,31 +114,30 @@ class GymnasiumEnv(Environment):
             raise RuntimeError("GymnasiumEnv: call reset() before step()")
         per_env = self._actions.check_and_split(action)
         restart = self._restart
-        n = len(restart)
-        step_types = [_MID] * n
-        rewards = [0.0] * n
-        discounts = [1.0] * n
-        observations = [None] * n
+        rewards = [0.0] * len(restart)
+        observations: list[Any] = [None] * len(restart)
+        firsts: list[int] = []
+        lasts: list[tuple[int, bool]] = []  # (index, terminated)
         for i, env in enumerate(self._envs):
             if restart[i]:
                 observations[i] = env.reset()[0]
-                step_types[i] = _FIRST
                 restart[i] = False
+                firsts.append(i)
             else:
                 observations[i], rewards[i], terminated, truncated, _ = env.step(per_env[i])
-                if terminated:
-                    step_types[i] = _LAST
-                    discounts[i] = 0.0
+                if terminated or truncated:
                     restart[i] = True
-                elif truncated:
-                    step_types[i] = _LAST
-                    restart[i] = True
-        return types.TimeStep(
-            np.array(step_types, _STEP_TYPE),
-            np.array(rewards, _REWARD),
-            np.array(discounts, _REWARD),
-            self._batch(observations),
-        )
+                    lasts.append((i, bool(terminated)))
+        # Copies of constant arrays are cheaper than arrays built from lists; most steps are all MID.
+        step_type = self._all_mid.copy()
+        discount = self._all_ones.copy()
+        for i in firsts:
+            step_type[i] = _FIRST
+        for i, terminated in lasts:
+            step_type[i] = _LAST
+            if terminated:  # termination wins over truncation
+                discount[i] = 0.0
+        return types.TimeStep(step_type, np.array(rewards, _REWARD), discount, self._batch(observations))
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
