@@ -21,9 +21,15 @@ added round-robin) and the growth of the process's resident memory (``/proc/self
 NumPy allocates lazily, so resident memory grows with what was written; the 1M figure is
 extrapolated linearly: ``(RSS after fill - RSS before) / fill * 1M`` plus the fixed
 part (per-item index arrays, touched up front), and compared with ``nbytes``. With
-``--fill 1000000`` nothing is extrapolated (needs ~7.5 GB free). Usage::
+``--fill 1000000`` nothing is extrapolated (needs ~7.5 GB free).
 
-    python -m bench.atari [--steps 800] [--rounds 8] [--num-envs 1 8] [--fill 200000]
+Part 3 -- the full ``breakout-dqn`` training loop on CPU (``drivetrain.train.train``: the
+20,000-step random warm-up shortened to ``--train-warmup``, then ``--train-steps`` agent
+steps of collection with one ``agent.train`` on 64 windows per 4 steps; no evaluation
+during training, one final evaluation episode): agent steps/s of the collect + train
+phase and where its time goes. Usage::
+
+    python -m bench.atari [--steps 800] [--rounds 8] [--num-envs 1 8] [--fill 200000] [--train-steps 2000]
 """
 
 from __future__ import annotations
@@ -171,6 +177,38 @@ def bench_memory(fill: int, capacity: int = 1_000_000, num_envs: int = 8) -> Non
     )
 
 
+def bench_training(steps: int, warmup_steps: int, threads: int | None) -> None:
+    import tempfile
+
+    import torch
+
+    from drivetrain.train import apply_overrides, get_preset, train
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    config = get_preset("breakout-dqn").build()
+    overrides = [
+        ("total_env_steps", warmup_steps + steps),
+        ("learning_starts", warmup_steps),
+        ("eval_interval", 0),
+        ("final_eval_episodes", 1),
+        ("progress_bar", False),
+        ("checkpoint_interval", 0),
+        ("torch_threads", threads),
+        ("env.atari.max_episode_steps", 2_000),  # keeps the final evaluation episode short
+    ]
+    config = apply_overrides(config, overrides)
+    with tempfile.TemporaryDirectory() as run_dir:
+        r = train(config, run_dir, verbose=False)
+    loop = r.collect_seconds + r.train_seconds
+    print(
+        f"breakout-dqn training loop (CPU, torch threads {threads or torch.get_num_threads()}): "
+        f"{steps / loop:.1f} agent steps/s collect + train ({r.train_steps} train steps of batch 64: "
+        f"{r.train_seconds / max(r.train_steps, 1) * 1e3:.0f} ms each, {r.train_seconds / loop:.0%} of the time); "
+        f"warm-up {warmup_steps / r.warmup_seconds:.0f} steps/s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -180,6 +218,11 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--backends", nargs="*", default=["gymnasium", "envpool"], help="none: memory only")
     parser.add_argument("--fill", type=int, default=200_000, help="transitions written into the 1M buffer")
+    parser.add_argument(
+        "--train-steps", type=int, default=2_000, help="agent steps of the training loop; 0 skips"
+    )
+    parser.add_argument("--train-warmup", type=int, default=2_000, help="random warm-up steps before them")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's)")
     args = parser.parse_args()
     for backend in args.backends:
         if backend == "envpool":
@@ -192,6 +235,8 @@ def main() -> None:
             bench_speed(backend, n, args.steps, args.rounds)
     if args.fill > 0:
         bench_memory(args.fill)
+    if args.train_steps > 0:
+        bench_training(args.train_steps, args.train_warmup, args.threads)
 
 
 if __name__ == "__main__":
