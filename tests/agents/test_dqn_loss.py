@@ -197,3 +197,14 @@ def test_bad_batches_get_clear_errors():
     bad = bad._replace(observation=bad.observation.astype(np.float64))
     with pytest.raises(specs.SpecError, match=r"batch\.observation: expected dtype float32, got float64"):
         make_agent().train(bad)
+
+
+@pytest.mark.parametrize("loss", ["huber", "mse"])
+def test_plain_mean_and_unit_weights_give_the_same_update(loss):
+    plain = make_agent(loss=loss, gamma=GAMMA, lr=0.1)  # no weights, all valid: reduction="mean"
+    weighted = make_agent(loss=loss, gamma=GAMMA, lr=0.1)  # the weighted sum over valid windows
+    a = plain.train(windows(ROW_A, ROW_B))
+    b = weighted.train(windows(ROW_A, ROW_B), weights=np.ones(2, np.float32))
+    assert a.loss == pytest.approx(b.loss, rel=1e-6)
+    assert a.extra["grad_norm"] == pytest.approx(b.extra["grad_norm"], rel=1e-6)
+    np.testing.assert_allclose(table(plain), table(weighted), rtol=1e-6)

@@ -11,7 +11,9 @@ observation ``m`` steps later::
     loss   = sum_i w_i * l(td_i) / max(number of valid windows, 1)
 
 ``w_i`` is the importance weight of window ``i`` (1 without prioritized replay) times
-0 for boundary windows, which so never contribute. ``l`` is the Huber loss
+0 for boundary windows, which so never contribute. Without importance weights and
+boundary windows this is the plain mean, which the agent then computes as such
+(``reduction="mean"``: fewer operations in the backward pass). ``l`` is the Huber loss
 ``0.5 td²`` for ``|td| <= δ`` and ``δ (|td| - δ/2)`` beyond (``torch.nn.functional.huber_loss``),
 or the squared error ``td²`` (``mse_loss``).
 """
@@ -44,13 +46,17 @@ def td_target(
 
 
 def element_loss(
-    q: torch.Tensor, target: torch.Tensor, kind: LossKind, huber_delta: float = 1.0
+    q: torch.Tensor,
+    target: torch.Tensor,
+    kind: LossKind,
+    huber_delta: float = 1.0,
+    reduction: Literal["none", "mean"] = "none",
 ) -> torch.Tensor:
-    """Per-window loss of ``td = q - target``: Huber with ``huber_delta`` or squared error. ``[B]``."""
+    """Loss of ``td = q - target`` per window (``[B]``) or its mean: Huber with ``huber_delta`` or squared error."""
     if kind == "huber":
-        return functional.huber_loss(q, target, reduction="none", delta=huber_delta)
+        return functional.huber_loss(q, target, reduction=reduction, delta=huber_delta)
     if kind == "mse":
-        return functional.mse_loss(q, target, reduction="none")
+        return functional.mse_loss(q, target, reduction=reduction)
     raise ValueError(f"loss must be 'huber' or 'mse', got {kind!r}")
 
 
