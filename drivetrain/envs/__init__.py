@@ -1,11 +1,13 @@
-"""Environments: Gymnasium adapter, wrappers, check_env, test environments.
+"""Environments: Gymnasium adapter, Atari suite, wrappers, check_env, test environments.
 
 ``make`` turns a Gymnasium id or factory into a batched
 :class:`~drivetrain.core.environment.Environment`; ``from_vector_env`` adapts any
-Gymnasium vector environment in next-step auto-reset mode; ``check_env`` validates an
-environment against the time-step protocol.
+Gymnasium vector environment in next-step auto-reset mode; ``make_atari`` builds Atari
+games with DQN-2015 preprocessing; ``check_env`` validates an environment against the
+time-step protocol.
 """
 
+from drivetrain.envs.atari import AtariConfig, make_atari
 from drivetrain.envs.check import EnvCheckError, EnvCheckReport, check_env
 from drivetrain.envs.gymnasium_env import GymnasiumEnv
 from drivetrain.envs.make import make
@@ -15,6 +17,7 @@ from drivetrain.envs.vector_env import VectorEnvAdapter, from_vector_env
 from drivetrain.envs.wrappers import MaskVelocity
 
 __all__ = [
+    "AtariConfig",
     "CountingEnv",
     "EnvCheckError",
     "EnvCheckReport",
@@ -24,5 +27,6 @@ __all__ = [
     "check_env",
     "from_vector_env",
     "make",
+    "make_atari",
     "spec_from_space",
 ]
