@@ -42,11 +42,11 @@ def _window(discount_at_end: float) -> types.Trajectory:
     rng = np.random.default_rng(0)
     state = tuple(rng.normal(size=(1, 6, HIDDEN)).astype(np.float32) for _ in range(2))
     return types.Trajectory(
-        step_type=np.array([[M, M, M, L, F, M]]),
+        step_type=np.array([[M, M, M, L, F, M]], np.int32),
         observation=rng.normal(size=(1, 6, 3)).astype(np.float32),
         action=np.array([[0, 1, 0, 1, 1, 0]]),
         policy_info={"q_values": np.zeros((1, 6, 2), np.float32), "state": state},
-        next_step_type=np.array([[M, M, L, F, M, M]]),
+        next_step_type=np.array([[M, M, L, F, M, M]], np.int32),
         reward=np.array([[9.0, 1.0, 2.0, 7.0, 3.0, 4.0]], np.float32),
         discount=np.array([[1.0, 1.0, discount_at_end, 1.0, 1.0, 1.0]], np.float32),
     )
@@ -87,16 +87,19 @@ def test_sequence_loss_by_hand(terminated: bool) -> None:
 
 
 def test_zero_initial_state_option_starts_from_zeros() -> None:
-    window = _window(0.0)
+    window = _window(0.0)  # terminated: both targets are 2, whatever the state
     stored_agent, zeros_agent = _agent("stored"), _agent("zeros")
     q_zero = _q(zeros_agent, window, zeros_agent.q_network.initial_state(1))
-    v = q_zero.max(axis=1)
-    taken = np.array([q_zero[1, 1], q_zero[2, 0]])
-    expected = np.mean((taken - np.array([2.0, 2.0])) ** 2)
-    assert zeros_agent.train(window).loss == pytest.approx(expected, rel=1e-5)
-    assert stored_agent.train(window).loss != pytest.approx(expected, rel=1e-3)
+    stored = tuple(torch.from_numpy(s[:, 0]) for s in window.policy_info["state"])
+    q_stored = _q(stored_agent, window, stored)
+    taken_zero = np.array([q_zero[1, 1], q_zero[2, 0]])
+    taken_stored = np.array([q_stored[1, 1], q_stored[2, 0]])
+    assert np.abs(taken_zero - taken_stored).max() > 1e-3  # the two starts really differ here
+    info_zero, info_stored = zeros_agent.train(window), stored_agent.train(window)
+    assert info_zero.loss == pytest.approx(np.mean((taken_zero - 2.0) ** 2), rel=1e-5)
+    assert info_zero.extra["q_values"] == pytest.approx(taken_zero.mean(), rel=1e-5, abs=1e-7)
+    assert info_stored.extra["q_values"] == pytest.approx(taken_stored.mean(), rel=1e-5, abs=1e-7)
     # zeros needs no stored state at all
-    del v
     no_state = window._replace(policy_info={"q_values": window.policy_info["q_values"]})
     _agent("zeros").train(no_state)
     with pytest.raises(KeyError, match="policy_info\\['state'\\]"):
@@ -119,7 +122,7 @@ def test_update_changes_the_online_network_and_target_follows_its_period() -> No
 def test_a_batch_without_valid_steps_does_not_move_the_network() -> None:
     agent = _agent()
     window = _window(0.0)
-    boundary = window._replace(step_type=np.array([[M, L, L, L, F, M]]))
+    boundary = window._replace(step_type=np.array([[M, L, L, L, F, M]], np.int32))
     before = [p.detach().clone() for p in agent.q_network.parameters()]
     info = agent.train(boundary)
     assert info.extra["num_valid"] == 0 and info.loss == 0.0
