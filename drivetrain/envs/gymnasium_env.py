@@ -8,7 +8,8 @@ batch array, and builds the :class:`~drivetrain.core.types.TimeStep` with three 
 
 Per environment ``i``::
 
-    reset()       -> env_i.reset(seed=seed + i) the first time, env_i.reset() later:
+    reset()       -> env_i.reset(seed=seed + i) (and env_i.action_space.seed(seed + i)) the
+                     first time, env_i.reset() later:
                      FIRST, reward 0, discount 1
     step(action)  -> after LAST: env_i.reset(), FIRST, reward 0, discount 1, action ignored
                      else env_i.step(action[i]):
@@ -101,6 +102,8 @@ class GymnasiumEnv(Environment):
         seeds: list[int | None]
         if not self._seeded and self._seed is not None:
             seeds = [self._seed + i for i in range(self.batch_size)]
+            for env, s in zip(self._envs, seeds, strict=True):
+                env.action_space.seed(s)  # for code that samples env.action_space
         else:
             seeds = [None] * self.batch_size
         self._seeded = True

@@ -11,7 +11,8 @@
   LAST with discount 1, otherwise MID with discount 1.
 
 The first :meth:`~VectorEnvAdapter.reset` calls ``vector_env.reset(seed=seed)`` (so
-environment ``i`` gets ``seed + i``); later resets do not re-seed.
+environment ``i`` gets ``seed + i``) and seeds ``vector_env.action_space``; later resets
+do not re-seed.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ class VectorEnvAdapter(Environment):
 
     def reset(self) -> types.TimeStep:
         seed = self._seed if not self._seeded else None
+        if seed is not None:
+            self._vec.action_space.seed(seed)  # for code that samples vector_env.action_space
         self._seeded = True
         obs, _ = self._vec.reset(seed=seed)
         self._restart = np.zeros(self._n, bool)

@@ -52,6 +52,20 @@ def test_env_i_is_seeded_with_seed_plus_i():
         np.testing.assert_array_equal(first[i], expected)
 
 
+def test_action_spaces_are_seeded_too():
+    def samples(backend):
+        env = dt.envs.make("CartPole-v1", num_envs=2, seed=5, backend=backend)
+        env.reset()
+        space = env.envs[1].action_space if backend == "sync" else env.vector_env.action_space
+        return [space.sample() for _ in range(30)]
+
+    for backend in ("sync", "gymnasium"):
+        assert np.array_equal(samples(backend), samples(backend))
+    space = gymnasium.make("CartPole-v1").action_space
+    space.seed(6)  # env 1 of seed 5
+    assert samples("sync") == [space.sample() for _ in range(30)]
+
+
 def test_later_resets_do_not_reseed():
     env = dt.envs.make("CartPole-v1", seed=0)
     assert not np.array_equal(env.reset().observation, env.reset().observation)
