@@ -12,7 +12,9 @@ with the DQN-2015 preprocessing (``make_atari`` defaults), for each backend and 
     observers: the 20,000-step random warm-up of ``breakout-dqn``.
 
 Both run in one process in short interleaved chunks over ``--rounds`` rounds; medians of
-steps/s and of the per-round ratio (b)/(a) are reported.
+steps/s and of the per-round ratio (b)/(a) are reported, per wall-clock second and per
+CPU second of the process (EnvPool's worker threads included): on a shared machine the
+CPU clock is the steadier one.
 
 Part 2 -- memory of a 1M-transition buffer: ``UniformReplay(spec, 1_000_000, 8)`` with
 the Atari trajectory spec; its ``nbytes`` (every array it allocates, once full); then
@@ -115,10 +117,11 @@ def warmup(n: int, backend: str) -> Run:
     return run
 
 
-def measure(run: Run, calls: int) -> float:
-    start = time.perf_counter()
+def measure(run: Run, calls: int) -> tuple[float, float]:
+    """(steps per wall second, steps per CPU second of this process, EnvPool's threads included)."""
+    wall, cpu = time.perf_counter(), time.process_time()
     steps = run(calls)
-    return steps / (time.perf_counter() - start)
+    return steps / (time.perf_counter() - wall), steps / max(time.process_time() - cpu, 1e-9)
 
 
 def bench_speed(backend: str, n: int, steps: int, rounds: int) -> None:
@@ -129,17 +132,20 @@ def bench_speed(backend: str, n: int, steps: int, rounds: int) -> None:
     calls = max(1, steps // n)
     for run in runs.values():
         run(calls)
-    rates: dict[str, list[float]] = {k: [] for k in runs}
+    rates: dict[str, list[tuple[float, float]]] = {k: [] for k in runs}
     names = list(runs)
     for r in range(rounds):
         for name in names[r % 2 :] + names[: r % 2]:
             rates[name].append(measure(runs[name], calls))
-    med = {k: statistics.median(v) for k, v in rates.items()}
-    ratio = statistics.median(w / b for w, b in zip(rates["warm-up"], rates["bare"], strict=True))
-    print(
-        f"{GAME} {backend:9s} num_envs={n}: bare {med['bare']:7.0f} steps/s   warm-up (driver + replay) "
-        f"{med['warm-up']:7.0f} steps/s   ratio {ratio:.2f}   ({rounds} rounds x {calls * n} steps)"
-    )
+    for clock, i in (("wall", 0), ("CPU", 1)):
+        bare = [x[i] for x in rates["bare"]]
+        warm = [x[i] for x in rates["warm-up"]]
+        ratio = statistics.median(w / b for w, b in zip(warm, bare, strict=True))
+        print(
+            f"{GAME} {backend:9s} num_envs={n} ({clock:4s} clock): bare {statistics.median(bare):7.0f} steps/s   "
+            f"warm-up (driver + replay) {statistics.median(warm):7.0f} steps/s   ratio {ratio:.2f}   "
+            f"({rounds} rounds x {calls * n} steps)"
+        )
 
 
 def rss_bytes() -> int:

@@ -395,3 +395,18 @@ def test_breakout_dqn_trains_end_to_end(tmp_path) -> None:  # type: ignore[no-un
     args += ["--loop.tensorboard", "false", "--env.atari.max_episode_steps", "300"]
     assert main(args) == 0
     assert (run_dir / "eval.json").is_file()
+
+
+def test_asynchronous_gymnasium_backend_matches_the_synchronous_one() -> None:
+    kwargs = dict(num_envs=2, seed=3, terminal_on_life_loss=True, max_episode_steps=60)
+    sync = _play(make_atari("Breakout", **kwargs), 150)
+    env = make_atari("Breakout", asynchronous=True, **kwargs)
+    try:
+        for t, (a, b) in enumerate(zip(sync, _play(env, 150), strict=True)):
+            for field, x, y in zip(types.TimeStep._fields, a, b, strict=True):
+                np.testing.assert_array_equal(x, y, err_msg=f"step {t}: {field}")
+    finally:
+        env.close()
+    discounts = np.array([ts.discount for ts in sync])
+    step_types = np.array([ts.step_type for ts in sync])
+    assert ((step_types == MID) & (discounts == 0)).any()  # life losses crossed the process boundary
