@@ -288,7 +288,11 @@ class DQN:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """Online and target networks, optimizer, ``train_step`` and the collect policy's RNG."""
+        """Online and target networks, optimizer, ``train_step`` and the collect policy's RNG.
+
+        As with ``nn.Module.state_dict``, the tensors are the live ones: serialize
+        (``torch.save``) or deep-copy the result before training on.
+        """
         return {
             "q_network": self._q_network.state_dict(),
             "target_network": self._target_network.state_dict(),
