@@ -2,7 +2,7 @@
 
 ``import drivetrain as dt`` gives the core vocabulary at the top level; the subpackages
 that need optional dependencies (``agents``, ``networks``, ``train``: PyTorch;
-``distributed``: Ray) are imported on first use.
+are imported on first use.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "agents",
     "core",
-    "distributed",
     "envs",
+    "export",
     "metrics",
     "networks",
     "observers",
