@@ -1,8 +1,8 @@
 """drivetrain: environments -> time steps -> policies -> drivers -> trajectories -> observers.
 
 ``import drivetrain as dt`` gives the core vocabulary at the top level; the subpackages
-that need optional dependencies (``agents``, ``networks``, ``train``: PyTorch;
-are imported on first use.
+that need PyTorch (``agents``, ``networks``, ``train``, ``export``) are imported on
+first use, so ``import drivetrain`` works without it.
 """
 
 from __future__ import annotations
