@@ -67,15 +67,23 @@ class RecurrentCore(nn.Module):
         self.input_dim = int(input_dim)
         self.hidden_size = int(hidden_size)
         self.output_dim = self.hidden_size
-        cell_class = nn.LSTMCell if kind == "lstm" else nn.GRUCell
-        self.cell = cell_class(self.input_dim, self.hidden_size, device="meta").to_empty(device="cpu")
+        rnn_class = nn.LSTM if kind == "lstm" else nn.GRU
+        rnn = rnn_class(self.input_dim, self.hidden_size, batch_first=True, device="meta")
+        self.rnn: nn.LSTM | nn.GRU = rnn.to_empty(device="cpu")
+        w_ih, w_hh, b_ih, b_hh = self.weights
         with torch.no_grad():
-            nn.init.orthogonal_(self.cell.weight_ih, generator=generator)
-            nn.init.orthogonal_(self.cell.weight_hh, generator=generator)
-            self.cell.bias_ih.zero_()
-            self.cell.bias_hh.zero_()
+            nn.init.orthogonal_(w_ih, generator=generator)
+            nn.init.orthogonal_(w_hh, generator=generator)
+            b_ih.zero_()
+            b_hh.zero_()
             if kind == "lstm":  # gates in PyTorch's order: input, forget, cell, output
-                self.cell.bias_ih[self.hidden_size : 2 * self.hidden_size].fill_(1.0)
+                b_ih[self.hidden_size : 2 * self.hidden_size].fill_(1.0)
+
+    @property
+    def weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(weight_ih, weight_hh, bias_ih, bias_hh)`` of the single layer (PyTorch's gate layout)."""
+        w_ih, w_hh, b_ih, b_hh = self.rnn.all_weights[0]
+        return w_ih, w_hh, b_ih, b_hh
 
     @property
     def num_state_tensors(self) -> int:
@@ -90,7 +98,7 @@ class RecurrentCore(nn.Module):
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
         """Zeros ``[batch_size, hidden_size]`` per state tensor, on the core's device by default."""
         if device is None:
-            device = self.cell.weight_hh.device
+            device = self.weights[1].device
         return tuple(
             torch.zeros(batch_size, self.hidden_size, device=device) for _ in range(self.num_state_tensors)
         )
@@ -112,19 +120,42 @@ class RecurrentCore(nn.Module):
         return tuple(state)
 
     def forward(self, inputs: torch.Tensor, first: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """``inputs [B, T, D]``, ``first`` bool ``[B, T]`` -> ``(outputs [B, T, H], final state)``."""
-        batch, length = inputs.shape[0], inputs.shape[1]
-        state = self.check_state(state, batch)
-        keep = (~first.to(torch.bool)).to(inputs.dtype).unsqueeze(-1)  # [B, T, 1]: 0 where the state resets
+        """``inputs [B, T, D]``, ``first`` bool ``[B, T]`` -> ``(outputs [B, T, H], final state)``.
+
+        The sequence is cut at every step where some row resets; each piece runs through
+        PyTorch's fused ``nn.LSTM``/``nn.GRU`` from the state zeroed where ``first`` is True.
+        """
+        length = inputs.shape[1]
+        state = self.check_state(state, inputs.shape[0])
+        first = first.to(torch.bool)
+        keep = (~first).to(inputs.dtype).unsqueeze(-1)  # [B, T, 1]: 0 where the state resets
+        starts = [0, *(t for t in torch.nonzero(first[:, 1:].any(dim=0)).flatten().add(1).tolist())]
+        if len(starts) > max(2, length // 4):  # resets nearly everywhere: cheaper one cell step at a time
+            return self._steps(inputs, keep, state)
         outputs = []
-        for t in range(length):
-            k = keep[:, t]
-            state = tuple(s * k for s in state)
+        for start, end in zip(starts, [*starts[1:], length], strict=True):
+            k = keep[:, start]
+            hidden = tuple((s * k).unsqueeze(0) for s in state)  # [1, B, H]: nn.LSTM's layout
             if self.kind == "lstm":
-                h, c = self.cell(inputs[:, t], (state[0], state[1]))
+                out, (h, c) = self.rnn(inputs[:, start:end], (hidden[0], hidden[1]))
+                state = (h[0], c[0])
+            else:
+                out, h = self.rnn(inputs[:, start:end], hidden[0])
+                state = (h[0],)
+            outputs.append(out)
+        return (outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=1)), state
+
+    def _steps(self, inputs: torch.Tensor, keep: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """The same recurrence, one ``torch.lstm_cell``/``gru_cell`` step at a time (same weights)."""
+        weights = self.weights
+        outputs = []
+        for t in range(inputs.shape[1]):
+            k = keep[:, t]
+            if self.kind == "lstm":
+                h, c = torch.lstm_cell(inputs[:, t], (state[0] * k, state[1] * k), *weights)
                 state = (h, c)
             else:
-                h = self.cell(inputs[:, t], state[0])
+                h = torch.gru_cell(inputs[:, t], state[0] * k, *weights)
                 state = (h,)
             outputs.append(h)
         return torch.stack(outputs, dim=1), state

@@ -62,20 +62,30 @@ def test_state_resets_at_first_inside_a_sequence(core: str) -> None:
 
 
 @pytest.mark.parametrize("core", ["lstm", "gru"])
-def test_unrolling_in_chunks_equals_one_unroll(core: str) -> None:
+@pytest.mark.parametrize("resets", ["few", "many"])  # fused unroll cut at resets / one cell step at a time
+def test_unrolling_in_chunks_equals_one_unroll(core: str, resets: str) -> None:
     net = _net(core)
     gen = torch.Generator().manual_seed(2)
-    obs = torch.randn(3, 7, 3, generator=gen)
-    first = torch.rand(3, 7, generator=gen) < 0.3
+    obs = torch.randn(3, 12, 3, generator=gen)
+    first = (
+        torch.rand(3, 12, generator=gen) < 0.5 if resets == "many" else torch.zeros(3, 12, dtype=torch.bool)
+    )
+    first[1, 0] = first[2, 5] = True  # resets at the start and inside
     state = _random_state(net, 3, gen)
     q, final = net(obs, first, state)
     parts, s = [], state
-    for lo, hi in [(0, 1), (1, 4), (4, 7)]:
+    for lo, hi in [(0, 1), (1, 4), (4, 12)]:
         part, s = net(obs[:, lo:hi], first[:, lo:hi], s)
         parts.append(part)
     torch.testing.assert_close(torch.cat(parts, dim=1), q)
     for a, b in zip(s, final, strict=True):
         torch.testing.assert_close(a, b)
+    # One step at a time, as a policy acts: the same q-values as the fused, cut-at-resets unroll.
+    steps, s = [], state
+    for t in range(12):
+        step, s = net(obs[:, t : t + 1], first[:, t : t + 1], s)
+        steps.append(step)
+    torch.testing.assert_close(torch.cat(steps, dim=1), q)
 
 
 def test_lstm_step_matches_torch_lstm_cell_by_hand() -> None:
@@ -83,7 +93,7 @@ def test_lstm_step_matches_torch_lstm_cell_by_hand() -> None:
     x = torch.randn(2, 1, 3)
     h0, c0 = torch.randn(2, 4), torch.randn(2, 4)
     out, (h, c) = core(x, torch.zeros(2, 1, dtype=torch.bool), (h0, c0))
-    w_ih, w_hh, b = core.cell.weight_ih, core.cell.weight_hh, core.cell.bias_ih + core.cell.bias_hh
+    w_ih, w_hh, b = core.rnn.weight_ih_l0, core.rnn.weight_hh_l0, core.rnn.bias_ih_l0 + core.rnn.bias_hh_l0
     gates = x[:, 0] @ w_ih.T + h0 @ w_hh.T + b
     i, f, g, o = gates.chunk(4, dim=1)
     c_hand = torch.sigmoid(f) * c0 + torch.sigmoid(i) * torch.tanh(g)
@@ -91,14 +101,14 @@ def test_lstm_step_matches_torch_lstm_cell_by_hand() -> None:
     torch.testing.assert_close(c, c_hand)
     torch.testing.assert_close(h, h_hand)
     torch.testing.assert_close(out[:, 0], h_hand)
-    assert torch.equal(core.cell.bias_ih[4:8], torch.ones(4))  # forget-gate bias 1
+    assert torch.equal(core.rnn.bias_ih_l0[4:8], torch.ones(4))  # forget-gate bias 1
 
 
 def test_seeded_initialization_is_reproducible() -> None:
     a, b, c = _net("lstm", 3), _net("lstm", 3), _net("lstm", 4)
     for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(pa, pb), name
-    assert not torch.equal(a.core.cell.weight_hh, c.core.cell.weight_hh)
+    assert not torch.equal(a.core.rnn.weight_hh_l0, c.core.rnn.weight_hh_l0)
 
 
 def test_errors_name_what_is_wrong() -> None:
