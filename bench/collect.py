@@ -11,11 +11,13 @@ Measures environment steps per second (``num_envs`` x batched steps per second) 
     ``AverageEpisodeLength`` and, when ``drivetrain.replay.UniformReplay`` exists, its
     ``add_batch`` (capacity 100_000) as observers.
 
-The three run in one process, in short chunks interleaved over ``--rounds`` rounds (so
-that machine noise hits all alike), timed in CPU time of the process; the median steps/s
-are reported with the median per-round ratio (c)/(a) against the 0.9x target. Usage (from the repository root)::
+They run in one process, in short chunks interleaved over ``--rounds`` rounds (so that
+machine noise hits all alike), timed in CPU time of the process; the median steps/s are
+reported with the median per-round ratio (c)/(a) against the 0.9x target, and (c') = (c)
+without the replay buffer shows the replay's share. ``--profile`` prints a cProfile of (c)
+instead. Usage (from the repository root)::
 
-    python -m bench.collect [--steps 2000] [--rounds 40] [--num-envs 1 8]
+    python -m bench.collect [--steps 2000] [--rounds 40] [--num-envs 1 8] [--profile]
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def raw_loop(n: int) -> Callable[[int], int]:
     return run
 
 
-def drivetrain_loop(n: int) -> tuple[Callable[[int], int], list[str]]:
+def drivetrain_loop(n: int, with_replay: bool = True) -> tuple[Callable[[int], int], str]:
     """(c) StepDriver + RandomPolicy + four metrics (+ replay) on dt.envs.make."""
     env = dt.envs.make("CartPole-v1", num_envs=n, seed=0)
     policy = RandomPolicy(env.time_step_spec(), env.action_spec(), seed=0)
@@ -85,11 +87,11 @@ def drivetrain_loop(n: int) -> tuple[Callable[[int], int], list[str]]:
         metrics.AverageReturn(),
         metrics.AverageEpisodeLength(),
     ]
-    names = ["4 metrics"]
-    if UniformReplay is not None:
+    what = "RandomPolicy + 4 metrics"
+    if with_replay and UniformReplay is not None:
         replay = UniformReplay(policy.trajectory_spec, 100_000, n)
         observers.append(replay.add_batch)
-        names.append("UniformReplay.add_batch")
+        what += " + UniformReplay.add_batch"
     state = {"time_step": env.reset(), "policy_state": None}
 
     def run(calls: int) -> int:
@@ -100,7 +102,7 @@ def drivetrain_loop(n: int) -> tuple[Callable[[int], int], list[str]]:
         state["time_step"], state["policy_state"] = driver.run(state["time_step"], state["policy_state"])
         return env_steps.result() + episodes.result() - before
 
-    return run, names
+    return run, what
 
 
 def measure(run: Callable[[int], int], calls: int) -> float:
@@ -111,9 +113,20 @@ def measure(run: Callable[[int], int], calls: int) -> float:
     return steps / (time.process_time() - start)
 
 
-def bench(n: int, steps: int, rounds: int) -> None:
-    dt_run, extras = drivetrain_loop(n)
+def bench(n: int, steps: int, rounds: int) -> float:
+    """Prints the table for ``n`` environments; returns the ratio (c)/(a)."""
+    dt_run, what = drivetrain_loop(n)
     runs = {"gymnasium": gymnasium_loop(n), "raw": raw_loop(n), "drivetrain": dt_run}
+    labels = {
+        "gymnasium": "(a) gymnasium SyncVectorEnv loop",
+        "raw": "(b) raw envs loop (floor)",
+        "drivetrain": f"(c) drivetrain StepDriver [{what}]",
+    }
+    if UniformReplay is not None:  # where the time goes: (c) without the replay buffer
+        runs["no_replay"], labels["no_replay"] = (
+            drivetrain_loop(n, with_replay=False)[0],
+            "(c') (c) without the replay",
+        )
     calls = max(1, steps // n)
     for run in runs.values():  # warm-up
         run(calls)
@@ -121,7 +134,7 @@ def bench(n: int, steps: int, rounds: int) -> None:
     names = list(runs)
     for r in range(rounds):
         # Short chunks, interleaved in a rotating order: machine noise hits all variants alike.
-        for name in names[r % 3 :] + names[: r % 3]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             rates[name].append(measure(runs[name], calls))
     med = {k: statistics.median(v) for k, v in rates.items()}
     ratios = [c / a for c, a in zip(rates["drivetrain"], rates["gymnasium"], strict=True)]
@@ -129,16 +142,27 @@ def bench(n: int, steps: int, rounds: int) -> None:
     q1, _, q3 = statistics.quantiles(ratios, n=4)
     print(f"CartPole-v1, num_envs={n}: {rounds} rounds x {calls * n} env steps per variant")
     print("  median environment steps per CPU second:")
-    print(f"  (a) gymnasium SyncVectorEnv loop : {med['gymnasium']:9.0f}")
-    print(f"  (b) raw envs loop (floor)        : {med['raw']:9.0f}")
-    print(
-        f"  (c) drivetrain StepDriver        : {med['drivetrain']:9.0f}   [RandomPolicy + {' + '.join(extras)}]"
-    )
+    for name, label in labels.items():
+        print(f"  {label:<72} {med[name]:9.0f}  ({med[name] / med['gymnasium']:.2f}x (a))")
     verdict = "meets" if ratio >= TARGET else "MISSES"
     print(
         f"  (c)/(a) = {ratio:.2f} (median of per-round ratios; quartiles {q1:.2f}..{q3:.2f}) -> {verdict} "
-        f"the {TARGET}x target;  (c)/(b) = {med['drivetrain'] / med['raw']:.2f}"
+        f"the {TARGET}x target"
     )
+    return ratio
+
+
+def profile(n: int, steps: int) -> None:
+    """cProfile of (c): where drivetrain's time goes."""
+    import cProfile
+    import pstats
+
+    run, what = drivetrain_loop(n)
+    run(max(1, 1000 // n))
+    profiler = cProfile.Profile()
+    profiler.runcall(run, max(1, steps // n))
+    print(f"cProfile of (c) [{what}], num_envs={n}, {steps} env steps:")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
 
 
 def main() -> None:
@@ -148,9 +172,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2_000, help="environment steps per variant and round")
     parser.add_argument("--rounds", type=int, default=40, help="interleaved rounds (medians reported)")
     parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--profile", action="store_true", help="profile (c) with cProfile instead")
     args = parser.parse_args()
     for n in args.num_envs:
-        bench(n, args.steps, args.rounds)
+        if args.profile:
+            profile(n, args.steps * 10)
+        else:
+            bench(n, args.steps, args.rounds)
 
 
 if __name__ == "__main__":
