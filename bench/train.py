@@ -4,7 +4,8 @@ Runs ``drivetrain.train.train`` on the ``cartpole-dqn`` preset (progress bar off
 periodic evaluation, checkpoints and logs as usual) and reports its wall time split into
 warm-up, collection (the collect driver: policy, environment, replay, metrics), training
 (sampling + ``agent.train``), final evaluation and the rest (logging, checkpoints, plots,
-setup). In the same run, a minimal hand-written loop does the same work (same budgets,
+setup), in wall-clock seconds, and the CPU seconds of the whole run (the machine may be
+shared: CPU time is what the run itself used). In the same run, a minimal hand-written loop does the same work (same budgets,
 schedule, network, optimizer and loss; a NumPy ring buffer, one-step transitions; no
 logging, checkpoints or evaluation) as the baseline of the collect + train time. The two
 alternate ``--repeats`` times and the median is reported.
@@ -35,12 +36,13 @@ def drivetrain_run(steps: int, seed: int) -> dict[str, float]:
         config, [("total_env_steps", steps), ("eval_interval", 0), ("progress_bar", False), ("seed", seed)]
     )
     with tempfile.TemporaryDirectory() as run_dir:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         result = train(config, run_dir, verbose=False)
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     loop_time = result.collect_seconds + result.train_seconds
     return {
         "wall": wall,
+        "cpu": cpu,
         "collect": result.collect_seconds,
         "train": result.train_seconds,
         "eval": result.eval_seconds,
@@ -93,7 +95,7 @@ def baseline_run(steps: int, seed: int) -> dict[str, float]:
         size += 1
         obs = next_obs if not (terminated or truncated) else env.reset()[0]
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(loop.learning_starts):
         step(int(rng.integers(2)))
     warmup = time.perf_counter() - start
@@ -134,7 +136,15 @@ def baseline_run(steps: int, seed: int) -> dict[str, float]:
         train_time += time.perf_counter() - t1
         collect_time += t1 - t0
     env.close()
-    return {"warmup": warmup, "collect": collect_time, "train": train_time, "loop": collect_time + train_time}
+    cpu, wall = time.process_time() - cpu_start, time.perf_counter() - start
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "warmup": warmup,
+        "collect": collect_time,
+        "train": train_time,
+        "loop": collect_time + train_time,
+    }
 
 
 def main() -> None:
@@ -169,7 +179,9 @@ def main() -> None:
         "torch_threads": args.threads,
         "drivetrain": {
             "wall_s": med(ours, "wall"),
+            "cpu_s": med(ours, "cpu"),
             "env_steps_per_s": steps / med(ours, "wall"),
+            "env_steps_per_cpu_s": steps / med(ours, "cpu"),
             "collect_s": med(ours, "collect"),
             "train_s": med(ours, "train"),
             "final_eval_s": med(ours, "eval"),
@@ -183,12 +195,16 @@ def main() -> None:
     }
     if base:
         report["baseline"] = {
+            "wall_s": med(base, "wall"),
+            "cpu_s": med(base, "cpu"),
+            "env_steps_per_cpu_s": steps / med(base, "cpu"),
             "warmup_s": med(base, "warmup"),
             "collect_s": med(base, "collect"),
             "train_s": med(base, "train"),
             "collect_steps_per_s": collected / med(base, "collect"),
             "updates_per_s": train_steps / med(base, "train"),
         }
+        report["ratio_cpu_speed_whole_run"] = med(base, "cpu") / med(ours, "cpu")
         report["ratio_loop_speed_drivetrain_over_baseline"] = med(base, "loop") / med(ours, "loop")
         report["ratio_collect_speed"] = med(base, "collect") / med(ours, "collect")
         report["ratio_train_speed"] = med(base, "train") / med(ours, "train")
