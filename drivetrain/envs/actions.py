@@ -51,19 +51,15 @@ class ActionChecker:
             self._hi = int(action_spec.maximum)
 
     def __call__(self, action: Any) -> Any:
-        if (
-            self._fast
-            and type(action) is np.ndarray
-            and action.dtype == self._dtype
-            and action.shape == self._shape
-        ):
-            values = action.tolist()
-            if min(values) >= self._lo and max(values) <= self._hi:
-                return action
-        return self._check_slowly(action)
+        return action if self._fast_values(action) is not None else self._check_slowly(action)
 
     def check_and_split(self, action: Any) -> list[Any]:
         """``split(checker(action))``; scalar integer actions come back as Python ints (cheapest)."""
+        values = self._fast_values(action)
+        return values if values is not None else self.split(self._check_slowly(action))
+
+    def _fast_values(self, action: Any) -> list[Any] | None:
+        """The actions as Python ints if they are a valid ``[B]`` array of a scalar integer spec."""
         if (
             self._fast
             and type(action) is np.ndarray
@@ -73,7 +69,7 @@ class ActionChecker:
             values: list[Any] = action.tolist()
             if min(values) >= self._lo and max(values) <= self._hi:
                 return values
-        return self.split(self._check_slowly(action))
+        return None
 
     def _check_slowly(self, action: Any) -> Any:
         try:
