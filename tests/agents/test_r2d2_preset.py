@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 import drivetrain as dt
-from drivetrain.agents.r2d2 import R2D2, R2D2Config, make_r2d2
+from drivetrain.agents import DQN
+from drivetrain.agents.r2d2 import R2D2, R2D2Config, make_agent, make_r2d2
 from drivetrain.train import fields
 from drivetrain.train.recurrent_presets import RECURRENT_PRESETS, cartpole_masked_dqn, cartpole_masked_rdqn
 
@@ -40,4 +41,12 @@ def test_preset_agent_collects_and_trains_on_masked_cartpole() -> None:
     batch, _ = replay.sample(4, agent.train_sequence_length)
     info = agent.train(batch)
     assert np.isfinite(info.loss) and info.extra["num_valid"] > 0
+    env.close()
+
+
+def test_make_agent_builds_the_agent_of_the_config_type() -> None:
+    env = dt.envs.make("CartPole-v1", num_envs=1, seed=0, mask_velocity=True)
+    spec, actions = env.time_step_spec(), env.action_spec()
+    assert isinstance(make_agent(cartpole_masked_rdqn().agent, spec, actions, seed=0), R2D2)
+    assert isinstance(make_agent(cartpole_masked_dqn().agent, spec, actions, seed=0), DQN)
     env.close()

@@ -1,17 +1,23 @@
-"""``make_r2d2``: a recurrent DQN agent, its recurrent Q-network and its optimizer from an :class:`R2D2Config`."""
+"""``make_r2d2``: a recurrent DQN agent, its recurrent Q-network and its optimizer from an :class:`R2D2Config`.
+
+``make_agent`` picks the builder by the config's type (``R2D2Config`` -> :func:`make_r2d2`, any
+other ``DQNConfig`` -> :func:`~drivetrain.agents.make_dqn`), for code that builds either agent.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from drivetrain.agents.dqn.builder import make_optimizer
+from drivetrain.agents.dqn.agent import DQN
+from drivetrain.agents.dqn.builder import make_dqn, make_optimizer
+from drivetrain.agents.dqn.config import DQNConfig
 from drivetrain.agents.r2d2.agent import R2D2
 from drivetrain.agents.r2d2.config import R2D2Config
 from drivetrain.core import seeding, types
 from drivetrain.core.schedules import PolynomialDecay
 from drivetrain.networks.recurrent import RecurrentQNetwork
 
-__all__ = ["make_r2d2"]
+__all__ = ["make_agent", "make_r2d2"]
 
 
 def make_r2d2(
@@ -58,3 +64,12 @@ def make_r2d2(
         seed=policy_seed,
         device=config.device,
     )
+
+
+def make_agent(
+    config: DQNConfig, time_step_spec: types.TimeStep, action_spec: Any, seed: int | None = None
+) -> DQN | R2D2:
+    """:func:`make_r2d2` for an :class:`R2D2Config`, :func:`~drivetrain.agents.make_dqn` otherwise."""
+    if isinstance(config, R2D2Config):
+        return make_r2d2(config, time_step_spec, action_spec, seed)
+    return make_dqn(config, time_step_spec, action_spec, seed)
