@@ -32,6 +32,9 @@ during training, one final evaluation episode): agent steps/s of the collect + t
 phase and where its time goes. Usage::
 
     python -m bench.atari [--steps 800] [--rounds 8] [--num-envs 1 8] [--fill 200000] [--train-steps 2000]
+
+``--random-episodes N [--preset P] [--seed S]`` scores a random policy under the preset's
+evaluation protocol: the baseline of the bounded learning check in docs/benchmarks_atari.md.
 """
 
 from __future__ import annotations
@@ -215,6 +218,23 @@ def bench_training(steps: int, warmup_steps: int, threads: int | None) -> None:
     )
 
 
+def random_baseline(preset: str, episodes: int, seed: int) -> None:
+    """The score of a uniformly random policy under the preset's evaluation protocol (the
+    baseline of the bounded learning check): same environment, seed and episode count as
+    ``drivetrain eval RUN_DIR --episodes N``."""
+    from drivetrain.train import get_preset
+    from drivetrain.train.evaluation import evaluate
+    from drivetrain.train.experiment import make_env, run_seeds
+
+    config = get_preset(preset).build()
+    with make_env(config.env, config.loop.eval_num_envs, run_seeds(seed).eval_env, evaluation=True) as env:
+        result = evaluate(env, RandomPolicy(env.time_step_spec(), env.action_spec(), seed=seed), episodes)
+    print(
+        f"random policy, {preset} evaluation protocol (seed {seed}): {result.mean_return:.2f} ± "
+        f"{result.std_return:.2f} over {result.episodes} episodes (mean length {result.mean_length:.0f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -229,6 +249,9 @@ def main() -> None:
     )
     parser.add_argument("--train-warmup", type=int, default=2_000, help="random warm-up steps before them")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's)")
+    parser.add_argument("--random-episodes", type=int, default=0, help="score a random policy (0: skip)")
+    parser.add_argument("--preset", default="breakout-dqn", help="preset of --random-episodes")
+    parser.add_argument("--seed", type=int, default=0, help="run seed of --random-episodes")
     args = parser.parse_args()
     for backend in args.backends:
         if backend == "envpool":
@@ -243,6 +266,8 @@ def main() -> None:
         bench_memory(args.fill)
     if args.train_steps > 0:
         bench_training(args.train_steps, args.train_warmup, args.threads)
+    if args.random_episodes > 0:
+        random_baseline(args.preset, args.random_episodes, args.seed)
 
 
 if __name__ == "__main__":
