@@ -10,10 +10,13 @@
 Preprocessing (Mnih et al. 2015, "Human-level control through deep reinforcement
 learning", Nature 518; settings in :class:`AtariConfig`): ALE v5 with ``frameskip=1``
 inside ALE; each agent step repeats the action for 4 frames, sums their rewards and
-max-pools the last two frames, once; 1..30 NOOP frames at reset; FIRE on reset for games
-that have it; 84×84 grayscale; the 4 latest frames stacked on the last axis, newest last
-(uint8 ``[84, 84, 4]``; the reset frame fills the stack at FIRST); a time limit of 27,000
-agent steps (108k frames) as truncation. Sticky actions are off by default; on
+max-pools the last two frames, once; at reset, a random 1..30 frames of NOOP, the last
+one FIRE for games that have it (EnvPool's reset: both backends emit the same frames, a
+test checks it bit for bit); 84×84 grayscale; the 4 latest frames stacked on the last
+axis, newest last (uint8 ``[84, 84, 4]``; the reset frame fills the stack at FIRST); a
+time limit of 27,000 agent steps (108k frames) as truncation. When a game ends in the
+middle of a frame skip, both backends stop there and the final observation repeats
+(parts of) the previous one; it is never bootstrapped from (discount 0). Sticky actions are off by default; on
 (``sticky_actions=True``) they repeat the previous action with probability 0.25 per
 frame, the protocol of Machado et al. 2018, "Revisiting the Arcade Learning
 Environment: Evaluation Protocols and Open Problems for General Agents", JAIR 61.
@@ -39,7 +42,9 @@ Trajectory fields and without a side channel:
   means. Gymnasium's ``AtariPreprocessing(terminal_on_life_loss=True)`` is not used: it
   reports ``terminated`` and its next reset restarts the *game*, so the agent would
   never play a second life. A life lost on the step the time limit truncates gets
-  discount 0 too (it then reads as a termination; the game still restarts).
+  discount 0 too (it then reads as a termination; the game still restarts). Because the
+  stack continues, the replay's frame de-duplication stores one frame per step across
+  life losses (a reset per life would cost three more frames each).
 
 Evaluation as in the paper -- ε-greedy with ε = 0.05, up to 30 no-op starts, episodes
 capped at 5 minutes (18,000 frames) -- is :class:`AtariEval`: ``AtariEval().env_config(cfg)``
@@ -74,8 +79,8 @@ class AtariConfig:
     """ALE frames per agent step: the action is repeated, rewards are summed and the last two
     frames max-pooled (once; ALE itself runs with ``frameskip=1``)."""
     noop_max: int = 30
-    """At reset, a uniform random 1..``noop_max`` number of NOOP frames; 0 disables (Gymnasium
-    backend only; EnvPool needs >= 1)."""
+    """At reset, a uniform random 1..``noop_max`` frames of NOOP (the last one FIRE when
+    ``fire_reset`` applies); 0 disables (Gymnasium backend only; EnvPool needs >= 1)."""
     screen_size: int = 84
     """Observed frames are ``screen_size`` × ``screen_size`` grayscale (INTER_AREA resize)."""
     frame_stack: int = 4
