@@ -65,7 +65,7 @@ def bare_gymnasium(n: int) -> Run:
     for i, env in enumerate(envs):
         env.reset(seed=i)
     rng = np.random.default_rng(0)
-    num_actions = int(envs[0].action_space.n)
+    num_actions = int(envs[0].action_space.n)  # type: ignore[attr-defined]
 
     def run(calls: int) -> int:
         for _ in range(calls):
@@ -101,7 +101,7 @@ def warmup(n: int, backend: str) -> Run:
     policy = RandomPolicy(env.time_step_spec(), env.action_spec(), seed=0)
     episodes, env_steps = metrics.NumberOfEpisodes(), metrics.EnvironmentSteps()
     replay = UniformReplay(policy.trajectory_spec, 100_000, n, seed=0)
-    observers = [
+    observers: list[Callable[[dt.Trajectory], object]] = [
         episodes,
         env_steps,
         metrics.AverageReturn(),
