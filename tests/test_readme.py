@@ -30,3 +30,13 @@ def test_concepts_example_runs(capsys):
     assert int(out[0]) > 0  # random CartPole episodes end within 2,000 steps
     assert 8 <= float(out[1]) <= 100
     assert out[-3:] == ["(64,", "2,", "4)"]
+
+
+def test_agent_example_runs():
+    block = README.split("<!-- readme-example: agent -->", 1)[1]
+    code = re.search(r"```python\n(.*?)```", block, flags=re.S).group(1)
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    scope["dataset"].close()
+    assert scope["agent"].train_step == 1_000
+    assert 0 <= scope["loss_info"].loss < 100

@@ -30,10 +30,22 @@ def _scalar_discrete(action_spec: Any) -> tuple[int, int] | None:
 
 
 class RandomPolicy(Policy):
-    """Uniformly random actions within the (bounded) action spec."""
+    """Uniformly random actions within the (bounded) action spec.
 
-    def __init__(self, time_step_spec: types.TimeStep, action_spec: Any, seed: seeding.Seed = None):
-        super().__init__(time_step_spec, action_spec)
+    ``info_spec`` (e.g. ``agent.collect_policy.info_spec``) makes the policy emit zeros of
+    that spec as its info, so that its trajectories fit a replay buffer made for the
+    agent's ``collect_data_spec`` (the random warm-up of the training loop).
+    """
+
+    def __init__(
+        self,
+        time_step_spec: types.TimeStep,
+        action_spec: Any,
+        seed: seeding.Seed = None,
+        info_spec: Any = None,
+    ):
+        super().__init__(time_step_spec, action_spec, info_spec=info_spec)
+        self._zero_info: tuple[int, dict[str, Any]] = (-1, {})
         self._rng = seeding.as_generator(seed)
         self._discrete = _scalar_discrete(action_spec)
         if self._discrete is not None:
@@ -56,7 +68,14 @@ class RandomPolicy(Policy):
                 action = self._rng.integers(lo, hi, b, endpoint=True).astype(self._dtype, copy=False)
         else:
             action = specs.sample(self.action_spec, self._rng, (b,))
-        return types.PolicyStep(action, (), {})
+        return types.PolicyStep(action, (), self._info(b))
+
+    def _info(self, batch_size: int) -> dict[str, Any]:
+        if not self.info_spec:
+            return {}
+        if self._zero_info[0] != batch_size:  # zeros made once per batch size, never written to
+            self._zero_info = (batch_size, specs.zeros(self.info_spec, (batch_size,)))
+        return self._zero_info[1]
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": seeding.generator_state(self._rng)}

@@ -97,3 +97,13 @@ def test_scripted_policy_cycles():
     assert [int(p.action(ts(2)).action[1]) for _ in range(3)] == [2, 5, 2]
     with pytest.raises(ValueError, match="must not be empty"):
         ScriptedPolicy(TS_SPEC, ACTIONS, [])
+
+
+def test_random_policy_emits_zero_info_of_a_given_spec():
+    info_spec = {"q_values": specs.ArraySpec((4,), np.float32)}
+    policy = RandomPolicy(TS_SPEC, ACTIONS, seed=0, info_spec=info_spec)
+    info = policy.action(ts(3)).info
+    specs.validate(info_spec, info)
+    assert not info["q_values"].any()
+    assert policy.trajectory_spec.policy_info == info_spec
+    assert RandomPolicy(TS_SPEC, ACTIONS).action(ts(3)).info == {}
