@@ -1,7 +1,8 @@
 """The whole ``cartpole-dqn`` training run: env steps/s and where the time goes.
 
-Runs ``drivetrain.train.train`` on the ``cartpole-dqn`` preset (progress bar off, no
-periodic evaluation, checkpoints and logs as usual) and reports its wall time split into
+Runs ``drivetrain.train.train`` on the ``cartpole-dqn`` preset for the whole budget
+(progress bar off, no periodic evaluation and so no early stop, checkpoints and logs as
+usual) and reports its wall time split into
 warm-up, collection (the collect driver: policy, environment, replay, metrics), training
 (sampling + ``agent.train``), final evaluation and the rest (logging, checkpoints, plots,
 setup), in wall-clock seconds, and the CPU seconds of the whole run (the machine may be
@@ -33,7 +34,14 @@ from drivetrain.train import apply_overrides, get_preset, train
 def drivetrain_run(steps: int, seed: int) -> dict[str, float]:
     config = get_preset("cartpole-dqn").build()
     config = apply_overrides(
-        config, [("total_env_steps", steps), ("eval_interval", 0), ("progress_bar", False), ("seed", seed)]
+        config,
+        [
+            ("total_env_steps", steps),
+            ("eval_interval", 0),
+            ("stop_at_return", None),
+            ("progress_bar", False),
+            ("seed", seed),
+        ],
     )
     with tempfile.TemporaryDirectory() as run_dir:
         start, cpu_start = time.perf_counter(), time.process_time()

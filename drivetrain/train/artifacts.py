@@ -69,13 +69,13 @@ def load_agent(run_dir: str | os.PathLike[str], device: str | None = None) -> Lo
 def evaluate_run(
     run_dir: str | os.PathLike[str], episodes: int | None = None, seed: int | None = None
 ) -> tuple[EvalResult, LoadedAgent]:
-    """Evaluates the newest agent of a run as its training did (same env seed, ``loop.eval_epsilon``).
+    """Evaluates the newest agent of a run as its final evaluation did (same seed, ``loop.eval_epsilon``).
 
     With the defaults this reproduces the run's ``eval.json``.
     """
     loaded = load_agent(run_dir)
     config = loaded.config
     n = config.loop.final_eval_episodes if episodes is None else episodes
-    env_seed = run_seeds(config.seed).eval_env if seed is None else seed
+    env_seed = run_seeds(config.seed).final_eval if seed is None else seed
     with make_env(config.env, config.loop.eval_num_envs, env_seed, evaluation=True) as env:
         return evaluate(env, eval_policy(loaded.agent, config), n), loaded

@@ -99,12 +99,12 @@ class LoopConfig:
     eval_episodes: int = 10
     """Episodes per evaluation during training."""
     final_eval_episodes: int = 10
-    """Episodes of the final evaluation written to eval.json."""
+    """Episodes of the final evaluation written to eval.json (seeded apart from the periodic ones)."""
     eval_num_envs: int = 1
     """Environments of the evaluation batch (separate from the training ones)."""
     stop_at_return: float | None = None
-    """End the run early once an evaluation's mean return reaches this (evaluations then use
-    final_eval_episodes, and the one that reached it is the final one); None: run the whole budget."""
+    """End the run early once a periodic evaluation's mean return reaches this; the final evaluation
+    (eval.json) then runs on episodes of its own. None: train for the whole budget."""
     eval_epsilon: float = 0.0
     """Probability of a random action during evaluation (0: greedy; the Atari papers use 0.05)."""
     log_interval: int = 1_000

@@ -130,12 +130,15 @@ class Experiment:
     metrics: TrainMetrics
     warmup_policy: RandomPolicy
 
-    eval_seed: int
+    seeds: RunSeeds
 
-    def make_eval_env(self) -> Environment:
-        """A fresh evaluation environment, seeded alike every time: every evaluation of the run
-        starts from the same initial states, whether or not the run was resumed in between."""
-        return make_env(self.config.env, self.config.loop.eval_num_envs, self.eval_seed, evaluation=True)
+    def make_eval_env(self, final: bool = False) -> Environment:
+        """A fresh evaluation environment, seeded alike every time: every periodic evaluation of
+        the run starts from the same initial states, whether or not the run was resumed in
+        between. The final evaluation (``final=True``) gets its own seed, so that its episodes
+        are not those that periodic evaluations (and ``loop.stop_at_return``) selected on."""
+        seed = self.seeds.final_eval if final else self.seeds.eval_env
+        return make_env(self.config.env, self.config.loop.eval_num_envs, seed, evaluation=True)
 
     @property
     def eval_policy(self) -> Policy:
@@ -188,10 +191,11 @@ class RunSeeds(NamedTuple):
     agent: int
     replay: int
     warmup: int
+    final_eval: int
 
 
 def run_seeds(seed: int) -> RunSeeds:
-    return RunSeeds(*seeding.spawn_seeds(seed, 5))
+    return RunSeeds(*seeding.spawn_seeds(seed, len(RunSeeds._fields)))
 
 
 def eval_policy(agent: DQN, config: ExperimentConfig) -> Policy:
@@ -257,5 +261,5 @@ def build_experiment(config: ExperimentConfig) -> Experiment:
         replay=replay,
         metrics=TrainMetrics.create(config.loop.average_window),
         warmup_policy=RandomPolicy(env.time_step_spec(), env.action_spec(), seed=seeds.warmup),
-        eval_seed=seeds.eval_env,
+        seeds=seeds,
     )

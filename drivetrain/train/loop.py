@@ -142,9 +142,9 @@ def _train_phase(exp: Experiment, batches: Iterator[tuple[Any, Any]], steps: int
         stats.add(float(loss_info.loss), loss_info.extra)
 
 
-def _evaluate(exp: Experiment, episodes: int, state: LoopState) -> EvalResult:
+def _evaluate(exp: Experiment, episodes: int, state: LoopState, final: bool = False) -> EvalResult:
     start = time.perf_counter()
-    with exp.make_eval_env() as env:
+    with exp.make_eval_env(final=final) as env:
         result = evaluate(env, exp.eval_policy, episodes)
     state.eval_seconds += time.perf_counter() - start
     return result
@@ -292,8 +292,8 @@ def _run(exp: Experiment, run: RunDir, resume: bool, verbose: bool) -> TrainResu
             done = steps >= loop.total_env_steps
 
             # 3. a row of progress.csv when due, with a greedy evaluation when one is due
-            eval_due = done or (loop.eval_interval > 0 and steps >= state.next_eval)
-            if eval_due or steps >= state.next_log:
+            eval_due = loop.eval_interval > 0 and steps >= state.next_eval
+            if done or eval_due or steps >= state.next_log:
                 now = time.perf_counter()
                 row = _row(
                     exp,
@@ -302,26 +302,23 @@ def _run(exp: Experiment, run: RunDir, resume: bool, verbose: bool) -> TrainResu
                     wall_before + now - session_start,
                 )
                 rate_mark, state.stats = (steps, now), TrainStats()
-                if eval_due:
-                    # with stop_at_return, every evaluation may be the last: all are final-sized
-                    final_size = done or loop.stop_at_return is not None
-                    evaluation = _evaluate(
-                        exp, loop.final_eval_episodes if final_size else loop.eval_episodes, state
-                    )
-                    row |= {
-                        "eval_mean_return": evaluation.mean_return,
-                        "eval_std_return": evaluation.std_return,
-                    }
-                    say(
-                        f"env step {steps}: greedy return {evaluation.mean_return:.1f} ± "
-                        f"{evaluation.std_return:.1f} over {evaluation.episodes} episodes"
-                    )
-                    state.next_eval = _next_multiple(steps, loop.eval_interval) if loop.eval_interval else 0
+                if eval_due and not done:
+                    evaluation = _evaluate(exp, loop.eval_episodes, state)
+                    say(f"env step {steps}: {_describe(evaluation)}")
+                    state.next_eval = _next_multiple(steps, loop.eval_interval)
                     if loop.stop_at_return is not None and evaluation.mean_return >= loop.stop_at_return:
                         state.stopped = done = True
                         say(
                             f"stopping: the greedy return reached loop.stop_at_return = {loop.stop_at_return}"
                         )
+                if done:  # the final evaluation, on episodes of its own
+                    evaluation = _evaluate(exp, loop.final_eval_episodes, state, final=True)
+                    say(f"final evaluation at env step {steps}: {_describe(evaluation)}")
+                if evaluation is not None and (done or eval_due):
+                    row |= {
+                        "eval_mean_return": evaluation.mean_return,
+                        "eval_std_return": evaluation.std_return,
+                    }
                 logger.log(row)
                 state.next_log = _next_multiple(steps, loop.log_interval)
 
@@ -358,6 +355,10 @@ def _run(exp: Experiment, run: RunDir, resume: bool, verbose: bool) -> TrainResu
         train_seconds=state.train_seconds,
         eval_seconds=state.eval_seconds,
     )
+
+
+def _describe(result: EvalResult) -> str:
+    return f"greedy return {result.mean_return:.1f} ± {result.std_return:.1f} over {result.episodes} episodes"
 
 
 def _title(config: ExperimentConfig) -> str:

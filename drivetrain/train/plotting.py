@@ -55,7 +55,7 @@ def plot_learning_curve(
     ax_ret.set_ylabel("episode return")
     ax_ret.grid(alpha=0.3)
     if xs or ex:
-        ax_ret.legend(loc="lower right")
+        ax_ret.legend(loc="upper left", fontsize="small")
     lx, ly = _series(rows, "loss")
     if lx:
         ax_loss.plot(lx, ly, color="tab:red", label="loss")

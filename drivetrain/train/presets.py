@@ -136,12 +136,20 @@ def cartpole_dqn() -> ExperimentConfig:
     - Epsilon decays linearly from 1 to 0.04 over the first 16% of the run (8,000 env
       steps), counted by drivetrain in train steps: 8,000 env steps are
       (8,000 - 1,000) x 128 / 256 = 3,500 train steps.
+    - Adam's epsilon is 1e-5, Stable-Baselines3's default for Adam (PyTorch's is 1e-8).
+
+    drivetrain's additions: a greedy evaluation of 10 episodes every 2,500 env steps, and
+    the run ends once one reaches a mean return of 475 (CartPole-v1's reward threshold:
+    solved); the final evaluation (eval.json) then plays 10 episodes of its own. With these
+    settings DQN often solves CartPole and forgets it again before 50k steps; to train for
+    the whole budget regardless, pass ``--stop_at_return none``.
     """
     return ExperimentConfig(
         env=EnvConfig(name="CartPole-v1", num_envs=1),
         agent=DQNConfig(
             fc_layers=(256, 256),
             optimizer="adam",
+            adam_eps=1e-5,
             learning_rate=2.3e-3,
             gamma=0.99,
             n_step=1,
@@ -160,8 +168,10 @@ def cartpole_dqn() -> ExperimentConfig:
             update_period=_ZOO_TRAIN_FREQ,
             gradient_steps=_ZOO_GRADIENT_STEPS,
             batch_size=64,
-            eval_interval=10_000,
+            eval_interval=2_500,
             eval_episodes=10,
+            eval_num_envs=10,
+            stop_at_return=475.0,
             final_eval_episodes=10,
             log_interval=1_000,
             checkpoint_interval=10_000,

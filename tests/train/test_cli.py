@@ -13,6 +13,7 @@ TINY = [
     "--gradient_steps", "5",
     "--agent.fc_layers", "16,16",
     "--eval_interval=0",
+    "--stop_at_return", "none",
     "--final_eval_episodes", "2",
     "--checkpoint_interval", "300",
     "--tensorboard", "false",

@@ -25,6 +25,8 @@ TINY = [
     ("fc_layers", (32, 32)),
     ("target_update_period", 50),
     ("epsilon_decay_steps", 300),
+    ("stop_at_return", None),
+    ("eval_num_envs", 1),
 ]
 
 
