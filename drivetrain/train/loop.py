@@ -32,7 +32,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +231,45 @@ def train(
             exp.close()
 
 
+@dataclasses.dataclass
+class _Session:
+    """One call of :func:`train`: where it writes (logs, checkpoints, messages) and its clock."""
+
+    exp: Experiment
+    run: RunDir
+    logger: RunLogger
+    checkpoints: CheckpointDir
+    say: Callable[[str], None]
+    wall_before: float
+    start: float = dataclasses.field(default_factory=time.perf_counter)
+    mark: tuple[int, float, float] = (0, 0.0, 0.0)
+    """(env steps, wall clock, evaluation seconds) at the last row: steps/s leave evaluations out."""
+
+    def wall(self) -> float:
+        return self.wall_before + time.perf_counter() - self.start
+
+    def log_row(self, state: LoopState, evaluation: EvalResult | None) -> None:
+        steps, now = self.exp.metrics.env_steps.result(), time.perf_counter()
+        busy = (now - self.mark[1]) - (state.eval_seconds - self.mark[2])
+        row = _row(self.exp, state.stats, (steps - self.mark[0]) / max(busy, 1e-9), self.wall())
+        if evaluation is not None:
+            row |= {"eval_mean_return": evaluation.mean_return, "eval_std_return": evaluation.std_return}
+        self.logger.log(row)
+        self.mark = (steps, now, state.eval_seconds)
+        state.stats = TrainStats()
+        state.next_log = _next_multiple(steps, self.exp.config.loop.log_interval)
+
+    def save(self, state: LoopState, time_step: Any, policy_state: Any) -> None:
+        steps = self.exp.metrics.env_steps.result()
+        if self.exp.config.loop.checkpoint_interval > 0:
+            state.next_checkpoint = _next_multiple(steps, self.exp.config.loop.checkpoint_interval)
+        state.wall_seconds = self.wall()
+        self.logger.flush()
+        self.checkpoints.save(_snapshot(self.exp, state, time_step, policy_state), steps)
+        save_agent(self.exp.agent, steps, self.run.path)
+        plot_learning_curve(self.run.progress_csv, self.run.learning_curve, title=_title(self.exp.config))
+
+
 def _run(exp: Experiment, run: RunDir, resume: bool, verbose: bool) -> TrainResult:
     config, loop = exp.config, exp.config.loop
     env_steps = exp.metrics.env_steps.result
@@ -240,12 +279,8 @@ def _run(exp: Experiment, run: RunDir, resume: bool, verbose: bool) -> TrainResu
         state, time_step, policy_state = _restore(exp, load_checkpoint(latest))
     else:
         state, time_step, policy_state = LoopState(), None, None
-        state.next_log, state.next_eval, state.next_checkpoint = (
-            loop.log_interval,
-            loop.eval_interval,
-            loop.checkpoint_interval,
-        )
-    logger = RunLogger(run.path, keep_until=env_steps(), tensorboard=loop.tensorboard)
+        state.next_log, state.next_eval = loop.log_interval, loop.eval_interval
+        state.next_checkpoint = loop.checkpoint_interval
     bar = ProgressBar(
         loop.total_env_steps,
         initial=env_steps(),
@@ -253,108 +288,83 @@ def _run(exp: Experiment, run: RunDir, resume: bool, verbose: bool) -> TrainResu
         desc=config.preset or config.env.name,
         disable=not loop.progress_bar,
     )
-    say = bar.write if verbose else (lambda _msg: None)
+    logger = RunLogger(run.path, keep_until=env_steps(), tensorboard=loop.tensorboard)
+    session = _Session(exp, run, logger, checkpoints, bar.write if verbose else _quiet, state.wall_seconds)
+    session.mark = (env_steps(), session.start, state.eval_seconds)
     if latest is not None:
-        say(
-            f"resumed from {latest} at env step {env_steps()}"
-            + (
-                ""
-                if time_step is not None
-                else " (environments reset: their state was not in the checkpoint)"
-            )
+        reset = (
+            "" if time_step is not None else " (environments reset: their state was not in the checkpoint)"
         )
+        session.say(f"resumed from {latest} at env step {env_steps()}{reset}")
     observers = [replay_writer(exp.replay), *exp.metrics.observers, bar]
     batches = _batches(exp)
-    session_start = time.perf_counter()
-    wall_before = state.wall_seconds
-    rate_mark = (env_steps(), session_start)
     evaluation: EvalResult | None = None
     try:
         if latest is None and loop.learning_starts > 0:
             warmup = StepDriver(exp.env, exp.warmup_policy, observers, num_steps=loop.learning_starts)
-            time_step, policy_state = warmup.run()
-            state.warmup_seconds = time.perf_counter() - session_start
+            time_step, _ = warmup.run()
             policy_state = None  # the collect policy starts from its own initial state
+            state.warmup_seconds = time.perf_counter() - session.start
         collect = StepDriver(exp.env, exp.agent.collect_policy, observers, num_steps=loop.update_period)
         while env_steps() < loop.total_env_steps and not (state.stopped and loop.stop_at_return is not None):
-            # 1. collect, 2. train; the last iteration only collects what is left of the budget
+            # 1. collect; the last iteration only collects what is left of the budget
             collect.num_steps = min(loop.update_period, loop.total_env_steps - env_steps())
-            gradient_steps = math.ceil(loop.gradient_steps * collect.num_steps / loop.update_period)
             t0 = time.perf_counter()
             time_step, policy_state = collect.run(time_step, policy_state)
             t1 = time.perf_counter()
+            # 2. train
+            gradient_steps = math.ceil(loop.gradient_steps * collect.num_steps / loop.update_period)
             _train_phase(exp, batches, gradient_steps, state.stats)
-            t2 = time.perf_counter()
-            state.iteration += 1
             state.collect_seconds += t1 - t0
-            state.train_seconds += t2 - t1
+            state.train_seconds += time.perf_counter() - t1
+            state.iteration += 1
             steps = env_steps()
             done = steps >= loop.total_env_steps
 
-            # 3. a row of progress.csv when due, with a greedy evaluation when one is due
+            # 3. evaluate when due; the run ends at the budget or at loop.stop_at_return
             eval_due = loop.eval_interval > 0 and steps >= state.next_eval
-            if done or eval_due or steps >= state.next_log:
-                now = time.perf_counter()
-                row = _row(
-                    exp,
-                    state.stats,
-                    (steps - rate_mark[0]) / max(now - rate_mark[1], 1e-9),
-                    wall_before + now - session_start,
-                )
-                rate_mark, state.stats = (steps, now), TrainStats()
-                if eval_due and not done:
-                    evaluation = _evaluate(exp, loop.eval_episodes, state)
-                    say(f"env step {steps}: {_describe(evaluation)}")
-                    state.next_eval = _next_multiple(steps, loop.eval_interval)
-                    if loop.stop_at_return is not None and evaluation.mean_return >= loop.stop_at_return:
-                        state.stopped = done = True
-                        say(
-                            f"stopping: the greedy return reached loop.stop_at_return = {loop.stop_at_return}"
-                        )
-                if done:  # the final evaluation, on episodes of its own
-                    evaluation = _evaluate(exp, loop.final_eval_episodes, state, final=True)
-                    say(f"final evaluation at env step {steps}: {_describe(evaluation)}")
-                if evaluation is not None and (done or eval_due):
-                    row |= {
-                        "eval_mean_return": evaluation.mean_return,
-                        "eval_std_return": evaluation.std_return,
-                    }
-                logger.log(row)
-                state.next_log = _next_multiple(steps, loop.log_interval)
-
-            # 4. at the end eval.json; a checkpoint when due and at the end
-            if done:
-                assert evaluation is not None
+            if eval_due and not done:
+                evaluation = _evaluate(exp, loop.eval_episodes, state)
+                session.say(f"env step {steps}: {_describe(evaluation)}")
+                state.next_eval = _next_multiple(steps, loop.eval_interval)
+                if loop.stop_at_return is not None and evaluation.mean_return >= loop.stop_at_return:
+                    session.say(
+                        f"stopping: the greedy return reached loop.stop_at_return = {loop.stop_at_return}"
+                    )
+                    state.stopped = done = True
+            if done:  # the final evaluation, on episodes of its own
+                evaluation = _evaluate(exp, loop.final_eval_episodes, state, final=True)
+                session.say(f"final evaluation at env step {steps}: {_describe(evaluation)}")
                 atomic_write_text(_eval_json(evaluation, steps), run.eval_json)
+
+            # 4. a row of progress.csv and a checkpoint, when due
+            if done or eval_due or steps >= state.next_log:
+                session.log_row(state, evaluation if done or eval_due else None)
             if done or (loop.checkpoint_interval > 0 and steps >= state.next_checkpoint):
-                if loop.checkpoint_interval > 0:
-                    state.next_checkpoint = _next_multiple(steps, loop.checkpoint_interval)
-                state.wall_seconds = wall_before + time.perf_counter() - session_start
-                logger.flush()
-                checkpoints.save(_snapshot(exp, state, time_step, policy_state), steps)
-                save_agent(exp.agent, steps, run.path)
-                plot_learning_curve(run.progress_csv, run.learning_curve, title=_title(config))
+                session.save(state, time_step, policy_state)
     finally:
         bar.close()
         logger.close()
-        close = getattr(batches, "close", None)
-        if close is not None:
-            close()
+        batches.close()
 
     if evaluation is None:  # resumed a run that had already finished
         evaluation = _read_eval(run)
-        say(f"{run.path} had already finished at env step {env_steps()}")
+        session.say(f"{run.path} had already finished at env step {env_steps()}")
     return TrainResult(
         run_dir=run.path,
         env_steps=env_steps(),
         train_steps=exp.agent.train_step,
         evaluation=evaluation,
-        wall_seconds=wall_before + time.perf_counter() - session_start,
+        wall_seconds=session.wall(),
         warmup_seconds=state.warmup_seconds,
         collect_seconds=state.collect_seconds,
         train_seconds=state.train_seconds,
         eval_seconds=state.eval_seconds,
     )
+
+
+def _quiet(message: str) -> None:
+    del message
 
 
 def _describe(result: EvalResult) -> str:
