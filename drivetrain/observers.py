@@ -63,7 +63,7 @@ class ProgressBar:
             raise ValueError(f"ProgressBar: total must be >= 0, got {total}")
         self._metric = average_return
         self._file = file
-        self._returns: np.ndarray | None = None
+        self._returns: list[float] = []
         self._finished: collections.deque[float] = collections.deque(maxlen=window)
         self._bar = tqdm(
             total=total,
@@ -80,23 +80,30 @@ class ProgressBar:
         self.steps = int(initial)
 
     def __call__(self, trajectory: types.Trajectory) -> None:
-        step_type = trajectory.step_type
-        n = step_type.shape[0] - int(np.count_nonzero(step_type == _LAST))
+        # Python lists: NumPy calls on arrays of a few elements cost more than the work.
+        step_types = trajectory.step_type.tolist()
+        n = len(step_types) - step_types.count(_LAST)
         self.steps += n
-        ended = trajectory.next_step_type == _LAST
+        next_types = trajectory.next_step_type.tolist()
+        ended = _LAST in next_types
         if self._metric is None:
-            if self._returns is None or self._returns.shape[0] != step_type.shape[0]:
-                self._returns = np.zeros(step_type.shape[0], np.float64)
-            self._returns += trajectory.reward  # a boundary's reward is 0
-            if ended.any():
-                self._finished.extend(self._returns[ended].tolist())
-                self._returns[ended] = 0.0
-        if ended.any():
+            rewards = trajectory.reward.tolist()  # a boundary's reward is 0
+            if len(self._returns) != len(rewards):
+                self._returns = [0.0] * len(rewards)
+            for i, r in enumerate(rewards):
+                self._returns[i] += r
+            if ended:
+                for i, t in enumerate(next_types):
+                    if t == _LAST:
+                        self._finished.append(self._returns[i])
+                        self._returns[i] = 0.0
+        if ended:
             value = self.average_return
             if not math.isnan(value):
                 self._bar.set_postfix_str(f"return={value:.4g}", refresh=False)
         # Vector environments overshoot the last driver run: keep the bar at most full.
-        self._bar.update(max(0, min(n, self._bar.total - self._bar.n)))
+        bar = self._bar
+        bar.update(max(0, min(n, bar.total - bar.n)))
 
     @property
     def average_return(self) -> float:
