@@ -217,14 +217,14 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from drivetrain.agents import export_policy
     from drivetrain.train.artifacts import load_agent
 
-    try:
-        from drivetrain.agents import export_policy
-    except ImportError:
-        raise CommandError("export is not available: drivetrain.agents has no export_policy yet") from None
     loaded = load_agent(args.run_dir, device="cpu")
-    path = export_policy(loaded.agent, args.file)
+    try:
+        path = export_policy(loaded.agent, args.file)
+    except TypeError as e:  # e.g. a recurrent agent
+        raise CommandError(str(e)) from None
     print(f"wrote {path}")
     return 0
 

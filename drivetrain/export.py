@@ -50,6 +50,12 @@ def _q_policy(agent_or_policy: Any) -> Any:
     from drivetrain.agents.dqn.policy import QPolicy
 
     candidate = getattr(agent_or_policy, "policy", agent_or_policy)
+    if getattr(candidate, "stateful", False):
+        raise TypeError(
+            f"export_policy: {type(agent_or_policy).__name__} has a stateful (recurrent) policy; only "
+            "feed-forward Q-policies can be exported for now (the exported program takes observations "
+            "alone, no state)"
+        )
     while not isinstance(candidate, QPolicy) and hasattr(candidate, "wrapped"):
         candidate = candidate.wrapped  # GreedyPolicy / EpsilonGreedyPolicy around a QPolicy
     if not isinstance(candidate, QPolicy):

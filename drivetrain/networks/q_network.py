@@ -53,9 +53,10 @@ def num_actions_of(action_spec: Any) -> int:
     return action_spec.num_values
 
 
-def _encoder(
+def make_encoder(
     observation_spec: Any, conv_layers: Sequence[tuple[int, int, int]] | None, gen: Any
 ) -> nn.Module:
+    """The encoder for ``observation_spec`` (one-hot, flat vector, or a CNN for images); ``.output_dim``."""
     if not isinstance(observation_spec, specs.ArraySpec):
         raise TypeError(
             "QNetwork: observation_spec must be a single ArraySpec (vector, discrete state or HWC image), "
@@ -109,7 +110,7 @@ class QNetwork(nn.Module):
         super().__init__()
         self.num_actions = num_actions_of(action_spec)
         gen = make_generator(seed)
-        self.encoder = _encoder(observation_spec, conv_layers, gen)
+        self.encoder = make_encoder(observation_spec, conv_layers, gen)
         fc = tuple(int(units) for units in fc_layers)
         in_dim = int(self.encoder.output_dim)  # type: ignore[arg-type]
         if dueling:

@@ -38,7 +38,7 @@ from drivetrain.core import specs
 from drivetrain.networks.heads import DuelingHead, QHead
 from drivetrain.networks.initialization import make_generator
 from drivetrain.networks.mlp import MLP
-from drivetrain.networks.q_network import _encoder, num_actions_of
+from drivetrain.networks.q_network import make_encoder, num_actions_of
 
 __all__ = ["CoreKind", "RecurrentCore", "RecurrentQNetwork", "State"]
 
@@ -189,7 +189,7 @@ class RecurrentQNetwork(nn.Module):
         super().__init__()
         self.num_actions = num_actions_of(action_spec)
         gen = make_generator(seed)
-        self.encoder = _encoder(observation_spec, conv_layers, gen)
+        self.encoder = make_encoder(observation_spec, conv_layers, gen)
         self.torso = MLP(int(self.encoder.output_dim), tuple(int(u) for u in fc_layers), gen)  # type: ignore[arg-type]
         self.core = RecurrentCore(self.torso.output_dim, hidden_size, core, gen)
         if dueling:

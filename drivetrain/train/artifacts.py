@@ -15,7 +15,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from drivetrain.agents import DQN, make_dqn
+from drivetrain.agents import QAgent, make_agent
 from drivetrain.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from drivetrain.train.config import ExperimentConfig, load_config
 from drivetrain.train.evaluation import EvalResult, evaluate
@@ -32,12 +32,12 @@ class LoadedAgent:
     """An agent restored from a run directory."""
 
     config: ExperimentConfig
-    agent: DQN
+    agent: QAgent
     env_steps: int
     """Environment steps the agent had been trained for."""
 
 
-def save_agent(agent: DQN, env_steps: int, run_dir: str | os.PathLike[str]) -> Path:
+def save_agent(agent: QAgent, env_steps: int, run_dir: str | os.PathLike[str]) -> Path:
     """Writes ``run_dir/agent.pkl`` atomically."""
     return save_checkpoint(
         {"env_steps": int(env_steps), "agent": agent.state_dict()}, Path(run_dir) / AGENT_FILE
@@ -61,7 +61,7 @@ def load_agent(run_dir: str | os.PathLike[str], device: str | None = None) -> Lo
     if not isinstance(state, dict) or "agent" not in state:
         raise CheckpointError(f"{path} does not hold an agent")
     with make_env(config.env, 1, 0) as env:
-        agent = make_dqn(config.agent, env.time_step_spec(), env.action_spec(), seed=0)
+        agent = make_agent(config.agent, env.time_step_spec(), env.action_spec(), seed=0)
     agent.load_state_dict(state["agent"])
     return LoadedAgent(config, agent, int(state["env_steps"]))
 

@@ -1,7 +1,8 @@
 """The configuration of a training run: typed dataclasses, one docstring per field.
 
 ``ExperimentConfig`` nests one config per part: the environment, the agent
-(:class:`~drivetrain.agents.DQNConfig`), the replay buffer and the loop. Every leaf can be
+(:class:`~drivetrain.agents.DQNConfig`, or its subclass
+:class:`~drivetrain.agents.R2D2Config` for a recurrent agent), the replay buffer and the loop. Every leaf can be
 overridden from the command line as ``--section.field value`` (see
 :mod:`drivetrain.train.fields`). A run directory keeps the resolved config as
 ``config.json``; :func:`load_config` reads it back.
@@ -18,9 +19,9 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from drivetrain.agents import DQNConfig
+from drivetrain.agents import DQNConfig, R2D2Config
 from drivetrain.envs.atari import AtariConfig
 from drivetrain.train import fields
 from drivetrain.train.checkpoint import atomic_write_text
@@ -31,6 +32,8 @@ __all__ = [
     "LoopConfig",
     "ReplayConfig",
     "check_config",
+    "config_from_dict",
+    "config_to_dict",
     "planned_train_steps",
     "load_config",
     "save_config",
@@ -132,7 +135,7 @@ class ExperimentConfig:
     env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
     """The environments."""
     agent: DQNConfig = dataclasses.field(default_factory=DQNConfig)
-    """The agent: networks, optimizer, loss, exploration."""
+    """The agent: networks, optimizer, loss, exploration (an R2D2Config: a recurrent agent)."""
     replay: ReplayConfig = dataclasses.field(default_factory=ReplayConfig)
     """The replay buffer."""
     loop: LoopConfig = dataclasses.field(default_factory=LoopConfig)
@@ -194,9 +197,35 @@ def check_config(config: ExperimentConfig) -> None:
         )
 
 
+_AGENT_CONFIGS: dict[str, type[DQNConfig]] = {"dqn": DQNConfig, "r2d2": R2D2Config}
+_AGENT_KIND = "agent_kind"  # the JSON key naming the agent config's class
+
+
+def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
+    """A JSON-ready dict of ``config``, with ``agent_kind`` ('dqn' or 'r2d2') naming the agent's config class."""
+    kinds = [k for k, cls in _AGENT_CONFIGS.items() if type(config.agent) is cls]
+    if not kinds:
+        raise fields.ConfigError(
+            f"agent: a {type(config.agent).__name__} cannot be saved; expected one of "
+            f"{', '.join(cls.__name__ for cls in _AGENT_CONFIGS.values())}"
+        )
+    return {**fields.to_dict(config), _AGENT_KIND: kinds[0]}
+
+
+def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
+    """Inverse of :func:`config_to_dict`; ConfigError names a bad or unknown key (no ``agent_kind``: DQN)."""
+    data = dict(data)
+    kind = data.pop(_AGENT_KIND, "dqn")
+    if kind not in _AGENT_CONFIGS:
+        raise fields.ConfigError(f"{_AGENT_KIND} must be one of {sorted(_AGENT_CONFIGS)}, got {kind!r}")
+    agent = fields.from_dict(_AGENT_CONFIGS[kind], data.pop("agent", {}), prefix="agent.")
+    config: ExperimentConfig = fields.from_dict(ExperimentConfig, data)
+    return dataclasses.replace(config, agent=agent)
+
+
 def save_config(config: ExperimentConfig, path: str | os.PathLike[str]) -> Path:
     """Writes ``config`` as JSON (atomically)."""
-    return atomic_write_text(json.dumps(fields.to_dict(config), indent=2) + "\n", path)
+    return atomic_write_text(json.dumps(config_to_dict(config), indent=2) + "\n", path)
 
 
 def load_config(path: str | os.PathLike[str]) -> ExperimentConfig:
@@ -205,5 +234,6 @@ def load_config(path: str | os.PathLike[str]) -> ExperimentConfig:
         data = json.loads(Path(path).read_text())
     except json.JSONDecodeError as e:
         raise fields.ConfigError(f"{path} is not valid JSON: {e}") from None
-    config: ExperimentConfig = fields.from_dict(ExperimentConfig, data)
-    return config
+    if not isinstance(data, dict):
+        raise fields.ConfigError(f"{path} does not hold a config (a JSON object)")
+    return config_from_dict(data)

@@ -6,10 +6,15 @@ replay buffer, the training metrics and the warm-up policy, each seeded from
 (:mod:`drivetrain.train.loop`) plays them; :meth:`Experiment.state_dict` gathers the
 state of every stateful part for a checkpoint.
 
-The replay buffer stores what the agent trains on: the collect policy's trajectory
-spec without its diagnostic ``policy_info`` (q-values; only a recurrent policy's
-``"state"`` is kept), so the random warm-up policy and the collect policy write the same
-trajectories, and an Atari buffer does not keep 18 q-values per frame.
+The agent is a :class:`~drivetrain.agents.DQN`, or an :class:`~drivetrain.agents.R2D2`
+when ``config.agent`` is an :class:`~drivetrain.agents.R2D2Config`
+(:func:`~drivetrain.agents.make_agent` picks). The replay buffer stores what the agent
+trains on: the collect policy's trajectory spec without its diagnostic ``policy_info``
+(q-values; only a recurrent policy's ``"state"`` is kept), so the warm-up policy and the
+collect policy write the same trajectories, and an Atari buffer does not keep 18
+q-values per frame. The warm-up policy acts uniformly at random; for a stateful agent it
+is ``EpsilonGreedyPolicy(agent.policy, 1.0)``, which runs the recurrent network for its
+state, so that warm-up trajectories carry the state the agent's policy held too.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from drivetrain.agents import DQN, make_dqn
+from drivetrain.agents import QAgent, make_agent
 from drivetrain.core import metrics, seeding, types
 from drivetrain.core.environment import Environment
 from drivetrain.core.policy import Policy
@@ -37,6 +42,7 @@ __all__ = [
     "make_env",
     "replay_writer",
     "run_seeds",
+    "warmup_policy",
 ]
 
 _KEPT_INFO = ("state",)
@@ -125,10 +131,10 @@ class Experiment:
 
     config: ExperimentConfig
     env: Environment
-    agent: DQN
+    agent: QAgent
     replay: Any  # UniformReplay | PrioritizedReplay
     metrics: TrainMetrics
-    warmup_policy: RandomPolicy
+    warmup_policy: RandomPolicy | EpsilonGreedyPolicy
 
     seeds: RunSeeds
 
@@ -198,7 +204,7 @@ def run_seeds(seed: int) -> RunSeeds:
     return RunSeeds(*seeding.spawn_seeds(seed, len(RunSeeds._fields)))
 
 
-def eval_policy(agent: DQN, config: ExperimentConfig) -> Policy:
+def eval_policy(agent: QAgent, config: ExperimentConfig) -> Policy:
     """The greedy policy, or epsilon-greedy with ``loop.eval_epsilon`` (seeded, so repeatable)."""
     eps = config.loop.eval_epsilon
     if eps == 0.0:
@@ -229,13 +235,20 @@ def _load_env_state(env: Environment, state: Any) -> bool:
     return True
 
 
+def warmup_policy(agent: QAgent, seed: int) -> RandomPolicy | EpsilonGreedyPolicy:
+    """Uniformly random actions; for a stateful agent with its policy's state (see the module docstring)."""
+    if agent.policy.stateful:
+        return EpsilonGreedyPolicy(agent.policy, 1.0, seed=seed)
+    return RandomPolicy(agent.time_step_spec, agent.action_spec, seed=seed)
+
+
 def build_experiment(config: ExperimentConfig) -> Experiment:
     """Builds and seeds every part of a run from ``config``."""
     from drivetrain import replay as replay_lib
 
     seeds = run_seeds(config.seed)
     env = make_env(config.env, config.env.num_envs, seeds.env)
-    agent = make_dqn(config.agent, env.time_step_spec(), env.action_spec(), seed=seeds.agent)
+    agent = make_agent(config.agent, env.time_step_spec(), env.action_spec(), seed=seeds.agent)
     data_spec = replay_data_spec(agent.collect_data_spec)
     rc = config.replay
     replay: replay_lib.ReplayBuffer
@@ -260,6 +273,6 @@ def build_experiment(config: ExperimentConfig) -> Experiment:
         agent=agent,
         replay=replay,
         metrics=TrainMetrics.create(config.loop.average_window),
-        warmup_policy=RandomPolicy(env.time_step_spec(), env.action_spec(), seed=seeds.warmup),
+        warmup_policy=warmup_policy(agent, seeds.warmup),
         seeds=seeds,
     )

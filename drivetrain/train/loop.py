@@ -41,10 +41,9 @@ import torch
 
 from drivetrain.core.drivers import StepDriver
 from drivetrain.observers import ProgressBar
-from drivetrain.train import fields
 from drivetrain.train.artifacts import save_agent
 from drivetrain.train.checkpoint import CheckpointDir, atomic_write_text, load_checkpoint
-from drivetrain.train.config import ExperimentConfig, check_config, save_config
+from drivetrain.train.config import ExperimentConfig, check_config, config_to_dict, save_config
 from drivetrain.train.evaluation import EvalResult, evaluate
 from drivetrain.train.experiment import Experiment, build_experiment, replay_writer
 from drivetrain.train.logger import RunLogger
@@ -154,7 +153,7 @@ def _snapshot(exp: Experiment, state: LoopState, time_step: Any, policy_state: A
     return {
         "format": CHECKPOINT_FORMAT,
         "env_steps": exp.metrics.env_steps.result(),
-        "config": fields.to_dict(exp.config),
+        "config": config_to_dict(exp.config),
         "loop": dataclasses.asdict(state),
         "experiment": exp.state_dict(include_replay=exp.config.loop.checkpoint_replay),
         "time_step": time_step,
@@ -302,8 +301,9 @@ def _run(exp: Experiment, run: RunDir, resume: bool, verbose: bool) -> TrainResu
     try:
         if latest is None and loop.learning_starts > 0:
             warmup = StepDriver(exp.env, exp.warmup_policy, observers, num_steps=loop.learning_starts)
-            time_step, _ = warmup.run()
-            policy_state = None  # the collect policy starts from its own initial state
+            time_step, policy_state = warmup.run()
+            if not exp.warmup_policy.stateful:  # the collect policy starts from its own initial state
+                policy_state = None
             state.warmup_seconds = time.perf_counter() - session.start
         collect = StepDriver(exp.env, exp.agent.collect_policy, observers, num_steps=loop.update_period)
         while env_steps() < loop.total_env_steps and not (state.stopped and loop.stop_at_return is not None):

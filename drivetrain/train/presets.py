@@ -186,4 +186,12 @@ def _register_atari() -> None:
         register(name)(factory)
 
 
+def _register_recurrent() -> None:
+    from drivetrain.train.recurrent_presets import RECURRENT_PRESETS
+
+    for name, factory in RECURRENT_PRESETS.items():
+        register(name)(factory)
+
+
 _register_atari()
+_register_recurrent()

@@ -45,7 +45,7 @@ def test_presets_lists_one_line_each_default_first(capsys):
 def test_unknown_preset_names_close_ones(capsys):
     assert main(["train", "cartpole-dq"]) == 2
     err = capsys.readouterr().err
-    assert "unknown preset 'cartpole-dq'" in err and "did you mean cartpole-dqn?" in err
+    assert "unknown preset 'cartpole-dq'" in err and "did you mean cartpole-dqn," in err
 
 
 def test_train_help_lists_fields_with_types_values_and_docs(capsys):
