@@ -40,3 +40,15 @@ def test_agent_example_runs():
     scope["dataset"].close()
     assert scope["agent"].train_step == 1_000
     assert 0 <= scope["loss_info"].loss < 100
+
+
+def test_recurrent_example_runs(capsys):
+    block = README.split("<!-- readme-example: recurrent -->", 1)[1]
+    code = re.search(r"```python\n(.*?)```", block, flags=re.S).group(1)
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert "(32,)" in capsys.readouterr().out
+    assert scope["agent"].train_step == 20
+    assert scope["loss_info"].extra["num_valid"] > 0
+    stored = scope["batch"].policy_info["state"][0]
+    assert stored.shape == (16, scope["agent"].train_sequence_length, 32) and stored.any()
