@@ -323,8 +323,9 @@ def _run(exp: Experiment, run: RunDir, resume: bool, verbose: bool) -> TrainResu
 
             # 3. evaluate when due; the run ends at the budget or at loop.stop_at_return
             eval_due = loop.eval_interval > 0 and steps >= state.next_eval
+            periodic: EvalResult | None = None
             if eval_due and not done:
-                evaluation = _evaluate(exp, loop.eval_episodes, state)
+                evaluation = periodic = _evaluate(exp, loop.eval_episodes, state)
                 session.say(f"env step {steps}: {_describe(evaluation)}")
                 state.next_eval = _next_multiple(steps, loop.eval_interval)
                 if loop.stop_at_return is not None and evaluation.mean_return >= loop.stop_at_return:
@@ -337,9 +338,10 @@ def _run(exp: Experiment, run: RunDir, resume: bool, verbose: bool) -> TrainResu
                 session.say(f"final evaluation at env step {steps}: {_describe(evaluation)}")
                 atomic_write_text(_eval_json(evaluation, steps), run.eval_json)
 
-            # 4. a row of progress.csv and a checkpoint, when due
+            # 4. a row of progress.csv (with the periodic evaluation, which may have stopped the
+            # run, else the final one at the budget's end) and a checkpoint, when due
             if done or eval_due or steps >= state.next_log:
-                session.log_row(state, evaluation if done or eval_due else None)
+                session.log_row(state, periodic or (evaluation if done else None))
             if done or (loop.checkpoint_interval > 0 and steps >= state.next_checkpoint):
                 session.save(state, time_step, policy_state)
     finally:
