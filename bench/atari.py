@@ -33,8 +33,8 @@ phase and where its time goes. Usage::
 
     python -m bench.atari [--steps 800] [--rounds 8] [--num-envs 1 8] [--fill 200000] [--train-steps 2000]
 
-``--random-episodes N [--preset P] [--seed S]`` scores a random policy under the preset's
-evaluation protocol: the baseline of the bounded learning check in docs/benchmarks_atari.md.
+``--random-episodes N [--preset P] [--seed S] [--game G]`` scores a random policy under the preset's
+evaluation protocol: the baseline of the bounded learning check in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -218,20 +218,27 @@ def bench_training(steps: int, warmup_steps: int, threads: int | None) -> None:
     )
 
 
-def random_baseline(preset: str, episodes: int, seed: int) -> None:
+def random_baseline(preset: str, episodes: int, seed: int, game: str | None = None) -> None:
     """The score of a uniformly random policy under the preset's evaluation protocol (the
-    baseline of the bounded learning check): same environment, seed and episode count as
-    ``drivetrain eval RUN_DIR --episodes N``."""
+    baseline of the bounded learning check): the environment, seed and episode count of the
+    run's final evaluation (``eval.json``), as ``drivetrain eval RUN_DIR --episodes N`` plays
+    them; ``game`` replaces the preset's game (``--env.name``)."""
+    import dataclasses
+
     from drivetrain.train import get_preset
     from drivetrain.train.evaluation import evaluate
     from drivetrain.train.experiment import make_env, run_seeds
 
     config = get_preset(preset).build()
-    with make_env(config.env, config.loop.eval_num_envs, run_seeds(seed).eval_env, evaluation=True) as env:
+    if game is not None:
+        config = dataclasses.replace(config, env=dataclasses.replace(config.env, name=game))
+    env_seed = run_seeds(seed).final_eval
+    with make_env(config.env, config.loop.eval_num_envs, env_seed, evaluation=True) as env:
         result = evaluate(env, RandomPolicy(env.time_step_spec(), env.action_spec(), seed=seed), episodes)
     print(
-        f"random policy, {preset} evaluation protocol (seed {seed}): {result.mean_return:.2f} ± "
-        f"{result.std_return:.2f} over {result.episodes} episodes (mean length {result.mean_length:.0f})"
+        f"random policy, {config.env.name} under the {preset} evaluation protocol (run seed {seed}): "
+        f"{result.mean_return:.2f} ± {result.std_return:.2f} over {result.episodes} episodes "
+        f"(mean length {result.mean_length:.0f}); returns {list(result.returns)}"
     )
 
 
@@ -252,6 +259,7 @@ def main() -> None:
     parser.add_argument("--random-episodes", type=int, default=0, help="score a random policy (0: skip)")
     parser.add_argument("--preset", default="breakout-dqn", help="preset of --random-episodes")
     parser.add_argument("--seed", type=int, default=0, help="run seed of --random-episodes")
+    parser.add_argument("--game", default=None, help="game of --random-episodes (default: the preset's)")
     args = parser.parse_args()
     for backend in args.backends:
         if backend == "envpool":
@@ -267,7 +275,7 @@ def main() -> None:
     if args.train_steps > 0:
         bench_training(args.train_steps, args.train_warmup, args.threads)
     if args.random_episodes > 0:
-        random_baseline(args.preset, args.random_episodes, args.seed)
+        random_baseline(args.preset, args.random_episodes, args.seed, args.game)
 
 
 if __name__ == "__main__":
