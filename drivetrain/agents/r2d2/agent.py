@@ -25,36 +25,39 @@ target update every ``target_update_period`` train steps (``tau < 1``: Polyak).
 ``agent.policy`` is the greedy :class:`RecurrentQPolicy`; ``agent.collect_policy`` is
 epsilon-greedy around it (the state passes through); both are stateful policies that
 the drivers run unchanged. ``state_dict()`` holds both networks, the optimizer,
-``train_step`` and the collect policy's RNG.
+``train_step`` and the collect policy's RNG. What R2D2 shares with :class:`~drivetrain.agents.DQN`
+(networks, policies, the update after the loss, checkpoints) lives in
+:class:`~drivetrain.agents.q_learning.QLearningAgent`.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Literal
 
 import numpy as np
 import torch
+from torch import nn
 
 from drivetrain.agents.dqn.loss import LossKind
 from drivetrain.agents.loss_info import LossInfo
+from drivetrain.agents.q_learning import QLearningAgent, check_arguments
 from drivetrain.agents.r2d2 import loss as loss_lib
 from drivetrain.agents.r2d2.policy import RecurrentQPolicy
 from drivetrain.agents.tensors import to_torch
-from drivetrain.core import nest, seeding, specs, types
+from drivetrain.core import nest, seeding, types
 from drivetrain.core.schedules import Schedule
 from drivetrain.networks.recurrent import RecurrentQNetwork, State
-from drivetrain.policies import EpsilonGreedyPolicy
 from drivetrain.replay.nstep import n_step_sequence
 
 __all__ = ["R2D2"]
 
 _FIRST = int(types.StepType.FIRST)
-_TRAINED_FIELDS = ("step_type", "observation", "action", "next_step_type", "reward", "discount")
 
 
-class R2D2:
+class R2D2(QLearningAgent[RecurrentQNetwork, RecurrentQPolicy]):
     """Recurrent deep Q-learning on sequences of ``burn_in + sequence_length + n_step`` trajectories."""
+
+    _name = "R2D2"
 
     def __init__(
         self,
@@ -80,128 +83,66 @@ class R2D2:
         seed: seeding.Seed = None,
         device: str | torch.device = "cpu",
     ):
-        checks = {
-            "gamma": (0.0 <= gamma <= 1.0, "in [0, 1]"),
-            "sequence_length": (sequence_length >= 1, ">= 1"),
-            "burn_in": (burn_in >= 0, ">= 0"),
-            "n_step": (n_step >= 1, ">= 1"),
-            "initial_state": (initial_state in ("stored", "zeros"), "'stored' or 'zeros'"),
-            "target_update_period": (target_update_period >= 1, ">= 1"),
-            "target_update_tau": (0.0 < target_update_tau <= 1.0, "in (0, 1]"),
-            "loss": (loss in ("huber", "mse"), "'huber' or 'mse'"),
-            "huber_delta": (huber_delta > 0, "positive"),
-            "gradient_clipping": (gradient_clipping is None or gradient_clipping > 0, "positive or None"),
-            "reward_clip": (reward_clip is None or reward_clip > 0, "positive or None"),
-            "priority_eta": (0.0 <= priority_eta <= 1.0, "in [0, 1]"),
-        }
-        values = locals()
-        for name, (ok, expected) in checks.items():
-            if not ok:
-                raise ValueError(f"R2D2: {name} must be {expected}, got {values[name]!r}")
-        if not isinstance(q_network, RecurrentQNetwork):
-            raise TypeError(f"R2D2: q_network must be a RecurrentQNetwork, got {type(q_network).__name__}")
-        self._device = torch.device(device)
-        self._q_network = q_network.to(self._device)
-        self._target_network = copy.deepcopy(self._q_network).requires_grad_(False)
-        self._optimizer = optimizer
-        self._params = [p for p in self._q_network.parameters() if p.requires_grad]
-        self._gamma = float(gamma)
+        check_arguments(
+            "R2D2",
+            {
+                "sequence_length": (sequence_length >= 1, ">= 1", sequence_length),
+                "burn_in": (burn_in >= 0, ">= 0", burn_in),
+                "n_step": (n_step >= 1, ">= 1", n_step),
+                "initial_state": (initial_state in ("stored", "zeros"), "'stored' or 'zeros'", initial_state),
+                "priority_eta": (0.0 <= priority_eta <= 1.0, "in [0, 1]", priority_eta),
+            },
+        )
+        super().__init__(
+            time_step_spec,
+            action_spec,
+            q_network,
+            optimizer,
+            RecurrentQPolicy,
+            gamma=gamma,
+            target_update_period=target_update_period,
+            target_update_tau=target_update_tau,
+            double=double,
+            loss=loss,
+            huber_delta=huber_delta,
+            gradient_clipping=gradient_clipping,
+            reward_scale=reward_scale,
+            reward_clip=reward_clip,
+            epsilon_greedy=epsilon_greedy,
+            seed=seed,
+            device=device,
+        )
         self._sequence_length = int(sequence_length)
         self._burn_in = int(burn_in)
         self._n_step = int(n_step)
         self._initial_state = initial_state
-        self._target_update_period = int(target_update_period)
-        self._tau = float(target_update_tau)
-        self._double = bool(double)
-        self._loss: LossKind = loss
-        self._huber_delta = float(huber_delta)
-        self._gradient_clipping = None if gradient_clipping is None else float(gradient_clipping)
-        self._reward_scale = float(reward_scale)
-        self._reward_clip = None if reward_clip is None else float(reward_clip)
         self._priority_eta = float(priority_eta)
-        self._train_step = 0
-        self._time_step_spec = time_step_spec
-        self._action_spec = action_spec
-        self._action_minimum = int(action_spec.minimum)
-        self._policy = RecurrentQPolicy(time_step_spec, action_spec, self._q_network, self._device)
-        self._collect_policy = EpsilonGreedyPolicy(
-            self._policy, epsilon_greedy, seed=seeding.as_generator(seed), step_fn=lambda: self._train_step
-        )
-        self._batch_checked = False
 
-    # ------------------------------------------------------------------ properties
-    @property
-    def time_step_spec(self) -> types.TimeStep:
-        return self._time_step_spec
-
-    @property
-    def action_spec(self) -> Any:
-        return self._action_spec
-
-    @property
-    def policy(self) -> RecurrentQPolicy:
-        """The greedy, stateful policy of the online network."""
-        return self._policy
-
-    @property
-    def collect_policy(self) -> EpsilonGreedyPolicy:
-        """Epsilon-greedy around :attr:`policy` (stateful); epsilon follows :attr:`train_step`."""
-        return self._collect_policy
-
-    @property
-    def collect_data_spec(self) -> types.Trajectory:
-        """The trajectories :meth:`train` learns from (with ``policy_info["state"]``): the replay's data spec."""
-        return self._collect_policy.trajectory_spec
+    def _check_networks(self, q_network: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        if not isinstance(q_network, RecurrentQNetwork):
+            raise TypeError(f"R2D2: q_network must be a RecurrentQNetwork, got {type(q_network).__name__}")
 
     @property
     def train_sequence_length(self) -> int:
         """Steps per sampled window: ``burn_in + sequence_length + n_step``."""
         return self._burn_in + self._sequence_length + self._n_step
 
-    @property
-    def train_step(self) -> int:
-        return self._train_step
-
-    @property
-    def q_network(self) -> RecurrentQNetwork:
-        return self._q_network
-
-    @property
-    def target_network(self) -> RecurrentQNetwork:
-        return self._target_network
-
-    @property
-    def optimizer(self) -> torch.optim.Optimizer:
-        return self._optimizer
-
-    @property
-    def device(self) -> torch.device:
-        return self._device
-
     # ------------------------------------------------------------------ training
-    def _check_batch(self, batch: types.Trajectory) -> None:
-        shape = np.shape(batch.step_type)
-        if len(shape) != 2 or shape[1] != self.train_sequence_length:
-            raise ValueError(
-                f"R2D2.train: expected windows [batch, train_sequence_length={self.train_sequence_length}] "
-                f"(burn_in {self._burn_in} + sequence_length {self._sequence_length} + n_step {self._n_step}), "
-                f"got step_type shape {shape}; sample with num_steps=agent.train_sequence_length"
-            )
-        if not self._batch_checked:
-            spec = self.collect_data_spec
-            checked = {f: getattr(spec, f) for f in _TRAINED_FIELDS}
-            values = {f: getattr(batch, f) for f in _TRAINED_FIELDS}
-            if self._initial_state == "stored":
-                info = batch.policy_info if isinstance(batch.policy_info, dict) else {}
-                if "state" not in info:
-                    raise KeyError(
-                        "R2D2.train: initial_state='stored' needs policy_info['state'] in the batch; "
-                        "build the replay with agent.collect_data_spec (or use initial_state='zeros')"
-                    )
-                checked["state"] = spec.policy_info["state"]
-                values["state"] = info["state"]
-            specs.validate(checked, values, outer_ndim=2, name="batch")
-            self._batch_checked = True
+    def _window_layout(self) -> str:
+        return f" (burn_in {self._burn_in} + sequence_length {self._sequence_length} + n_step {self._n_step})"
+
+    def _fields_to_check(self, batch: types.Trajectory) -> tuple[dict[str, Any], dict[str, Any]]:
+        checked, values = super()._fields_to_check(batch)
+        if self._initial_state == "stored":
+            info = batch.policy_info if isinstance(batch.policy_info, dict) else {}
+            if "state" not in info:
+                raise KeyError(
+                    "R2D2.train: initial_state='stored' needs policy_info['state'] in the batch; "
+                    "build the replay with agent.collect_data_spec (or use initial_state='zeros')"
+                )
+            checked["state"] = self.collect_data_spec.policy_info["state"]
+            values["state"] = info["state"]
+        return checked, values
 
     def _start_state(self, batch: types.Trajectory) -> State:
         size = int(np.shape(batch.step_type)[0])
@@ -255,16 +196,8 @@ class R2D2:
             target = loss_lib.n_step_targets(reward, discount, steps, q_target_all, online)
         loss = loss_lib.masked_loss(q, target, valid, w, self._loss, self._huber_delta)
 
-        self._optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        norm_limit = float("inf") if self._gradient_clipping is None else self._gradient_clipping
-        grad_norm = torch.nn.utils.clip_grad_norm_(self._params, norm_limit)
         num_valid = int(valid.sum())
-        if num_valid:
-            self._optimizer.step()
-        self._train_step += 1
-        if self._train_step % self._target_update_period == 0:
-            self.update_target()
+        grad_norm = self._apply_loss(loss, num_valid)
         return self._loss_info(loss, q.detach(), target, valid, grad_norm, num_valid)
 
     def _loss_info(
@@ -289,35 +222,3 @@ class R2D2:
                 "num_valid": num_valid,
             },
         )
-
-    def update_target(self, tau: float | None = None) -> None:
-        """``target <- tau * online + (1 - tau) * target`` (``tau`` defaults to ``target_update_tau``)."""
-        tau = self._tau if tau is None else float(tau)
-        with torch.no_grad():
-            for t, o in zip(self._target_network.parameters(), self._q_network.parameters(), strict=True):
-                if tau == 1.0:
-                    t.copy_(o)
-                else:
-                    t.lerp_(o, tau)
-
-    # ------------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict[str, Any]:
-        """Online and target networks, optimizer, ``train_step`` and the collect policy's RNG."""
-        return {
-            "q_network": self._q_network.state_dict(),
-            "target_network": self._target_network.state_dict(),
-            "optimizer": self._optimizer.state_dict(),
-            "train_step": self._train_step,
-            "collect_policy": self._collect_policy.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restores what :meth:`state_dict` returned."""
-        missing = {"q_network", "target_network", "optimizer", "train_step", "collect_policy"} - set(state)
-        if missing:
-            raise KeyError(f"R2D2.load_state_dict: missing keys {sorted(missing)}")
-        self._q_network.load_state_dict(state["q_network"])
-        self._target_network.load_state_dict(state["target_network"])
-        self._optimizer.load_state_dict(state["optimizer"])
-        self._train_step = int(state["train_step"])
-        self._collect_policy.load_state_dict(state["collect_policy"])

@@ -9,12 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from drivetrain.agents.dqn.agent import DQN
-from drivetrain.agents.dqn.builder import make_dqn, make_optimizer
+from drivetrain.agents.dqn.builder import make_dqn, make_optimizer, q_learning_kwargs
 from drivetrain.agents.dqn.config import DQNConfig
 from drivetrain.agents.r2d2.agent import R2D2
 from drivetrain.agents.r2d2.config import R2D2Config
 from drivetrain.core import seeding, types
-from drivetrain.core.schedules import PolynomialDecay
 from drivetrain.networks.recurrent import RecurrentQNetwork
 
 __all__ = ["make_agent", "make_r2d2"]
@@ -38,31 +37,16 @@ def make_r2d2(
         dueling=config.dueling,
         seed=network_seed,
     ).to(config.device)
-    epsilon = PolynomialDecay(
-        config.epsilon_start, config.epsilon_end, config.epsilon_decay_steps, config.epsilon_power
-    )
     return R2D2(
         time_step_spec,
         action_spec,
         q_network,
         make_optimizer(config, q_network.parameters()),
-        gamma=config.gamma,
         sequence_length=config.sequence_length,
         burn_in=config.burn_in,
-        n_step=config.n_step,
         initial_state=config.initial_state,
-        target_update_period=config.target_update_period,
-        target_update_tau=config.target_update_tau,
-        double=config.double,
-        loss=config.loss,
-        huber_delta=config.huber_delta,
-        gradient_clipping=config.gradient_clipping,
-        reward_scale=config.reward_scale,
-        reward_clip=config.reward_clip,
         priority_eta=config.priority_eta,
-        epsilon_greedy=epsilon,
-        seed=policy_seed,
-        device=config.device,
+        **q_learning_kwargs(config, policy_seed),
     )
 
 
