@@ -232,6 +232,28 @@ class GymnasiumAtari(Environment):
                 time_step = time_step._replace(discount=discount)
         return time_step
 
+    def state_dict(self) -> dict[str, Any]:
+        """The games' full state, for checkpoints that resume exactly (synchronous backend only).
+
+        ``GymnasiumEnv.state_dict``: each chain of wrappers pickled, each emulator's state
+        cloned with its RNG (:mod:`drivetrain.envs.snapshots`). Raises :class:`TypeError`
+        for the asynchronous backend, whose games live in other processes.
+        """
+        state_dict = getattr(self._inner, "state_dict", None)
+        if state_dict is None:
+            raise TypeError(
+                "the asynchronous Atari backend cannot save its games' state (they run in other processes)"
+            )
+        result: dict[str, Any] = state_dict()
+        return result
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores :meth:`state_dict` into these games (built with the same config and size)."""
+        load = getattr(self._inner, "load_state_dict", None)
+        if load is None:
+            raise TypeError("the asynchronous Atari backend cannot restore its games' state")
+        load(state)
+
     def render(self, index: int = 0) -> Any:
         """An RGB frame of environment ``index`` (needs ``AtariConfig.render_mode="rgb_array"``)."""
         if self.config.render_mode is None:

@@ -24,7 +24,6 @@ environment's observation space. Gymnasium's ``info`` dicts are dropped.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,6 +31,7 @@ import numpy as np
 
 from drivetrain.core import nest, specs, types
 from drivetrain.core.environment import Environment
+from drivetrain.envs import snapshots
 from drivetrain.envs.actions import ActionChecker
 from drivetrain.envs.spaces import spec_from_space
 
@@ -144,22 +144,15 @@ class GymnasiumEnv(Environment):
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """The environments' full state (pickled), to resume a run exactly where it stopped.
+        """The environments' full state, to resume a run exactly where it stopped.
 
-        Raises :class:`TypeError` for environments that cannot be pickled, or that pickle
-        their constructor arguments instead of their state (Gymnasium's ``EzPickle``: ALE,
-        MuJoCo), which would silently restart them.
+        Each environment is saved by :func:`drivetrain.envs.snapshots.dump`: pickled, or for
+        ALE games the wrappers pickled and the emulator's state cloned. Raises
+        :class:`TypeError` for environments whose state cannot be captured (other
+        ``EzPickle`` environments, e.g. MuJoCo, which would silently restart).
         """
-        from gymnasium.utils import EzPickle
-
-        for env in self._envs:
-            if isinstance(env.unwrapped, EzPickle):
-                raise TypeError(
-                    f"{type(env.unwrapped).__name__} pickles its constructor arguments (EzPickle), not its "
-                    "state, so GymnasiumEnv.state_dict cannot capture it"
-                )
         return {
-            "envs": [pickle.dumps(env) for env in self._envs],
+            "envs": [snapshots.dump(env) for env in self._envs],
             "restart": list(self._restart),
             "seeded": self._seeded,
         }
@@ -172,7 +165,7 @@ class GymnasiumEnv(Environment):
                 f"this batch has {self.batch_size}"
             )
         for env, blob in zip(self._envs, state["envs"], strict=True):
-            _restore_in_place(env, pickle.loads(blob))
+            snapshots.load_into(env, blob)
         self._restart = [bool(r) for r in state["restart"]]
         self._seeded = bool(state["seeded"])
 
@@ -216,22 +209,3 @@ class GymnasiumEnv(Environment):
             f"the observation spec {self._observation_spec} derived from the observation space ({error}); "
             "make the environment's observations match its observation_space"
         )
-
-
-def _restore_in_place(env: Any, saved: Any) -> None:
-    """Moves the state of ``saved`` into ``env``, wrapper by wrapper, keeping ``env``'s objects.
-
-    Code that holds a reference to one of the wrappers (e.g. a life-loss flag) sees the
-    restored state. Each level's attributes are copied except the link to the inner env.
-    """
-    while True:
-        if type(env) is not type(saved):
-            raise TypeError(
-                f"GymnasiumEnv.load_state_dict: saved {type(saved).__name__} does not match "
-                f"{type(env).__name__}"
-            )
-        inner = env.__dict__.get("env")
-        env.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "env" or inner is None})
-        if inner is None:
-            return
-        env, saved = inner, saved.__dict__["env"]
