@@ -104,7 +104,7 @@ def envpool_task_id(rom: str) -> str:
         ) from e
 
     task = _display(rom) + "-v5"
-    known = {t.lower(): t for t in envpool.list_all_envs()}
+    known: dict[str, str] = {str(t).lower(): str(t) for t in envpool.list_all_envs()}
     if task.lower() not in known:
         raise UnknownGameError(f"EnvPool has no Atari task for {_display(rom)!r} (looked for {task!r})")
     return known[task.lower()]
