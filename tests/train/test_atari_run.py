@@ -10,12 +10,11 @@ import pytest
 pytest.importorskip("ale_py")
 pytest.importorskip("cv2")
 
-import torch
+
+from resume_checks import CrashError, assert_same_run, crash_at_train_phase
 
 from drivetrain.cli import main
-from drivetrain.train import apply_overrides, get_preset, load_checkpoint, train
-from drivetrain.train import loop as loop_lib
-from drivetrain.train.logger import read_progress
+from drivetrain.train import apply_overrides, get_preset, train
 
 pytestmark = pytest.mark.atari
 
@@ -40,10 +39,6 @@ TINY = [
 ]
 
 
-class CrashError(Exception):
-    pass
-
-
 def tiny_config():
     return apply_overrides(get_preset("breakout-dqn").build(), TINY)
 
@@ -58,15 +53,7 @@ def test_a_resumed_atari_run_matches_the_uninterrupted_one(uninterrupted, tmp_pa
     """With the games in the checkpoint, a resumed Atari run is bit-identical (no restarted games)."""
     a_dir, a = uninterrupted
     config = tiny_config()
-    real, calls = loop_lib._train_phase, {"n": 0}
-
-    def phase(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 120:  # env step 780: after the checkpoint at 700
-            raise CrashError
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(loop_lib, "_train_phase", phase)
+    crash_at_train_phase(monkeypatch, 120)  # env step 780: after the checkpoint at 700
     with pytest.raises(CrashError):
         train(config, tmp_path, verbose=False)
     monkeypatch.undo()
@@ -75,15 +62,7 @@ def test_a_resumed_atari_run_matches_the_uninterrupted_one(uninterrupted, tmp_pa
         b = train(config, tmp_path, resume=True, verbose=False)
     assert (b.env_steps, b.train_steps) == (a.env_steps, a.train_steps)
     assert b.evaluation == a.evaluation
-    skip = ("steps_per_second", "wall_seconds")
-    rows = [
-        [{k: v for k, v in r.items() if k not in skip} for r in read_progress(d / "progress.csv")]
-        for d in (a_dir, tmp_path)
-    ]
-    assert rows[0] == rows[1]
-    weights = [load_checkpoint(d / "agent.pkl")["agent"]["q_network"] for d in (a_dir, tmp_path)]
-    for name, tensor in weights[0].items():
-        assert torch.equal(tensor, weights[1][name]), name
+    assert_same_run(a_dir, tmp_path)
 
 
 def test_eval_reproduces_eval_json_and_play_films_the_game(uninterrupted, tmp_path, capsys) -> None:

@@ -7,18 +7,17 @@ import json
 import numpy as np
 import pytest
 import torch
+from resume_checks import CrashError, assert_same_run, crash_at_train_phase
 
 from drivetrain.agents import DQN, R2D2, DQNConfig, R2D2Config, export_policy
 from drivetrain.core import types
 from drivetrain.core.drivers import StepDriver
 from drivetrain.policies import EpsilonGreedyPolicy, RandomPolicy
-from drivetrain.train import apply_overrides, get_preset, load_checkpoint, train
-from drivetrain.train import loop as loop_lib
+from drivetrain.train import apply_overrides, get_preset, train
 from drivetrain.train.artifacts import evaluate_run, load_agent
 from drivetrain.train.config import config_from_dict, config_to_dict, load_config, save_config
 from drivetrain.train.experiment import build_experiment, replay_writer
 from drivetrain.train.fields import ConfigError
-from drivetrain.train.logger import read_progress
 
 FIRST = int(types.StepType.FIRST)
 
@@ -107,23 +106,11 @@ def test_train_save_load_and_evaluate_a_recurrent_run(tmp_path):
         export_policy(loaded.agent, tmp_path / "policy.pt2")
 
 
-class CrashError(Exception):
-    pass
-
-
 def test_a_resumed_recurrent_run_matches_the_uninterrupted_one(tmp_path, monkeypatch):
     """The driver's policy state is in the checkpoint: a resumed run continues bit for bit."""
     a_dir, b_dir = tmp_path / "a", tmp_path / "b"
     a = train(tiny_config(), a_dir, verbose=False)
-    real, calls = loop_lib._train_phase, {"n": 0}
-
-    def phase(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 45:  # after the checkpoint at env step 500 (iteration 13 of 16 steps)
-            raise CrashError
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(loop_lib, "_train_phase", phase)
+    crash_at_train_phase(monkeypatch, 45)  # after the checkpoint at env step 500 (iteration 13 of 16 steps)
     with pytest.raises(CrashError):
         train(tiny_config(), b_dir, verbose=False)
     monkeypatch.undo()
@@ -131,16 +118,7 @@ def test_a_resumed_recurrent_run_matches_the_uninterrupted_one(tmp_path, monkeyp
     b = train(tiny_config(), b_dir, resume=True, verbose=False)
     assert (b.env_steps, b.train_steps) == (a.env_steps, a.train_steps)
     assert b.evaluation == a.evaluation
-    skip = ("steps_per_second", "wall_seconds")
-    rows = [
-        [{k: v for k, v in r.items() if k not in skip} for r in read_progress(d / "progress.csv")]
-        for d in (a_dir, b_dir)
-    ]
-    assert rows[0] == rows[1]
-    weights_a = load_checkpoint(a_dir / "agent.pkl")["agent"]["q_network"]
-    weights_b = load_checkpoint(b_dir / "agent.pkl")["agent"]["q_network"]
-    for name, tensor in weights_a.items():
-        assert torch.equal(tensor, weights_b[name]), name
+    assert_same_run(a_dir, b_dir)
 
 
 def test_config_files_name_their_agent_kind(tmp_path):

@@ -4,10 +4,9 @@ import json
 
 import numpy as np
 import pytest
-import torch
+from resume_checks import CrashError, assert_same_run, comparable, crash_at_train_phase
 
-from drivetrain.train import apply_overrides, get_preset, load_checkpoint, train
-from drivetrain.train import loop as loop_lib
+from drivetrain.train import apply_overrides, get_preset, train
 from drivetrain.train.logger import read_progress
 
 TINY = [
@@ -34,32 +33,6 @@ def tiny_config(**extra):
     return apply_overrides(get_preset("cartpole-dqn").build(), [*TINY, *extra.items()])
 
 
-class CrashError(Exception):
-    pass
-
-
-def crash_at_iteration(monkeypatch, n):
-    """Makes the n-th training phase raise, as if the process died in the middle of an iteration."""
-    real = loop_lib._train_phase
-    calls = {"n": 0}
-
-    def phase(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == n:
-            raise CrashError
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(loop_lib, "_train_phase", phase)
-
-
-def weights(run_dir):
-    return load_checkpoint(run_dir / "agent.pkl")["agent"]["q_network"]
-
-
-def comparable(rows):
-    return [{k: v for k, v in r.items() if k not in ("steps_per_second", "wall_seconds")} for r in rows]
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("a")
@@ -69,7 +42,7 @@ def uninterrupted(tmp_path_factory):
 
 def test_resumed_run_matches_the_uninterrupted_one_bit_for_bit(uninterrupted, tmp_path, monkeypatch):
     a_dir, a = uninterrupted
-    crash_at_iteration(monkeypatch, 17)  # env step 2200: after the checkpoint at 2100, before the next
+    crash_at_train_phase(monkeypatch, 17)  # env step 2200: after the checkpoint at 2100, before the next
     with pytest.raises(CrashError):
         train(tiny_config(), tmp_path, verbose=False)
     monkeypatch.undo()
@@ -80,14 +53,9 @@ def test_resumed_run_matches_the_uninterrupted_one_bit_for_bit(uninterrupted, tm
     b = train(tiny_config(), tmp_path, resume=True, verbose=False)
 
     assert (b.env_steps, b.train_steps) == (a.env_steps, a.train_steps) == (3000, 625)
-    rows_a, rows_b = read_progress(a_dir / "progress.csv"), read_progress(tmp_path / "progress.csv")
-    assert [r["env_steps"] for r in rows_b] == [r["env_steps"] for r in rows_a]  # no gap, no repeat
-    assert comparable(rows_b) == comparable(rows_a)  # returns, losses, q-values, epsilon, evaluations
     assert b.evaluation == a.evaluation
-    eval_a, eval_b = (json.loads((d / "eval.json").read_text()) for d in (a_dir, tmp_path))
-    assert eval_b == eval_a and eval_b["env_steps"] == 3000
-    for name, tensor in weights(a_dir).items():
-        assert torch.equal(tensor, weights(tmp_path)[name]), name
+    assert json.loads((tmp_path / "eval.json").read_text())["env_steps"] == 3000
+    assert_same_run(a_dir, tmp_path)
 
 
 def test_resume_without_environment_state_keeps_the_step_count_and_the_curve(
@@ -100,10 +68,10 @@ def test_resume_without_environment_state_keeps_the_step_count_and_the_curve(
         raise TypeError("cannot pickle this environment")
 
     monkeypatch.setattr(GymnasiumEnv, "state_dict", unpicklable)
-    crash_at_iteration(monkeypatch, 17)
+    crash_at_train_phase(monkeypatch, 17)
     with pytest.warns(UserWarning, match="do not hold the environments' state"), pytest.raises(CrashError):
         train(tiny_config(), tmp_path, verbose=False)
-    crash_at_iteration(monkeypatch, 10**9)
+    crash_at_train_phase(monkeypatch, 10**9)
     with pytest.warns(UserWarning, match="do not hold the environments' state"):
         b = train(tiny_config(), tmp_path, resume=True, verbose=False)
     assert (b.env_steps, b.train_steps) == (a.env_steps, a.train_steps)
@@ -120,7 +88,7 @@ def test_resume_without_environment_state_keeps_the_step_count_and_the_curve(
 
 def test_resume_before_the_first_checkpoint_starts_over(uninterrupted, tmp_path, monkeypatch):
     a_dir, a = uninterrupted
-    crash_at_iteration(monkeypatch, 2)
+    crash_at_train_phase(monkeypatch, 2)
     with pytest.raises(CrashError):
         train(tiny_config(), tmp_path, verbose=False)
     monkeypatch.undo()
