@@ -6,16 +6,11 @@ the drivers run either; :func:`make_agent` builds the one a config asks for. Bot
 :class:`QLearningAgent` (networks, policies, the update after the loss, checkpoints).
 """
 
-from typing import TypeAlias
-
 from drivetrain.agents.dqn import DQN, DQNConfig, QPolicy, make_dqn, make_optimizer
 from drivetrain.agents.loss_info import LossInfo
 from drivetrain.agents.q_learning import QLearningAgent
 from drivetrain.agents.r2d2 import R2D2, R2D2Config, RecurrentQPolicy, make_agent, make_r2d2
 from drivetrain.export import ExportedPolicy, export_policy, load_exported_policy
-
-QAgent: TypeAlias = DQN | R2D2
-"""Either Q-learning agent."""
 
 __all__ = [
     "DQN",
@@ -23,7 +18,6 @@ __all__ = [
     "DQNConfig",
     "ExportedPolicy",
     "LossInfo",
-    "QAgent",
     "QLearningAgent",
     "QPolicy",
     "R2D2Config",

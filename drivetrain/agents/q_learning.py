@@ -41,8 +41,8 @@ from drivetrain.policies import EpsilonGreedyPolicy
 
 __all__ = ["QLearningAgent", "check_arguments"]
 
-NetworkT = TypeVar("NetworkT", bound=nn.Module)
-PolicyT = TypeVar("PolicyT", bound=Policy)
+NetworkT = TypeVar("NetworkT", bound=nn.Module, covariant=True)
+PolicyT = TypeVar("PolicyT", bound=Policy, covariant=True)
 
 TRAINED_FIELDS = ("step_type", "observation", "action", "next_step_type", "reward", "discount")
 """The trajectory fields that ``train`` reads (checked against the data spec on the first batch)."""

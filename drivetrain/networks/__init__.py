@@ -3,7 +3,7 @@ recurrent cores (LSTM, GRU) and RecurrentQNetwork."""
 
 from drivetrain.networks.conv import NATURE_CNN_LAYERS, ConvTorso, nature_cnn
 from drivetrain.networks.encoders import OneHotEncoder, VectorEncoder
-from drivetrain.networks.heads import DuelingHead, QHead
+from drivetrain.networks.heads import DuelingHead, QHead, q_head
 from drivetrain.networks.initialization import conv2d, init_layer, linear, make_generator
 from drivetrain.networks.mlp import MLP
 from drivetrain.networks.q_network import QNetwork, make_encoder, num_actions_of
@@ -27,4 +27,5 @@ __all__ = [
     "make_generator",
     "nature_cnn",
     "num_actions_of",
+    "q_head",
 ]

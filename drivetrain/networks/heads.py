@@ -13,7 +13,7 @@ from torch import nn
 from drivetrain.networks.initialization import OUTPUT_GAIN, linear
 from drivetrain.networks.mlp import MLP
 
-__all__ = ["DuelingHead", "QHead"]
+__all__ = ["DuelingHead", "QHead", "q_head"]
 
 
 class QHead(nn.Module):
@@ -54,3 +54,16 @@ class DuelingHead(nn.Module):
         advantage = self.advantage(self.advantage_torso(features))
         q: torch.Tensor = value + advantage - advantage.mean(dim=1, keepdim=True)
         return q
+
+
+def q_head(
+    input_dim: int,
+    num_actions: int,
+    dueling: bool,
+    hidden: Sequence[int] = (),
+    generator: torch.Generator | None = None,
+) -> nn.Module:
+    """A :class:`DuelingHead` (its streams with ``hidden`` layers) if ``dueling``, else a :class:`QHead`."""
+    if dueling:
+        return DuelingHead(input_dim, num_actions, hidden, generator)
+    return QHead(input_dim, num_actions, generator)

@@ -32,7 +32,7 @@ from torch import nn
 from drivetrain.core import specs
 from drivetrain.networks.conv import NATURE_CNN_LAYERS, ConvTorso
 from drivetrain.networks.encoders import OneHotEncoder, VectorEncoder
-from drivetrain.networks.heads import DuelingHead, QHead
+from drivetrain.networks.heads import q_head
 from drivetrain.networks.initialization import make_generator
 from drivetrain.networks.mlp import MLP
 
@@ -113,12 +113,10 @@ class QNetwork(nn.Module):
         self.encoder = make_encoder(observation_spec, conv_layers, gen)
         fc = tuple(int(units) for units in fc_layers)
         in_dim = int(self.encoder.output_dim)  # type: ignore[arg-type]
-        if dueling:
-            self.torso = MLP(in_dim, fc[:-1], gen)
-            self.head: nn.Module = DuelingHead(self.torso.output_dim, self.num_actions, fc[-1:], gen)
-        else:
-            self.torso = MLP(in_dim, fc, gen)
-            self.head = QHead(self.torso.output_dim, self.num_actions, gen)
+        # a dueling head takes the last hidden layer into each of its two streams
+        torso_layers, head_layers = (fc[:-1], fc[-1:]) if dueling else (fc, ())
+        self.torso = MLP(in_dim, torso_layers, gen)
+        self.head = q_head(self.torso.output_dim, self.num_actions, dueling, head_layers, gen)
         self.observation_spec = observation_spec
         self.action_spec = action_spec
 

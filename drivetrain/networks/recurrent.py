@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from drivetrain.core import specs
-from drivetrain.networks.heads import DuelingHead, QHead
+from drivetrain.networks.heads import q_head
 from drivetrain.networks.initialization import make_generator
 from drivetrain.networks.mlp import MLP
 from drivetrain.networks.q_network import make_encoder, num_actions_of
@@ -192,10 +192,7 @@ class RecurrentQNetwork(nn.Module):
         self.encoder = make_encoder(observation_spec, conv_layers, gen)
         self.torso = MLP(int(self.encoder.output_dim), tuple(int(u) for u in fc_layers), gen)  # type: ignore[arg-type]
         self.core = RecurrentCore(self.torso.output_dim, hidden_size, core, gen)
-        if dueling:
-            self.head: nn.Module = DuelingHead(self.core.output_dim, self.num_actions, (), gen)
-        else:
-            self.head = QHead(self.core.output_dim, self.num_actions, gen)
+        self.head = q_head(self.core.output_dim, self.num_actions, dueling, (), gen)
         self.observation_spec = observation_spec
         self.action_spec = action_spec
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
-from drivetrain.agents import QAgent, make_agent
+from drivetrain.agents import QLearningAgent, make_agent
+from drivetrain.core.policy import Policy
 from drivetrain.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from drivetrain.train.config import ExperimentConfig, load_config
 from drivetrain.train.evaluation import EvalResult, evaluate
@@ -32,12 +34,12 @@ class LoadedAgent:
     """An agent restored from a run directory."""
 
     config: ExperimentConfig
-    agent: QAgent
+    agent: QLearningAgent[Any, Policy]
     env_steps: int
     """Environment steps the agent had been trained for."""
 
 
-def save_agent(agent: QAgent, env_steps: int, run_dir: str | os.PathLike[str]) -> Path:
+def save_agent(agent: QLearningAgent[Any, Policy], env_steps: int, run_dir: str | os.PathLike[str]) -> Path:
     """Writes ``run_dir/agent.pkl`` atomically."""
     return save_checkpoint(
         {"env_steps": int(env_steps), "agent": agent.state_dict()}, Path(run_dir) / AGENT_FILE

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from drivetrain.agents import QAgent, make_agent
+from drivetrain.agents import QLearningAgent, make_agent
 from drivetrain.core import metrics, seeding, types
 from drivetrain.core.environment import Environment
 from drivetrain.core.policy import Policy
@@ -131,7 +131,7 @@ class Experiment:
 
     config: ExperimentConfig
     env: Environment
-    agent: QAgent
+    agent: QLearningAgent[Any, Policy]
     replay: Any  # UniformReplay | PrioritizedReplay
     metrics: TrainMetrics
     warmup_policy: RandomPolicy | EpsilonGreedyPolicy
@@ -204,7 +204,7 @@ def run_seeds(seed: int) -> RunSeeds:
     return RunSeeds(*seeding.spawn_seeds(seed, len(RunSeeds._fields)))
 
 
-def eval_policy(agent: QAgent, config: ExperimentConfig) -> Policy:
+def eval_policy(agent: QLearningAgent[Any, Policy], config: ExperimentConfig) -> Policy:
     """The greedy policy, or epsilon-greedy with ``loop.eval_epsilon`` (seeded, so repeatable)."""
     eps = config.loop.eval_epsilon
     if eps == 0.0:
@@ -235,7 +235,7 @@ def _load_env_state(env: Environment, state: Any) -> bool:
     return True
 
 
-def warmup_policy(agent: QAgent, seed: int) -> RandomPolicy | EpsilonGreedyPolicy:
+def warmup_policy(agent: QLearningAgent[Any, Policy], seed: int) -> RandomPolicy | EpsilonGreedyPolicy:
     """Uniformly random actions; for a stateful agent with its policy's state (see the module docstring)."""
     if agent.policy.stateful:
         return EpsilonGreedyPolicy(agent.policy, 1.0, seed=seed)
