@@ -7,6 +7,12 @@ callables: a replay buffer's ``add_batch``, metrics, a progress bar)::
     driver = StepDriver(env, policy, observers=[replay.add_batch, AverageReturn()], num_steps=4)
     time_step, policy_state = driver.run()                   # resets the environment
     time_step, policy_state = driver.run(time_step, policy_state)  # continues seamlessly
+    time_step, policy_state = driver.run()                   # continues too (TF-Agents' semantics)
+
+Without a time step, ``run`` continues from ``env.current_time_step()``, the time step
+the environment returned last (whichever driver or code stepped it); only an
+environment that never started is reset. Without a policy state, the policy starts from
+its initial state.
 
 ``num_steps`` and ``num_episodes`` are totals over the batch. Boundary transitions
 (LAST -> FIRST) reach the observers but do not count as steps.
@@ -39,6 +45,19 @@ class _Driver:
     """Shared loop; subclasses say when a run is done."""
 
     def __init__(self, env: Environment, policy: Policy, observers: Sequence[Observer] = ()):
+        name = type(self).__name__
+        for attr in ("reset", "step", "batch_size"):
+            if not hasattr(env, attr):
+                raise TypeError(f"{name}: env must be a batched Environment (with {attr}), got {env!r}")
+        if not callable(getattr(policy, "action", None)) or not hasattr(policy, "get_initial_state"):
+            raise TypeError(
+                f"{name}: policy must be a Policy (with action and get_initial_state), got {policy!r}; "
+                "pass e.g. agent.collect_policy"
+            )
+        if callable(observers) or isinstance(observers, (str, bytes)):
+            raise TypeError(
+                f"{name}: observers must be a list of callables, got {observers!r}; wrap it: [...]"
+            )
         self.env = env
         self.policy = policy
         self.observers = list(observers)
@@ -50,7 +69,10 @@ class _Driver:
 
     def _start(self, time_step: types.TimeStep | None, policy_state: Any) -> tuple[types.TimeStep, Any]:
         if time_step is None:
-            time_step = self.env.reset()
+            current = getattr(self.env, "current_time_step", None)
+            time_step = current() if current is not None else None
+            if time_step is None:  # the environments never started
+                time_step = self.env.reset()
         if policy_state is None:
             policy_state = self.policy.get_initial_state(self.env.batch_size)
         return time_step, policy_state
@@ -102,6 +124,14 @@ class _Driver:
         return time_step, policy_state
 
 
+def _positive_int(driver: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{driver}: {name} must be an int >= 1, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{driver}: {name} must be >= 1, got {value}")
+    return int(value)
+
+
 # Counting on Python lists: cheaper than NumPy calls for the small batches of Python-stepped envs.
 def _count_steps(traj: types.Trajectory) -> int:
     step_types: list[int] = traj.step_type.tolist()
@@ -124,9 +154,16 @@ class StepDriver(_Driver):
         num_steps: int = 1,
     ):
         super().__init__(env, policy, observers)
-        if num_steps < 1:
-            raise ValueError(f"StepDriver: num_steps must be >= 1, got {num_steps}")
-        self.num_steps = int(num_steps)
+        self.num_steps = num_steps
+
+    @property
+    def num_steps(self) -> int:
+        """Steps (over the batch, boundaries not counted) that one :meth:`run` takes at least."""
+        return self._num_steps
+
+    @num_steps.setter
+    def num_steps(self, value: int) -> None:
+        self._num_steps = _positive_int("StepDriver", "num_steps", value)
 
     def run(
         self, time_step: types.TimeStep | None = None, policy_state: Any = None
@@ -146,9 +183,16 @@ class EpisodeDriver(_Driver):
         num_episodes: int = 1,
     ):
         super().__init__(env, policy, observers)
-        if num_episodes < 1:
-            raise ValueError(f"EpisodeDriver: num_episodes must be >= 1, got {num_episodes}")
-        self.num_episodes = int(num_episodes)
+        self.num_episodes = num_episodes
+
+    @property
+    def num_episodes(self) -> int:
+        """Episodes (over the batch) that one :meth:`run` ends at least."""
+        return self._num_episodes
+
+    @num_episodes.setter
+    def num_episodes(self, value: int) -> None:
+        self._num_episodes = _positive_int("EpisodeDriver", "num_episodes", value)
 
     def run(
         self, time_step: types.TimeStep | None = None, policy_state: Any = None

@@ -104,13 +104,13 @@ class EnvPoolAtari(Environment):
     def action_spec(self) -> specs.BoundedArraySpec:
         return self._action_spec
 
-    def reset(self) -> types.TimeStep:
+    def _reset(self) -> types.TimeStep:
         ts = self._pool.reset()
         self._lives = np.asarray(ts.observation.lives, np.int64)
         self._started = True
         return types.restart(self._frames(ts.observation.obs), self._n)
 
-    def step(self, action: Any) -> types.TimeStep:
+    def _step(self, action: Any) -> types.TimeStep:
         if not self._started:
             raise RuntimeError("EnvPoolAtari: call reset() before step()")
         action = self._actions(action)

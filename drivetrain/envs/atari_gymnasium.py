@@ -220,10 +220,10 @@ class GymnasiumAtari(Environment):
     def action_spec(self) -> Any:
         return self._inner.action_spec()
 
-    def reset(self) -> types.TimeStep:
+    def _reset(self) -> types.TimeStep:
         return self._inner.reset()
 
-    def step(self, action: Any) -> types.TimeStep:
+    def _step(self, action: Any) -> types.TimeStep:
         time_step = self._inner.step(action)
         if self._life_lost is not None:
             lost = self._life_lost() & (time_step.step_type != _FIRST)
@@ -245,7 +245,7 @@ class GymnasiumAtari(Environment):
                 "the asynchronous Atari backend cannot save its games' state (they run in other processes)"
             )
         result: dict[str, Any] = state_dict()
-        return result
+        return {**result, "current_time_step": self._current_time_step}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores :meth:`state_dict` into these games (built with the same config and size)."""
@@ -253,6 +253,7 @@ class GymnasiumAtari(Environment):
         if load is None:
             raise TypeError("the asynchronous Atari backend cannot restore its games' state")
         load(state)
+        self._current_time_step = state.get("current_time_step")
 
     def render(self, index: int = 0) -> Any:
         """An RGB frame of environment ``index`` (needs ``AtariConfig.render_mode="rgb_array"``)."""

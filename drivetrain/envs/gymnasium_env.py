@@ -97,7 +97,7 @@ class GymnasiumEnv(Environment):
     def action_spec(self) -> Any:
         return self._action_spec
 
-    def reset(self) -> types.TimeStep:
+    def _reset(self) -> types.TimeStep:
         """Resets every environment; the first call seeds environment ``i`` with ``seed + i``."""
         seeds: list[int | None]
         if not self._seeded and self._seed is not None:
@@ -111,7 +111,7 @@ class GymnasiumEnv(Environment):
         self._restart = [False] * self.batch_size
         return types.restart(self._batch(observations), self.batch_size)
 
-    def step(self, action: Any) -> types.TimeStep:
+    def _step(self, action: Any) -> types.TimeStep:
         """Steps every environment (or restarts those whose last step was LAST)."""
         if not self._seeded:
             raise RuntimeError("GymnasiumEnv: call reset() before step()")
@@ -155,6 +155,7 @@ class GymnasiumEnv(Environment):
             "envs": [snapshots.dump(env) for env in self._envs],
             "restart": list(self._restart),
             "seeded": self._seeded,
+            "current_time_step": self._current_time_step,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -168,6 +169,7 @@ class GymnasiumEnv(Environment):
             snapshots.load_into(env, blob)
         self._restart = [bool(r) for r in state["restart"]]
         self._seeded = bool(state["seeded"])
+        self._current_time_step = state.get("current_time_step")
 
     def render(self, index: int = 0) -> Any:
         """``envs[index].render()`` (pass ``render_mode=...`` to :func:`~drivetrain.envs.make`)."""

@@ -61,13 +61,13 @@ class CountingEnv(Environment):
     def _obs(self) -> np.ndarray:
         return np.stack([np.arange(self.batch_size), self._t, self._episode], axis=1).astype(np.float32)
 
-    def reset(self) -> types.TimeStep:
+    def _reset(self) -> types.TimeStep:
         self._t[:] = 0
         self._episode[:] = 0
         self._last[:] = False
         return types.restart(self._obs())
 
-    def step(self, action: Any) -> types.TimeStep:
+    def _step(self, action: Any) -> types.TimeStep:
         action = np.asarray(action)
         specs.validate(self._act_spec, action, outer_ndim=1, name="action")
         restarting = self._last.copy()

@@ -71,7 +71,7 @@ class VectorEnvAdapter(Environment):
         # A copy in the spec's dtype: vector envs may reuse their buffers (copy=False).
         return nest.map_structure(lambda s, o: np.array(o, s.dtype), self._observation_spec, obs)
 
-    def reset(self) -> types.TimeStep:
+    def _reset(self) -> types.TimeStep:
         seed = self._seed if not self._seeded else None
         if seed is not None:
             self._vec.action_space.seed(seed)  # for code that samples vector_env.action_space
@@ -80,7 +80,7 @@ class VectorEnvAdapter(Environment):
         self._restart = np.zeros(self._n, bool)
         return types.restart(self._observation(obs), self._n)
 
-    def step(self, action: Any) -> types.TimeStep:
+    def _step(self, action: Any) -> types.TimeStep:
         if not self._seeded:
             raise RuntimeError("from_vector_env: call reset() before step()")
         action = self._actions(action)

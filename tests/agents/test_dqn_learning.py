@@ -40,12 +40,12 @@ class DeceptiveChain(Environment):
     def _obs(self):
         return np.eye(self._n, dtype=np.float32)[self._pos]
 
-    def reset(self):
+    def _reset(self):
         self._pos[:] = 0
         self._last[:] = False
         return types.restart(self._obs())
 
-    def step(self, action):
+    def _step(self, action):
         restart = self._last.copy()
         take = (np.asarray(action) == 0) & ~restart
         advance = ~take & ~restart

@@ -49,13 +49,13 @@ class CueRecall(Environment):
         query = (self._t == self._delay + 1).astype(np.float32)
         return np.stack([cue, query], axis=1).astype(np.float32)
 
-    def reset(self) -> types.TimeStep:
+    def _reset(self) -> types.TimeStep:
         self._t[:] = 0
         self._last[:] = False
         self._new_cues(np.ones(self.batch_size, bool))
         return types.restart(self._obs())
 
-    def step(self, action: np.ndarray) -> types.TimeStep:
+    def _step(self, action: np.ndarray) -> types.TimeStep:
         restart = self._last.copy()
         answered = ~restart & (self._t == self._delay + 1)
         right = (np.asarray(action) == 1) == (self._cue > 0)

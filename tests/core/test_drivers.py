@@ -114,3 +114,72 @@ def test_same_seed_same_trajectories():
 
     np.testing.assert_array_equal(run(3), run(3))
     assert not np.array_equal(run(3), run(4))
+
+
+def test_run_without_a_time_step_continues_the_episodes_in_progress():
+    # The book's loop: a warm-up driver, then collect_driver.run() with time_step=None.
+    def observations(make_runs):
+        env = CountingEnv([5, 7], truncate=[False, True])
+        seen = []
+        make_runs(env, seen)
+        return np.stack([t.observation for t in seen]), np.stack([t.step_type for t in seen])
+
+    def split(env, seen):
+        warmup = dt.StepDriver(env, scripted(env, [1]), [seen.append], num_steps=6)
+        collect = dt.StepDriver(env, scripted(env, [1]), [seen.append], num_steps=4)
+        warmup.run()
+        collect.run()  # no time step: continues from env.current_time_step()
+        collect.run()
+
+    def once(env, seen):
+        dt.StepDriver(env, scripted(env, [1]), [seen.append], num_steps=14).run()
+
+    obs_split, types_split = observations(split)
+    obs_once, types_once = observations(once)
+    np.testing.assert_array_equal(obs_split, obs_once)
+    np.testing.assert_array_equal(types_split, types_once)
+    # No restart mid-episode: every FIRST after the first reset follows a LAST.
+    after = types_split[1:] == StepType.FIRST
+    assert np.all(types_split[:-1][after] == StepType.LAST)
+
+
+def test_an_environment_that_never_started_is_reset():
+    env = CountingEnv([3])
+    assert env.current_time_step() is None
+    ts, _ = dt.StepDriver(env, scripted(env), num_steps=1).run()
+    assert env.current_time_step() is ts
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"num_steps": None}, TypeError, "num_steps must be an int >= 1, got None"),
+        ({"num_steps": 0}, ValueError, "num_steps must be >= 1, got 0"),
+        ({"num_steps": 2.5}, TypeError, "num_steps must be an int"),
+        ({"num_steps": True}, TypeError, "num_steps must be an int"),
+    ],
+)
+def test_step_driver_refuses_bad_arguments(kwargs, error, match):
+    env = CountingEnv([3])
+    with pytest.raises(error, match=match):
+        dt.StepDriver(env, scripted(env), **kwargs)
+
+
+def test_episode_driver_refuses_bad_arguments():
+    env = CountingEnv([3])
+    with pytest.raises(TypeError, match="num_episodes must be an int >= 1, got None"):
+        dt.EpisodeDriver(env, scripted(env), num_episodes=None)
+    driver = dt.EpisodeDriver(env, scripted(env), num_episodes=1)
+    with pytest.raises(ValueError, match="num_episodes must be >= 1, got -1"):
+        driver.num_episodes = -1
+
+
+def test_drivers_refuse_a_wrong_env_policy_or_observers():
+    env = CountingEnv([3])
+    policy = scripted(env)
+    with pytest.raises(TypeError, match="env must be a batched Environment"):
+        dt.StepDriver("CartPole-v1", policy)
+    with pytest.raises(TypeError, match="policy must be a Policy"):
+        dt.StepDriver(env, env)
+    with pytest.raises(TypeError, match="observers must be a list of callables"):
+        dt.StepDriver(env, policy, observers=print)
