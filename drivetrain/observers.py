@@ -29,6 +29,7 @@ from drivetrain.core.metrics import AverageReturn
 
 __all__ = ["ProgressBar"]
 
+_FIRST = int(types.StepType.FIRST)
 _LAST = int(types.StepType.LAST)
 
 
@@ -90,8 +91,9 @@ class ProgressBar:
             rewards = trajectory.reward.tolist()  # a boundary's reward is 0
             if len(self._returns) != len(rewards):
                 self._returns = [0.0] * len(rewards)
+            returns = self._returns
             for i, r in enumerate(rewards):
-                self._returns[i] += r
+                returns[i] = r if step_types[i] == _FIRST else returns[i] + r  # FIRST starts an episode
             if ended:
                 for i, t in enumerate(next_types):
                     if t == _LAST:

@@ -2,9 +2,11 @@
 
 Every metric is a callable taking a batched :class:`~drivetrain.core.types.Trajectory`
 plus ``result()``, ``reset()``, ``state_dict()`` and ``load_state_dict()``. Episode
-returns and lengths are tracked per environment of the batch; an episode counts when
-its final transition (``next_step_type == LAST``) is observed. Boundary transitions
-(LAST -> FIRST) add nothing.
+returns and lengths are tracked per environment of the batch; an episode starts at
+every FIRST step (whatever came before it: an episode interrupted by a reset is
+dropped, never joined to the next) and counts when its final transition
+(``next_step_type == LAST``) is observed. Boundary transitions (LAST -> FIRST) add
+nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "NumberOfEpisodes",
 ]
 
+_FIRST = int(types.StepType.FIRST)
 _LAST = int(types.StepType.LAST)
 
 
@@ -123,10 +126,13 @@ class _EpisodeMetric(Metric):
             returns = self._returns = [0.0] * len(step_types)
             lengths = self._lengths = [0] * len(step_types)
         for i, st in enumerate(step_types):
-            # A boundary's reward is that of a FIRST step (0), so adding it is harmless.
-            returns[i] += rewards[i]
-            if st != _LAST:
-                lengths[i] += 1
+            if st == _FIRST:  # a new episode, even if the previous one never reached LAST
+                returns[i] = rewards[i]
+                lengths[i] = 1
+            else:  # a boundary's reward is that of a FIRST step (0), so adding it is harmless
+                returns[i] += rewards[i]
+                if st != _LAST:
+                    lengths[i] += 1
         next_step_types = trajectory.next_step_type.tolist()
         if _LAST in next_step_types:
             ends = [i for i, nst in enumerate(next_step_types) if nst == _LAST]

@@ -67,3 +67,41 @@ def test_state_dict_continues_identically():
     driver_a.run(ts_a)
     dt.StepDriver(env_b, policy_b, restored, num_steps=7).run(ts_b)
     assert [m.result() for m in ms_a] == [m.result() for m in restored]
+
+
+F, M, L = 0, 1, 2  # step types
+
+
+def _traj(step_type, next_step_type, reward):
+    b = len(step_type)
+    return dt.Trajectory(
+        np.array(step_type, np.int32),
+        np.zeros((b, 1), np.float32),
+        np.zeros(b, np.int64),
+        {},
+        np.array(next_step_type, np.int32),
+        np.array(reward, np.float32),
+        np.ones(b, np.float32),
+    )
+
+
+def test_an_episode_restarted_mid_way_is_not_joined_to_the_next():
+    # Env 0: F(r=1) M(r=2) ... restart ... F(r=10) M(r=20) -> L : the return is 30, length 2.
+    # Env 1 runs one clean episode alongside: F(r=1) M(r=1) M(r=1) M(r=1) -> L: return 4, length 4.
+    script = [
+        _traj([F, F], [M, M], [1, 1]),
+        _traj([M, M], [M, M], [2, 1]),  # env 0 is interrupted after this transition
+        _traj([F, M], [M, M], [10, 1]),  # a FIRST that does not follow a LAST
+        _traj([M, M], [L, L], [20, 1]),
+    ]
+    ret, length = metrics.AverageReturn(), metrics.AverageEpisodeLength()
+    highest, lowest = metrics.MaxReturn(), metrics.MinReturn()
+    bar = dt.observers.ProgressBar(total=100, disable=True)
+    for traj in script:
+        for observer in (ret, length, highest, lowest, bar):
+            observer(traj)
+    assert highest.result() == 30.0  # not 33 (1 + 2 carried over)
+    assert lowest.result() == 4.0
+    assert ret.result() == pytest.approx((30.0 + 4.0) / 2)
+    assert length.result() == pytest.approx((2 + 4) / 2)
+    assert bar.average_return == pytest.approx((30.0 + 4.0) / 2)
