@@ -4,8 +4,9 @@
 
 - the online network, its target copy (no gradients) and the optimizer;
 - ``agent.policy``, the greedy policy of the online network (the subclass names its class),
-  and ``agent.collect_policy``, epsilon-greedy around it with epsilon a float or a schedule
-  of ``agent.train_step``;
+  and ``agent.collect_policy``, epsilon-greedy around it with epsilon a float, a schedule
+  of ``agent.train_step`` or a callable of no arguments; the collect policy emits no info
+  (its q-values stay with ``agent.policy``), so ``collect_data_spec`` is what training reads;
 - the hyperparameters both agents take (``gamma``, target updates, loss, gradient clipping,
   reward scale and clip, exploration, seed, device) and their checks;
 - the first-batch check of the trained fields against ``collect_data_spec``;
@@ -129,7 +130,11 @@ class QLearningAgent(abc.ABC, Generic[NetworkT, PolicyT]):
         self._action_spec = action_spec
         self._policy = policy_class(time_step_spec, action_spec, self._q_network, self._device)
         self._collect_policy = EpsilonGreedyPolicy(
-            self._policy, epsilon_greedy, seed=seeding.as_generator(seed), step_fn=lambda: self._train_step
+            self._policy,
+            epsilon_greedy,
+            seed=seeding.as_generator(seed),
+            step_fn=lambda: self._train_step,
+            emit_info=False,
         )
         self._action_minimum = int(action_spec.minimum)
         self._batch_checked = False
@@ -158,7 +163,11 @@ class QLearningAgent(abc.ABC, Generic[NetworkT, PolicyT]):
 
     @property
     def collect_data_spec(self) -> types.Trajectory:
-        """The trajectories :meth:`train` learns from: the replay buffer's data spec."""
+        """The trajectories :meth:`train` learns from: the replay buffer's data spec.
+
+        Its ``policy_info`` holds only what training reads (a recurrent policy's ``"state"``;
+        nothing for DQN), so a ``RandomPolicy(time_step_spec, action_spec)`` warm-up fits it.
+        """
         return self._collect_policy.trajectory_spec
 
     @property

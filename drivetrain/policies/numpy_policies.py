@@ -32,9 +32,11 @@ def _scalar_discrete(action_spec: Any) -> tuple[int, int] | None:
 class RandomPolicy(Policy):
     """Uniformly random actions within the (bounded) action spec.
 
-    ``info_spec`` (e.g. ``agent.collect_policy.info_spec``) makes the policy emit zeros of
-    that spec as its info, so that its trajectories fit a replay buffer made for the
-    agent's ``collect_data_spec`` (the random warm-up of the training loop).
+    Its info is empty, so ``RandomPolicy(env.time_step_spec(), env.action_spec())`` writes
+    trajectories that fit a replay buffer made for a stateless agent's
+    ``collect_data_spec`` (the random warm-up of TF-Agents and of the book). ``info_spec``
+    makes it emit zeros of that spec as its info instead, for a data spec that holds
+    policy info.
     """
 
     def __init__(
@@ -148,23 +150,34 @@ class GreedyPolicy(Policy):
 class EpsilonGreedyPolicy(Policy):
     """With probability epsilon a uniformly random action, else the wrapped policy's.
 
-    ``epsilon`` is a float or a schedule (a callable of a step counter). The counter is
+    ``epsilon`` is a float, a schedule (a callable of a step counter) or a callable of no
+    arguments (TF-Agents' ``epsilon_greedy=lambda: epsilon_fn(train_step)``), called at
+    every :meth:`action`; anything else is refused here. A schedule's counter is
     ``step_fn()`` when given (e.g. the agent's train step), else the number of calls to
     :meth:`action` so far.
+
+    ``emit_info=False`` drops the wrapped policy's info (e.g. its q-values): the policy's
+    ``info_spec`` is then empty, and its trajectories hold only what an agent trains on
+    (an agent's collect policy, as in TF-Agents).
     """
 
     def __init__(
         self,
         policy: Policy,
-        epsilon: float | Schedule,
+        epsilon: float | Schedule | Callable[[], float],
         seed: seeding.Seed = None,
         step_fn: Callable[[], int] | None = None,
+        emit_info: bool = True,
     ):
         super().__init__(
-            policy.time_step_spec, policy.action_spec, policy.policy_state_spec, policy.info_spec
+            policy.time_step_spec,
+            policy.action_spec,
+            policy.policy_state_spec,
+            policy.info_spec if emit_info else None,
         )
         self.wrapped = policy
-        self._epsilon = as_schedule(epsilon)
+        self._emit_info = bool(emit_info)
+        self._epsilon = as_schedule(epsilon, "EpsilonGreedyPolicy: epsilon")
         self._step_fn = step_fn
         self._calls = 0
         self._rng = seeding.as_generator(seed)
@@ -183,6 +196,8 @@ class EpsilonGreedyPolicy(Policy):
         eps = self.epsilon
         self._calls += 1
         step = self.wrapped.action(time_step, policy_state)
+        if not self._emit_info:
+            step = step._replace(info={})
         b = _batch_size(time_step)
         explore = self._rng.random(b) < eps
         if not explore.any():
