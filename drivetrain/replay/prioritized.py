@@ -3,7 +3,8 @@
 Each item carries a priority ``p``; a window is drawn with probability
 ``P = (p + ε)^α / Σ (p_k + ε)^α`` over the eligible windows (the sum runs over items
 that can start a window of the requested length: boundaries have priority 0, and the
-newest ``num_steps - 1`` items of each env are left out of the draw). New items get
+newest ``num_steps - 1`` items of each env, and starts whose window would cross a seam,
+are left out of the draw). New items get
 the largest priority seen so far (1 at first), so each is likely drawn at least once.
 Importance weights are ``w = (N · P)^-β``, normalised by the largest weight in the
 batch, with ``N`` the number of eligible windows.
@@ -122,7 +123,9 @@ class PrioritizedReplay(ReplayBuffer):
 
     # ------------------------------------------------------------------ sampling
     def _excluded_leaves(self, num_steps: int) -> np.ndarray:
-        """Leaves of the newest ``num_steps - 1`` items of each env: too new to start a window."""
+        """Leaves of items that cannot start a window of ``num_steps`` though their priority may be
+        positive: the newest ``num_steps - 1`` items of each env, and those whose window would
+        cross a seam (see :mod:`drivetrain.replay.storage`)."""
         key = (self._storage.version, num_steps)
         if self._excluded_key != key:
             st = self._storage
@@ -130,7 +133,14 @@ class PrioritizedReplay(ReplayBuffer):
             count = st.adds - ex_lo
             ex_env = np.repeat(np.arange(st.num_envs), count)
             ex_t = np.repeat(ex_lo - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))
-            self._excluded = self._leaf(ex_env, ex_t)
+            cut_env, cut_t = st.starts_cut_by_seams(num_steps)
+            if cut_t.size:
+                leaves = np.unique(
+                    self._leaf(np.concatenate([ex_env, cut_env]), np.concatenate([ex_t, cut_t]))
+                )
+            else:
+                leaves = self._leaf(ex_env, ex_t)
+            self._excluded = leaves
             self._excluded_key = key
         return self._excluded
 
@@ -153,7 +163,7 @@ class PrioritizedReplay(ReplayBuffer):
         mass = tree.total - float(excluded.sum())
         if mass > 0.5 * tree.total:
             for _ in range(_ROUNDS):
-                todo = self._find(leaf, todo, last_start)
+                todo = self._find(leaf, todo, last_start, num_steps)
                 if todo.size == 0:
                     break
         if todo.size:
@@ -165,7 +175,7 @@ class PrioritizedReplay(ReplayBuffer):
                         f"sample: the {num_windows} eligible windows of {num_steps} steps all have priority 0"
                     )
                 for _ in range(100 * _ROUNDS):
-                    todo = self._find(leaf, todo, last_start)
+                    todo = self._find(leaf, todo, last_start, num_steps)
                     if todo.size == 0:
                         break
                 else:  # pragma: no cover - needs a pathological tree
@@ -182,15 +192,16 @@ class PrioritizedReplay(ReplayBuffer):
         weights /= weights.max()
         return env, t, probabilities, weights.astype(np.float32)
 
-    def _find(self, leaf: np.ndarray, todo: np.ndarray, last_start: int) -> np.ndarray:
+    def _find(self, leaf: np.ndarray, todo: np.ndarray, last_start: int, num_steps: int) -> np.ndarray:
         """Draws the ``todo`` entries of ``leaf``; returns those still to redraw."""
         tree, st = self._tree, self._storage
         found = tree.find(self._rng.random(todo.size) * tree.total)
-        pos = found // st.num_envs
+        env, pos = found % st.num_envs, found // st.num_envs
         t = st.adds - 1 - (st.adds - 1 - pos) % st.capacity
-        ok = (tree.get(found) > 0) & (t <= last_start)
+        ok = (tree.get(found) > 0) & (t <= last_start) & ~st.crosses_seam(env, t, num_steps)
         leaf[todo[ok]] = found[ok]
-        return todo[~ok]
+        left: np.ndarray = todo[~ok]
+        return left
 
     def update_priorities(self, ids: Any, priorities: Any) -> None:
         """Sets the priorities of the windows starting at ``ids`` (from :class:`SampleInfo`).

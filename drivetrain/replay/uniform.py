@@ -26,29 +26,30 @@ class UniformReplay(ReplayBuffer):
     def _draw(
         self, batch_size: int, num_steps: int, windows: Windows
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        env, t = draw_uniform(self._rng, self._storage.is_boundary, batch_size, windows)
+        env, t = draw_uniform(self._rng, self._storage.cannot_start(num_steps), batch_size, windows)
         probabilities = np.full(batch_size, 1.0 / windows.eligible)
         return env, t, probabilities, np.ones(batch_size, np.float32)
 
 
 def draw_uniform(
     rng: np.random.Generator,
-    is_boundary: Callable[[np.ndarray | None, np.ndarray], np.ndarray],
+    cannot_start: Callable[[np.ndarray | None, np.ndarray], np.ndarray],
     batch_size: int,
     windows: Windows,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform draws over the non-boundary starts ``lo[e] .. lo[e] + n[e] - 1`` of every env.
+    """Uniform draws over the eligible starts in ``lo[e] .. lo[e] + n[e] - 1`` of every env.
 
-    Draws over all starts in range and redraws those at a boundary (rejection keeps the
-    draw exactly uniform over the eligible ones); after 32 rounds, the few left are drawn
-    from an explicit list of the eligible starts.
+    Draws over all starts in range and redraws those that ``cannot_start(env, t)`` a
+    window (a boundary, or a window across a seam: rejection keeps the draw exactly
+    uniform over the eligible ones); after 32 rounds, the few left are drawn from an
+    explicit list of the eligible starts.
     """
     lo, n, ends, total = windows.lo, windows.n, windows.ends, windows.total
     if len(n) == 1:  # one environment: no need to find the env of each draw
         t = below(rng, total, batch_size)
         t += lo[0]
         env = np.zeros(batch_size, np.int64)
-        redraw = is_boundary(None, t)
+        redraw = cannot_start(None, t)
         if not redraw.any():
             return env, t
         todo = np.flatnonzero(redraw)
@@ -60,7 +61,7 @@ def draw_uniform(
         k = below(rng, total, todo.size)
         e = np.searchsorted(ends, k, side="right")
         tt = lo[e] + k - (ends[e] - n[e])
-        ok = ~is_boundary(e, tt)
+        ok = ~cannot_start(e, tt)
         env[todo[ok]] = e[ok]
         t[todo[ok]] = tt[ok]
         todo = todo[~ok]
@@ -69,7 +70,7 @@ def draw_uniform(
     # Rare: almost every start is a boundary. Enumerate the eligible ones.
     all_e = np.repeat(np.arange(len(n)), n)
     all_t = lo[all_e] + np.arange(total) - np.repeat(ends - n, n)
-    keep = ~is_boundary(all_e, all_t)
+    keep = ~cannot_start(all_e, all_t)
     assert int(keep.sum()) == windows.eligible
     pick = below(rng, windows.eligible, todo.size)
     env[todo] = all_e[keep][pick]
