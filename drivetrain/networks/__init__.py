@@ -1,7 +1,7 @@
 """Networks (PyTorch): encoders, MLP and Nature CNN torsos, linear and dueling heads, QNetwork,
 recurrent cores (LSTM, GRU) and RecurrentQNetwork."""
 
-from drivetrain.networks.conv import NATURE_CNN_LAYERS, ConvTorso, nature_cnn
+from drivetrain.networks.conv import NATURE_CNN_LAYERS, ConvLayer, ConvTorso, conv_layer, nature_cnn
 from drivetrain.networks.encoders import OneHotEncoder, VectorEncoder
 from drivetrain.networks.heads import DuelingHead, QHead, q_head
 from drivetrain.networks.initialization import conv2d, init_layer, linear, make_generator
@@ -12,6 +12,7 @@ from drivetrain.networks.recurrent import RecurrentCore, RecurrentQNetwork
 __all__ = [
     "MLP",
     "NATURE_CNN_LAYERS",
+    "ConvLayer",
     "ConvTorso",
     "DuelingHead",
     "OneHotEncoder",
@@ -21,6 +22,7 @@ __all__ = [
     "RecurrentQNetwork",
     "VectorEncoder",
     "conv2d",
+    "conv_layer",
     "init_layer",
     "linear",
     "make_encoder",

@@ -64,8 +64,8 @@ def linear(
 def conv2d(
     in_channels: int,
     out_channels: int,
-    kernel: int,
-    stride: int,
+    kernel: int | tuple[int, int],
+    stride: int | tuple[int, int],
     gain: float = HIDDEN_GAIN,
     generator: torch.Generator | None = None,
 ) -> nn.Conv2d:

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from drivetrain.core import specs
-from drivetrain.networks.conv import NATURE_CNN_LAYERS, ConvTorso
+from drivetrain.networks.conv import NATURE_CNN_LAYERS, ConvLayers, ConvTorso
 from drivetrain.networks.encoders import OneHotEncoder, VectorEncoder
 from drivetrain.networks.heads import q_head
 from drivetrain.networks.initialization import make_generator
@@ -53,9 +53,7 @@ def num_actions_of(action_spec: Any) -> int:
     return action_spec.num_values
 
 
-def make_encoder(
-    observation_spec: Any, conv_layers: Sequence[tuple[int, int, int]] | None, gen: Any
-) -> nn.Module:
+def make_encoder(observation_spec: Any, conv_layers: ConvLayers | None, gen: Any) -> nn.Module:
     """The encoder for ``observation_spec`` (one-hot, flat vector, or a CNN for images); ``.output_dim``."""
     if not isinstance(observation_spec, specs.ArraySpec):
         raise TypeError(
@@ -68,8 +66,7 @@ def make_encoder(
     rank = len(spec.shape)
     if rank == 3:
         scale = 1.0 / 255.0 if spec.dtype == np.uint8 else None
-        layers = NATURE_CNN_LAYERS if conv_layers is None else tuple(tuple(layer) for layer in conv_layers)
-        return ConvTorso(spec.shape, layers, scale, gen)  # type: ignore[arg-type]
+        return ConvTorso(spec.shape, NATURE_CNN_LAYERS if conv_layers is None else conv_layers, scale, gen)
     if conv_layers is not None:
         raise ValueError(
             f"QNetwork: conv_layers need an image observation of shape (height, width, channels), "
@@ -91,7 +88,8 @@ class QNetwork(nn.Module):
     Args:
         observation_spec: a single ``ArraySpec`` of one observation (no batch axis).
         action_spec: a scalar integer ``BoundedArraySpec``; one q-value per action.
-        conv_layers: ``(filters, kernel, stride)`` per convolution, images only;
+        conv_layers: ``(filters, kernel, stride)`` per convolution, images only, kernel and
+            stride an int or a ``(height, width)`` pair (TF-Agents' ``conv_layer_params``);
             ``None`` is the Nature DQN CNN for images.
         fc_layers: hidden widths after the encoder.
         dueling: a dueling head instead of a linear one.
@@ -102,7 +100,7 @@ class QNetwork(nn.Module):
         self,
         observation_spec: Any,
         action_spec: Any,
-        conv_layers: Sequence[tuple[int, int, int]] | None = None,
+        conv_layers: ConvLayers | None = None,
         fc_layers: Sequence[int] = (512,),
         dueling: bool = False,
         seed: int | None = None,

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from drivetrain.core import specs
+from drivetrain.networks.conv import ConvLayers
 from drivetrain.networks.heads import q_head
 from drivetrain.networks.initialization import make_generator
 from drivetrain.networks.mlp import MLP
@@ -170,7 +171,8 @@ class RecurrentQNetwork(nn.Module):
         core: "lstm" or "gru".
         hidden_size: width of the core's state.
         fc_layers: hidden widths between the encoder and the core.
-        conv_layers: ``(filters, kernel, stride)`` per convolution for image observations.
+        conv_layers: ``(filters, kernel, stride)`` per convolution for image observations
+            (kernel and stride an int or a ``(height, width)`` pair).
         dueling: a dueling head (value and advantage streams) on the core's output.
         seed: seeds the weight initialization (``None``: PyTorch's global generator).
     """
@@ -182,7 +184,7 @@ class RecurrentQNetwork(nn.Module):
         core: CoreKind = "lstm",
         hidden_size: int = 128,
         fc_layers: Sequence[int] = (128,),
-        conv_layers: Sequence[tuple[int, int, int]] | None = None,
+        conv_layers: ConvLayers | None = None,
         dueling: bool = False,
         seed: int | None = None,
     ):
