@@ -118,3 +118,30 @@ def test_seams_survive_a_state_round_trip_and_the_ring():
     for num_steps in (2, 3, 4):
         assert restored.num_windows(num_steps) == replay.num_windows(num_steps)
         assert restored.num_windows(num_steps) == eligible_by_hand(restored, num_steps)
+
+
+@pytest.mark.atari
+def test_atari_frame_stacks_restarted_mid_episode_are_stored_and_never_joined():
+    pytest.importorskip("ale_py")
+    pytest.importorskip("cv2")
+    from drivetrain.envs.atari import make_atari
+    from drivetrain.policies import RandomPolicy
+
+    with make_atari("Breakout", num_envs=2, seed=0) as env:
+        policy = RandomPolicy(env.time_step_spec(), env.action_spec(), seed=0)
+        replay = UniformReplay(policy.trajectory_spec, 2 * 400, env.batch_size, seed=0)
+        assert replay.frame_deduplicated
+        added = []
+        driver = dt.StepDriver(env, policy, [replay.add_batch, added.append], num_steps=2 * 40)
+        driver.run()
+        driver.run(env.reset())  # restarted in the middle of the first episode
+        driver.run()
+    # Every stack comes back bit for bit, the restart's FIRST stack included.
+    items = replay.gather_all()
+    stored = np.stack([t.observation for t in added], axis=1)
+    np.testing.assert_array_equal(items.observation, stored)
+    # The windows across the restart are not eligible: the restart cut one per environment.
+    assert replay.num_windows(2) == eligible_by_hand(replay, 2) == len(replay) - 2 - 2
+    _, info = replay.sample(512, 2)
+    cut = 40 - 1  # the last item before the restart
+    assert not np.any(info.ids // env.batch_size == cut)
