@@ -65,7 +65,11 @@ def breakout_dqn() -> ExperimentConfig:
 
     Source: A. Géron, "Hands-On Machine Learning with Scikit-Learn, Keras and TensorFlow",
     chapter 18 (the TF-Agents DQN on ``BreakoutNoFrameskip-v4`` with ``AtariPreprocessing``
-    and ``FrameStack4``): RMSprop (lr 2.5e-4, ρ 0.95, momentum 0, ε 1e-5, centered);
+    and ``FrameStack4``): Keras' RMSprop (lr 2.5e-4, ρ 0.95, momentum 0, ε 1e-5, centered),
+    which in TensorFlow 2.0-2.10 (the book's) takes ``w -= lr g / (sqrt(ms - mg²) + ε)``
+    when momentum is 0 (``keras/optimizer_v2/rmsprop.py``): ε outside the root, as
+    ``torch.optim.RMSprop`` (``optimizer="rmsprop"``); Keras 3 and
+    ``tf.compat.v1.train.RMSPropOptimizer`` put it inside (``--agent.optimizer rmsprop_tf``);
     Huber loss; γ 0.99; ε-greedy from 1.0 to 0.01 over 250,000 agent steps (62,500 train
     steps, 1M ALE frames); target network updated every 2,000 train steps; one train step
     per 4 collect steps; batches of 64 two-step windows; 20,000 random warm-up steps; a
@@ -121,7 +125,7 @@ def _nature(game: str) -> ExperimentConfig:
     return ExperimentConfig(
         env=_atari_env(game, AtariConfig(terminal_on_life_loss=True)),
         agent=DQNConfig(
-            optimizer="rmsprop",
+            optimizer="rmsprop_tf",
             learning_rate=2.5e-4,
             rmsprop_alpha=0.95,
             rmsprop_momentum=0.0,
@@ -164,8 +168,9 @@ _NATURE_SOURCE = """
     4-frame history; target network updated every 10,000 steps (counted in agent steps,
     as in DeepMind's released code: 2,500 train steps here); γ 0.99; action repeat 4;
     one update per 4 actions; RMSProp with learning rate 2.5e-4, squared-gradient
-    momentum 0.95 and min squared gradient 0.01 (centered, as DeepMind's RMSProp; PyTorch
-    adds ε outside the square root); ε-greedy from 1 to 0.1 over the first 1M frames
+    momentum 0.95 and min squared gradient 0.01: DeepMind's ``NeuralQLearner.lua``
+    computes ``w += lr dw / sqrt(g2 - g² + 0.01)``, a centered RMSprop with ε inside the
+    root (``RMSpropTF``, not ``torch.optim.RMSprop``); ε-greedy from 1 to 0.1 over the first 1M frames
     (62,500 train steps); 50,000 random steps before learning; up to 30 no-op starts;
     rewards clipped to [-1, 1]; TD errors clipped to [-1, 1] (Huber loss, δ = 1); a lost
     life is terminal for training (a zero discount here; the game is still the episode);

@@ -58,7 +58,7 @@ def test_every_field_has_a_docstring():
     ("field", "value", "expected"),
     [
         ("learning_rate", 0.0, "a positive number"),
-        ("optimizer", "sgd", "'adam' or 'rmsprop'"),
+        ("optimizer", "sgd", "'adam', 'rmsprop' or 'rmsprop_tf'"),
         ("gamma", 1.01, "[0, 1]"),
         ("n_step", 0, ">= 1"),
         ("target_update_tau", 0.0, "(0, 1]"),

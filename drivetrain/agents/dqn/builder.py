@@ -14,6 +14,7 @@ import torch
 from drivetrain.agents.dqn.agent import DQN
 from drivetrain.agents.dqn.config import DQNConfig
 from drivetrain.agents.dqn.loss import LossKind
+from drivetrain.agents.optimizers import RMSpropTF
 from drivetrain.core import seeding, types
 from drivetrain.core.schedules import PolynomialDecay, Schedule
 from drivetrain.networks import QNetwork
@@ -40,9 +41,18 @@ class QLearningKwargs(TypedDict):
 
 
 def make_optimizer(config: DQNConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    """Adam or RMSprop with the config's learning rate and constants."""
+    """Adam, RMSprop or RMSpropTF with the config's learning rate and constants."""
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.learning_rate, eps=config.adam_eps)
+    if config.optimizer == "rmsprop_tf":
+        return RMSpropTF(
+            params,
+            lr=config.learning_rate,
+            rho=config.rmsprop_alpha,
+            eps=config.rmsprop_eps,
+            momentum=config.rmsprop_momentum,
+            centered=config.rmsprop_centered,
+        )
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(
             params,
@@ -52,7 +62,9 @@ def make_optimizer(config: DQNConfig, params: Iterable[torch.nn.Parameter]) -> t
             momentum=config.rmsprop_momentum,
             centered=config.rmsprop_centered,
         )
-    raise ValueError(f"DQNConfig.optimizer: expected 'adam' or 'rmsprop', got {config.optimizer!r}")
+    raise ValueError(
+        f"DQNConfig.optimizer: expected 'adam', 'rmsprop' or 'rmsprop_tf', got {config.optimizer!r}"
+    )
 
 
 def make_dqn(

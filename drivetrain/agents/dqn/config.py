@@ -20,8 +20,10 @@ class DQNConfig:
     learning_rate: float = 1e-4
     """Learning rate of the optimizer."""
 
-    optimizer: Literal["adam", "rmsprop"] = "adam"
-    """Optimizer: "adam" (torch.optim.Adam) or "rmsprop" (torch.optim.RMSprop, as in the 2015 DQN)."""
+    optimizer: Literal["adam", "rmsprop", "rmsprop_tf"] = "adam"
+    """Optimizer: "adam" (torch.optim.Adam), "rmsprop" (torch.optim.RMSprop: ε outside the root, as
+    Keras 2's RMSprop without momentum) or "rmsprop_tf" (RMSpropTF: ε inside the root, as TensorFlow's
+    kernels and DeepMind's 2015 DQN)."""
 
     adam_eps: float = 1e-8
     """Adam's epsilon (1.5e-4 in Dopamine's Atari agents; 1e-8 is PyTorch's default)."""
@@ -33,7 +35,7 @@ class DQNConfig:
     """RMSprop's momentum."""
 
     rmsprop_eps: float = 0.01
-    """RMSprop's epsilon (0.01 in the 2015 DQN, added to the squared-gradient average's root)."""
+    """RMSprop's epsilon (0.01 in the 2015 DQN, under the root there: use "rmsprop_tf")."""
 
     rmsprop_centered: bool = True
     """Centered RMSprop (divides by the gradient's estimated variance, as DeepMind's RMSProp)."""
@@ -98,7 +100,11 @@ class DQNConfig:
                 raise ValueError(f"DQNConfig.{field}: expected {expected}, got {getattr(self, field)!r}")
 
         need(self.learning_rate > 0, "learning_rate", "a positive number")
-        need(self.optimizer in ("adam", "rmsprop"), "optimizer", "'adam' or 'rmsprop'")
+        need(
+            self.optimizer in ("adam", "rmsprop", "rmsprop_tf"),
+            "optimizer",
+            "'adam', 'rmsprop' or 'rmsprop_tf'",
+        )
         need(self.adam_eps > 0, "adam_eps", "a positive number")
         need(0 <= self.rmsprop_alpha < 1, "rmsprop_alpha", "a number in [0, 1)")
         need(self.rmsprop_momentum >= 0, "rmsprop_momentum", "a non-negative number")
