@@ -17,6 +17,9 @@ and mapped onto drivetrain time steps with the Gymnasium backend's semantics:
   has discount 0 and stays MID: the game goes on.
 - Observations ``[B, 4, 84, 84]`` become ``[B, 84, 84, 4]`` (newest frame last).
 
+Frames and rewards pass :mod:`drivetrain.envs.checks` (shape, dtype, finite rewards) like
+every adapter's.
+
 Differences that do not change the protocol: EnvPool presses FIRE for one frame inside
 its no-op count instead of one agent step, and needs ``noop_max >= 1``.
 """
@@ -30,6 +33,7 @@ import numpy as np
 from drivetrain.core import specs, types
 from drivetrain.core.environment import Environment
 from drivetrain.envs.actions import ActionChecker
+from drivetrain.envs.checks import ObservationChecker, RewardChecker
 
 if TYPE_CHECKING:
     from drivetrain.envs.atari import AtariConfig
@@ -90,6 +94,8 @@ class EnvPoolAtari(Environment):
         self._observation_spec = specs.StackedFramesSpec(
             (s, s, config.frame_stack), np.uint8, 0, 255, name="observation", num_frames=config.frame_stack
         )
+        self._observations = ObservationChecker(self._observation_spec, self._n)
+        self._rewards = RewardChecker(self._n)
         self._lives = np.zeros(self._n, np.int64)
         self._started = False
         self._closed = False
@@ -126,14 +132,15 @@ class EnvPoolAtari(Environment):
         self._lives = lives
         return types.TimeStep(
             step_type,
-            np.where(first, 0.0, ts.reward).astype(types.REWARD_DTYPE),
+            self._rewards.from_array(ts.reward, first),
             np.where(ends_value, 0.0, 1.0).astype(types.REWARD_DTYPE),
             self._frames(obs.obs),
         )
 
-    @staticmethod
-    def _frames(obs: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(np.moveaxis(np.asarray(obs), 1, -1))
+    def _frames(self, obs: np.ndarray) -> np.ndarray:
+        frames = np.ascontiguousarray(np.moveaxis(np.asarray(obs), 1, -1))
+        checked: np.ndarray = self._observations.batched(frames, copy=False)
+        return checked
 
     def close(self) -> None:
         if not self._closed:

@@ -20,6 +20,12 @@ Per environment ``i``::
 Rewards are float32 ``[B]``, step types int32 ``[B]``, discounts float32 ``[B]``;
 observations follow :func:`~drivetrain.envs.spaces.spec_from_space` of the first
 environment's observation space. Gymnasium's ``info`` dicts are dropped.
+
+What the environments return is checked by :mod:`drivetrain.envs.checks` before it is
+batched: the Gymnasium API (``reset`` -> ``(observation, info)``, ``step`` -> five
+values), each observation's exact shape, dtype and integer range, finite observations
+and rewards; a violation raises :class:`~drivetrain.envs.checks.EnvOutputError` naming
+the field and the environment.
 """
 
 from __future__ import annotations
@@ -29,10 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from drivetrain.core import nest, specs, types
+from drivetrain.core import types
 from drivetrain.core.environment import Environment
 from drivetrain.envs import snapshots
 from drivetrain.envs.actions import ActionChecker
+from drivetrain.envs.checks import ObservationChecker, RewardChecker, reset_observation, step_api_error
 from drivetrain.envs.spaces import spec_from_space
 
 __all__ = ["GymnasiumEnv"]
@@ -70,11 +77,8 @@ class GymnasiumEnv(Environment):
         self._observation_spec = spec_from_space(first.observation_space, "observation")
         self._action_spec = spec_from_space(first.action_space, "action")
         self._actions = ActionChecker(self._action_spec, len(self._envs))
-        self._obs_leaves: list[specs.ArraySpec] = nest.flatten(self._observation_spec)
-        self._single_obs = not nest.is_nested(self._observation_spec)
-        if self._single_obs:
-            self._obs_shape = (len(self._envs), *self._observation_spec.shape)
-            self._obs_dtype = self._observation_spec.dtype
+        self._observations = ObservationChecker(self._observation_spec, len(self._envs))
+        self._rewards = RewardChecker(len(self._envs))
         self._all_mid = np.full(len(self._envs), _MID, _STEP_TYPE)
         self._all_ones = np.ones(len(self._envs), _REWARD)
         self._restart = [True] * len(self._envs)  # environment i starts an episode at its next step
@@ -107,9 +111,12 @@ class GymnasiumEnv(Environment):
         else:
             seeds = [None] * self.batch_size
         self._seeded = True
-        observations = [env.reset(seed=s)[0] for env, s in zip(self._envs, seeds, strict=True)]
+        observations = [
+            reset_observation(env.reset(seed=s), i)
+            for i, (env, s) in enumerate(zip(self._envs, seeds, strict=True))
+        ]
         self._restart = [False] * self.batch_size
-        return types.restart(self._batch(observations), self.batch_size)
+        return types.restart(self._observations.batch(observations), self.batch_size)
 
     def _step(self, action: Any) -> types.TimeStep:
         """Steps every environment (or restarts those whose last step was LAST)."""
@@ -123,11 +130,15 @@ class GymnasiumEnv(Environment):
         lasts: list[tuple[int, bool]] = []  # (index, terminated)
         for i, env in enumerate(self._envs):
             if restart[i]:
-                observations[i] = env.reset()[0]
+                observations[i] = reset_observation(env.reset(), i)
                 restart[i] = False
                 firsts.append(i)
             else:
-                observations[i], rewards[i], terminated, truncated, _ = env.step(per_env[i])
+                result = env.step(per_env[i])
+                try:
+                    observations[i], rewards[i], terminated, truncated, _ = result
+                except (TypeError, ValueError):
+                    raise step_api_error(result, i) from None
                 if terminated or truncated:
                     restart[i] = True
                     lasts.append((i, bool(terminated)))
@@ -140,7 +151,9 @@ class GymnasiumEnv(Environment):
             step_type[i] = _LAST
             if terminated:  # termination wins over truncation
                 discount[i] = 0.0
-        return types.TimeStep(step_type, np.array(rewards, _REWARD), discount, self._batch(observations))
+        return types.TimeStep(
+            step_type, self._rewards.from_list(rewards), discount, self._observations.batch(observations)
+        )
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -180,34 +193,3 @@ class GymnasiumEnv(Environment):
             self._closed = True
             for env in self._envs:
                 env.close()
-
-    # ------------------------------------------------------------------ observations
-    def _batch(self, observations: list[Any]) -> Any:
-        """Writes per-environment observations into fresh batch arrays of the spec's dtype."""
-        if self._single_obs:
-            out = np.empty(self._obs_shape, self._obs_dtype)
-            try:
-                for i, o in enumerate(observations):
-                    out[i] = o
-            except (ValueError, TypeError) as e:
-                raise self._observation_error(observations, e) from None
-            return out
-        buffers = [leaf.zeros((self.batch_size,)) for leaf in self._obs_leaves]
-        try:
-            for i, o in enumerate(observations):
-                leaves = nest.flatten(o)
-                if len(leaves) != len(buffers):
-                    raise ValueError(f"{len(leaves)} leaves, expected {len(buffers)}")
-                for buf, leaf in zip(buffers, leaves, strict=True):
-                    buf[i] = leaf
-        except (ValueError, TypeError) as e:
-            raise self._observation_error(observations, e) from None
-        return nest.pack_sequence_as(self._observation_spec, buffers)
-
-    def _observation_error(self, observations: list[Any], error: Exception) -> specs.SpecError:
-        shapes = [nest.map_structure(np.shape, o) for o in observations]
-        return specs.SpecError(
-            f"observation: the environments returned observations of shapes {shapes} that do not fit "
-            f"the observation spec {self._observation_spec} derived from the observation space ({error}); "
-            "make the environment's observations match its observation_space"
-        )

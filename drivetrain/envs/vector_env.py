@@ -10,6 +10,10 @@
 - ``terminated`` -> LAST with discount 0 (it wins when both are set), ``truncated`` ->
   LAST with discount 1, otherwise MID with discount 1.
 
+Observations and rewards pass :mod:`drivetrain.envs.checks` (exact shapes, dtypes that
+convert exactly, integer ranges, finite values; ``reset`` -> ``(observation, info)``,
+``step`` -> five values) before they are copied into the time step.
+
 The first :meth:`~VectorEnvAdapter.reset` calls ``vector_env.reset(seed=seed)`` (so
 environment ``i`` gets ``seed + i``) and seeds ``vector_env.action_space``; later resets
 do not re-seed.
@@ -21,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from drivetrain.core import nest, types
+from drivetrain.core import types
 from drivetrain.core.environment import Environment
 from drivetrain.envs.actions import ActionChecker
+from drivetrain.envs.checks import ObservationChecker, RewardChecker, reset_observation, step_api_error
 from drivetrain.envs.spaces import spec_from_space
 
 __all__ = ["VectorEnvAdapter", "from_vector_env"]
@@ -48,6 +53,8 @@ class VectorEnvAdapter(Environment):
         self._observation_spec = spec_from_space(vector_env.single_observation_space, "observation")
         self._action_spec = spec_from_space(vector_env.single_action_space, "action")
         self._actions = ActionChecker(self._action_spec, self._n)
+        self._observations = ObservationChecker(self._observation_spec, self._n)
+        self._rewards = RewardChecker(self._n)
         self._restart = np.ones(self._n, bool)
         self._seeded = False
         self._closed = False
@@ -67,33 +74,34 @@ class VectorEnvAdapter(Environment):
     def action_spec(self) -> Any:
         return self._action_spec
 
-    def _observation(self, obs: Any) -> Any:
-        # A copy in the spec's dtype: vector envs may reuse their buffers (copy=False).
-        return nest.map_structure(lambda s, o: np.array(o, s.dtype), self._observation_spec, obs)
-
     def _reset(self) -> types.TimeStep:
         seed = self._seed if not self._seeded else None
         if seed is not None:
             self._vec.action_space.seed(seed)  # for code that samples vector_env.action_space
         self._seeded = True
-        obs, _ = self._vec.reset(seed=seed)
+        obs = reset_observation(self._vec.reset(seed=seed))
         self._restart = np.zeros(self._n, bool)
-        return types.restart(self._observation(obs), self._n)
+        # A copy in the spec's dtype: vector envs may reuse their buffers (copy=False).
+        return types.restart(self._observations.batched(obs), self._n)
 
     def _step(self, action: Any) -> types.TimeStep:
         if not self._seeded:
             raise RuntimeError("from_vector_env: call reset() before step()")
         action = self._actions(action)
-        obs, reward, terminated, truncated, _ = self._vec.step(action)
+        result = self._vec.step(action)
+        try:
+            obs, reward, terminated, truncated, _ = result
+        except (TypeError, ValueError):
+            raise step_api_error(result) from None
         terminated = np.asarray(terminated, bool)
         ended = terminated | np.asarray(truncated, bool)
         first = self._restart
         # FIRST = 0, MID = 1, LAST = 2; Gymnasium reports neither flag on a reset step.
         step_type = (1 + ended.astype(np.int32) - first).astype(types.STEP_TYPE_DTYPE)
-        reward = np.where(first, 0.0, reward).astype(types.REWARD_DTYPE)
+        reward = self._rewards.from_array(reward, first)
         discount = np.where(terminated & ~first, 0.0, 1.0).astype(types.REWARD_DTYPE)
         self._restart = ended & ~first
-        return types.TimeStep(step_type, reward, discount, self._observation(obs))
+        return types.TimeStep(step_type, reward, discount, self._observations.batched(obs))
 
     def render(self) -> Any:
         """``vector_env.render()``."""

@@ -158,7 +158,9 @@ def test_observations_that_do_not_fit_the_space_raise_a_clear_error():
 
     env = dt.envs.make(Lying, seed=0)
     env.reset()
-    with pytest.raises(SpecError, match=r"observations of shapes \[\(3,\)\] that do not fit"):
+    with pytest.raises(
+        SpecError, match=r"observation of environment 0: expected shape \(4,\) .*, got \(3,\)"
+    ):
         env.step(np.array([0]))
 
 
