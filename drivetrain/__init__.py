@@ -34,6 +34,7 @@ _LAZY = {
     "core",
     "envs",
     "export",
+    "metric_utils",
     "metrics",
     "networks",
     "observers",
@@ -64,9 +65,11 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        target = {"metrics": "drivetrain.core.metrics", "specs": "drivetrain.core.specs"}.get(
-            name, f"drivetrain.{name}"
-        )
+        target = {
+            "metric_utils": "drivetrain.core.metric_utils",
+            "metrics": "drivetrain.core.metrics",
+            "specs": "drivetrain.core.specs",
+        }.get(name, f"drivetrain.{name}")
         module = importlib.import_module(target)
         globals()[name] = module
         return module

@@ -14,9 +14,11 @@ from drivetrain.envs.make import make
 from drivetrain.envs.spaces import spec_from_space
 from drivetrain.envs.testing import CountingEnv
 from drivetrain.envs.vector_env import VectorEnvAdapter, from_vector_env
-from drivetrain.envs.wrappers import MaskVelocity
+from drivetrain.envs.wrappers import ActionOffset, ActionRepeat, MaskVelocity
 
 __all__ = [
+    "ActionOffset",
+    "ActionRepeat",
     "AtariConfig",
     "CountingEnv",
     "EnvCheckError",

@@ -20,7 +20,7 @@ Backends (all with next-step auto-reset and identical time steps for the same se
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from drivetrain.core.environment import Environment
@@ -46,6 +46,8 @@ class EnvFactory:
     """Wrap with :class:`~drivetrain.envs.wrappers.MaskVelocity`."""
     kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Keyword arguments of ``gymnasium.make`` (only with an id)."""
+    wrappers: tuple[Callable[[Any], Any], ...] = ()
+    """Callables ``env -> wrapped env`` applied in order, outermost last."""
 
     def __call__(self) -> Any:
         import gymnasium
@@ -65,6 +67,13 @@ class EnvFactory:
                 env = gymnasium.wrappers.TimeLimit(env, self.max_episode_steps)
         if self.mask_velocity:
             env = MaskVelocity(env)
+        for wrapper in self.wrappers:
+            wrapped = wrapper(env)
+            if not isinstance(wrapped, gymnasium.Env):
+                raise TypeError(
+                    f"make: the wrapper {wrapper!r} returned {type(wrapped).__name__}, expected a gymnasium.Env"
+                )
+            env = wrapped
         return env
 
 
@@ -75,6 +84,7 @@ def make(
     backend: Backend = "sync",
     max_episode_steps: int | None = None,
     mask_velocity: bool = False,
+    wrappers: Sequence[Callable[[Any], Any]] = (),
     **kwargs: Any,
 ) -> Environment:
     """A batched :class:`Environment` of ``num_envs`` copies of a Gymnasium environment.
@@ -91,6 +101,10 @@ def make(
       max_episode_steps: truncate episodes after this many steps (LAST, discount 1).
       mask_velocity: drop the velocities from the observation (CartPole-v1 keeps cart
         position and pole angle): a partially observable task for recurrent agents.
+      wrappers: callables ``gymnasium.Env -> gymnasium.Env`` applied to each environment in
+        order after the time limit (TF-Agents' ``gym_env_wrappers`` and ``env_wrappers``),
+        e.g. ``[partial(ActionRepeat, times=4)]`` or Gymnasium's own wrappers; with
+        ``backend="async"`` they must pickle (classes and ``functools.partial`` do).
       **kwargs: passed to ``gymnasium.make`` (only with an id), e.g. ``render_mode``.
 
     Returns:
@@ -117,7 +131,12 @@ def make(
                 f"make: keyword arguments {sorted(kwargs)} go to gymnasium.make and need an environment id; "
                 "with a factory, pass them to the factory instead"
             )
-    factory = EnvFactory(env_id_or_factory, max_episode_steps, mask_velocity, dict(kwargs))
+    if callable(wrappers) or isinstance(wrappers, (str, bytes)) or not all(callable(w) for w in wrappers):
+        raise TypeError(
+            f"make: wrappers must be a list of callables env -> env, got {wrappers!r}; "
+            "e.g. wrappers=[partial(ActionRepeat, times=4)]"
+        )
+    factory = EnvFactory(env_id_or_factory, max_episode_steps, mask_velocity, dict(kwargs), tuple(wrappers))
     fns = [factory] * int(num_envs)
     if backend == "sync":
         return GymnasiumEnv(fns, seed)

@@ -3,6 +3,12 @@
 :class:`MaskVelocity` turns a classic-control task into a partially observable one by
 dropping the velocity entries of its observation, so that a memoryless agent cannot
 solve it and a recurrent one must infer the velocities from consecutive observations.
+
+:class:`ActionRepeat` and :class:`ActionOffset` are TF-Agents' wrappers of the same names
+that Gymnasium lacks (before 1.3 for the first); the others of TF-Agents have Gymnasium
+counterparts (``ClipAction``, ``DiscretizeAction``, ``FrameStackObservation``,
+``RecordEpisodeStatistics``, ``TimeLimit``: see ``docs/from_tf_agents.md``). Pass any of
+them to ``dt.envs.make(..., wrappers=[partial(ActionRepeat, times=4)])``.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-__all__ = ["VELOCITY_FREE_INDICES", "MaskVelocity"]
+__all__ = ["VELOCITY_FREE_INDICES", "ActionOffset", "ActionRepeat", "MaskVelocity"]
 
 #: Observation indices that :class:`MaskVelocity` keeps, per environment id.
 VELOCITY_FREE_INDICES: dict[str, tuple[int, ...]] = {
@@ -65,3 +71,52 @@ class MaskVelocity(gymnasium.ObservationWrapper):
 
     def observation(self, observation: Any) -> Any:
         return observation[self._keep]
+
+
+class ActionRepeat(gymnasium.Wrapper):
+    """Plays each action ``times`` times; the rewards add up (TF-Agents' ``ActionRepeat``).
+
+    The repetition stops early when the episode terminates or is truncated; the last
+    observation, terminated/truncated flags and info are returned. Gymnasium 1.3 added the
+    same wrapper as ``gymnasium.wrappers.RepeatAction(env, num_repeats)``.
+    """
+
+    def __init__(self, env: gymnasium.Env, times: int):
+        if isinstance(times, bool) or not isinstance(times, (int, np.integer)) or times < 1:
+            raise ValueError(f"ActionRepeat: times must be an int >= 1, got {times!r}")
+        super().__init__(env)
+        self.times = int(times)
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        total = 0.0
+        for _ in range(self.times):
+            observation, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            if terminated or truncated:
+                break
+        return observation, total, terminated, truncated, info
+
+
+class ActionOffset(gymnasium.ActionWrapper):
+    """Discrete actions from 0 (TF-Agents' ``ActionOffsetWrapper``).
+
+    A ``Discrete(n, start=s)`` (or ``MultiDiscrete`` with ``start``) action space becomes
+    one that starts at 0; the wrapper adds ``s`` back before stepping the environment.
+    (drivetrain's specs keep a non-zero minimum and its policies and Q-networks honour it,
+    so this is needed only by code that assumes actions from 0.)
+    """
+
+    def __init__(self, env: gymnasium.Env):
+        super().__init__(env)
+        space = env.action_space
+        if isinstance(space, gymnasium.spaces.Discrete):
+            self._start: Any = int(space.start)
+            self.action_space = gymnasium.spaces.Discrete(int(space.n))
+        elif isinstance(space, gymnasium.spaces.MultiDiscrete):
+            self._start = np.asarray(space.start)
+            self.action_space = gymnasium.spaces.MultiDiscrete(space.nvec, dtype=space.dtype)
+        else:
+            raise ValueError(f"ActionOffset: needs a Discrete or MultiDiscrete action space, got {space}")
+
+    def action(self, action: Any) -> Any:
+        return action + self._start
