@@ -20,6 +20,7 @@ import dataclasses
 import json
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -131,17 +132,9 @@ def _print_config(config: Any) -> None:
         print(f"  {f.key} = {f.value!r}")
 
 
-def _config_changes(before: Any, after: Any) -> list[str]:
-    from drivetrain.train import fields
-
-    old = {f.key: f.value for f in fields.fields_of(before)}
-    return [
-        f"{f.key}: {old[f.key]!r} -> {f.value!r}" for f in fields.fields_of(after) if old[f.key] != f.value
-    ]
-
-
 def cmd_train(argv: Sequence[str]) -> int:
     from drivetrain.train import load_config, presets, train
+    from drivetrain.train.config import check_resume
     from drivetrain.train.rundir import RunDir
 
     own, overrides = _split_train_args(argv)
@@ -166,7 +159,7 @@ def cmd_train(argv: Sequence[str]) -> int:
         if args.preset and saved.preset and saved.preset != args.preset:
             raise CommandError(f"{run_dir} holds a run of preset {saved.preset!r}, not {args.preset!r}")
         config = _resolve_overrides(saved, overrides)
-        for change in _config_changes(saved, config):
+        for change in check_resume(saved, config, run_dir):  # ConfigError for a fixed field
             print(f"config change on resume: {change}")
     if args.quiet:
         config = dataclasses.replace(config, loop=dataclasses.replace(config.loop, progress_bar=False))
@@ -277,26 +270,75 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``drivetrain`` command; returns the exit status."""
+    """Entry point of the ``drivetrain`` command; returns the exit status.
+
+    Errors a user can act on (a bad key, a locked or refused run directory, a damaged
+    checkpoint, a part that cannot be built, a full disk, a diverged run) are one line,
+    ``drivetrain: error: ...``, with status 2; a run stopped by SIGINT or SIGTERM says
+    where its checkpoint is and exits with 130 or 143; output into a closed pipe
+    (``drivetrain presets | head -1``) ends quietly.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     from drivetrain.train.checkpoint import CheckpointError
     from drivetrain.train.fields import ConfigError
+    from drivetrain.train.loop import RunSetupError, TrainingDivergedError
     from drivetrain.train.rundir import RunDirError
+    from drivetrain.train.signals import RunInterruptedError
 
     try:
-        if argv and argv[0] == "train":
-            return cmd_train(argv[1:])
-        args = _parser().parse_args(argv)
-        return int(args.func(args))
-    except (CommandError, ConfigError, RunDirError, CheckpointError) as e:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            status = _dispatch(argv)
+            sys.stdout.flush()  # a closed pipe fails here, inside the try
+            return status
+    except (
+        CommandError,
+        ConfigError,
+        RunDirError,
+        CheckpointError,
+        RunSetupError,
+        TrainingDivergedError,
+        OSError,
+    ) as e:
+        if isinstance(e, BrokenPipeError):
+            return _closed_pipe()
         print(f"drivetrain: error: {e}", file=sys.stderr)
         return 2
+    except RunInterruptedError as e:
+        print(f"drivetrain: {e}", file=sys.stderr)
+        return e.exit_status
     except KeyboardInterrupt:
         print(
             "drivetrain: interrupted; `drivetrain train ... --resume` continues from the last checkpoint",
             file=sys.stderr,
         )
         return 130
+
+
+def _dispatch(argv: list[str]) -> int:
+    if argv and argv[0] == "train":
+        return cmd_train(argv[1:])
+    args = _parser().parse_args(argv)
+    return int(args.func(args))
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: Any = None,
+) -> None:
+    print(f"drivetrain: warning: {message}", file=sys.stderr if file is None else file)
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away: send what is left to /dev/null so that exit does not fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 1
 
 
 if __name__ == "__main__":

@@ -278,12 +278,21 @@ class QLearningAgent(abc.ABC, Generic[NetworkT, PolicyT]):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restores what :meth:`state_dict` returned."""
+        """Restores what :meth:`state_dict` returned.
+
+        The optimizer's state (moments, step counts) comes from ``state``; its
+        hyperparameters (learning rate, epsilon, ...: every ``param_groups`` entry but the
+        parameters) stay those this agent was built with, so an agent built from a config
+        with a new learning rate trains with it after loading an older checkpoint.
+        """
         missing = _STATE_KEYS - set(state)
         if missing:
             raise KeyError(f"{self._name}.load_state_dict: missing keys {sorted(missing)}")
         self._q_network.load_state_dict(state["q_network"])
         self._target_network.load_state_dict(state["target_network"])
+        built = [{k: v for k, v in group.items() if k != "params"} for group in self._optimizer.param_groups]
         self._optimizer.load_state_dict(state["optimizer"])
+        for group, hyperparameters in zip(self._optimizer.param_groups, built, strict=True):
+            group.update(hyperparameters)
         self._train_step = int(state["train_step"])
         self._collect_policy.load_state_dict(state["collect_policy"])

@@ -2,7 +2,8 @@
 
 A checkpoint holds everything needed to resume (the replay buffer too, which can be
 gigabytes); ``agent.pkl`` holds just the agent (networks, optimizer, counters), written
-atomically next to every checkpoint. ``drivetrain eval``, ``play`` and ``export`` load it:
+atomically after every checkpoint. ``drivetrain eval``, ``play`` and ``export`` load it (or
+the newest checkpoint's agent, when ``agent.pkl`` is missing or older):
 
     loaded = load_agent("runs/cartpole-dqn-0")
     loaded.agent.policy            # the greedy policy
@@ -13,12 +14,19 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 from drivetrain.agents import QLearningAgent, make_agent
 from drivetrain.core.policy import Policy
-from drivetrain.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from drivetrain.train.checkpoint import (
+    CheckpointDir,
+    CheckpointError,
+    CheckpointWarning,
+    load_checkpoint,
+    save_checkpoint,
+)
 from drivetrain.train.config import ExperimentConfig, load_config
 from drivetrain.train.evaluation import EvalResult, evaluate
 from drivetrain.train.experiment import eval_policy, make_env, run_seeds
@@ -47,25 +55,46 @@ def save_agent(agent: QLearningAgent[Any, Policy], env_steps: int, run_dir: str 
 
 
 def load_agent(run_dir: str | os.PathLike[str], device: str | None = None) -> LoadedAgent:
-    """The config and the newest agent of a run; RunDirError if the run has saved none yet."""
+    """The config and the newest agent of a run; RunDirError if the run has saved none yet.
+
+    The agent comes from ``agent.pkl``, or from the newest intact checkpoint when that is
+    newer (a run stopped between the two writes) or ``agent.pkl`` is missing or damaged.
+    """
     run = RunDir(run_dir)
     if not run.config.is_file():
         raise RunDirError(f"{run.path} is not a run directory: it has no config.json")
     config = load_config(run.config)
     if device is not None:
         config = dataclasses.replace(config, agent=dataclasses.replace(config.agent, device=device))
-    path = run.path / AGENT_FILE
-    if not path.is_file():
+    agent_state, env_steps = _newest_agent_state(run)
+    with make_env(config.env, 1, 0) as env:
+        agent = make_agent(config.agent, env.time_step_spec(), env.action_spec(), seed=0)
+    agent.load_state_dict(agent_state)
+    return LoadedAgent(config, agent, env_steps)
+
+
+def _newest_agent_state(run: RunDir) -> tuple[dict[str, Any], int]:
+    saved: dict[str, Any] | None = None
+    if run.agent.is_file():
+        try:
+            saved = load_checkpoint(run.agent)
+        except CheckpointError as e:
+            warnings.warn(
+                CheckpointWarning(f"{e}; loading the agent from the newest checkpoint"), stacklevel=3
+            )
+        else:
+            if not isinstance(saved, dict) or "agent" not in saved:
+                raise CheckpointError(f"{run.agent} does not hold an agent")
+    checkpoints = CheckpointDir(run.checkpoints)
+    steps = checkpoints.steps()
+    if saved is not None and (not steps or steps[-1] <= int(saved["env_steps"])):
+        return saved["agent"], int(saved["env_steps"])
+    loaded = checkpoints.load_latest() if steps else None
+    if loaded is None:
         raise RunDirError(
             f"{run.path} has no trained agent yet ({AGENT_FILE} is written with each checkpoint)"
         )
-    state = load_checkpoint(path)
-    if not isinstance(state, dict) or "agent" not in state:
-        raise CheckpointError(f"{path} does not hold an agent")
-    with make_env(config.env, 1, 0) as env:
-        agent = make_agent(config.agent, env.time_step_spec(), env.action_spec(), seed=0)
-    agent.load_state_dict(state["agent"])
-    return LoadedAgent(config, agent, int(state["env_steps"]))
+    return loaded.state["experiment"]["agent"], int(loaded.state["env_steps"])
 
 
 def evaluate_run(

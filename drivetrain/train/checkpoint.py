@@ -12,8 +12,9 @@ file that was damaged afterwards fails the checksum with a :class:`CheckpointErr
 that names it. Checkpoints are trusted local files (pickle runs code on load, as
 ``torch.load`` does): never load one from an untrusted source.
 
-:class:`CheckpointDir` keeps ``ckpt-<step>.pkl`` files in a folder, finds the latest
-and prunes old ones.
+:class:`CheckpointDir` keeps ``ckpt-<step>.pkl`` files in a folder, finds the latest,
+loads the newest intact one (with a :class:`CheckpointWarning` naming each damaged file
+it passed over) and prunes old ones.
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ import hashlib
 import os
 import pickle
 import re
+import warnings
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 __all__ = [
     "CheckpointDir",
     "CheckpointError",
+    "CheckpointWarning",
+    "LoadedCheckpoint",
     "atomic_write_bytes",
     "atomic_write_text",
     "load_checkpoint",
@@ -42,6 +46,19 @@ _CHUNK = 1 << 20
 
 class CheckpointError(RuntimeError):
     """A checkpoint file is missing, not a checkpoint, truncated, or fails its checksum."""
+
+
+class CheckpointWarning(UserWarning):
+    """A damaged checkpoint was passed over for an older, intact one."""
+
+
+class LoadedCheckpoint(NamedTuple):
+    """The state of the newest intact checkpoint, and the newer damaged ones passed over."""
+
+    path: Path
+    step: int
+    state: Any
+    damaged: tuple[Path, ...]
 
 
 class _HashingWriter:
@@ -177,6 +194,37 @@ class CheckpointDir:
         """The newest checkpoint, or None."""
         steps = self.steps()
         return self.path(steps[-1]) if steps else None
+
+    def load_latest(self) -> LoadedCheckpoint | None:
+        """The newest checkpoint that loads, or None if there is none.
+
+        A damaged newer one (truncated, failing its checksum, unreadable) is passed over
+        with a :class:`CheckpointWarning` naming it and the one loaded instead; if every
+        checkpoint is damaged, :class:`CheckpointError` names them all.
+        """
+        damaged: list[tuple[Path, str]] = []
+        for step in reversed(self.steps()):
+            path = self.path(step)
+            try:
+                state = load_checkpoint(path)
+            except (CheckpointError, pickle.UnpicklingError, EOFError, OSError) as e:
+                damaged.append((path, str(e)))
+                continue
+            for bad, why in damaged:
+                said = why if str(bad) in why else f"checkpoint {bad} is damaged: {why}"
+                warnings.warn(CheckpointWarning(f"{said}; loading {path} instead"), stacklevel=2)
+            return LoadedCheckpoint(path, step, state, tuple(p for p, _ in damaged))
+        if damaged:
+            raise CheckpointError(
+                "every checkpoint is damaged: " + "; ".join(f"{p} ({why})" for p, why in damaged)
+            )
+        return None
+
+    def set_aside(self, paths: tuple[Path, ...]) -> None:
+        """Renames damaged checkpoints to ``<name>.damaged`` so that they are no longer taken for one."""
+        for path in paths:
+            if path.exists():
+                path.rename(path.with_name(path.name + ".damaged"))
 
     def save(self, state: Any, step: int) -> Path:
         """Writes the checkpoint of ``step`` atomically, then deletes all but the newest ``keep``."""

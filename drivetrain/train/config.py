@@ -31,7 +31,9 @@ __all__ = [
     "ExperimentConfig",
     "LoopConfig",
     "ReplayConfig",
+    "CHANGEABLE_ON_RESUME",
     "check_config",
+    "check_resume",
     "config_from_dict",
     "config_to_dict",
     "planned_train_steps",
@@ -144,6 +146,117 @@ class ExperimentConfig:
     """Seed of everything random in the run (environments, networks, exploration, sampling)."""
     preset: str = ""
     """Name of the preset this config started from (for the record)."""
+
+
+CHANGEABLE_ON_RESUME: frozenset[str] = frozenset(
+    {
+        # the loop: budgets, intervals, evaluation, logging, checkpoints
+        *(
+            f"loop.{name}"
+            for name in (
+                "total_env_steps",
+                "update_period",
+                "gradient_steps",
+                "batch_size",
+                "eval_interval",
+                "eval_episodes",
+                "final_eval_episodes",
+                "eval_num_envs",
+                "stop_at_return",
+                "eval_epsilon",
+                "log_interval",
+                "checkpoint_interval",
+                "keep_checkpoints",
+                "checkpoint_replay",
+                "progress_bar",
+                "tensorboard",
+                "torch_threads",
+            )
+        ),
+        # the replay's sampling (not its layout: capacity, prioritized, alpha)
+        "replay.beta",
+        "replay.beta_final",
+        "replay.priority_epsilon",
+        "replay.prefetch",
+        # the agent: optimizer constants that the optimizer's state does not depend on, targets,
+        # loss, rewards, exploration, windows sampled, device
+        *(
+            f"agent.{name}"
+            for name in (
+                "learning_rate",
+                "adam_eps",
+                "rmsprop_alpha",
+                "rmsprop_eps",
+                "gamma",
+                "n_step",
+                "double",
+                "target_update_period",
+                "target_update_tau",
+                "loss",
+                "huber_delta",
+                "gradient_clipping",
+                "reward_scale",
+                "reward_clip",
+                "epsilon_start",
+                "epsilon_end",
+                "epsilon_decay_steps",
+                "epsilon_power",
+                "device",
+                "sequence_length",
+                "burn_in",
+                "initial_state",
+                "priority_eta",
+            )
+        ),
+    }
+)
+"""Config keys that a resumed run may change, and then uses; every other key is fixed by the
+run's checkpoint: the environments (their number and state), the seed, the warm-up, the
+metrics' window, the networks' shapes, the optimizer's kind and the layout of its state
+(``rmsprop_centered``, ``rmsprop_momentum``), the replay's layout (capacity, prioritized,
+alpha). A key missing here (a new field) is fixed until it is classified."""
+
+
+def check_resume(
+    saved: ExperimentConfig, new: ExperimentConfig, run_dir: str | os.PathLike[str]
+) -> list[str]:
+    """The changes from ``saved`` (the run's config) to ``new`` that a resume applies, as
+    ``"key: old -> new"``; ConfigError naming the changed fixed keys and every fixed key."""
+    old = {f.key: f.value for f in fields.fields_of(saved)}
+    now = {f.key: f.value for f in fields.fields_of(new)}
+    keys = list(dict.fromkeys([*now, *old]))
+    fixed = [k for k in keys if k not in CHANGEABLE_ON_RESUME]
+    changed = [
+        f"{k}: {old.get(k, '(none)')!r} -> {now.get(k, '(none)')!r}" for k in keys if old.get(k) != now.get(k)
+    ]
+    if type(saved.agent) is not type(new.agent):
+        changed.insert(0, f"agent: {type(saved.agent).__name__} -> {type(new.agent).__name__}")
+    refused = [c for c in changed if c.split(":", 1)[0] not in CHANGEABLE_ON_RESUME]
+    if refused:
+        raise fields.ConfigError(
+            f"cannot resume {run_dir} with these changes: {'; '.join(refused)}. "
+            f"Fixed on resume: {', '.join(_collapse(keys, set(fixed)))}. "
+            "Start a new run (another --run-dir, or --force) to change them."
+        )
+    return changed
+
+
+def _collapse(keys: list[str], fixed: set[str]) -> list[str]:
+    """``fixed`` keys in order, a section written ``section.*`` when all its keys are fixed."""
+    out: list[str] = []
+    for key in keys:
+        if key not in fixed:
+            continue
+        parts = key.split(".")
+        name = key
+        for i in range(1, len(parts)):
+            prefix = ".".join(parts[:i]) + "."
+            if all(k in fixed for k in keys if k.startswith(prefix)):
+                name = prefix + "*"
+                break
+        if name not in out:
+            out.append(name)
+    return out
 
 
 def planned_train_steps(loop: LoopConfig) -> int:

@@ -10,7 +10,9 @@ Columns are fixed (:data:`COLUMNS`); a value that is missing from a row is writt
 empty CSV cell and left out of JSONL and TensorBoard. A resumed run passes the
 environment step of its checkpoint as ``keep_until``: rows written after it (by the
 run that stopped) are dropped from the CSV and JSONL files, and TensorBoard purges its
-events after that step, so every curve continues where the checkpoint left it.
+events after that step, so every curve continues where the checkpoint left it. A run
+that starts at step 0 (``keep_until=0``) starts with empty logs: the event files of an
+earlier attempt are deleted, so no point is shown twice.
 """
 
 from __future__ import annotations
@@ -125,6 +127,9 @@ class RunLogger:
         self.jsonl_path = self.folder / "progress.jsonl"
         _keep_csv(self.csv_path, keep_until)
         _keep_jsonl(self.jsonl_path, keep_until)
+        if keep_until <= 0:  # a run from step 0: no events of an earlier attempt
+            for events in (self.folder / "tb").glob("events.out.tfevents.*"):
+                events.unlink()
         self._csv_file = open(self.csv_path, "a", newline="")  # noqa: SIM115 - closed in close()
         self._csv = csv.DictWriter(self._csv_file, COLUMNS, lineterminator="\n")
         self._jsonl_file = open(self.jsonl_path, "a")  # noqa: SIM115 - closed in close()

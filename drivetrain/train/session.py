@@ -1,0 +1,204 @@
+"""One call of :func:`~drivetrain.train.train`: the loop's checkpointed state and where it writes.
+
+:class:`LoopState` holds the loop's own counters (the env and train steps live in the
+metrics and the agent). :func:`snapshot` gathers a checkpoint: every stateful part
+(agent with optimizer and RNGs, replay buffer, metrics, the loop's counters, the driver's
+current time step and policy state, the environments' state when they expose
+``state_dict``, torch's RNG); :func:`restore` puts one back. :class:`Session` writes the
+rows of ``progress.csv``, the checkpoints with ``agent.pkl`` and the learning curve, and
+the messages above the progress bar.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from drivetrain.train.artifacts import save_agent
+from drivetrain.train.checkpoint import CheckpointDir, CheckpointError, atomic_write_text
+from drivetrain.train.config import ExperimentConfig, config_to_dict
+from drivetrain.train.evaluation import EvalResult
+from drivetrain.train.experiment import Experiment
+from drivetrain.train.logger import RunLogger
+from drivetrain.train.plotting import plot_learning_curve
+from drivetrain.train.rundir import RunDir
+
+__all__ = ["CHECKPOINT_FORMAT", "LoopState", "Session", "TrainStats", "next_multiple", "restore", "snapshot"]
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclasses.dataclass
+class TrainStats:
+    """Sums of the loss info since the last row of progress.csv (checkpointed with the loop)."""
+
+    loss: float = 0.0
+    q_values: float = 0.0
+    td_error: float = 0.0
+    grad_norm: float = 0.0
+    count: int = 0
+
+    def add(self, loss: float, extra: dict[str, Any]) -> None:
+        self.loss += loss
+        self.q_values += float(extra["q_values"])
+        self.td_error += float(np.mean(extra["td_error"]))
+        self.grad_norm += float(extra["grad_norm"])
+        self.count += 1
+
+    def means(self) -> dict[str, float]:
+        """The means since the last reset; empty if no train step happened."""
+        if not self.count:
+            return {}
+        return {
+            f.name: getattr(self, f.name) / self.count for f in dataclasses.fields(self) if f.name != "count"
+        }
+
+
+@dataclasses.dataclass
+class LoopState:
+    """The loop's own counters (checkpointed); env and train steps live in the metrics and agent."""
+
+    iteration: int = 0
+    next_log: int = 0
+    next_eval: int = 0
+    next_checkpoint: int = 0
+    wall_seconds: float = 0.0
+    warmup_seconds: float = 0.0
+    collect_seconds: float = 0.0
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    stopped: bool = False
+    """An evaluation reached ``loop.stop_at_return``."""
+    stats: TrainStats = dataclasses.field(default_factory=TrainStats)
+    """Loss info since the last row of progress.csv."""
+
+
+def next_multiple(step: int, interval: int) -> int:
+    return (step // interval + 1) * interval
+
+
+def snapshot(exp: Experiment, state: LoopState, time_step: Any, policy_state: Any) -> dict[str, Any]:
+    """The checkpoint of a run: see the module docstring."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "env_steps": exp.metrics.env_steps.result(),
+        "config": config_to_dict(exp.config),
+        "loop": dataclasses.asdict(state),
+        "experiment": exp.state_dict(include_replay=exp.config.loop.checkpoint_replay),
+        "time_step": time_step,
+        "policy_state": policy_state,
+    }
+
+
+def check_format(snap: Any, path: Path) -> None:
+    """CheckpointError if ``snap`` (loaded from ``path``) is not a training checkpoint of this format."""
+    if not isinstance(snap, dict) or snap.get("format") != CHECKPOINT_FORMAT:
+        found = snap.get("format") if isinstance(snap, dict) else type(snap).__name__
+        raise CheckpointError(f"{path}: checkpoint format {found!r} is not {CHECKPOINT_FORMAT}")
+
+
+def restore(exp: Experiment, snap: dict[str, Any], path: Path) -> tuple[LoopState, Any, Any]:
+    """Puts a :func:`snapshot` back; the time step and policy state are None when the
+    environments' state was not in it (they start new episodes)."""
+    try:
+        envs_restored = exp.load_state_dict(snap["experiment"])
+    except (KeyError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"cannot restore {path} into this run's parts: {type(e).__name__}: {e}") from e
+    loop_state = dict(snap["loop"])
+    state = LoopState(**{**loop_state, "stats": TrainStats(**loop_state["stats"])})
+    if not envs_restored:
+        return state, None, None
+    return state, snap["time_step"], snap["policy_state"]
+
+
+def fresh_state(exp: Experiment) -> LoopState:
+    loop = exp.config.loop
+    return LoopState(
+        next_log=loop.log_interval, next_eval=loop.eval_interval, next_checkpoint=loop.checkpoint_interval
+    )
+
+
+def _row(exp: Experiment, stats: TrainStats, rate: float, wall: float) -> dict[str, Any]:
+    m = exp.metrics
+    return {
+        "env_steps": m.env_steps.result(),
+        "train_steps": exp.agent.train_step,
+        "episodes": m.episodes.result(),
+        "average_return": m.average_return.result(),
+        "average_episode_length": m.average_length.result(),
+        **stats.means(),
+        "epsilon": exp.agent.collect_policy.epsilon,
+        "steps_per_second": rate,
+        "wall_seconds": wall,
+    }
+
+
+@dataclasses.dataclass
+class Session:
+    """One call of :func:`train`: where it writes (logs, checkpoints, messages) and its clock."""
+
+    exp: Experiment
+    run: RunDir
+    logger: RunLogger
+    checkpoints: CheckpointDir
+    say: Callable[[str], None]
+    wall_before: float
+    start: float = dataclasses.field(default_factory=time.perf_counter)
+    mark: tuple[int, float, float] = (0, 0.0, 0.0)
+    """(env steps, wall clock, evaluation seconds) at the last row: steps/s leave evaluations out."""
+
+    def wall(self) -> float:
+        return self.wall_before + time.perf_counter() - self.start
+
+    def log_row(self, state: LoopState, evaluation: EvalResult | None) -> None:
+        steps, now = self.exp.metrics.env_steps.result(), time.perf_counter()
+        busy = (now - self.mark[1]) - (state.eval_seconds - self.mark[2])
+        row = _row(self.exp, state.stats, (steps - self.mark[0]) / max(busy, 1e-9), self.wall())
+        if evaluation is not None:
+            row |= {"eval_mean_return": evaluation.mean_return, "eval_std_return": evaluation.std_return}
+        self.logger.log(row)
+        self.mark = (steps, now, state.eval_seconds)
+        state.stats = TrainStats()
+        state.next_log = next_multiple(steps, self.exp.config.loop.log_interval)
+
+    def save(self, state: LoopState, time_step: Any, policy_state: Any) -> Path:
+        """Flushes the logs, then writes the checkpoint, ``agent.pkl`` and the learning curve."""
+        steps = self.exp.metrics.env_steps.result()
+        if self.exp.config.loop.checkpoint_interval > 0:
+            state.next_checkpoint = next_multiple(steps, self.exp.config.loop.checkpoint_interval)
+        state.wall_seconds = self.wall()
+        self.logger.flush()
+        path = self.checkpoints.save(snapshot(self.exp, state, time_step, policy_state), steps)
+        save_agent(self.exp.agent, steps, self.run.path)
+        plot_learning_curve(self.run.progress_csv, self.run.learning_curve, title=_title(self.exp.config))
+        return path
+
+    def latest_checkpoint(self) -> tuple[int, Path] | None:
+        """(env step, path) of the newest checkpoint on disk."""
+        steps = self.checkpoints.steps()
+        return (steps[-1], self.checkpoints.path(steps[-1])) if steps else None
+
+    def write_eval(self, result: EvalResult, env_steps: int) -> None:
+        atomic_write_text(
+            json.dumps(result.to_dict(env_steps=env_steps), indent=2) + "\n", self.run.eval_json
+        )
+
+    def read_eval(self, env_steps: int) -> EvalResult | None:
+        """``eval.json`` if it is the evaluation of the agent at ``env_steps``, else None."""
+        try:
+            data = json.loads(self.run.eval_json.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("env_steps") != env_steps:
+            return None
+        return EvalResult(tuple(data["returns"]), tuple(data["lengths"]))
+
+
+def _title(config: ExperimentConfig) -> str:
+    return f"{config.preset or config.env.name} (seed {config.seed})"
