@@ -14,7 +14,8 @@ max-pools the last two frames, once; at reset, a random 1..30 frames of NOOP, th
 one FIRE for games that have it (EnvPool's reset: both backends emit the same frames, a
 test checks it bit for bit); 84×84 grayscale; the 4 latest frames stacked on the last
 axis, newest last (uint8 ``[84, 84, 4]``; the reset frame fills the stack at FIRST); a
-time limit of 27,000 agent steps (108k frames) as truncation. When a game ends in the
+time limit of 27,000 agent steps (108k frames) as truncation; optionally
+(``fire_on_life_loss``) one agent step of FIRE right after each lost life. When a game ends in the
 middle of a frame skip, both backends stop there and the final observation repeats
 (parts of) the previous one; it is never bootstrapped from (discount 0). Sticky actions are off by default; on
 (``sticky_actions=True``) they repeat the previous action with probability 0.25 per
@@ -91,6 +92,11 @@ class AtariConfig:
     fire_reset: bool | None = None
     """Press FIRE after each reset: None = for games that have a FIRE action (Breakout only
     starts after it), True = always (error if the game has no FIRE), False = never."""
+    fire_on_life_loss: bool = False
+    """After a step that cost a life (the game going on), play one more agent step of FIRE within
+    that step, so games such as Breakout relaunch the ball instead of waiting for the agent's FIRE
+    (as Baselines' ``FireResetEnv`` does on each life's reset). Gymnasium backend only; needs a FIRE
+    action."""
     max_episode_steps: int | None = 27_000
     """Time limit in agent steps (27,000 = 108k frames = 30 minutes of play); the step that
     reaches it is LAST with discount 1 (truncation). None: no limit."""
@@ -178,6 +184,12 @@ def make_atari(
         config = dataclasses.replace(config, **overrides)
     if int(num_envs) < 1:
         raise ValueError(f"make_atari: num_envs must be >= 1, got {num_envs}")
+    if backend == "envpool" and config.fire_on_life_loss:
+        raise ValueError(
+            "make_atari(backend='envpool'): AtariConfig.fire_on_life_loss is not available: EnvPool "
+            "presses FIRE only at reset (its episodic_life would end the episode at each life); "
+            "use backend='gymnasium' for it"
+        )
     rom = resolve_game(game)
     if backend == "gymnasium":
         from drivetrain.envs.atari_gymnasium import GymnasiumAtari

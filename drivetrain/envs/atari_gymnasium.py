@@ -8,6 +8,7 @@ Each environment of the batch is this chain of Gymnasium wrappers (inner to oute
     AtariPreprocessing(noop_max=0, frame_skip, screen_size, terminal_on_life_loss=False)
         # each step repeats the action frame_skip frames, sums the rewards and
         # max-pools the last two frames ONCE; 84x84 gray (INTER_AREA)
+    FireOnLifeLoss         # fire_on_life_loss only: a step that cost a life plays FIRE next
     LifeLossFlag           # .life_lost: this step cost a life (the game goes on)
     FrameStackObservation(4, padding_type="reset")   # [4, 84, 84]; reset frame repeated
     ChannelsLast           # [84, 84, 4], newest frame last
@@ -40,7 +41,14 @@ from drivetrain.core.environment import Environment
 if TYPE_CHECKING:
     from drivetrain.envs.atari import AtariConfig
 
-__all__ = ["AtariFactory", "ChannelsLast", "NoopFireReset", "GymnasiumAtari", "LifeLossFlag"]
+__all__ = [
+    "AtariFactory",
+    "ChannelsLast",
+    "FireOnLifeLoss",
+    "GymnasiumAtari",
+    "LifeLossFlag",
+    "NoopFireReset",
+]
 
 _FIRST = int(types.StepType.FIRST)
 STICKY_ACTION_PROBABILITY = 0.25
@@ -80,6 +88,42 @@ class NoopFireReset(gymnasium.Wrapper):
             if terminated or truncated:
                 obs, info = self.env.reset()
         return obs, info
+
+
+class FireOnLifeLoss(gymnasium.Wrapper):
+    """After a step that cost a life (and did not end the game), steps FIRE once more within it.
+
+    Sits above ``AtariPreprocessing``, so the FIRE is a whole agent step (``frame_skip``
+    frames): its reward is added to the step's, its observation (the ball launched) and
+    end flags are returned. The agent never sees the FIRE step, as with Baselines'
+    ``EpisodicLifeEnv`` + ``FireResetEnv``, but the game is not reset.
+    """
+
+    def __init__(self, env: gymnasium.Env):
+        super().__init__(env)
+        meanings = env.unwrapped.get_action_meanings()  # type: ignore[attr-defined]
+        if "FIRE" not in meanings:
+            raise ValueError(
+                f"AtariConfig.fire_on_life_loss: the game has no FIRE action (actions: {meanings})"
+            )
+        self._fire = meanings.index("FIRE")
+        self._ale = env.unwrapped.ale  # type: ignore[attr-defined]
+        self._lives = 0
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        out = self.env.reset(**kwargs)
+        self._lives = self._ale.lives()
+        return out
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        lives = self._ale.lives()
+        if lives < self._lives and not (terminated or truncated):
+            obs, fire_reward, terminated, truncated, info = self.env.step(self._fire)
+            reward = float(reward) + float(fire_reward)
+            lives = self._ale.lives()
+        self._lives = lives
+        return obs, reward, terminated, truncated, info
 
 
 class LifeLossFlag(gymnasium.Wrapper):
@@ -159,6 +203,8 @@ class AtariFactory:
         env = AtariPreprocessing(
             env, noop_max=0, frame_skip=c.frame_skip, screen_size=c.screen_size, terminal_on_life_loss=False
         )
+        if c.fire_on_life_loss:
+            env = FireOnLifeLoss(env)
         env = LifeLossFlag(env)
         env = FrameStackObservation(env, c.frame_stack, padding_type="reset")
         env = ChannelsLast(env)
