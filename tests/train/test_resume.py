@@ -86,17 +86,39 @@ def test_resume_without_environment_state_keeps_the_step_count_and_the_curve(
     assert all(np.isfinite(r["loss"]) for r in rows_b)
 
 
-def test_resume_before_the_first_checkpoint_starts_over(uninterrupted, tmp_path, monkeypatch):
+def test_resume_before_the_first_checkpoint_starts_over_and_says_so(
+    uninterrupted, tmp_path, monkeypatch, capsys
+):
     a_dir, a = uninterrupted
-    crash_at_train_phase(monkeypatch, 2)
+    crash_at_train_phase(monkeypatch, 2)  # env step 700: rows logged, no checkpoint yet
     with pytest.raises(CrashError):
         train(tiny_config(), tmp_path, verbose=False)
     monkeypatch.undo()
     assert not list((tmp_path / "checkpoints").glob("*.pkl"))
-    b = train(tiny_config(), tmp_path, resume=True, verbose=False)
+    assert read_progress(tmp_path / "progress.csv") and tensorboard_points(tmp_path)
+    capsys.readouterr()
+    b = train(tiny_config(), tmp_path, resume=True, verbose=True)
+    said = capsys.readouterr()
+    assert "no checkpoint in" in said.out + said.err and "starts over from env step 0" in said.out + said.err
     assert b.evaluation == a.evaluation
     assert comparable(read_progress(tmp_path / "progress.csv")) == comparable(
         read_progress(a_dir / "progress.csv")
+    )
+    assert [
+        json.loads(line)["env_steps"] for line in (tmp_path / "progress.jsonl").read_text().splitlines()
+    ] == [r["env_steps"] for r in read_progress(a_dir / "progress.csv")]
+    assert tensorboard_points(tmp_path) == tensorboard_points(a_dir)  # no point twice
+
+
+def tensorboard_points(run_dir):
+    """Every (tag, step) in the event files, in the order written, without TensorBoard's purging."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    return sorted(
+        (value.tag, event.step)
+        for path in (run_dir / "tb").glob("events.out.tfevents.*")
+        for event in EventFileLoader(str(path)).Load()
+        for value in event.summary.value
     )
 
 
