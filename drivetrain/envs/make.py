@@ -84,7 +84,7 @@ def make(
     backend: Backend = "sync",
     max_episode_steps: int | None = None,
     mask_velocity: bool = False,
-    wrappers: Sequence[Callable[[Any], Any]] = (),
+    wrappers: Sequence[Any] = (),
     **kwargs: Any,
 ) -> Environment:
     """A batched :class:`Environment` of ``num_envs`` copies of a Gymnasium environment.
