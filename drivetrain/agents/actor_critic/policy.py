@@ -1,0 +1,140 @@
+"""The policy of an actor-critic network, backed by PyTorch.
+
+``ActorCriticPolicy(..., deterministic=False)`` is the **collect policy**: it samples
+actions and reports what the policy-gradient losses need, in ``info``::
+
+    info["log_prob"]     float32 [B]: log π(a | o) of the action taken (of the raw sample, for
+                         continuous actions; see :mod:`~drivetrain.agents.actor_critic.distributions`)
+    info["value"]        float32 [B]: V(o), the critic's value of the observation; at a LAST
+                         time step it is the value of the episode's final observation, which
+                         GAE bootstraps a truncated episode from
+    info["raw_action"]   float32 [B, d]: the unclipped Gaussian sample (continuous actions only)
+
+``deterministic=True`` is the **greedy policy**: the most likely action (the clipped mean
+for continuous actions) and no info. A recurrent network's state is the policy state:
+the driver passes it back, resets it at FIRST, and stores the state each action was
+chosen from in ``policy_info["state"]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from drivetrain.agents.actor_critic.distributions import (
+    categorical_log_prob,
+    gaussian_log_prob,
+    sample_categorical,
+    sample_gaussian,
+)
+from drivetrain.agents.actor_critic.networks import ActorCriticNetwork
+from drivetrain.agents.tensors import to_torch
+from drivetrain.core import seeding, specs, types
+from drivetrain.core.policy import Policy
+
+__all__ = ["ActorCriticPolicy", "info_spec"]
+
+_FIRST = int(types.StepType.FIRST)
+
+
+def info_spec(action_spec: Any, continuous: bool) -> dict[str, specs.ArraySpec]:
+    """The ``info`` a collect policy reports (see the module docstring)."""
+    info = {
+        "log_prob": specs.ArraySpec((), np.float32, "log_prob"),
+        "value": specs.ArraySpec((), np.float32, "value"),
+    }
+    if continuous:
+        info["raw_action"] = specs.ArraySpec(action_spec.shape, np.float32, "raw_action")
+    return info
+
+
+class ActorCriticPolicy(Policy):
+    """Actions of an :class:`ActorCriticNetwork`: sampled (collect) or most likely (greedy)."""
+
+    def __init__(
+        self,
+        time_step_spec: types.TimeStep,
+        action_spec: Any,
+        network: ActorCriticNetwork,
+        device: torch.device,
+        *,
+        deterministic: bool,
+        seed: seeding.Seed = None,
+    ):
+        self._continuous = network.continuous
+        super().__init__(
+            time_step_spec,
+            action_spec,
+            network.state_spec,
+            {} if deterministic else info_spec(action_spec, self._continuous),
+        )
+        self._network = network
+        self._device = device
+        self._deterministic = bool(deterministic)
+        self._rng = seeding.as_generator(seed)
+        self._minimum = 0 if self._continuous else int(action_spec.minimum)
+
+    @property
+    def network(self) -> ActorCriticNetwork:
+        return self._network
+
+    def _forward(self, time_step: types.TimeStep, policy_state: Any) -> Any:
+        obs = to_torch(time_step.observation, self._device)
+        if not self._network.recurrent:
+            return self._network(obs)
+        first = torch.as_tensor(np.asarray(time_step.step_type) == _FIRST, device=self._device)[:, None]
+        state = tuple(to_torch(s, self._device) for s in policy_state)
+        return self._network(obs.unsqueeze(1), first, state)
+
+    def _action(self, time_step: types.TimeStep, policy_state: Any) -> types.PolicyStep:
+        with torch.inference_mode():
+            out = self._forward(time_step, policy_state)
+            next_state = tuple(s.cpu().numpy() for s in out.state)
+            if self._network.recurrent:  # one step: drop the time axis
+                out = out._replace(
+                    logits=None if out.logits is None else out.logits[:, 0],
+                    mean=None if out.mean is None else out.mean[:, 0],
+                    value=out.value[:, 0],
+                )
+            if self._continuous:
+                return self._continuous_step(out, next_state)
+            return self._discrete_step(out, next_state)
+
+    def _discrete_step(self, out: Any, next_state: Any) -> types.PolicyStep:
+        logits = out.logits
+        if self._deterministic:
+            index = logits.argmax(-1).cpu().numpy()
+            return types.PolicyStep(self._to_action(index), next_state, {})
+        index = sample_categorical(logits.cpu().numpy(), self._rng)
+        log_prob = categorical_log_prob(logits, torch.as_tensor(index, device=logits.device))
+        info = {"log_prob": _numpy(log_prob), "value": _numpy(out.value)}
+        return types.PolicyStep(self._to_action(index), next_state, info)
+
+    def _continuous_step(self, out: Any, next_state: Any) -> types.PolicyStep:
+        spec = self.action_spec
+        mean = out.mean.cpu().numpy()
+        if self._deterministic:
+            action = np.clip(mean, spec.minimum, spec.maximum).astype(spec.dtype)
+            return types.PolicyStep(action, next_state, {})
+        log_std = self._network.log_std
+        assert log_std is not None
+        action, raw = sample_gaussian(mean, np.exp(log_std.detach().cpu().numpy()), spec, self._rng)
+        log_prob = gaussian_log_prob(out.mean, log_std, torch.as_tensor(raw, device=out.mean.device))
+        info = {"log_prob": _numpy(log_prob), "value": _numpy(out.value), "raw_action": raw}
+        return types.PolicyStep(action, next_state, info)
+
+    def _to_action(self, index: np.ndarray) -> np.ndarray:
+        return (index + self._minimum).astype(self.action_spec.dtype)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": seeding.generator_state(self._rng)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        seeding.set_generator_state(self._rng, state["rng"])
+
+
+def _numpy(x: torch.Tensor) -> np.ndarray:
+    out: np.ndarray = x.to("cpu", torch.float32).numpy()
+    return out

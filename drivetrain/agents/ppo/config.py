@@ -1,0 +1,108 @@
+"""Typed configuration of a PPO agent: network, rollouts, loss and optimization.
+
+Every field has a docstring: the command line shows it as help. Defaults are the
+common PPO settings of CleanRL's ``ppo.py`` and Stable-Baselines3 (Huang et al. 2022);
+the presets set each task's own values and cite their source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+__all__ = ["PPOConfig"]
+
+
+@dataclasses.dataclass
+class PPOConfig:
+    """Hyperparameters of :func:`drivetrain.agents.make_ppo`."""
+
+    learning_rate: float = 2.5e-4
+    """Adam's learning rate (at the start, when annealed)."""
+
+    anneal_learning_rate: bool = True
+    """Anneal the learning rate linearly to 0 over the run's planned updates."""
+
+    adam_eps: float = 1e-5
+    """Adam's epsilon (1e-5 in the PPO implementations, not PyTorch's 1e-8)."""
+
+    rollout_steps: int = 128
+    """Steps collected per environment between updates (n_steps): a rollout holds
+    rollout_steps x num_envs transitions."""
+
+    num_epochs: int = 4
+    """Passes over each rollout."""
+
+    num_minibatches: int = 4
+    """Minibatches per pass: each covers 1/num_minibatches of the rollout (of the environments,
+    for a recurrent network, whose minibatches are whole sequences)."""
+
+    gamma: float = 0.99
+    """Discount factor γ."""
+
+    gae_lambda: float = 0.95
+    """λ of generalized advantage estimation (1: Monte-Carlo, 0: one-step TD)."""
+
+    clip_ratio: float = 0.2
+    """ε of the clipped surrogate: ratios outside [1 - ε, 1 + ε] get no gradient."""
+
+    value_clip: float | None = None
+    """Clip the value's change from the collect-time value to ±value_clip in the value loss
+    (None: no clipping)."""
+
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+
+    ent_coef: float = 0.0
+    """Weight of the entropy bonus."""
+
+    max_grad_norm: float | None = 0.5
+    """Clip the gradients' global norm (None: no clipping)."""
+
+    normalize_advantages: bool = True
+    """Normalize the advantages of each minibatch to zero mean and unit variance."""
+
+    target_kl: float | None = None
+    """Stop a rollout's epochs early once a minibatch's approximate KL exceeds this (None: never)."""
+
+    layers: tuple[int, ...] = (64, 64)
+    """Widths of the Linear -> tanh layers of the actor's and the critic's torsos."""
+
+    shared: bool = False
+    """One torso for the actor and the critic (else two of the same widths)."""
+
+    core: Literal["lstm", "gru"] | None = None
+    """A recurrent core after the encoder (and the shared torso): recurrent PPO, trained on whole
+    sequences from the state stored at their first step."""
+
+    hidden_size: int = 128
+    """Units of the recurrent core."""
+
+    initial_log_std: float = 0.0
+    """Initial log standard deviation of the Gaussian policy (continuous actions)."""
+
+    device: str = "cpu"
+    """Torch device of the networks ("cpu", "cuda", "cuda:1", ...)."""
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, field: str, expected: str) -> None:
+            if not ok:
+                raise ValueError(f"PPOConfig.{field} must be {expected}, got {getattr(self, field)!r}")
+
+        self.layers = tuple(self.layers)
+        need(self.learning_rate > 0, "learning_rate", "a positive number")
+        need(self.adam_eps > 0, "adam_eps", "a positive number")
+        need(self.rollout_steps >= 2, "rollout_steps", "an integer >= 2")
+        need(self.num_epochs >= 1, "num_epochs", "an integer >= 1")
+        need(self.num_minibatches >= 1, "num_minibatches", "an integer >= 1")
+        need(0 <= self.gamma <= 1, "gamma", "a number in [0, 1]")
+        need(0 <= self.gae_lambda <= 1, "gae_lambda", "a number in [0, 1]")
+        need(self.clip_ratio > 0, "clip_ratio", "a positive number")
+        need(self.value_clip is None or self.value_clip > 0, "value_clip", "a positive number or None")
+        need(self.vf_coef >= 0, "vf_coef", "a non-negative number")
+        need(self.ent_coef >= 0, "ent_coef", "a non-negative number")
+        need(self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm", "positive or None")
+        need(self.target_kl is None or self.target_kl > 0, "target_kl", "a positive number or None")
+        need(all(w >= 1 for w in self.layers), "layers", "widths >= 1")
+        need(self.core in (None, "lstm", "gru"), "core", "'lstm', 'gru' or None")
+        need(self.hidden_size >= 1, "hidden_size", "an integer >= 1")
