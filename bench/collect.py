@@ -13,8 +13,10 @@ Measures environment steps per second (``num_envs`` x batched steps per second) 
 
 They run in one process, in short chunks interleaved over ``--rounds`` rounds (so that
 machine noise hits all alike), timed in CPU time of the process; the median steps/s are
-reported with the median per-round ratio (c)/(a) against the 0.9x target, and (c') = (c)
-without the replay buffer shows the replay's share. ``--profile`` prints a cProfile of (c)
+reported with the median per-round ratio (c)/(a) against the 0.9x target, (c') = (c)
+without the replay buffer shows the replay's share, and (c'') = (c) with the environment
+boundary's checks of observations and rewards (``drivetrain.envs.checks``) replaced by
+plain batching shows what the checks cost. ``--profile`` prints a cProfile of (c)
 instead. Usage (from the repository root)::
 
     python -m bench.collect [--steps 2000] [--rounds 40] [--num-envs 1 8] [--profile]
@@ -28,6 +30,7 @@ import time
 from collections.abc import Callable
 
 import gymnasium as gym
+import numpy as np
 
 import drivetrain as dt
 from drivetrain.core import metrics
@@ -76,9 +79,29 @@ def raw_loop(n: int) -> Callable[[int], int]:
     return run
 
 
-def drivetrain_loop(n: int, with_replay: bool = True) -> tuple[Callable[[int], int], str]:
+class Unchecked:
+    """Batches observations and rewards as drivetrain did before its boundary checks (for (c''))."""
+
+    def __init__(self, spec: dt.specs.ArraySpec, n: int):
+        self.shape, self.dtype = (n, *spec.shape), spec.dtype
+
+    def batch(self, observations: list[object]) -> np.ndarray:
+        out = np.empty(self.shape, self.dtype)
+        for i, o in enumerate(observations):
+            out[i] = o
+        return out
+
+    def from_list(self, rewards: list[float]) -> np.ndarray:
+        return np.array(rewards, np.float32)
+
+
+def drivetrain_loop(
+    n: int, with_replay: bool = True, checks: bool = True
+) -> tuple[Callable[[int], int], str]:
     """(c) StepDriver + RandomPolicy + four metrics (+ replay) on dt.envs.make."""
     env = dt.envs.make("CartPole-v1", num_envs=n, seed=0)
+    if not checks:  # the observation and reward checks of GymnasiumEnv replaced by plain batching
+        env._observations = env._rewards = Unchecked(env.observation_spec(), n)  # type: ignore[attr-defined]
     policy = RandomPolicy(env.time_step_spec(), env.action_spec(), seed=0)
     episodes, env_steps = metrics.NumberOfEpisodes(), metrics.EnvironmentSteps()
     observers: list[Callable[[dt.Trajectory], object]] = [
@@ -127,6 +150,10 @@ def bench(n: int, steps: int, rounds: int) -> float:
             drivetrain_loop(n, with_replay=False)[0],
             "(c') (c) without the replay",
         )
+    runs["unchecked"], labels["unchecked"] = (
+        drivetrain_loop(n, checks=False)[0],
+        "(c'') (c) without the observation and reward checks",
+    )
     calls = max(1, steps // n)
     for run in runs.values():  # warm-up
         run(calls)
@@ -140,6 +167,9 @@ def bench(n: int, steps: int, rounds: int) -> float:
     ratios = [c / a for c, a in zip(rates["drivetrain"], rates["gymnasium"], strict=True)]
     ratio = statistics.median(ratios)
     q1, _, q3 = statistics.quantiles(ratios, n=4)
+    check_cost = statistics.median(
+        c / u for c, u in zip(rates["drivetrain"], rates["unchecked"], strict=True)
+    )
     print(f"CartPole-v1, num_envs={n}: {rounds} rounds x {calls * n} env steps per variant")
     print("  median environment steps per CPU second:")
     for name, label in labels.items():
@@ -149,6 +179,7 @@ def bench(n: int, steps: int, rounds: int) -> float:
         f"  (c)/(a) = {ratio:.2f} (median of per-round ratios; quartiles {q1:.2f}..{q3:.2f}) -> {verdict} "
         f"the {TARGET}x target"
     )
+    print(f"  (c)/(c'') = {check_cost:.3f}: the speed kept with the boundary checks (median per-round ratio)")
     return ratio
 
 

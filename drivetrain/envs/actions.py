@@ -3,7 +3,9 @@
 ``env.step(action)`` is the hot path of every driver, so :class:`ActionChecker` has a
 fast path for the common case of one scalar integer action per environment (CartPole,
 Atari): an ``ndarray`` of the spec's dtype and shape ``[B]`` costs one ``tolist`` and a
-``min``/``max`` over ``B`` Python ints. Anything else goes through
+``min``/``max`` over ``B`` Python ints, and is split into NumPy scalars, as Gymnasium's
+``SyncVectorEnv`` passes them (``Discrete.contains``, which environments such as CartPole
+call on every step, checks a NumPy integer faster than a Python int). Anything else goes through
 :func:`drivetrain.core.specs.validate`, whose errors name the field and the expected
 vs actual shape, dtype or range.
 """
@@ -26,8 +28,7 @@ class ActionChecker:
     :class:`~drivetrain.core.specs.SpecError`; ``checker.split(action)`` turns a checked
     batched action into a list of ``B`` per-environment actions (NumPy scalars or
     arrays, inside dicts/tuples for nested specs) as Gymnasium environments take them;
-    ``checker.check_and_split(action)`` does both (scalar integer actions come out as
-    Python ints, which Gymnasium's ``Discrete`` accepts).
+    ``checker.check_and_split(action)`` does both.
     """
 
     def __init__(self, action_spec: Any, batch_size: int):
@@ -51,25 +52,32 @@ class ActionChecker:
             self._hi = int(action_spec.maximum)
 
     def __call__(self, action: Any) -> Any:
-        return action if self._fast_values(action) is not None else self._check_slowly(action)
+        return action if self._fast_ok(action) else self._check_slowly(action)
 
     def check_and_split(self, action: Any) -> list[Any]:
-        """``split(checker(action))``; scalar integer actions come back as Python ints (cheapest)."""
-        values = self._fast_values(action)
-        return values if values is not None else self.split(self._check_slowly(action))
+        """``split(checker(action))``."""
+        if (  # _fast_ok, inlined: this runs on every step
+            self._fast
+            and type(action) is np.ndarray
+            and action.dtype == self._dtype
+            and action.shape == self._shape
+        ):
+            values: list[int] = action.tolist()
+            if min(values) >= self._lo and max(values) <= self._hi:
+                return [action[0]] if self.batch_size == 1 else list(action)  # indexing beats iterating
+        return self.split(self._check_slowly(action))
 
-    def _fast_values(self, action: Any) -> list[Any] | None:
-        """The actions as Python ints if they are a valid ``[B]`` array of a scalar integer spec."""
+    def _fast_ok(self, action: Any) -> bool:
+        """True if ``action`` is a valid ``[B]`` array of a scalar integer spec."""
         if (
             self._fast
             and type(action) is np.ndarray
             and action.dtype == self._dtype
             and action.shape == self._shape
         ):
-            values: list[Any] = action.tolist()
-            if min(values) >= self._lo and max(values) <= self._hi:
-                return values
-        return None
+            values: list[int] = action.tolist()
+            return min(values) >= self._lo and max(values) <= self._hi
+        return False
 
     def _check_slowly(self, action: Any) -> Any:
         try:

@@ -21,7 +21,8 @@ value is stored as emitted, and refusing it would stop working environments.
 :func:`~drivetrain.envs.check_env` reports them.
 
 Cost: the common case (NumPy observations of the spec's shape and dtype, scalar float
-rewards) costs a type, shape and dtype comparison per environment and, per float
+rewards) costs one ``np.array`` of the environments' observations (which refuses ragged
+shapes) with a shape and dtype comparison of the batch and, per float
 leaf, one finite check of the batch (a Python ``sum`` of the values for small batches,
 ``np.isfinite(...).all()`` for larger ones); the detailed messages are built only on
 failure. Every failure raises :class:`EnvOutputError`, naming the field, the
@@ -31,6 +32,7 @@ environment, what was expected, what came, and what to do.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -109,13 +111,15 @@ class RewardChecker:
         self._shape = (int(batch_size),)
 
     def from_list(self, rewards: list[Any]) -> np.ndarray:
-        """One reward per environment (Python or NumPy scalars, as single Gymnasium environments return them)."""
+        """``B`` rewards, one per environment (Python or NumPy scalars, as Gymnasium environments return them)."""
         try:
             sum(rewards)  # a TypeError for str, None and other non-numbers, which np.array might parse
             out = np.array(rewards, types.REWARD_DTYPE)
+            # NaN or inf if any reward is (or overflowed float32); a TypeError if one was an array
+            finite = math.isfinite(sum(out.tolist()))
         except (TypeError, ValueError):
-            raise self._error(list(rewards)) from None
-        if out.shape != self._shape or not math.isfinite(sum(out.tolist())):
+            finite = False
+        if not finite:
             raise self._error(list(rewards))
         return out
 
@@ -184,6 +188,7 @@ class _Leaf:
                 self.lo, self.hi = np.asarray(False), np.asarray(True)
         self.accepted = frozenset(accepted) | {spec.dtype}
         self.small = int(np.prod(self.batch_shape, dtype=np.int64)) <= _SMALL
+        self.small_float = self.small and self.is_float
         # Bounds that the dtype alone enforces (uint8 in [0, 255]) need no check of the batch.
         self.check_range = False
         if self.lo is not None and self.hi is not None and spec.dtype.kind in "iu":
@@ -194,10 +199,6 @@ class _Leaf:
 
     def where(self, index: int | None) -> str:
         return f"{self.path} of {_env(index)}"
-
-    def fits(self, o: Any) -> bool:
-        """True if ``o`` may be written into the batch without a check (the common case)."""
-        return type(o) is np.ndarray and o.shape == self.shape and o.dtype in self.accepted
 
     def convert(self, o: Any, index: int | None, batched: bool = False) -> np.ndarray:
         """``o`` as an array whose values survive the cast to the spec's dtype, or EnvOutputError."""
@@ -269,12 +270,26 @@ class _Leaf:
 
     def batch_of(self, observations: list[Any]) -> np.ndarray:
         """One observation per environment -> a checked batch ``[B, ...]`` of the spec's dtype."""
+        try:  # NumPy refuses ragged lists, so a batch of the expected shape has no broadcast rows
+            out = np.array(observations)
+        except (TypeError, ValueError):
+            return self._batch_slowly(observations)
+        if out.shape != self.batch_shape or out.dtype not in self.accepted:
+            return self._batch_slowly(observations)
+        if out.dtype is not self.dtype:
+            out = out.astype(self.dtype)
+        if self.small_float:  # check_values' finite check, inlined for the common case
+            if not math.isfinite(sum(out.ravel().tolist())):
+                self._raise_not_finite(out)
+        else:
+            self.check_values(out)
+        return out
+
+    def _batch_slowly(self, observations: list[Any]) -> np.ndarray:
+        """Converts each environment's observation on its own (the first bad one raises) and batches them."""
         out = np.empty(self.batch_shape, self.dtype)
-        shape, accepted = self.shape, self.accepted
         for i, o in enumerate(observations):
-            if type(o) is not np.ndarray or o.shape != shape or o.dtype not in accepted:
-                o = self.convert(o, i)
-            out[i] = o
+            out[i] = self.convert(o, i)
         self.check_values(out)
         return out
 
@@ -308,11 +323,12 @@ class ObservationChecker:
         self._paths = [p for p, _ in paths]
         self._leaves = [_Leaf(p, s, self.batch_size) for p, s in paths]
         self._single = self._leaves[0] if not nest.is_nested(observation_spec) else None
-
-    def batch(self, observations: list[Any]) -> Any:
+        self.batch: Callable[[list[Any]], Any] = (
+            self._single.batch_of if self._single is not None else self._batch_nested
+        )
         """One observation per environment -> the batched, checked observation."""
-        if self._single is not None:
-            return self._single.batch_of(observations)
+
+    def _batch_nested(self, observations: list[Any]) -> Any:
         columns: list[list[Any]] = [[] for _ in self._leaves]
         for i, o in enumerate(observations):
             for column, value in zip(columns, self._leaf_values(o, i), strict=True):
