@@ -225,20 +225,23 @@ def check_resume(
     old = {f.key: f.value for f in fields.fields_of(saved)}
     now = {f.key: f.value for f in fields.fields_of(new)}
     keys = list(dict.fromkeys([*now, *old]))
-    fixed = [k for k in keys if k not in CHANGEABLE_ON_RESUME]
-    changed = [
-        f"{k}: {old.get(k, '(none)')!r} -> {now.get(k, '(none)')!r}" for k in keys if old.get(k) != now.get(k)
-    ]
+    fixed = {k for k in keys if k not in CHANGEABLE_ON_RESUME}
+    changed = {k: f"{k}: {_shown(old, k)} -> {_shown(now, k)}" for k in keys if old.get(k) != now.get(k)}
     if type(saved.agent) is not type(new.agent):
-        changed.insert(0, f"agent: {type(saved.agent).__name__} -> {type(new.agent).__name__}")
-    refused = [c for c in changed if c.split(":", 1)[0] not in CHANGEABLE_ON_RESUME]
+        fixed.add("agent")
+        changed = {"agent": f"agent: {type(saved.agent).__name__} -> {type(new.agent).__name__}", **changed}
+    refused = [text for key, text in changed.items() if key in fixed]
     if refused:
         raise fields.ConfigError(
             f"cannot resume {run_dir} with these changes: {'; '.join(refused)}. "
-            f"Fixed on resume: {', '.join(_collapse(keys, set(fixed)))}. "
+            f"Fixed on resume: {', '.join(_collapse(keys, fixed))}. "
             "Start a new run (another --run-dir, or --force) to change them."
         )
-    return changed
+    return list(changed.values())
+
+
+def _shown(values: dict[str, Any], key: str) -> str:
+    return repr(values[key]) if key in values else "(no such field)"
 
 
 def _collapse(keys: list[str], fixed: set[str]) -> list[str]:

@@ -230,6 +230,11 @@ def _run(
         return env_steps() >= loop.total_env_steps or (state.stopped and loop.stop_at_return is not None)
 
     try:
+        if signals.received is not None and start.checkpoint is None:  # while the parts were built
+            raise RunInterruptedError(
+                signals.received,
+                f"stopped by {signals.received.name} before training started; nothing to save",
+            )
         if start.checkpoint is None and loop.learning_starts > 0:
             warmup = StepDriver(exp.env, exp.warmup_policy, observers, num_steps=loop.learning_starts)
             time_step, policy_state = warmup.run()

@@ -1,0 +1,155 @@
+"""Failures end with one line from the command line, and never leave a run directory in the way."""
+
+import errno
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+from run_dirs import TINY_CLI
+
+from drivetrain.cli import main
+from drivetrain.train import checkpoint as checkpoint_lib
+from drivetrain.train import load_checkpoint
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("drivetrain: error: "), err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        (["--env.name", "NoSuchEnv-v0"], "NoSuchEnv"),
+        (["--replay.capacity", str(10**13)], "replay: capacity"),
+    ],
+)
+def test_a_run_that_cannot_be_built_is_one_line_and_does_not_block_the_retry(
+    tmp_path, capsys, override, said
+):
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), "--quiet", *TINY_CLI, *override]) == 2
+    assert said in one_error_line(capsys.readouterr().err)
+    assert not run.exists()  # nothing written
+    assert main(["train", "--run-dir", str(run), "--quiet", *TINY_CLI]) == 0
+
+
+def test_a_full_disk_is_one_line_and_does_not_block_the_retry(tmp_path, capsys, monkeypatch):
+    def full(state, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(checkpoint_lib, "save_checkpoint", full)
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), "--quiet", *TINY_CLI, "--log_interval", "1000"]) == 2
+    assert "No space left on device" in one_error_line(capsys.readouterr().err)
+    monkeypatch.undo()
+    assert main(["train", "--run-dir", str(run), "--quiet", *TINY_CLI]) == 0
+
+
+def test_a_run_directory_that_cannot_be_created_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert main(["train", "--run-dir", str(tmp_path / "file" / "run"), "--quiet", *TINY_CLI]) == 2
+    one_error_line(capsys.readouterr().err)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    run = tmp_path_factory.mktemp("finished") / "run"
+    assert main(["train", "--run-dir", str(run), "--quiet", *TINY_CLI]) == 0
+    return run
+
+
+def test_eval_play_and_export_use_the_latest_checkpoint_without_agent_pkl(finished, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    (run / "agent.pkl").unlink()
+    capsys.readouterr()
+    assert main(["eval", str(run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads((run / "eval.json").read_text())
+    assert main(["export", str(run), str(tmp_path / "policy.pt2")]) == 0
+    if importlib.util.find_spec("pygame") is not None:  # CartPole renders with pygame
+        assert main(["play", str(run), "--video", str(tmp_path / "a.gif"), "--max-frames", "20"]) == 0
+
+
+class CrashError(Exception):
+    pass
+
+
+def test_eval_json_always_evaluates_the_final_checkpoint(finished, tmp_path, monkeypatch, capsys):
+    # A run killed while it writes its final checkpoint: eval.json must not speak of an agent
+    # that no checkpoint holds.
+    real = checkpoint_lib.CheckpointDir.save
+
+    def save(self, state, step):
+        if step == 600:
+            raise CrashError
+        return real(self, state, step)
+
+    monkeypatch.setattr(checkpoint_lib.CheckpointDir, "save", save)
+    run = tmp_path / "run"
+    with pytest.raises(CrashError):
+        main(["train", "--run-dir", str(run), "--quiet", *TINY_CLI])
+    monkeypatch.undo()
+    if (run / "eval.json").exists():
+        latest = max((run / "checkpoints").glob("ckpt-*.pkl"))
+        assert (
+            json.loads((run / "eval.json").read_text())["env_steps"] == load_checkpoint(latest)["env_steps"]
+        )
+    assert main(["train", "--run-dir", str(run), "--resume", "--quiet"]) == 0
+    assert (run / "eval.json").read_text() == (finished / "eval.json").read_text()
+
+
+def test_a_kill_after_the_final_checkpoint_writes_eval_json_on_resume(finished, tmp_path, monkeypatch):
+    from drivetrain.train.session import Session
+
+    def killed(self, result, env_steps):
+        raise CrashError
+
+    monkeypatch.setattr(Session, "write_eval", killed)
+    run = tmp_path / "run"
+    with pytest.raises(CrashError):
+        main(["train", "--run-dir", str(run), "--quiet", *TINY_CLI])
+    monkeypatch.undo()
+    assert not (run / "eval.json").exists() and (run / "checkpoints/ckpt-000000000600.pkl").exists()
+    assert main(["train", "--run-dir", str(run), "--resume", "--quiet"]) == 0
+    assert (run / "eval.json").read_text() == (finished / "eval.json").read_text()
+
+
+@pytest.mark.parametrize("command", [["presets"], ["train", "cartpole-dqn", "--help"]])
+def test_output_into_a_closed_pipe_ends_quietly(command):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "drivetrain", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdout.close()  # the reader is gone before anything is written, as `| head -1` may be
+    err = proc.stderr.read().decode()
+    proc.wait(60)
+    assert "BrokenPipeError" not in err and "Traceback" not in err, err
+
+
+def test_a_nan_loss_stops_the_run_naming_the_step_and_the_last_good_checkpoint(tmp_path, capsys, monkeypatch):
+    from drivetrain.agents import DQN
+
+    real = DQN.train
+
+    def poisoned(self, batch, weights=None):
+        if self.train_step == 11:  # the 12th train step, after the checkpoint at env step 300
+            with torch.no_grad():
+                next(self.q_network.parameters()).fill_(math.nan)
+        return real(self, batch, weights)
+
+    monkeypatch.setattr(DQN, "train", poisoned)
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), "--quiet", *TINY_CLI]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "train step 12" in line and "checkpoints/ckpt-000000000300.pkl" in line, line
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["ckpt-000000000300.pkl"]
+    agent = load_checkpoint(run / "agent.pkl")["agent"]
+    assert all(torch.isfinite(t).all() for t in agent["q_network"].values())
+    assert not (run / "eval.json").exists()
