@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from drivetrain.agents import DQNConfig, R2D2Config
+from drivetrain.core.config_checks import check_fields
 from drivetrain.envs.atari import AtariConfig
 from drivetrain.train import fields
 from drivetrain.train.checkpoint import atomic_write_text
@@ -61,6 +62,9 @@ class EnvConfig:
     atari: AtariConfig = dataclasses.field(default_factory=AtariConfig)
     """Atari preprocessing (suite 'atari' only)."""
 
+    def __post_init__(self) -> None:
+        check_fields(self)  # each field's type, named (ConfigTypeError)
+
 
 @dataclasses.dataclass(frozen=True)
 class ReplayConfig:
@@ -83,6 +87,9 @@ class ReplayConfig:
     """Batches sampled ahead in a background thread (replay.as_dataset); 0 samples in the loop.
     Prefetching overlaps sampling with training, but the sampler then runs ahead of a
     checkpoint, so a resumed run no longer matches an uninterrupted one bit for bit."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)  # each field's type, named (ConfigTypeError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +136,9 @@ class LoopConfig:
     torch_threads: int | None = 1
     """torch.set_num_threads for the run; None leaves PyTorch's default. Small MLPs are fastest on 1."""
 
+    def __post_init__(self) -> None:
+        check_fields(self)  # each field's type, named (ConfigTypeError)
+
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
@@ -146,6 +156,9 @@ class ExperimentConfig:
     """Seed of everything random in the run (environments, networks, exploration, sampling)."""
     preset: str = ""
     """Name of the preset this config started from (for the record)."""
+
+    def __post_init__(self) -> None:
+        check_fields(self)  # each field's type, named (ConfigTypeError)
 
 
 CHANGEABLE_ON_RESUME: frozenset[str] = frozenset(

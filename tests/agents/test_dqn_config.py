@@ -66,7 +66,7 @@ def test_every_field_has_a_docstring():
         ("epsilon_end", -0.1, "[0, 1]"),
         ("epsilon_decay_steps", 0, ">= 1"),
         ("fc_layers", (64, 0), "positive widths"),
-        ("conv_layers", ((32, 8),), "triples"),
+        ("conv_layers", ((32, 8, 0),), "triples"),
         ("reward_clip", 0.0, "None or > 0"),
     ],
 )

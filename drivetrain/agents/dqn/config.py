@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from drivetrain.core.config_checks import check_fields
+
 __all__ = ["DQNConfig"]
 
 
@@ -95,6 +97,8 @@ class DQNConfig:
     """PyTorch device of the networks and the updates ("cpu", "cuda", "cuda:1", ...)."""
 
     def __post_init__(self) -> None:
+        check_fields(self)  # types first (a ConfigTypeError naming the field), then the ranges
+
         def need(ok: bool, field: str, expected: str) -> None:
             if not ok:
                 raise ValueError(f"DQNConfig.{field}: expected {expected}, got {getattr(self, field)!r}")

@@ -40,7 +40,7 @@ class R2D2Config(DQNConfig):
     """Sequence priority: eta * max |td| + (1 - eta) * mean |td| over the sequence (prioritized replay)."""
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        super().__post_init__()  # checks the types of every field, these included
 
         def need(ok: bool, field: str, expected: str) -> None:
             if not ok:
