@@ -9,7 +9,10 @@
   (its q-values stay with ``agent.policy``), so ``collect_data_spec`` is what training reads;
 - the hyperparameters both agents take (``gamma``, target updates, loss, gradient clipping,
   reward scale and clip, exploration, seed, device) and their checks;
-- the first-batch check of the trained fields against ``collect_data_spec``;
+- the batch checks: windows of ``train_sequence_length`` steps, at least one window (an
+  empty batch is a ValueError; a batch of boundary windows only is not: it has nothing to
+  train on, gives loss 0 and skips the optimizer step), and on the first batch the
+  trained fields against ``collect_data_spec``;
 - the update after a loss: one optimizer step (after clipping the gradients' global norm if
   ``gradient_clipping`` is set; skipped when no step of the batch is valid),
   ``train_step += 1``, then the target network update every ``target_update_period`` train
@@ -220,6 +223,11 @@ class QLearningAgent(abc.ABC, Generic[NetworkT, PolicyT]):
                 f"{self._name}.train: expected windows [batch, train_sequence_length="
                 f"{self.train_sequence_length}]{self._window_layout()}, got step_type shape {shape}; "
                 "sample with num_steps=agent.train_sequence_length"
+            )
+        if shape[0] == 0:  # a mean over no windows is NaN; boundary-only windows are not empty
+            raise ValueError(
+                f"{self._name}.train: the batch is empty (step_type shape {shape}); sample at least one "
+                "window (batch_size >= 1)"
             )
         if not self._batch_checked:
             checked, values = self._fields_to_check(batch)
