@@ -1,31 +1,70 @@
-"""Agents (PyTorch): one folder per agent (config, loss, policy, agent, builder).
+"""Agents (PyTorch): one folder per agent (config, networks, loss, policy, agent, builder).
 
-``DQN`` (feed-forward, windows of ``n_step + 1`` steps) and ``R2D2`` (recurrent, sequences
-with a burn-in and the stored policy state) share one protocol, so the training loop and
-the drivers run either; :func:`make_agent` builds the one a config asks for. Both subclass
-:class:`QLearningAgent` (networks, policies, the update after the loss, checkpoints).
+Every agent implements one protocol (:class:`Agent`: ``policy``, ``collect_policy``,
+``collect_data_spec``, ``train_step``, ``train(experience) -> LossInfo``, checkpoints,
+weights out and in), so the drivers and the training loop run any of them:
+
+- Q-learning, from a replay buffer: ``DQN`` (windows of ``n_step + 1`` steps) and ``R2D2``
+  (recurrent, sequences with a burn-in from the stored state); both subclass
+  :class:`QLearningAgent`.
+- Policy gradient, from on-policy rollouts: ``Reinforce`` (Monte-Carlo returns) and ``PPO``
+  (clipped surrogate, GAE; discrete, continuous and recurrent); both subclass
+  :class:`~drivetrain.agents.actor_critic.agent.ActorCriticAgent`.
+
+Each agent's builder is registered by its config type (:func:`builder_for`);
+:func:`make_agent` builds the agent of any registered config.
 """
 
+from drivetrain.agents.actor_critic import ActorCriticNetwork, ActorCriticPolicy
 from drivetrain.agents.dqn import DQN, DQNConfig, QPolicy, make_dqn, make_optimizer
 from drivetrain.agents.loss_info import LossInfo
+from drivetrain.agents.ppo import PPO, PPOConfig, make_ppo
+from drivetrain.agents.protocol import (
+    Agent,
+    AgentBuilder,
+    RunPlan,
+    UnknownAgentError,
+    builder_for,
+    builder_named,
+    builders,
+    make_agent,
+    register_builder,
+)
 from drivetrain.agents.q_learning import QLearningAgent
-from drivetrain.agents.r2d2 import R2D2, R2D2Config, RecurrentQPolicy, make_agent, make_r2d2
+from drivetrain.agents.r2d2 import R2D2, R2D2Config, RecurrentQPolicy, make_r2d2
+from drivetrain.agents.reinforce import Reinforce, ReinforceConfig, make_reinforce
 from drivetrain.export import ExportedPolicy, export_policy, load_exported_policy
 
 __all__ = [
     "DQN",
+    "PPO",
     "R2D2",
+    "ActorCriticNetwork",
+    "ActorCriticPolicy",
+    "Agent",
+    "AgentBuilder",
     "DQNConfig",
     "ExportedPolicy",
     "LossInfo",
+    "PPOConfig",
     "QLearningAgent",
     "QPolicy",
     "R2D2Config",
     "RecurrentQPolicy",
+    "Reinforce",
+    "ReinforceConfig",
+    "RunPlan",
+    "UnknownAgentError",
+    "builder_for",
+    "builder_named",
+    "builders",
     "export_policy",
     "load_exported_policy",
     "make_agent",
     "make_dqn",
     "make_optimizer",
+    "make_ppo",
     "make_r2d2",
+    "make_reinforce",
+    "register_builder",
 ]

@@ -87,6 +87,11 @@ class Policy(abc.ABC):
     def _action(self, time_step: types.TimeStep, policy_state: Any) -> types.PolicyStep:
         """Implements :meth:`action`."""
 
+    def diagnostics(self) -> dict[str, float]:
+        """Scalars that describe the policy now (e.g. ``{"epsilon": 0.05}``); the training loop
+        logs them with every row. None by default."""
+        return {}
+
     # Stateful parts (RNGs, counters) override these for checkpoints.
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -189,6 +189,10 @@ class EpsilonGreedyPolicy(Policy):
         step = self._step_fn() if self._step_fn is not None else self._calls
         return float(self._epsilon(step))
 
+    def diagnostics(self) -> dict[str, float]:
+        """``{"epsilon": ...}``: the probability of a random action at the next step."""
+        return {"epsilon": self.epsilon}
+
     def get_initial_state(self, batch_size: int) -> Any:
         return self.wrapped.get_initial_state(batch_size)
 

@@ -18,8 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from drivetrain.agents import QLearningAgent, make_agent
-from drivetrain.core.policy import Policy
+from drivetrain.agents import Agent, make_agent
 from drivetrain.train.checkpoint import (
     CheckpointDir,
     CheckpointError,
@@ -27,7 +26,7 @@ from drivetrain.train.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from drivetrain.train.config import ExperimentConfig, load_config
+from drivetrain.train.config import ExperimentConfig, load_config, run_plan
 from drivetrain.train.evaluation import EvalResult, evaluate
 from drivetrain.train.experiment import eval_policy, make_env, run_seeds
 from drivetrain.train.rundir import RunDir, RunDirError
@@ -42,12 +41,12 @@ class LoadedAgent:
     """An agent restored from a run directory."""
 
     config: ExperimentConfig
-    agent: QLearningAgent[Any, Policy]
+    agent: Agent
     env_steps: int
     """Environment steps the agent had been trained for."""
 
 
-def save_agent(agent: QLearningAgent[Any, Policy], env_steps: int, run_dir: str | os.PathLike[str]) -> Path:
+def save_agent(agent: Agent, env_steps: int, run_dir: str | os.PathLike[str]) -> Path:
     """Writes ``run_dir/agent.pkl`` atomically."""
     return save_checkpoint(
         {"env_steps": int(env_steps), "agent": agent.state_dict()}, Path(run_dir) / AGENT_FILE
@@ -68,7 +67,7 @@ def load_agent(run_dir: str | os.PathLike[str], device: str | None = None) -> Lo
         config = dataclasses.replace(config, agent=dataclasses.replace(config.agent, device=device))
     agent_state, env_steps = _newest_agent_state(run)
     with make_env(config.env, 1, 0) as env:
-        agent = make_agent(config.agent, env.time_step_spec(), env.action_spec(), seed=0)
+        agent = make_agent(config.agent, env.time_step_spec(), env.action_spec(), 0, run_plan(config))
     agent.load_state_dict(agent_state)
     return LoadedAgent(config, agent, env_steps)
 

@@ -1,8 +1,10 @@
 """The configuration of a training run: typed dataclasses, one docstring per field.
 
-``ExperimentConfig`` nests one config per part: the environment, the agent
-(:class:`~drivetrain.agents.DQNConfig`, or its subclass
-:class:`~drivetrain.agents.R2D2Config` for a recurrent agent), the replay buffer and the loop. Every leaf can be
+``ExperimentConfig`` nests one config per part: the environment, the agent (the config
+of any registered agent: :class:`~drivetrain.agents.DQNConfig`,
+:class:`~drivetrain.agents.R2D2Config`, :class:`~drivetrain.agents.PPOConfig`,
+:class:`~drivetrain.agents.ReinforceConfig`; its builder is found by its type), the replay
+buffer (replay-based agents) and the loop. Every leaf can be
 overridden from the command line as ``--section.field value`` (see
 :mod:`drivetrain.train.fields`). A run directory keeps the resolved config as
 ``config.json``; :func:`load_config` reads it back.
@@ -16,13 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any, Literal
 
-from drivetrain.agents import DQNConfig, R2D2Config
-from drivetrain.core.config_checks import check_fields
+from drivetrain.agents import DQNConfig, RunPlan, UnknownAgentError, builder_for, builder_named, builders
+from drivetrain.core.config_checks import ConfigTypeError, check_fields
 from drivetrain.envs.atari import AtariConfig
 from drivetrain.train import fields
 from drivetrain.train.checkpoint import atomic_write_text
@@ -37,8 +38,8 @@ __all__ = [
     "check_resume",
     "config_from_dict",
     "config_to_dict",
-    "planned_train_steps",
     "load_config",
+    "run_plan",
     "save_config",
 ]
 
@@ -146,10 +147,10 @@ class ExperimentConfig:
 
     env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
     """The environments."""
-    agent: DQNConfig = dataclasses.field(default_factory=DQNConfig)
-    """The agent: networks, optimizer, loss, exploration (an R2D2Config: a recurrent agent)."""
+    agent: Any = dataclasses.field(default_factory=DQNConfig)
+    """The agent's config (DQNConfig, R2D2Config, PPOConfig, ReinforceConfig or any registered one)."""
     replay: ReplayConfig = dataclasses.field(default_factory=ReplayConfig)
-    """The replay buffer."""
+    """The replay buffer (agents that learn from a replay: DQN, R2D2)."""
     loop: LoopConfig = dataclasses.field(default_factory=LoopConfig)
     """Budgets, evaluation, logging and checkpoints."""
     seed: int = 0
@@ -159,6 +160,14 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)  # each field's type, named (ConfigTypeError)
+        try:
+            builder_for(self.agent)
+        except UnknownAgentError:
+            known = ", ".join(b.config_type.__name__ for b in builders())
+            raise ConfigTypeError(
+                f"ExperimentConfig.agent: expected an agent config ({known}), got {self.agent!r} "
+                f"({type(self.agent).__name__})"
+            ) from None
 
 
 CHANGEABLE_ON_RESUME: frozenset[str] = frozenset(
@@ -191,43 +200,20 @@ CHANGEABLE_ON_RESUME: frozenset[str] = frozenset(
         "replay.beta_final",
         "replay.priority_epsilon",
         "replay.prefetch",
-        # the agent: optimizer constants that the optimizer's state does not depend on, targets,
-        # loss, rewards, exploration, windows sampled, device
-        *(
-            f"agent.{name}"
-            for name in (
-                "learning_rate",
-                "adam_eps",
-                "rmsprop_alpha",
-                "rmsprop_eps",
-                "gamma",
-                "n_step",
-                "double",
-                "target_update_period",
-                "target_update_tau",
-                "loss",
-                "huber_delta",
-                "gradient_clipping",
-                "reward_scale",
-                "reward_clip",
-                "epsilon_start",
-                "epsilon_end",
-                "epsilon_decay_steps",
-                "epsilon_power",
-                "device",
-                "sequence_length",
-                "burn_in",
-                "initial_state",
-                "priority_eta",
-            )
-        ),
     }
 )
-"""Config keys that a resumed run may change, and then uses; every other key is fixed by the
-run's checkpoint: the environments (their number and state), the seed, the warm-up, the
+"""Loop and replay keys that a resumed run may change, and then uses; the agent's are its
+builder's ``changeable_on_resume`` (:func:`changeable_on_resume`). Every other key is fixed by
+the run's checkpoint: the environments (their number and state), the seed, the warm-up, the
 metrics' window, the networks' shapes, the optimizer's kind and the layout of its state
 (``rmsprop_centered``, ``rmsprop_momentum``), the replay's layout (capacity, prioritized,
 alpha). A key missing here (a new field) is fixed until it is classified."""
+
+
+def changeable_on_resume(config: ExperimentConfig) -> frozenset[str]:
+    """The keys of ``config`` that a resume may change: the loop's and replay's, and the agent's."""
+    agent = builder_for(config.agent).changeable_on_resume
+    return CHANGEABLE_ON_RESUME | {f"agent.{name}" for name in agent}
 
 
 def check_resume(
@@ -238,7 +224,8 @@ def check_resume(
     old = {f.key: f.value for f in fields.fields_of(saved)}
     now = {f.key: f.value for f in fields.fields_of(new)}
     keys = list(dict.fromkeys([*now, *old]))
-    fixed = {k for k in keys if k not in CHANGEABLE_ON_RESUME}
+    changeable = changeable_on_resume(saved)
+    fixed = {k for k in keys if k not in changeable}
     changed = {k: f"{k}: {_shown(old, k)} -> {_shown(now, k)}" for k in keys if old.get(k) != now.get(k)}
     if type(saved.agent) is not type(new.agent):
         fixed.add("agent")
@@ -275,11 +262,17 @@ def _collapse(keys: list[str], fixed: set[str]) -> list[str]:
     return out
 
 
-def planned_train_steps(loop: LoopConfig) -> int:
-    """Train steps of a run: gradient_steps per update_period collected after the warm-up."""
-    collected = max(loop.total_env_steps - loop.learning_starts, 0)
-    full, rest = divmod(collected, loop.update_period)
-    return full * loop.gradient_steps + math.ceil(loop.gradient_steps * rest / loop.update_period)
+def run_plan(config: ExperimentConfig) -> RunPlan:
+    """What the agent's builder needs to know of the run (budget, batch, the loop's schedule)."""
+    loop = config.loop
+    return RunPlan(
+        num_envs=config.env.num_envs,
+        total_env_steps=loop.total_env_steps,
+        learning_starts=loop.learning_starts,
+        update_period=loop.update_period,
+        gradient_steps=loop.gradient_steps,
+        batch_size=loop.batch_size,
+    )
 
 
 def check_config(config: ExperimentConfig) -> None:
@@ -324,30 +317,28 @@ def check_config(config: ExperimentConfig) -> None:
             f"replay.capacity ({replay.capacity}) must hold at least one step of each of "
             f"env.num_envs ({config.env.num_envs}) environments"
         )
+    problems = builder_for(config.agent).check(config.agent, run_plan(config))
+    if problems:
+        raise fields.ConfigError("; ".join(problems))
 
 
-_AGENT_CONFIGS: dict[str, type[DQNConfig]] = {"dqn": DQNConfig, "r2d2": R2D2Config}
-_AGENT_KIND = "agent_kind"  # the JSON key naming the agent config's class
+_AGENT_KIND = "agent_kind"  # the JSON key naming the agent's builder
 
 
 def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
-    """A JSON-ready dict of ``config``, with ``agent_kind`` ('dqn' or 'r2d2') naming the agent's config class."""
-    kinds = [k for k, cls in _AGENT_CONFIGS.items() if type(config.agent) is cls]
-    if not kinds:
-        raise fields.ConfigError(
-            f"agent: a {type(config.agent).__name__} cannot be saved; expected one of "
-            f"{', '.join(cls.__name__ for cls in _AGENT_CONFIGS.values())}"
-        )
-    return {**fields.to_dict(config), _AGENT_KIND: kinds[0]}
+    """A JSON-ready dict of ``config``, with ``agent_kind`` naming the agent (its builder's ``kind``)."""
+    return {**fields.to_dict(config), _AGENT_KIND: builder_for(config.agent).kind}
 
 
 def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
     """Inverse of :func:`config_to_dict`; ConfigError names a bad or unknown key (no ``agent_kind``: DQN)."""
     data = dict(data)
     kind = data.pop(_AGENT_KIND, "dqn")
-    if kind not in _AGENT_CONFIGS:
-        raise fields.ConfigError(f"{_AGENT_KIND} must be one of {sorted(_AGENT_CONFIGS)}, got {kind!r}")
-    agent = fields.from_dict(_AGENT_CONFIGS[kind], data.pop("agent", {}), prefix="agent.")
+    try:
+        agent_type = builder_named(kind).config_type
+    except UnknownAgentError as e:
+        raise fields.ConfigError(f"{_AGENT_KIND}: {e}") from None
+    agent = fields.from_dict(agent_type, data.pop("agent", {}), prefix="agent.")
     config: ExperimentConfig = fields.from_dict(ExperimentConfig, data)
     return dataclasses.replace(config, agent=agent)
 

@@ -1,20 +1,18 @@
 """The parts of a training run, built from its config, and their joint checkpoint state.
 
-:func:`build_experiment` makes the training environments, the agent, the
-replay buffer, the training metrics and the warm-up policy, each seeded from
-``config.seed`` through :func:`drivetrain.core.seeding.spawn_seeds`. The training loop
-(:mod:`drivetrain.train.loop`) plays them; :meth:`Experiment.state_dict` gathers the
-state of every stateful part for a checkpoint.
+:func:`build_experiment` makes the training environments, the agent, its experience
+source, the training metrics and the warm-up policy, each seeded from ``config.seed``
+through :func:`drivetrain.core.seeding.spawn_seeds`. The agent's builder, found in the
+registry by the type of ``config.agent`` (:func:`~drivetrain.agents.builder_for`), makes
+the agent, the source (a replay buffer for DQN and R2D2, on-policy rollouts for
+REINFORCE and PPO), the warm-up policy (uniformly random actions for replay-based agents,
+none for on-policy ones) and the number of environment steps of a collect phase. The
+training loop (:mod:`drivetrain.train.loop`) plays them; :meth:`Experiment.state_dict`
+gathers the state of every stateful part for a checkpoint.
 
-The agent is a :class:`~drivetrain.agents.DQN`, or an :class:`~drivetrain.agents.R2D2`
-when ``config.agent`` is an :class:`~drivetrain.agents.R2D2Config`
-(:func:`~drivetrain.agents.make_agent` picks). The replay buffer stores what the agent
-trains on: the collect policy's trajectory spec without its diagnostic ``policy_info``
-(q-values; only a recurrent policy's ``"state"`` is kept), so the warm-up policy and the
-collect policy write the same trajectories, and an Atari buffer does not keep 18
-q-values per frame. The warm-up policy acts uniformly at random; for a stateful agent it
-is ``EpsilonGreedyPolicy(agent.policy, 1.0)``, which runs the recurrent network for its
-state, so that warm-up trajectories carry the state the agent's policy held too.
+The source stores what the agent trains on (``agent.collect_data_spec``) and keeps only
+those ``policy_info`` keys of what it observes, so a warm-up policy that reports more
+(q-values) writes the same trajectories as the collect policy.
 """
 
 from __future__ import annotations
@@ -25,13 +23,13 @@ from typing import Any, NamedTuple
 
 import torch
 
-from drivetrain.agents import QLearningAgent, make_agent
-from drivetrain.core import metrics, seeding, types
+from drivetrain.agents import Agent, AgentBuilder, builder_for
+from drivetrain.core import metrics, seeding
 from drivetrain.core.environment import Environment
 from drivetrain.core.policy import Policy
-from drivetrain.core.schedules import PolynomialDecay
-from drivetrain.policies import EpsilonGreedyPolicy, RandomPolicy
-from drivetrain.train.config import EnvConfig, ExperimentConfig, planned_train_steps
+from drivetrain.policies import EpsilonGreedyPolicy
+from drivetrain.replay.sources import ExperienceSource
+from drivetrain.train.config import EnvConfig, ExperimentConfig, run_plan
 
 __all__ = [
     "Experiment",
@@ -40,12 +38,8 @@ __all__ = [
     "build_experiment",
     "eval_policy",
     "make_env",
-    "replay_writer",
     "run_seeds",
-    "warmup_policy",
 ]
-
-_KEPT_INFO = ("state",)
 
 
 @dataclasses.dataclass
@@ -106,37 +100,27 @@ def make_env(
     )
 
 
-def replay_data_spec(collect_data_spec: types.Trajectory) -> types.Trajectory:
-    """The trajectory spec the replay stores (see the module docstring)."""
-    info = collect_data_spec.policy_info or {}
-    return collect_data_spec._replace(policy_info={k: v for k, v in info.items() if k in _KEPT_INFO})
-
-
-def replay_writer(replay: Any) -> Any:
-    """An observer adding trajectories to ``replay`` with only the stored ``policy_info`` keys."""
-    add = replay.add_batch
-
-    def write(trajectory: types.Trajectory) -> None:
-        info = trajectory.policy_info
-        if info:
-            trajectory = trajectory._replace(policy_info={k: v for k, v in info.items() if k in _KEPT_INFO})
-        add(trajectory)
-
-    return write
-
-
 @dataclasses.dataclass
 class Experiment:
     """The parts of one training run."""
 
     config: ExperimentConfig
     env: Environment
-    agent: QLearningAgent[Any, Policy]
-    replay: Any  # UniformReplay | PrioritizedReplay
+    agent: Agent
+    source: ExperienceSource
+    """Where the collect driver's trajectories go and the batches of agent.train come from."""
     metrics: TrainMetrics
-    warmup_policy: RandomPolicy | EpsilonGreedyPolicy
-
+    warmup_policy: Policy | None
+    """Fills the source before training (None: no warm-up)."""
+    update_period: int
+    """Environment steps of one collect phase."""
+    builder: AgentBuilder
     seeds: RunSeeds
+
+    @property
+    def replay(self) -> Any:
+        """The replay buffer of a replay-based agent (AttributeError for on-policy agents)."""
+        return getattr(self.source, "replay")  # noqa: B009 - a ReplaySource
 
     def make_eval_env(self, final: bool = False) -> Environment:
         """A fresh evaluation environment, seeded alike every time: every periodic evaluation of
@@ -151,12 +135,14 @@ class Experiment:
         return eval_policy(self.agent, self.config)
 
     def state_dict(self, include_replay: bool = True) -> dict[str, Any]:
-        """Agent, replay, metrics, warm-up policy, environments (when they can) and torch's RNG."""
+        """Agent, experience source, metrics, warm-up policy, environments (when they can), torch's RNG.
+
+        ``include_replay=False`` leaves the source out (a replay buffer can be gigabytes)."""
         return {
             "agent": self.agent.state_dict(),
-            "replay": self.replay.state_dict() if include_replay else None,
+            "replay": self.source.state_dict() if include_replay else None,
             "metrics": self.metrics.state_dict(),
-            "warmup_policy": self.warmup_policy.state_dict(),
+            "warmup_policy": None if self.warmup_policy is None else self.warmup_policy.state_dict(),
             "env": _env_state(self.env),
             "torch_rng": torch.get_rng_state(),
         }
@@ -169,13 +155,14 @@ class Experiment:
         """
         self.agent.load_state_dict(state["agent"])
         if state["replay"] is not None:
-            self.replay.load_state_dict(state["replay"])
+            self.source.load_state_dict(state["replay"])
         else:
             warnings.warn(
                 "the checkpoint has no replay buffer: training resumes with an empty one", stacklevel=2
             )
         self.metrics.load_state_dict(state["metrics"])
-        self.warmup_policy.load_state_dict(state["warmup_policy"])
+        if self.warmup_policy is not None and state["warmup_policy"] is not None:
+            self.warmup_policy.load_state_dict(state["warmup_policy"])
         torch.set_rng_state(state["torch_rng"])
         if _load_env_state(self.env, state["env"]):
             return True
@@ -184,9 +171,7 @@ class Experiment:
 
     def close(self) -> None:
         self.env.close()
-        close = getattr(self.replay, "close", None)
-        if close is not None:
-            close()
+        self.source.close()
 
 
 class RunSeeds(NamedTuple):
@@ -204,7 +189,7 @@ def run_seeds(seed: int) -> RunSeeds:
     return RunSeeds(*seeding.spawn_seeds(seed, len(RunSeeds._fields)))
 
 
-def eval_policy(agent: QLearningAgent[Any, Policy], config: ExperimentConfig) -> Policy:
+def eval_policy(agent: Agent, config: ExperimentConfig) -> Policy:
     """The greedy policy, or epsilon-greedy with ``loop.eval_epsilon`` (seeded, so repeatable)."""
     eps = config.loop.eval_epsilon
     if eps == 0.0:
@@ -235,44 +220,26 @@ def _load_env_state(env: Environment, state: Any) -> bool:
     return True
 
 
-def warmup_policy(agent: QLearningAgent[Any, Policy], seed: int) -> RandomPolicy | EpsilonGreedyPolicy:
-    """Uniformly random actions; for a stateful agent with its policy's state (see the module docstring)."""
-    if agent.policy.stateful:
-        return EpsilonGreedyPolicy(agent.policy, 1.0, seed=seed)
-    return RandomPolicy(agent.time_step_spec, agent.action_spec, seed=seed)
-
-
 def build_experiment(config: ExperimentConfig) -> Experiment:
-    """Builds and seeds every part of a run from ``config``."""
-    from drivetrain import replay as replay_lib
-
+    """Builds and seeds every part of a run from ``config`` (see the module docstring)."""
     seeds = run_seeds(config.seed)
+    builder = builder_for(config.agent)
+    plan = run_plan(config)
     env = make_env(config.env, config.env.num_envs, seeds.env)
-    agent = make_agent(config.agent, env.time_step_spec(), env.action_spec(), seed=seeds.agent)
-    data_spec = replay_data_spec(agent.collect_data_spec)
-    rc = config.replay
-    replay: replay_lib.ReplayBuffer
-    if rc.prioritized:
-        beta: float | PolynomialDecay = rc.beta
-        if rc.beta_final is not None:  # annealed over the sample calls, one per train step
-            beta = PolynomialDecay(rc.beta, rc.beta_final, max(planned_train_steps(config.loop), 1))
-        replay = replay_lib.PrioritizedReplay(
-            data_spec,
-            rc.capacity,
-            env.batch_size,
-            alpha=rc.alpha,
-            beta=beta,
-            seed=seeds.replay,
-            epsilon=rc.priority_epsilon,
-        )
-    else:
-        replay = replay_lib.UniformReplay(data_spec, rc.capacity, env.batch_size, seed=seeds.replay)
+    try:
+        agent = builder.make_agent(config.agent, env.time_step_spec(), env.action_spec(), seeds.agent, plan)
+        source = builder.make_source(agent, config.replay, plan, seeds.replay)
+    except BaseException:
+        env.close()
+        raise
     return Experiment(
         config=config,
         env=env,
         agent=agent,
-        replay=replay,
+        source=source,
         metrics=TrainMetrics.create(config.loop.average_window),
-        warmup_policy=warmup_policy(agent, seeds.warmup),
+        warmup_policy=builder.warmup_policy(agent, seeds.warmup),
+        update_period=builder.update_period(config.agent, plan),
+        builder=builder,
         seeds=seeds,
     )

@@ -6,8 +6,13 @@ One row per log event, keyed by the environment step (the x axis of every curve)
     logger.log({"env_steps": 1000, "average_return": 21.5, "loss": 0.3})
     logger.close()
 
-Columns are fixed (:data:`COLUMNS`); a value that is missing from a row is written as an
-empty CSV cell and left out of JSONL and TensorBoard. A resumed run passes the
+Columns: ``env_steps`` and the other training columns of :data:`COLUMNS` first, then every
+other key in the order it first appears (an agent's losses and diagnostics: whatever its
+``LossInfo.extra`` and its collect policy report), then the timing and evaluation columns
+of :data:`TAIL`. A row with a key the file has no column for yet widens the file (it is
+rewritten once, atomically, with the new header; earlier rows get empty cells). A value
+that is missing from a row is written as an empty CSV cell and left out of JSONL and
+TensorBoard (tag ``train/<key>`` unless :data:`COLUMNS` names another). A resumed run passes the
 environment step of its checkpoint as ``keep_until``: rows written after it (by the
 run that stopped) are dropped from the CSV and JSONL files, and TensorBoard purges its
 events after that step, so every curve continues where the checkpoint left it. A run
@@ -18,6 +23,7 @@ earlier attempt are deleted, so no point is shown twice.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -28,7 +34,7 @@ from typing import Any
 
 from drivetrain.train.checkpoint import atomic_write_text
 
-__all__ = ["COLUMNS", "RunLogger", "read_progress"]
+__all__ = ["COLUMNS", "TAIL", "RunLogger", "read_progress"]
 
 COLUMNS: tuple[str, ...] = (
     "env_steps",
@@ -36,32 +42,30 @@ COLUMNS: tuple[str, ...] = (
     "episodes",
     "average_return",
     "average_episode_length",
-    "loss",
-    "q_values",
-    "td_error",
-    "grad_norm",
-    "epsilon",
-    "steps_per_second",
-    "eval_mean_return",
-    "eval_std_return",
-    "wall_seconds",
 )
-"""Columns of ``progress.csv``; ``env_steps`` first."""
+"""The first columns of ``progress.csv``, in this order; ``env_steps`` first."""
+
+TAIL: tuple[str, ...] = ("steps_per_second", "eval_mean_return", "eval_std_return", "wall_seconds")
+"""The last columns of ``progress.csv``, after the agent's own."""
 
 _TB_TAGS = {
+    "env_steps": None,
+    "wall_seconds": None,
     "average_return": "train/average_return",
     "average_episode_length": "train/average_episode_length",
     "episodes": "train/episodes",
     "train_steps": "train/train_steps",
-    "loss": "train/loss",
-    "q_values": "train/q_values",
-    "td_error": "train/td_error",
-    "grad_norm": "train/grad_norm",
-    "epsilon": "train/epsilon",
     "steps_per_second": "perf/steps_per_second",
     "eval_mean_return": "eval/mean_return",
     "eval_std_return": "eval/std_return",
 }
+
+
+def _ordered(columns: list[str]) -> list[str]:
+    head = [c for c in COLUMNS if c in columns or c == "env_steps"]
+    tail = [c for c in TAIL if c in columns]
+    middle = [c for c in columns if c not in COLUMNS and c not in TAIL]
+    return head + middle + tail
 
 
 def _number(value: Any) -> float | int | None:
@@ -75,26 +79,35 @@ def _number(value: Any) -> float | int | None:
     return None if math.isnan(v) else v
 
 
-def read_progress(path: str | os.PathLike[str]) -> list[dict[str, float]]:
-    """Rows of a ``progress.csv`` as dicts of floats (empty cells left out)."""
+def read_progress(path: str | os.PathLike[str], *, raw: bool = False) -> list[dict[str, Any]]:
+    """Rows of a ``progress.csv`` as dicts of floats (empty cells left out); ``raw``: the cells' text."""
     path = Path(path)
     if not path.is_file():
         return []
     with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+        rows = list(csv.DictReader(f))
+    if raw:
+        return [{k: v for k, v in row.items() if v not in ("", None)} for row in rows]
+    return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in rows]
 
 
-def _keep_csv(path: Path, keep_until: int) -> None:
-    # Text-level, so kept rows stay byte for byte what was written.
+def _keep_csv(path: Path, keep_until: int) -> list[str] | None:
+    """Keeps the rows up to ``keep_until`` (text-level, so they stay byte for byte what was
+    written); returns the file's columns, or None for a fresh file (no header yet)."""
     kept: list[str] = []
+    header: list[str] | None = None
     if path.is_file() and keep_until > 0:
-        for line in path.read_text().splitlines()[1:]:
-            first = line.split(",", 1)[0]
-            complete = line.count(",") == len(COLUMNS) - 1  # not a line torn by a crash
-            if complete and first.isdigit() and int(first) <= keep_until:
-                kept.append(line)
-    header = ",".join(COLUMNS)
-    atomic_write_text("".join(line + "\n" for line in [header, *kept]), path)
+        lines = path.read_text().splitlines()
+        if lines:
+            header = lines[0].split(",")
+            for line in lines[1:]:
+                first = line.split(",", 1)[0]
+                complete = line.count(",") == len(header) - 1  # not a line torn by a crash
+                if complete and first.isdigit() and int(first) <= keep_until:
+                    kept.append(line)
+    text = "" if header is None else "".join(line + "\n" for line in [",".join(header), *kept])
+    atomic_write_text(text, path)
+    return header
 
 
 def _keep_jsonl(path: Path, keep_until: int) -> None:
@@ -125,37 +138,55 @@ class RunLogger:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.csv_path = self.folder / "progress.csv"
         self.jsonl_path = self.folder / "progress.jsonl"
-        _keep_csv(self.csv_path, keep_until)
+        self._columns = _keep_csv(self.csv_path, keep_until)
         _keep_jsonl(self.jsonl_path, keep_until)
         if keep_until <= 0:  # a run from step 0: no events of an earlier attempt
             for events in (self.folder / "tb").glob("events.out.tfevents.*"):
                 events.unlink()
         self._csv_file = open(self.csv_path, "a", newline="")  # noqa: SIM115 - closed in close()
-        self._csv = csv.DictWriter(self._csv_file, COLUMNS, lineterminator="\n")
         self._jsonl_file = open(self.jsonl_path, "a")  # noqa: SIM115 - closed in close()
         self._tb: Any = None
         if tensorboard:
             self._tb = _summary_writer(self.folder / "tb", keep_until)
 
+    @property
+    def columns(self) -> list[str]:
+        """The columns of ``progress.csv`` so far (empty before the first row)."""
+        return list(self._columns or [])
+
     def log(self, row: Mapping[str, Any]) -> None:
-        """Writes one row; ``row["env_steps"]`` is required, other keys must be in :data:`COLUMNS`."""
-        unknown = [k for k in row if k not in COLUMNS]
-        if unknown:
-            raise ValueError(f"RunLogger.log: unknown columns {unknown}; known: {list(COLUMNS)}")
+        """Writes one row; ``row["env_steps"]`` is required (see the module docstring for columns)."""
         if "env_steps" not in row:
             raise ValueError("RunLogger.log: every row needs 'env_steps'")
         numbers = {k: _number(v) for k, v in row.items()}
         values = {k: v for k, v in numbers.items() if v is not None}
-        self._csv.writerow(values)
+        if self._columns is None or any(k not in self._columns for k in row):
+            self._widen(list(row))
+        assert self._columns is not None
+        csv.DictWriter(self._csv_file, self._columns, lineterminator="\n").writerow(values)
         self._csv_file.flush()
         self._jsonl_file.write(json.dumps(values) + "\n")
         self._jsonl_file.flush()
         if self._tb is not None:
             step = int(values["env_steps"])
             for key, value in values.items():
-                tag = _TB_TAGS.get(key)
+                tag = _TB_TAGS.get(key, f"train/{key}")
                 if tag is not None:
                     self._tb.add_scalar(tag, value, step)
+
+    def _widen(self, keys: list[str]) -> None:
+        """Adds columns for ``keys``: rewrites the CSV with the new header (atomically)."""
+        old = self._columns or []
+        columns = _ordered([*old, *(k for k in keys if k not in old)])
+        self._csv_file.close()
+        rows = read_progress(self.csv_path, raw=True) if old else []
+        out = io.StringIO()
+        writer = csv.DictWriter(out, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(out.getvalue(), self.csv_path)
+        self._csv_file = open(self.csv_path, "a", newline="")  # noqa: SIM115 - closed in close()
+        self._columns = columns
 
     def flush(self) -> None:
         """Pushes everything to disk (called before a checkpoint)."""

@@ -2,18 +2,21 @@
 
 ::
 
-    warm-up:   StepDriver(env, RandomPolicy, observers, num_steps=learning_starts).run()
+    warm-up:   StepDriver(env, warmup_policy, observers, num_steps=learning_starts).run()   (if any)
     repeat until total_env_steps:
         collect:   StepDriver(env, agent.collect_policy, observers, num_steps=update_period).run(...)
-        train:     gradient_steps x agent.train(batch) on batches sampled from the replay
+        train:     for batch in source.batches(collected):
+                       agent.train(batch.experience, weights=batch.weights); source.trained(batch, info)
         then, when due: a row in progress.csv, a greedy evaluation, a checkpoint
     at the end (the budget, or an evaluation reaching loop.stop_at_return):
         the final evaluation and its row, the last checkpoint, then eval.json
 
-``observers`` are the replay buffer, the training metrics and the progress bar: the
-environment loop exists once, in the drivers, so a distributed version can run the
-same driver in remote actors. With prioritized replay, each batch's importance weights
-go to ``agent.train`` and its new priorities (``|TD error| + ε``) back to the replay.
+``observers`` are the agent's experience source, the training metrics and the progress
+bar: the environment loop exists once, in the drivers, so a distributed version can run
+the same driver in remote actors. The loop is the same for every agent: the source
+(:mod:`drivetrain.replay.sources`) decides what each train phase gets (windows of a
+replay with importance weights and priorities back, or a rollout's minibatches for
+some epochs), and every scalar the agent and its collect policy report is logged.
 
 The run directory is never corrupted: :func:`train` takes its lock, finds the checkpoint
 to resume from and checks the config against it (:mod:`drivetrain.train.resume`), and
@@ -42,12 +45,12 @@ from typing import Any
 import gymnasium
 import torch
 
-from drivetrain.core.drivers import StepDriver
+from drivetrain.core.drivers import Observer, StepDriver
 from drivetrain.observers import ProgressBar
 from drivetrain.train.checkpoint import CheckpointDir
 from drivetrain.train.config import ExperimentConfig, check_config, save_config
 from drivetrain.train.evaluation import EvalResult, evaluate
-from drivetrain.train.experiment import Experiment, build_experiment, replay_writer
+from drivetrain.train.experiment import Experiment, build_experiment
 from drivetrain.train.logger import RunLogger
 from drivetrain.train.resume import StartPoint, find_start
 from drivetrain.train.rundir import RunDir
@@ -80,7 +83,7 @@ class TrainResult:
     collect_seconds: float
     """Time in the collect driver (warm-up not included)."""
     train_seconds: float
-    """Time sampling batches and in agent.train."""
+    """Time getting batches from the source and in agent.train."""
     eval_seconds: float
 
 
@@ -89,24 +92,15 @@ class _NonFiniteLossError(Exception):
         self.train_step, self.loss = train_step, loss
 
 
-def _batches(exp: Experiment) -> Any:
-    """An iterator of (batch, info) windows for agent.train (``prefetch=0``: sampled in ``next``)."""
-    return exp.replay.as_dataset(
-        exp.config.loop.batch_size, exp.agent.train_sequence_length, prefetch=exp.config.replay.prefetch
-    )
-
-
-def _train_phase(exp: Experiment, batches: Iterator[tuple[Any, Any]], steps: int, stats: TrainStats) -> None:
-    """``steps`` gradient steps; with prioritized replay, weights in and new priorities out."""
-    prioritized = exp.config.replay.prioritized
-    for _ in range(steps):
-        batch, info = next(batches)
-        loss_info = exp.agent.train(batch, weights=info.weights if prioritized else None)
+def _train_phase(exp: Experiment, collected: int, stats: TrainStats) -> None:
+    """Trains on what the source gives after ``collected`` env steps; a non-finite loss stops it."""
+    source, agent = exp.source, exp.agent
+    for batch in source.batches(collected):
+        loss_info = agent.train(batch.experience, weights=batch.weights)
         loss = float(loss_info.loss)
         if not math.isfinite(loss):
-            raise _NonFiniteLossError(exp.agent.train_step, loss)
-        if prioritized:  # the replay adds its epsilon
-            exp.replay.update_priorities(info.ids, loss_info.extra["td_error"])
+            raise _NonFiniteLossError(agent.train_step, loss)
+        source.trained(batch, loss_info)
         stats.add(loss, loss_info.extra)
 
 
@@ -222,8 +216,7 @@ def _run(
             f"no checkpoint in {run.checkpoints}: the run starts over from env step 0"
             + ("; the rows it had logged are dropped" if rows_dropped else "")
         )
-    observers = [replay_writer(exp.replay), *exp.metrics.observers, bar]
-    batches = _batches(exp)
+    observers: list[Observer] = [exp.source.observe, *exp.metrics.observers, bar]
     evaluation: EvalResult | None = None
 
     def finished() -> bool:
@@ -235,25 +228,25 @@ def _run(
                 signals.received,
                 f"stopped by {signals.received.name} before training started; nothing to save",
             )
-        if start.checkpoint is None and loop.learning_starts > 0:
+        if start.checkpoint is None and loop.learning_starts > 0 and exp.warmup_policy is not None:
             warmup = StepDriver(exp.env, exp.warmup_policy, observers, num_steps=loop.learning_starts)
             time_step, policy_state = warmup.run()
             if not exp.warmup_policy.stateful:  # the collect policy starts from its own initial state
                 policy_state = None
             state.warmup_seconds = time.perf_counter() - session.start
-        collect = StepDriver(exp.env, exp.agent.collect_policy, observers, num_steps=loop.update_period)
+        period = exp.update_period
+        collect = StepDriver(exp.env, exp.agent.collect_policy, observers, num_steps=period)
         while not finished():
             if signals.received is not None:
                 _stop(session, state, time_step, policy_state, signals.received)
             # 1. collect; the last iteration only collects what is left of the budget
-            collect.num_steps = min(loop.update_period, loop.total_env_steps - env_steps())
+            collect.num_steps = min(period, loop.total_env_steps - env_steps())
             t0 = time.perf_counter()
             time_step, policy_state = collect.run(time_step, policy_state)
             t1 = time.perf_counter()
             # 2. train
-            gradient_steps = math.ceil(loop.gradient_steps * collect.num_steps / loop.update_period)
             try:
-                _train_phase(exp, batches, gradient_steps, state.stats)
+                _train_phase(exp, collect.num_steps, state.stats)
             except _NonFiniteLossError as e:
                 raise _diverged(session, e) from None
             state.collect_seconds += t1 - t0
@@ -297,7 +290,6 @@ def _run(
     finally:
         bar.close()
         logger.close()
-        batches.close()
 
     return TrainResult(
         run_dir=run.path,

@@ -36,28 +36,45 @@ CHECKPOINT_FORMAT = 1
 
 @dataclasses.dataclass
 class TrainStats:
-    """Sums of the loss info since the last row of progress.csv (checkpointed with the loop)."""
+    """Sums of the loss and of every scalar of ``LossInfo.extra`` since the last row of
+    progress.csv (checkpointed with the loop). An array in ``extra`` (e.g. DQN's per-window
+    ``td_error``) counts as its mean; anything else that is not a number is left out."""
 
-    loss: float = 0.0
-    q_values: float = 0.0
-    td_error: float = 0.0
-    grad_norm: float = 0.0
+    sums: dict[str, float] = dataclasses.field(default_factory=dict)
     count: int = 0
 
     def add(self, loss: float, extra: dict[str, Any]) -> None:
-        self.loss += loss
-        self.q_values += float(extra["q_values"])
-        self.td_error += float(np.mean(extra["td_error"]))
-        self.grad_norm += float(extra["grad_norm"])
+        sums = self.sums
+        sums["loss"] = sums.get("loss", 0.0) + loss
+        for key, value in extra.items():
+            number = _scalar(value)
+            if number is not None:
+                sums[key] = sums.get(key, 0.0) + number
         self.count += 1
 
     def means(self) -> dict[str, float]:
         """The means since the last reset; empty if no train step happened."""
         if not self.count:
             return {}
-        return {
-            f.name: getattr(self, f.name) / self.count for f in dataclasses.fields(self) if f.name != "count"
-        }
+        return {key: total / self.count for key, total in self.sums.items()}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> TrainStats:
+        """From :func:`dataclasses.asdict` of a TrainStats (or the fixed fields of older checkpoints)."""
+        if "sums" in state:
+            return cls(dict(state["sums"]), int(state["count"]))
+        count = int(state.get("count", 0))
+        return cls({k: float(v) for k, v in state.items() if k != "count"} if count else {}, count)
+
+
+def _scalar(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if isinstance(value, np.ndarray) and value.size and np.issubdtype(value.dtype, np.number):
+        return float(np.mean(value))
+    return None
 
 
 @dataclasses.dataclass
@@ -111,7 +128,7 @@ def restore(exp: Experiment, snap: dict[str, Any], path: Path) -> tuple[LoopStat
     except (KeyError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"cannot restore {path} into this run's parts: {type(e).__name__}: {e}") from e
     loop_state = dict(snap["loop"])
-    state = LoopState(**{**loop_state, "stats": TrainStats(**loop_state["stats"])})
+    state = LoopState(**{**loop_state, "stats": TrainStats.from_dict(loop_state["stats"])})
     if not envs_restored:
         return state, None, None
     return state, snap["time_step"], snap["policy_state"]
@@ -133,7 +150,7 @@ def _row(exp: Experiment, stats: TrainStats, rate: float, wall: float) -> dict[s
         "average_return": m.average_return.result(),
         "average_episode_length": m.average_length.result(),
         **stats.means(),
-        "epsilon": exp.agent.collect_policy.epsilon,
+        **exp.agent.collect_policy.diagnostics(),
         "steps_per_second": rate,
         "wall_seconds": wall,
     }

@@ -49,7 +49,7 @@ def test_export_accepts_policies_and_rejects_others(tmp_path):
         load_exported_policy(tmp_path / "from_collect.pt2").action(obs),
         agent.policy.action(types.restart(obs)).action,
     )
-    with pytest.raises(TypeError, match="expected a DQN agent or a QPolicy"):
+    with pytest.raises(TypeError, match="expected an agent or a policy with export_module"):
         export_policy(object(), tmp_path / "x.pt2")
     exported = load_exported_policy(tmp_path / "from_collect.pt2")
     with pytest.raises(ValueError, match=r"expected observations of shape \[B, 4\], got \(4,\)"):

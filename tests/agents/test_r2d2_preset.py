@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 import drivetrain as dt
-from drivetrain.agents import DQN
-from drivetrain.agents.r2d2 import R2D2, R2D2Config, make_agent, make_r2d2
+from drivetrain.agents import DQN, make_agent
+from drivetrain.agents.r2d2 import R2D2, R2D2Config, make_r2d2
 from drivetrain.train import fields
 from drivetrain.train.recurrent_presets import RECURRENT_PRESETS, cartpole_masked_dqn, cartpole_masked_rdqn
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from drivetrain.train.logger import COLUMNS, RunLogger, read_progress
+from drivetrain.train.logger import RunLogger, read_progress
 
 
 def test_rows_go_to_csv_jsonl_and_tensorboard(tmp_path):
@@ -10,7 +10,8 @@ def test_rows_go_to_csv_jsonl_and_tensorboard(tmp_path):
         logger.log({"env_steps": 100, "average_return": 12.5, "loss": float("nan")})
         logger.log({"env_steps": 200, "average_return": 20.0, "eval_mean_return": 50.0})
     lines = (tmp_path / "progress.csv").read_text().splitlines()
-    assert lines[0] == ",".join(COLUMNS)
+    # The second row brought a column: the file was widened, the first row keeps its cells.
+    assert lines[0] == "env_steps,average_return,loss,eval_mean_return"
     assert read_progress(tmp_path / "progress.csv") == [
         {"env_steps": 100.0, "average_return": 12.5},  # NaN is left empty
         {"env_steps": 200.0, "average_return": 20.0, "eval_mean_return": 50.0},
@@ -21,12 +22,18 @@ def test_rows_go_to_csv_jsonl_and_tensorboard(tmp_path):
     assert events and events[0].stat().st_size > 0
 
 
-def test_unknown_column_and_missing_step_are_errors(tmp_path):
+def test_any_scalar_gets_a_column_in_a_stable_order_and_the_step_is_required(tmp_path):
     with RunLogger(tmp_path, tensorboard=False) as logger:
-        with pytest.raises(ValueError, match=r"unknown columns \['avg_return'\]"):
-            logger.log({"env_steps": 1, "avg_return": 1.0})
+        logger.log({"env_steps": 1, "wall_seconds": 2.0, "entropy": 0.5, "train_steps": 3})
+        logger.log({"env_steps": 2, "approx_kl": 0.01, "wall_seconds": 4.0})
         with pytest.raises(ValueError, match="needs 'env_steps'"):
             logger.log({"loss": 1.0})
+    header = (tmp_path / "progress.csv").read_text().splitlines()[0].split(",")
+    assert header == ["env_steps", "train_steps", "entropy", "approx_kl", "wall_seconds"]
+    assert read_progress(tmp_path / "progress.csv") == [
+        {"env_steps": 1, "train_steps": 3, "entropy": 0.5, "wall_seconds": 2.0},
+        {"env_steps": 2, "approx_kl": 0.01, "wall_seconds": 4.0},
+    ]
 
 
 def test_resume_keeps_rows_up_to_the_checkpoint_and_appends(tmp_path):

@@ -16,7 +16,7 @@ from drivetrain.policies import EpsilonGreedyPolicy, RandomPolicy
 from drivetrain.train import apply_overrides, get_preset, train
 from drivetrain.train.artifacts import evaluate_run, load_agent
 from drivetrain.train.config import config_from_dict, config_to_dict, load_config, save_config
-from drivetrain.train.experiment import build_experiment, replay_writer
+from drivetrain.train.experiment import build_experiment
 from drivetrain.train.fields import ConfigError
 
 FIRST = int(types.StepType.FIRST)
@@ -68,7 +68,7 @@ def test_warmup_trajectories_store_the_state_the_agent_policy_held():
     exp = build_experiment(tiny_config())
     try:
         seen: list[types.Trajectory] = []
-        StepDriver(exp.env, exp.warmup_policy, [replay_writer(exp.replay), seen.append], num_steps=120).run()
+        StepDriver(exp.env, exp.warmup_policy, [exp.source.observe, seen.append], num_steps=120).run()
         net = exp.agent.q_network
         state = net.initial_state(exp.env.batch_size)
         nonzero = 0
@@ -131,7 +131,7 @@ def test_config_files_name_their_agent_kind(tmp_path):
     del old["agent_kind"]  # files written before recurrent agents: a DQN config
     assert type(config_from_dict(old).agent) is DQNConfig
     with pytest.raises(ConfigError, match="agent_kind"):
-        config_from_dict({**old, "agent_kind": "ppo"})
+        config_from_dict({**old, "agent_kind": "a2c"})
     bad = config_to_dict(dqn)
     bad["agent"]["core"] = "gru"  # an R2D2 field in a DQN config
     with pytest.raises(ConfigError, match=r"agent\.core"):

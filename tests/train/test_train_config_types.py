@@ -22,7 +22,8 @@ def test_messages_name_field_expected_and_got():
     with pytest.raises(ConfigTypeError, match=r"^LoopConfig.batch_size: expected int, got '64' \(str\)$"):
         LoopConfig(batch_size="64")
     with pytest.raises(
-        ConfigTypeError, match=r"^ExperimentConfig.agent: expected DQNConfig, got 'dqn' \(str\)$"
+        ConfigTypeError,
+        match=r"^ExperimentConfig.agent: expected an agent config \(DQNConfig, .*\), got 'dqn' \(str\)$",
     ):
         ExperimentConfig(agent="dqn")
     with pytest.raises(

@@ -18,6 +18,7 @@ chosen from in ``policy_info["state"]``.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -125,6 +126,25 @@ class ActorCriticPolicy(Policy):
         info = {"log_prob": _numpy(log_prob), "value": _numpy(out.value), "raw_action": raw}
         return types.PolicyStep(action, next_state, info)
 
+    def export_module(self) -> torch.nn.Module:
+        """A CPU copy of the network that picks the most likely action (see :func:`drivetrain.export.export_policy`)."""
+        if self._network.recurrent:
+            raise TypeError("export_module: a recurrent policy needs its state; it cannot be exported alone")
+        network = copy.deepcopy(self._network).to("cpu").eval()
+        spec = self.action_spec
+        if self._continuous:
+            return _MeanModule(
+                network, np.asarray(spec.minimum, np.float32), np.asarray(spec.maximum, np.float32)
+            )
+        return _ArgmaxModule(network, self._minimum)
+
+    def diagnostics(self) -> dict[str, float]:
+        """``{"action_std": mean std}`` of a continuous collect policy; nothing otherwise."""
+        log_std = self._network.log_std
+        if self._deterministic or log_std is None:
+            return {}
+        return {"action_std": float(log_std.detach().exp().mean())}
+
     def _to_action(self, index: np.ndarray) -> np.ndarray:
         return (index + self._minimum).astype(self.action_spec.dtype)
 
@@ -133,6 +153,34 @@ class ActorCriticPolicy(Policy):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         seeding.set_generator_state(self._rng, state["rng"])
+
+
+class _ArgmaxModule(torch.nn.Module):
+    output_name = "logits"
+
+    def __init__(self, network: ActorCriticNetwork, minimum: int):
+        super().__init__()
+        self.network, self.minimum = network, int(minimum)
+
+    def forward(self, observation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.network(observation).logits
+        return logits.argmax(dim=1) + self.minimum, logits
+
+
+class _MeanModule(torch.nn.Module):
+    output_name = "mean"
+
+    def __init__(self, network: ActorCriticNetwork, minimum: np.ndarray, maximum: np.ndarray):
+        super().__init__()
+        self.network = network
+        self.low: torch.Tensor
+        self.high: torch.Tensor
+        self.register_buffer("low", torch.as_tensor(minimum))
+        self.register_buffer("high", torch.as_tensor(maximum))
+
+    def forward(self, observation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = self.network(observation).mean
+        return torch.clamp(mean, self.low, self.high), mean
 
 
 def _numpy(x: torch.Tensor) -> np.ndarray:

@@ -7,19 +7,24 @@ take alike, the epsilon schedule among them) serve :func:`~drivetrain.agents.mak
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypedDict
+from typing import Any, ClassVar, TypedDict
 
+import numpy as np
 import torch
 
 from drivetrain.agents.dqn.agent import DQN
 from drivetrain.agents.dqn.config import DQNConfig
 from drivetrain.agents.dqn.loss import LossKind
 from drivetrain.agents.optimizers import RMSpropTF
+from drivetrain.agents.protocol import RunPlan, register_builder
 from drivetrain.core import seeding, types
+from drivetrain.core.policy import Policy
 from drivetrain.core.schedules import PolynomialDecay, Schedule
 from drivetrain.networks import QNetwork
+from drivetrain.policies import EpsilonGreedyPolicy, RandomPolicy
+from drivetrain.replay.sources import ReplaySource
 
-__all__ = ["QLearningKwargs", "make_dqn", "make_optimizer", "q_learning_kwargs"]
+__all__ = ["DQNBuilder", "QLearningKwargs", "make_dqn", "make_optimizer", "q_learning_kwargs"]
 
 
 class QLearningKwargs(TypedDict):
@@ -111,3 +116,104 @@ def q_learning_kwargs(config: DQNConfig, policy_seed: seeding.Seed) -> QLearning
         seed=policy_seed,
         device=config.device,
     )
+
+
+_DQN_CHANGEABLE = frozenset(
+    {
+        "learning_rate",
+        "adam_eps",
+        "rmsprop_alpha",
+        "rmsprop_eps",
+        "gamma",
+        "n_step",
+        "double",
+        "target_update_period",
+        "target_update_tau",
+        "loss",
+        "huber_delta",
+        "gradient_clipping",
+        "reward_scale",
+        "reward_clip",
+        "epsilon_start",
+        "epsilon_end",
+        "epsilon_decay_steps",
+        "epsilon_power",
+        "device",
+    }
+)
+
+
+class DQNBuilder:
+    """DQN from a :class:`DQNConfig`; its experience: windows of a replay buffer after a random warm-up.
+
+    The replay stores ``agent.collect_data_spec``; with prioritized replay, ``β`` anneals
+    over the run's planned train steps (``replay.beta_final``) and each batch's ``|TD error|``
+    becomes its new priority. The loop config sets the schedule (``update_period``,
+    ``gradient_steps``, ``batch_size``, ``learning_starts``).
+    """
+
+    kind: ClassVar[str] = "dqn"
+    config_type: ClassVar[type] = DQNConfig
+    changeable_on_resume: ClassVar[frozenset[str]] = _DQN_CHANGEABLE
+    """Optimizer constants that its state does not depend on, targets, loss, rewards, exploration,
+    device (not the networks' shapes, nor the optimizer's kind or state layout)."""
+
+    def make_agent(
+        self, config: Any, time_step_spec: types.TimeStep, action_spec: Any, seed: int | None, plan: RunPlan
+    ) -> Any:
+        del plan
+        return make_dqn(config, time_step_spec, action_spec, seed)
+
+    def make_source(self, agent: Any, replay: Any, plan: RunPlan, seed: int) -> ReplaySource:
+        from drivetrain import replay as replay_lib
+
+        buffer: replay_lib.ReplayBuffer
+        if replay.prioritized:
+            beta: float | PolynomialDecay = replay.beta
+            if replay.beta_final is not None:  # annealed over the sample calls, one per train step
+                beta = PolynomialDecay(replay.beta, replay.beta_final, max(plan.planned_train_steps, 1))
+            buffer = replay_lib.PrioritizedReplay(
+                agent.collect_data_spec,
+                replay.capacity,
+                plan.num_envs,
+                alpha=replay.alpha,
+                beta=beta,
+                seed=seed,
+                epsilon=replay.priority_epsilon,
+            )
+        else:
+            buffer = replay_lib.UniformReplay(
+                agent.collect_data_spec, replay.capacity, plan.num_envs, seed=seed
+            )
+        return ReplaySource(
+            buffer,
+            batch_size=plan.batch_size,
+            num_steps=agent.train_sequence_length,
+            update_period=plan.update_period,
+            gradient_steps=plan.gradient_steps,
+            priorities=_td_errors if replay.prioritized else None,
+            prefetch=replay.prefetch,
+        )
+
+    def update_period(self, config: Any, plan: RunPlan) -> int:
+        del config
+        return plan.update_period
+
+    def warmup_policy(self, agent: Any, seed: int) -> Policy | None:
+        """Uniformly random actions; for a stateful agent ``EpsilonGreedyPolicy(agent.policy, 1.0)``,
+        which runs the network for its state, so warm-up trajectories carry the state too."""
+        if agent.policy.stateful:
+            return EpsilonGreedyPolicy(agent.policy, 1.0, seed=seed)
+        return RandomPolicy(agent.time_step_spec, agent.action_spec, seed=seed)
+
+    def check(self, config: Any, plan: RunPlan) -> list[str]:
+        del config, plan
+        return []
+
+
+def _td_errors(loss_info: Any) -> np.ndarray:
+    """DQN's new priorities: the batch's ``|TD error|`` (the replay adds its epsilon)."""
+    return np.asarray(loss_info.extra["td_error"])
+
+
+register_builder(DQNBuilder())

@@ -15,6 +15,7 @@ observations; the driver, actions).
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,13 @@ class QPolicy(Policy):
                 f"QPolicy: q_network must map a batch of 2 observations to q-values of shape "
                 f"(2, {self._num_actions}) (one per action of {self.action_spec!r}), got {tuple(q.shape)}"
             )
+
+    def export_module(self) -> nn.Module:
+        """A CPU copy of the network with its argmax (see :func:`drivetrain.export.export_policy`)."""
+        from drivetrain.export import GreedyQModule
+
+        network = copy.deepcopy(self._q_network).to("cpu").eval()
+        return GreedyQModule(network, self._minimum)
 
     def q_values(self, observation: Any) -> np.ndarray:
         """float32 q-values ``[B, num_actions]`` of a batch of observations."""

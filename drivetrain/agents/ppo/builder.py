@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, ClassVar
 
 from drivetrain.agents.actor_critic.networks import ActorCriticNetwork
 from drivetrain.agents.ppo.agent import PPO
 from drivetrain.agents.ppo.config import PPOConfig
+from drivetrain.agents.protocol import RunPlan, register_builder
 from drivetrain.core import seeding, types
+from drivetrain.core.policy import Policy
 from drivetrain.core.schedules import LinearDecay, Schedule
+from drivetrain.replay.sources import RolloutSource
 
-__all__ = ["make_ppo"]
+__all__ = ["PPOBuilder", "make_ppo", "on_policy_problems"]
 
 
 def make_ppo(
@@ -41,3 +45,79 @@ def make_ppo(
     if config.anneal_learning_rate and planned_updates:
         learning_rate = LinearDecay(config.learning_rate, 0.0, planned_updates)
     return PPO(time_step_spec, action_spec, network, config, learning_rate=learning_rate, seed=agent_seed)
+
+
+class PPOBuilder:
+    """PPO from a :class:`PPOConfig`; its experience: rollouts of ``rollout_steps`` per environment,
+    trained on for ``num_epochs`` x ``num_minibatches`` and released; no warm-up."""
+
+    kind: ClassVar[str] = "ppo"
+    config_type: ClassVar[type] = PPOConfig
+    changeable_on_resume: ClassVar[frozenset[str]] = frozenset(
+        {
+            "learning_rate",
+            "anneal_learning_rate",
+            "num_epochs",
+            "num_minibatches",
+            "gamma",
+            "gae_lambda",
+            "clip_ratio",
+            "value_clip",
+            "vf_coef",
+            "ent_coef",
+            "max_grad_norm",
+            "normalize_advantages",
+            "target_kl",
+            "device",
+        }
+    )
+
+    def make_agent(
+        self, config: Any, time_step_spec: types.TimeStep, action_spec: Any, seed: int | None, plan: RunPlan
+    ) -> PPO:
+        rollouts = math.ceil(plan.total_env_steps / self.update_period(config, plan))
+        updates = rollouts * config.num_epochs * config.num_minibatches
+        return make_ppo(config, time_step_spec, action_spec, seed, planned_updates=updates)
+
+    def make_source(self, agent: Any, replay: Any, plan: RunPlan, seed: int) -> RolloutSource:
+        del replay, seed  # minibatches are shuffled by the agent's generator (checkpointed with it)
+        c = agent.config
+        return RolloutSource(
+            agent.collect_data_spec,
+            plan.num_envs,
+            prepare=agent.prepare,
+            num_epochs=c.num_epochs,
+            num_minibatches=c.num_minibatches,
+            rng=agent.minibatch_rng,
+            sequences=agent.recurrent,
+            stop=agent.stop_epochs,
+        )
+
+    def update_period(self, config: Any, plan: RunPlan) -> int:
+        return int(config.rollout_steps) * plan.num_envs
+
+    def warmup_policy(self, agent: Any, seed: int) -> Policy | None:
+        del agent, seed
+        return None
+
+    def check(self, config: Any, plan: RunPlan) -> list[str]:
+        problems = on_policy_problems("PPO", plan)
+        if config.core is not None and config.num_minibatches > plan.num_envs:
+            problems.append(
+                f"agent.num_minibatches ({config.num_minibatches}) exceeds env.num_envs ({plan.num_envs}): "
+                "a recurrent PPO's minibatches are whole sequences of some environments"
+            )
+        return problems
+
+
+def on_policy_problems(name: str, plan: RunPlan) -> list[str]:
+    """An on-policy agent collects its own data: no random warm-up."""
+    if plan.learning_starts:
+        return [
+            f"loop.learning_starts must be 0 for {name}, got {plan.learning_starts}: an on-policy agent "
+            "trains on what its own policy collects (no random warm-up)"
+        ]
+    return []
+
+
+register_builder(PPOBuilder())

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from drivetrain.core.config_checks import check_fields
+
 __all__ = ["PPOConfig"]
 
 
@@ -85,11 +87,13 @@ class PPOConfig:
     """Torch device of the networks ("cpu", "cuda", "cuda:1", ...)."""
 
     def __post_init__(self) -> None:
+        check_fields(self)  # types first (a ConfigTypeError naming the field), then the ranges
+        self.layers = tuple(self.layers)
+
         def need(ok: bool, field: str, expected: str) -> None:
             if not ok:
                 raise ValueError(f"PPOConfig.{field} must be {expected}, got {getattr(self, field)!r}")
 
-        self.layers = tuple(self.layers)
         need(self.learning_rate > 0, "learning_rate", "a positive number")
         need(self.adam_eps > 0, "adam_eps", "a positive number")
         need(self.rollout_steps >= 2, "rollout_steps", "an integer >= 2")

@@ -1,8 +1,8 @@
 """Recurrent DQN (R2D2-style): config, stateful Q policy, sequence loss, agent and builder."""
 
 from drivetrain.agents.r2d2.agent import R2D2
-from drivetrain.agents.r2d2.builder import make_agent, make_r2d2
+from drivetrain.agents.r2d2.builder import R2D2Builder, make_r2d2
 from drivetrain.agents.r2d2.config import R2D2Config
 from drivetrain.agents.r2d2.policy import RecurrentQPolicy
 
-__all__ = ["R2D2", "R2D2Config", "RecurrentQPolicy", "make_agent", "make_r2d2"]
+__all__ = ["R2D2", "R2D2Builder", "R2D2Config", "RecurrentQPolicy", "make_r2d2"]

@@ -1,22 +1,20 @@
 """``make_r2d2``: a recurrent DQN agent, its recurrent Q-network and its optimizer from an :class:`R2D2Config`.
 
-``make_agent`` picks the builder by the config's type (``R2D2Config`` -> :func:`make_r2d2`, any
-other ``DQNConfig`` -> :func:`~drivetrain.agents.make_dqn`), for code that builds either agent.
+:class:`R2D2Builder` registers it for the training stack (see :mod:`drivetrain.agents.protocol`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from drivetrain.agents.dqn.agent import DQN
-from drivetrain.agents.dqn.builder import make_dqn, make_optimizer, q_learning_kwargs
-from drivetrain.agents.dqn.config import DQNConfig
+from drivetrain.agents.dqn.builder import DQNBuilder, make_optimizer, q_learning_kwargs
+from drivetrain.agents.protocol import RunPlan, register_builder
 from drivetrain.agents.r2d2.agent import R2D2
 from drivetrain.agents.r2d2.config import R2D2Config
 from drivetrain.core import seeding, types
 from drivetrain.networks.recurrent import RecurrentQNetwork
 
-__all__ = ["make_agent", "make_r2d2"]
+__all__ = ["R2D2Builder", "make_r2d2"]
 
 
 def make_r2d2(
@@ -50,10 +48,23 @@ def make_r2d2(
     )
 
 
-def make_agent(
-    config: DQNConfig, time_step_spec: types.TimeStep, action_spec: Any, seed: int | None = None
-) -> DQN | R2D2:
-    """:func:`make_r2d2` for an :class:`R2D2Config`, :func:`~drivetrain.agents.make_dqn` otherwise."""
-    if isinstance(config, R2D2Config):
+class R2D2Builder(DQNBuilder):
+    """R2D2 from an :class:`R2D2Config`: DQN's replay and schedule, sequences of its length."""
+
+    kind: ClassVar[str] = "r2d2"
+    config_type: ClassVar[type] = R2D2Config
+    changeable_on_resume: ClassVar[frozenset[str]] = DQNBuilder.changeable_on_resume | {
+        "sequence_length",
+        "burn_in",
+        "initial_state",
+        "priority_eta",
+    }
+
+    def make_agent(
+        self, config: Any, time_step_spec: types.TimeStep, action_spec: Any, seed: int | None, plan: RunPlan
+    ) -> Any:
+        del plan
         return make_r2d2(config, time_step_spec, action_spec, seed)
-    return make_dqn(config, time_step_spec, action_spec, seed)
+
+
+register_builder(R2D2Builder())

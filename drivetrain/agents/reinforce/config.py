@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from drivetrain.core.config_checks import check_fields
+
 __all__ = ["ReinforceConfig"]
 
 
@@ -52,11 +54,13 @@ class ReinforceConfig:
     """Torch device of the network."""
 
     def __post_init__(self) -> None:
+        check_fields(self)  # types first (a ConfigTypeError naming the field), then the ranges
+        self.layers = tuple(self.layers)
+
         def need(ok: bool, field: str, expected: str) -> None:
             if not ok:
                 raise ValueError(f"ReinforceConfig.{field} must be {expected}, got {getattr(self, field)!r}")
 
-        self.layers = tuple(self.layers)
         need(self.learning_rate > 0, "learning_rate", "a positive number")
         need(self.adam_eps > 0, "adam_eps", "a positive number")
         need(self.rollout_steps >= 1, "rollout_steps", "an integer >= 1")

@@ -1,0 +1,196 @@
+"""The protocol every agent implements, and the registry of their builders.
+
+An **agent** (TF-Agents' ``TFAgent``; Acme's learner with its policies) is what the
+training loop and the drivers know of an algorithm::
+
+    agent.policy              # greedy / deterministic: evaluation, export
+    agent.collect_policy      # exploring: what the collect driver plays
+    agent.collect_data_spec   # the trajectories train() learns from (a replay's data spec)
+    agent.train_step          # train() calls so far
+    agent.train(experience, weights=None) -> LossInfo(loss, extra)   # every scalar of extra is logged
+    agent.state_dict(); agent.load_state_dict(state)                  # checkpoints, bit for bit
+    agent.get_weights() -> (version, weights); agent.set_weights(weights, version)   # collectors
+
+What ``experience`` is depends on how the agent's data arrives: windows sampled from a
+replay buffer for DQN and R2D2, minibatches of a prepared rollout for REINFORCE and PPO.
+
+A **builder** (Acme's) makes an agent from its config and says how its experience
+arrives: the experience source (:mod:`drivetrain.replay.sources`), the warm-up policy,
+and how many environment steps one collect phase takes. Builders are registered by
+config type, and ``config.json`` names the agent by the builder's ``kind``::
+
+    builder = builder_for(config.agent)       # by the config's type: no isinstance chains
+    agent = builder.make_agent(config.agent, time_step_spec, action_spec, seed=0, plan=plan)
+    builder_named("ppo").config_type          # PPOConfig
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+from drivetrain.agents.loss_info import LossInfo
+from drivetrain.core import types
+from drivetrain.core.policy import Policy
+from drivetrain.replay.sources import ExperienceSource
+
+__all__ = [
+    "Agent",
+    "AgentBuilder",
+    "RunPlan",
+    "UnknownAgentError",
+    "builder_for",
+    "builder_named",
+    "builders",
+    "make_agent",
+    "register_builder",
+]
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """What the training loop, the drivers and the collectors use of an agent."""
+
+    @property
+    def time_step_spec(self) -> types.TimeStep: ...
+
+    @property
+    def action_spec(self) -> Any: ...
+
+    @property
+    def policy(self) -> Policy: ...
+
+    @property
+    def collect_policy(self) -> Policy: ...
+
+    @property
+    def collect_data_spec(self) -> types.Trajectory: ...
+
+    @property
+    def train_step(self) -> int: ...
+
+    def train(self, experience: Any, weights: np.ndarray | None = None) -> LossInfo: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def get_weights(self) -> tuple[int, Any]: ...
+
+    def set_weights(self, weights: Any, version: int) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPlan:
+    """What a builder needs to know of the run beyond the agent's own config."""
+
+    num_envs: int
+    """Environments of the collect batch."""
+    total_env_steps: int
+    """The run's budget (learning-rate annealing plans over it)."""
+    learning_starts: int = 0
+    """Warm-up steps before the first collect phase (replay-based agents)."""
+    update_period: int = 1
+    """Environment steps per collect phase, for agents whose schedule the loop config sets."""
+    gradient_steps: int = 1
+    """Train steps per collect phase, for agents whose schedule the loop config sets."""
+    batch_size: int = 1
+    """Windows per train step (replay-based agents)."""
+
+    @property
+    def planned_train_steps(self) -> int:
+        """Train steps of a run whose loop sets the schedule: ``gradient_steps`` per
+        ``update_period`` steps collected after the warm-up (pro rata for the last phase)."""
+        collected = max(self.total_env_steps - self.learning_starts, 0)
+        full, rest = divmod(collected, max(self.update_period, 1))
+        return full * self.gradient_steps + math.ceil(self.gradient_steps * rest / max(self.update_period, 1))
+
+
+class AgentBuilder(Protocol):
+    """Makes one kind of agent and says how its experience arrives; see the module docstring."""
+
+    kind: ClassVar[str]
+    """The agent's name in ``config.json`` (``agent_kind``) and on the command line."""
+    config_type: ClassVar[type]
+    """The agent's config dataclass; the registry finds the builder by it."""
+    changeable_on_resume: ClassVar[frozenset[str]]
+    """Config fields a resumed run may change (the others are fixed by its checkpoint)."""
+
+    def make_agent(
+        self, config: Any, time_step_spec: types.TimeStep, action_spec: Any, seed: int | None, plan: RunPlan
+    ) -> Agent:
+        """The agent, seeded."""
+        ...
+
+    def make_source(self, agent: Any, replay: Any, plan: RunPlan, seed: int) -> ExperienceSource:
+        """How the agent's experience arrives: a replay (``replay``: a ReplayConfig) or rollouts."""
+        ...
+
+    def update_period(self, config: Any, plan: RunPlan) -> int:
+        """Environment steps of one collect phase."""
+        ...
+
+    def warmup_policy(self, agent: Any, seed: int) -> Policy | None:
+        """The policy that fills the experience source before training (None: no warm-up)."""
+        ...
+
+    def check(self, config: Any, plan: RunPlan) -> list[str]:
+        """Problems of the run's settings for this agent, each naming the field ([] if none)."""
+        ...
+
+
+_BUILDERS: dict[type, AgentBuilder] = {}
+
+
+class UnknownAgentError(ValueError):
+    """No builder is registered for an agent config type or kind."""
+
+
+def register_builder(builder: AgentBuilder) -> AgentBuilder:
+    """Registers ``builder`` for its ``config_type`` (and its ``kind``); returns it."""
+    for other in _BUILDERS.values():
+        if other.kind == builder.kind and other.config_type is not builder.config_type:
+            raise ValueError(f"register_builder: kind {builder.kind!r} is taken by {type(other).__name__}")
+    _BUILDERS[builder.config_type] = builder
+    return builder
+
+
+def builders() -> list[AgentBuilder]:
+    """The registered builders, in registration order."""
+    return list(_BUILDERS.values())
+
+
+def builder_for(config: Any) -> AgentBuilder:
+    """The builder of ``config``'s exact type (a subclass config has a builder of its own)."""
+    builder = _BUILDERS.get(type(config))
+    if builder is None:
+        known = ", ".join(t.__name__ for t in _BUILDERS)
+        raise UnknownAgentError(
+            f"no agent builder for a {type(config).__name__}; registered configs: {known}"
+        )
+    return builder
+
+
+def builder_named(kind: str) -> AgentBuilder:
+    """The builder whose ``kind`` is ``kind`` (as ``config.json`` names it)."""
+    for builder in _BUILDERS.values():
+        if builder.kind == kind:
+            return builder
+    raise UnknownAgentError(
+        f"unknown agent kind {kind!r}; known: {', '.join(b.kind for b in _BUILDERS.values())}"
+    )
+
+
+def make_agent(
+    config: Any,
+    time_step_spec: types.TimeStep,
+    action_spec: Any,
+    seed: int | None = None,
+    plan: RunPlan | None = None,
+) -> Agent:
+    """The agent of any registered config (``plan`` defaults to one environment and no budget)."""
+    plan = RunPlan(num_envs=1, total_env_steps=0) if plan is None else plan
+    return builder_for(config).make_agent(config, time_step_spec, action_spec, seed, plan)
