@@ -157,6 +157,8 @@ class RolloutSource:
       rng: shuffles the minibatches (the agent's, so it is checkpointed with it).
       sequences: minibatches of whole sequences (recurrent agents) instead of items.
       stop: ``loss_info -> bool``: True ends the rollout's epochs after this batch.
+      finish: called with the prepared rollout after its epochs (e.g. to update observation
+        statistics between updates, never while a rollout is collected or trained on).
     """
 
     def __init__(
@@ -170,6 +172,7 @@ class RolloutSource:
         rng: np.random.Generator,
         sequences: bool = False,
         stop: Callable[[Any], bool] | None = None,
+        finish: Callable[[RolloutBatch], None] | None = None,
     ):
         self.rollout = RolloutBuffer(data_spec, num_envs)
         self._prepare = prepare
@@ -179,6 +182,7 @@ class RolloutSource:
         self._sequences = bool(sequences)
         self._stop = stop
         self._stopping = False
+        self._finish = finish
         self._keep = _info_filter(data_spec)
 
     def observe(self, trajectory: types.Trajectory) -> None:
@@ -195,6 +199,8 @@ class RolloutSource:
                 yield Batch(batch)
                 if self._stopping:
                     break
+            if self._finish is not None:
+                self._finish(data)
         self.rollout.release(data.mask)
 
     def trained(self, batch: Batch, loss_info: Any) -> None:

@@ -193,5 +193,13 @@ def _register_recurrent() -> None:
         register(name)(factory)
 
 
+def _register_policy_gradient() -> None:
+    from drivetrain.train.policy_gradient_presets import POLICY_GRADIENT_PRESETS
+
+    for name, factory in POLICY_GRADIENT_PRESETS.items():
+        register(name)(factory)
+
+
 _register_atari()
 _register_recurrent()
+_register_policy_gradient()

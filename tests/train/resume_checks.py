@@ -44,7 +44,9 @@ def assert_same_run(a_dir: Path, b_dir: Path) -> None:
     assert comparable(rows_b) == comparable(rows_a)  # returns, losses, q-values, epsilon, evaluations
     eval_a, eval_b = (json.loads((d / "eval.json").read_text()) for d in (a_dir, b_dir))
     assert eval_b == eval_a
-    weights_a, weights_b = (load_checkpoint(d / "agent.pkl")["agent"]["q_network"] for d in (a_dir, b_dir))
+    agents = [load_checkpoint(d / "agent.pkl")["agent"] for d in (a_dir, b_dir)]
+    key = "q_network" if "q_network" in agents[0] else "network"  # Q-learning or actor-critic agents
+    weights_a, weights_b = (agent[key] for agent in agents)
     assert weights_a.keys() == weights_b.keys()
     for name, tensor in weights_a.items():
         assert torch.equal(tensor, weights_b[name]), name

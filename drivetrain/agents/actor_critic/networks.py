@@ -17,7 +17,9 @@ implementations that reach the published scores (Huang et al. 2022, "The 37
 implementation details of PPO"): orthogonal, gain √2 in the torsos, 0.01 for the policy
 head, 1 for the value head, zero biases; ``log_std`` starts at ``initial_log_std``.
 
-With ``core`` the encoder output (after the shared torso) runs through a
+With ``normalize_observations`` (float vector observations) the observations are normalized
+by running statistics kept in the network (:mod:`~drivetrain.agents.actor_critic.normalization`;
+the agent updates them between updates). With ``core`` the encoder output (after the shared torso) runs through a
 :class:`~drivetrain.networks.RecurrentCore` that resets its state where ``first`` is True;
 ``state_spec`` is the policy state a driver stores in ``policy_info["state"]``.
 """
@@ -32,6 +34,7 @@ import torch
 from torch import nn
 
 from drivetrain.agents.actor_critic.distributions import is_continuous
+from drivetrain.agents.actor_critic.normalization import RunningMeanStd
 from drivetrain.networks.conv import ConvLayers
 from drivetrain.networks.initialization import linear, make_generator
 from drivetrain.networks.q_network import make_encoder
@@ -76,11 +79,20 @@ class ActorCriticNetwork(nn.Module):
         core: CoreKind | None = None,
         hidden_size: int = 128,
         initial_log_std: float = 0.0,
+        normalize_observations: bool = False,
         seed: int | None = None,
     ):
         super().__init__()
         gen = make_generator(seed)
         self.continuous = is_continuous(action_spec)
+        self.obs_rms: RunningMeanStd | None = None
+        if normalize_observations:
+            if len(observation_spec.shape) > 1 or not np.issubdtype(observation_spec.dtype, np.floating):
+                raise ValueError(
+                    "ActorCriticNetwork: normalize_observations needs float vector observations, got "
+                    f"{observation_spec!r}"
+                )
+            self.obs_rms = RunningMeanStd(tuple(observation_spec.shape))
         self.encoder = make_encoder(observation_spec, conv_layers, gen)
         width: int = self.encoder.output_dim  # type: ignore[assignment]
         self.shared = bool(shared)
@@ -114,6 +126,8 @@ class ActorCriticNetwork(nn.Module):
         self, observation: Any, first: torch.Tensor | None = None, state: State = ()
     ) -> ActorCriticOutput:
         """Feed-forward: ``observation [B, ...]``. Recurrent: ``[B, T, ...]`` with ``first [B, T]``."""
+        if self.obs_rms is not None:
+            observation = self.obs_rms(observation.to(torch.float32))
         if self.core is None:
             features = self.shared_torso(self.encoder(observation))
             return self._heads(features, ())

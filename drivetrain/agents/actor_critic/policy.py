@@ -175,8 +175,8 @@ class _MeanModule(torch.nn.Module):
         self.network = network
         self.low: torch.Tensor
         self.high: torch.Tensor
-        self.register_buffer("low", torch.as_tensor(minimum))
-        self.register_buffer("high", torch.as_tensor(maximum))
+        self.register_buffer("low", torch.tensor(minimum))
+        self.register_buffer("high", torch.tensor(maximum))
 
     def forward(self, observation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean = self.network(observation).mean

@@ -27,12 +27,13 @@ import numpy as np
 
 from drivetrain.agents.actor_critic.agent import ActorCriticAgent
 from drivetrain.agents.actor_critic.networks import ActorCriticNetwork
+from drivetrain.agents.actor_critic.normalization import RunningMeanStd, discounted_returns
 from drivetrain.agents.loss_info import LossInfo
 from drivetrain.agents.ppo.config import PPOConfig
 from drivetrain.agents.ppo.loss import ppo_loss
 from drivetrain.core import types
-from drivetrain.core.schedules import Schedule
-from drivetrain.replay.advantages import gae
+from drivetrain.core.schedules import Schedule, as_schedule
+from drivetrain.replay.advantages import gae, trainable
 from drivetrain.replay.rollout import RolloutBatch
 
 __all__ = ["PPO"]
@@ -51,6 +52,7 @@ class PPO(ActorCriticAgent):
         config: PPOConfig,
         *,
         learning_rate: float | Schedule | None = None,
+        clip_ratio: float | Schedule | None = None,
         seed: int | None = None,
     ):
         super().__init__(
@@ -64,6 +66,8 @@ class PPO(ActorCriticAgent):
             seed=seed,
         )
         self._config = config
+        self._clip_ratio = as_schedule(config.clip_ratio if clip_ratio is None else clip_ratio, "clip_ratio")
+        self._return_rms = RunningMeanStd(())
 
     @property
     def config(self) -> PPOConfig:
@@ -72,17 +76,29 @@ class PPO(ActorCriticAgent):
     def prepare(self, trajectory: types.Trajectory, trained: np.ndarray | None = None) -> RolloutBatch:
         """GAE(λ) advantages and λ-returns of a rollout ``[E, T]`` from the values it holds."""
         c = self._config
+        new = trainable(trajectory.step_type, trajectory.next_step_type)
+        if trained is not None:
+            new &= ~np.asarray(trained, bool)
+        reward = trajectory.reward
+        if c.scale_rewards:  # by the std of the discounted return, each item counted once
+            self._return_rms.update(discounted_returns(trajectory.step_type, reward, c.gamma)[new])
+            reward = (reward / self._return_rms.std.item()).astype(np.float32)
         out = gae(
             trajectory.step_type,
             trajectory.next_step_type,
-            trajectory.reward,
+            reward,
             trajectory.discount,
             trajectory.policy_info["value"],
             c.gamma,
             c.gae_lambda,
         )
-        mask = out.valid if trained is None else out.valid & ~np.asarray(trained, bool)
-        return RolloutBatch(trajectory, out.advantages, out.returns, mask)
+        return RolloutBatch(trajectory, out.advantages, out.returns, out.valid & new)
+
+    def finish_rollout(self, data: RolloutBatch) -> None:
+        """After a rollout's epochs: folds its observations into the normalization statistics."""
+        rms = self._network.obs_rms
+        if rms is not None:
+            rms.update(np.asarray(data.trajectory.observation)[np.asarray(data.mask, bool)])
 
     def train(self, experience: RolloutBatch, weights: np.ndarray | None = None) -> LossInfo:
         """One gradient step of the PPO loss on a minibatch (see :func:`~drivetrain.replay.rollout.minibatches`)."""
@@ -99,7 +115,7 @@ class PPO(ActorCriticAgent):
             self._tensor(experience.returns),
             ev.entropy,
             self._tensor(mask) > 0,
-            clip_ratio=c.clip_ratio,
+            clip_ratio=float(self._clip_ratio(self.train_step)),
             value_clip=c.value_clip,
             vf_coef=c.vf_coef,
             ent_coef=c.ent_coef,
@@ -116,6 +132,13 @@ class PPO(ActorCriticAgent):
             "learning_rate": lr,
         }
         return LossInfo(terms.loss.item(), extra)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "return_rms": self._return_rms.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._return_rms.load_state_dict(state["return_rms"])
 
     def stop_epochs(self, loss_info: LossInfo) -> bool:
         """True when ``target_kl`` is set and this update's approximate KL exceeds it."""

@@ -28,7 +28,8 @@ def make_ppo(
     """Builds the network (seeded) and the agent (sampling and minibatches seeded).
 
     ``planned_updates``: the number of ``train`` calls the run will make; with
-    ``config.anneal_learning_rate`` the learning rate decays linearly to 0 over them.
+    ``config.anneal_learning_rate`` (``anneal_clip_ratio``) the learning rate (the clip ratio)
+    decays linearly to 0 over them.
     """
     network_seed, agent_seed = seeding.spawn_seeds(seed, 2)
     network = ActorCriticNetwork(
@@ -39,12 +40,25 @@ def make_ppo(
         core=config.core,
         hidden_size=config.hidden_size,
         initial_log_std=config.initial_log_std,
+        normalize_observations=config.normalize_observations,
         seed=network_seed,
     )
     learning_rate: float | Schedule = config.learning_rate
-    if config.anneal_learning_rate and planned_updates:
-        learning_rate = LinearDecay(config.learning_rate, 0.0, planned_updates)
-    return PPO(time_step_spec, action_spec, network, config, learning_rate=learning_rate, seed=agent_seed)
+    clip_ratio: float | Schedule = config.clip_ratio
+    if planned_updates:
+        if config.anneal_learning_rate:
+            learning_rate = LinearDecay(config.learning_rate, 0.0, planned_updates)
+        if config.anneal_clip_ratio:
+            clip_ratio = LinearDecay(config.clip_ratio, 0.0, planned_updates)
+    return PPO(
+        time_step_spec,
+        action_spec,
+        network,
+        config,
+        learning_rate=learning_rate,
+        clip_ratio=clip_ratio,
+        seed=agent_seed,
+    )
 
 
 class PPOBuilder:
@@ -68,6 +82,7 @@ class PPOBuilder:
             "max_grad_norm",
             "normalize_advantages",
             "target_kl",
+            "anneal_clip_ratio",
             "device",
         }
     )
@@ -91,6 +106,7 @@ class PPOBuilder:
             rng=agent.minibatch_rng,
             sequences=agent.recurrent,
             stop=agent.stop_epochs,
+            finish=agent.finish_rollout,
         )
 
     def update_period(self, config: Any, plan: RunPlan) -> int:

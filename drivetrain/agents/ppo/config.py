@@ -48,6 +48,9 @@ class PPOConfig:
     clip_ratio: float = 0.2
     """ε of the clipped surrogate: ratios outside [1 - ε, 1 + ε] get no gradient."""
 
+    anneal_clip_ratio: bool = False
+    """Anneal clip_ratio linearly to 0 over the run's planned updates (rl-baselines3-zoo's lin_0.2)."""
+
     value_clip: float | None = None
     """Clip the value's change from the collect-time value to ±value_clip in the value loss
     (None: no clipping)."""
@@ -82,6 +85,14 @@ class PPOConfig:
 
     initial_log_std: float = 0.0
     """Initial log standard deviation of the Gaussian policy (continuous actions)."""
+
+    normalize_observations: bool = False
+    """Normalize observations by running mean and std (kept in the network: checkpointed and
+    exported), updated after each rollout's epochs (float vector observations)."""
+
+    scale_rewards: bool = False
+    """Divide rewards by the running std of the discounted return before computing advantages
+    (the critic learns scaled returns; the metrics report the real ones)."""
 
     device: str = "cpu"
     """Torch device of the networks ("cpu", "cuda", "cuda:1", ...)."""
