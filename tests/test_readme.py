@@ -52,3 +52,14 @@ def test_recurrent_example_runs(capsys):
     assert scope["loss_info"].extra["num_valid"] > 0
     stored = scope["batch"].policy_info["state"][0]
     assert stored.shape == (16, scope["agent"].train_sequence_length, 32) and stored.any()
+
+
+def test_ppo_example_runs(capsys):
+    block = README.split("<!-- readme-example: ppo -->", 1)[1]
+    code = re.search(r"```python\n(.*?)```", block, flags=re.S).group(1)
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert "log_prob" in capsys.readouterr().out
+    assert scope["agent"].train_step == 5 * 4 * 4
+    assert {"policy_loss", "value_loss", "entropy", "approx_kl"} <= set(scope["loss_info"].extra)
+    assert len(scope["rollout"]) <= 1  # released: at most the newest item waits for the next update
