@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from drivetrain.core import types
+from drivetrain.core.metric_utils import log_metrics
 
 __all__ = [
     "AverageEpisodeLength",
@@ -27,6 +28,7 @@ __all__ = [
     "Metric",
     "MinReturn",
     "NumberOfEpisodes",
+    "log_metrics",
 ]
 
 _FIRST = int(types.StepType.FIRST)

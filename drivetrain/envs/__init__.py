@@ -9,6 +9,7 @@ time-step protocol.
 
 from drivetrain.envs.atari import AtariConfig, make_atari
 from drivetrain.envs.check import EnvCheckError, EnvCheckReport, check_env
+from drivetrain.envs.checks import EnvOutputError
 from drivetrain.envs.gymnasium_env import GymnasiumEnv
 from drivetrain.envs.make import make
 from drivetrain.envs.spaces import spec_from_space
@@ -23,6 +24,7 @@ __all__ = [
     "CountingEnv",
     "EnvCheckError",
     "EnvCheckReport",
+    "EnvOutputError",
     "GymnasiumEnv",
     "MaskVelocity",
     "VectorEnvAdapter",

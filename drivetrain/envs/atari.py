@@ -58,6 +58,7 @@ import dataclasses
 import math
 from typing import Any, Literal
 
+from drivetrain.core.config_checks import check_fields
 from drivetrain.core.environment import Environment
 from drivetrain.envs.atari_games import (
     UnknownGameError,
@@ -108,6 +109,7 @@ class AtariConfig:
     """Gymnasium backend: ``"rgb_array"`` lets ``env.render(i)`` return frames (for videos)."""
 
     def __post_init__(self) -> None:
+        check_fields(self)  # each field's type, named (ConfigTypeError)
         for name in ("frame_skip", "screen_size", "frame_stack"):
             if getattr(self, name) < 1:
                 raise ValueError(f"AtariConfig.{name} must be >= 1, got {getattr(self, name)}")

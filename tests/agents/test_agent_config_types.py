@@ -37,7 +37,7 @@ def test_every_field_refuses_a_value_of_the_wrong_type(cls):
         (
             "conv_layers",
             ((32, 8),),
-            r"DQNConfig.conv_layers: expected tuple\[tuple\[int, int, int\], \.\.\.\] \| None",
+            r"DQNConfig.conv_layers: expected tuple\[tuple\[int, int \| tuple\[int, int\], int \| tuple\[int, int\]\], \.\.\.\] \| None",
         ),
         ("double", "yes", r"DQNConfig.double: expected bool, got 'yes' \(str\)"),
         ("gradient_clipping", "10", r"DQNConfig.gradient_clipping: expected float \| None, got '10' \(str\)"),

@@ -66,7 +66,7 @@ def test_every_field_has_a_docstring():
         ("epsilon_end", -0.1, "[0, 1]"),
         ("epsilon_decay_steps", 0, ">= 1"),
         ("fc_layers", (64, 0), "positive widths"),
-        ("conv_layers", ((32, 8, 0),), "triples"),
+        ("conv_layers", ((32, 8, 0),), "stride 0 is not a positive int"),
         ("reward_clip", 0.0, "None or > 0"),
     ],
 )
@@ -76,3 +76,8 @@ def test_invalid_values_name_the_field(field, value, expected):
     message = str(error.value)
     assert message.startswith(f"DQNConfig.{field}: expected ")
     assert expected in message and message.endswith(f"got {value!r}")
+
+
+def test_conv_layers_take_the_books_form():
+    config = DQNConfig(conv_layers=((32, (8, 8), 4), (64, (4, 4), 2), (64, (3, 3), 1)))
+    assert config.conv_layers[0] == (32, (8, 8), 4)

@@ -63,3 +63,13 @@ def test_advantage_normalization_and_gradients():
     out.loss.backward()
     # d/dlogp of -A·r at r = 1 is -A / count: (1, 0, -1) / 3; the masked item gets none.
     torch.testing.assert_close(new.grad, t(1 / 3, 0.0, -1 / 3, 0.0), atol=1e-6, rtol=0)
+
+
+def test_no_mask_is_the_same_as_a_mask_of_all_items():
+    g = torch.Generator().manual_seed(0)
+    args = [torch.randn(6, generator=g, dtype=torch.float64) for _ in range(7)]
+    kw = {**KW, "normalize_advantages": True, "value_clip": 0.3}
+    everything = ppo_loss(*args, torch.ones(6, dtype=torch.bool), **kw)
+    unmasked = ppo_loss(*args, None, **kw)
+    for a, b in zip(everything, unmasked, strict=True):
+        torch.testing.assert_close(a, b)

@@ -90,8 +90,9 @@ class DQNConfig:
     fc_layers: tuple[int, ...] = (512,)
     """Widths of the fully connected hidden layers of the Q-network."""
 
-    conv_layers: tuple[tuple[int, int, int], ...] | None = None
-    """(filters, kernel, stride) per convolution for image observations (None: the Nature DQN CNN)."""
+    conv_layers: tuple[tuple[int, int | tuple[int, int], int | tuple[int, int]], ...] | None = None
+    """(filters, kernel, stride) per convolution for image observations, kernel and stride an int or
+    an (h, w) pair as TF-Agents writes them: ((32, (8, 8), 4), ...) (None: the Nature DQN CNN)."""
 
     device: str = "cpu"
     """PyTorch device of the networks and the updates ("cpu", "cuda", "cuda:1", ...)."""
@@ -126,8 +127,11 @@ class DQNConfig:
         need(self.epsilon_decay_steps >= 1, "epsilon_decay_steps", "an integer >= 1")
         need(self.epsilon_power > 0, "epsilon_power", "a positive number")
         need(all(int(u) >= 1 for u in self.fc_layers), "fc_layers", "positive widths")
-        need(
-            self.conv_layers is None or all(len(c) == 3 and min(c) >= 1 for c in self.conv_layers),
-            "conv_layers",
-            "None or (filters, kernel, stride) triples of positive ints",
-        )
+        if self.conv_layers is not None:
+            from drivetrain.networks.conv import conv_layer  # the networks' own parser and its messages
+
+            for i, layer in enumerate(self.conv_layers):
+                try:
+                    conv_layer(layer, f"layer {i}")
+                except ValueError as e:
+                    need(False, "conv_layers", f"(filters, kernel, stride) per layer ({e})")

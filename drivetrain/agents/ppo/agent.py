@@ -92,7 +92,10 @@ class PPO(ActorCriticAgent):
             c.gamma,
             c.gae_lambda,
         )
-        return RolloutBatch(trajectory, out.advantages, out.returns, out.valid & new)
+        # The loss reads observations, actions, policy info and (recurrent) step types: the
+        # other fields are left out, so minibatches do not copy them again at every epoch.
+        trained_on = trajectory._replace(next_step_type=(), reward=(), discount=())
+        return RolloutBatch(trained_on, out.advantages, out.returns, out.valid & new)
 
     def finish_rollout(self, data: RolloutBatch) -> None:
         """After a rollout's epochs: folds its observations into the normalization statistics."""
@@ -114,7 +117,7 @@ class PPO(ActorCriticAgent):
             self._tensor(trajectory.policy_info["value"]),
             self._tensor(experience.returns),
             ev.entropy,
-            self._tensor(mask) > 0,
+            None if mask.all() else self._tensor(mask) > 0,
             clip_ratio=float(self._clip_ratio(self.train_step)),
             value_clip=c.value_clip,
             vf_coef=c.vf_coef,

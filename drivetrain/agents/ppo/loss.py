@@ -35,7 +35,9 @@ class PPOLossTerms(NamedTuple):
     clip_fraction: torch.Tensor
 
 
-def _mean(x: torch.Tensor, mask: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+def _mean(x: torch.Tensor, mask: torch.Tensor | None, count: torch.Tensor) -> torch.Tensor:
+    if mask is None:  # every item counts: the common case of flat minibatches
+        return x.mean()
     return torch.where(mask, x, torch.zeros_like(x)).sum() / count
 
 
@@ -47,7 +49,7 @@ def ppo_loss(
     old_value: torch.Tensor,
     returns: torch.Tensor,
     entropy: torch.Tensor,
-    mask: torch.Tensor,
+    mask: torch.Tensor | None,
     *,
     clip_ratio: float,
     value_clip: float | None,
@@ -55,9 +57,12 @@ def ppo_loss(
     ent_coef: float,
     normalize_advantages: bool,
 ) -> PPOLossTerms:
-    """The PPO loss over the items where ``mask`` is True (all tensors share one shape)."""
-    mask = mask.to(torch.bool)
-    count = mask.sum().clamp(min=1).to(log_prob.dtype)
+    """The PPO loss over the items where ``mask`` is True (all tensors share one shape; None: all)."""
+    if mask is not None:
+        mask = mask.to(torch.bool)
+        count = mask.sum().clamp(min=1).to(log_prob.dtype)
+    else:
+        count = torch.tensor(float(log_prob.numel()), dtype=log_prob.dtype)
     if normalize_advantages:
         mean = _mean(advantages, mask, count)
         var = _mean((advantages - mean) ** 2, mask, count) * count / (count - 1).clamp(min=1)
