@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ConfigTypeError", "check_fields", "type_name"]
+__all__ = ["ConfigTypeError", "check_fields", "require", "type_name"]
 
 
 class ConfigTypeError(TypeError, ValueError):
@@ -119,3 +119,11 @@ def check_fields(config: Any) -> None:
             raise ConfigTypeError(
                 f"{cls.__name__}.{f.name}: expected {type_name(tp)}, got {value!r}{of_type}"
             )
+
+
+def require(config: Any, ok: bool, field: str, expected: str) -> None:
+    """A config's range check: ``ValueError("Cls.field: expected ..., got value")`` unless ``ok``."""
+    if not ok:
+        raise ValueError(
+            f"{type(config).__name__}.{field}: expected {expected}, got {getattr(config, field)!r}"
+        )

@@ -172,7 +172,7 @@ def test_builder_and_replay_windows_train_end_to_end() -> None:
         ("burn_in", -1, "R2D2Config.burn_in: expected an integer >= 0"),
         ("sequence_length", 0, "R2D2Config.sequence_length: expected an integer >= 1"),
         ("initial_state", "random", "R2D2Config.initial_state: expected 'stored' or 'zeros'"),
-        ("gamma", 2.0, "DQNConfig.gamma"),
+        ("gamma", 2.0, "R2D2Config.gamma"),
     ],
 )
 def test_config_errors_name_the_field(field: str, value: object, message: str) -> None:

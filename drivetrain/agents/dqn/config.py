@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from drivetrain.core.config_checks import check_fields
+from drivetrain.core.config_checks import check_fields, require
 
 __all__ = ["DQNConfig"]
 
@@ -101,8 +101,7 @@ class DQNConfig:
         check_fields(self)  # types first (a ConfigTypeError naming the field), then the ranges
 
         def need(ok: bool, field: str, expected: str) -> None:
-            if not ok:
-                raise ValueError(f"DQNConfig.{field}: expected {expected}, got {getattr(self, field)!r}")
+            require(self, ok, field, expected)
 
         need(self.learning_rate > 0, "learning_rate", "a positive number")
         need(

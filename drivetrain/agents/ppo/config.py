@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from drivetrain.core.config_checks import check_fields
+from drivetrain.core.config_checks import check_fields, require
 
 __all__ = ["PPOConfig"]
 
@@ -102,8 +102,7 @@ class PPOConfig:
         self.layers = tuple(self.layers)
 
         def need(ok: bool, field: str, expected: str) -> None:
-            if not ok:
-                raise ValueError(f"PPOConfig.{field} must be {expected}, got {getattr(self, field)!r}")
+            require(self, ok, field, expected)
 
         need(self.learning_rate > 0, "learning_rate", "a positive number")
         need(self.adam_eps > 0, "adam_eps", "a positive number")

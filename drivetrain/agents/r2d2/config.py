@@ -13,6 +13,7 @@ import dataclasses
 from typing import Literal
 
 from drivetrain.agents.dqn.config import DQNConfig
+from drivetrain.core.config_checks import require
 
 __all__ = ["R2D2Config"]
 
@@ -43,8 +44,7 @@ class R2D2Config(DQNConfig):
         super().__post_init__()  # checks the types of every field, these included
 
         def need(ok: bool, field: str, expected: str) -> None:
-            if not ok:
-                raise ValueError(f"R2D2Config.{field}: expected {expected}, got {getattr(self, field)!r}")
+            require(self, ok, field, expected)
 
         need(self.core in ("lstm", "gru"), "core", "'lstm' or 'gru'")
         need(self.hidden_size >= 1, "hidden_size", "an integer >= 1")

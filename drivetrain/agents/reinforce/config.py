@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from drivetrain.core.config_checks import check_fields
+from drivetrain.core.config_checks import check_fields, require
 
 __all__ = ["ReinforceConfig"]
 
@@ -58,8 +58,7 @@ class ReinforceConfig:
         self.layers = tuple(self.layers)
 
         def need(ok: bool, field: str, expected: str) -> None:
-            if not ok:
-                raise ValueError(f"ReinforceConfig.{field} must be {expected}, got {getattr(self, field)!r}")
+            require(self, ok, field, expected)
 
         need(self.learning_rate > 0, "learning_rate", "a positive number")
         need(self.adam_eps > 0, "adam_eps", "a positive number")
