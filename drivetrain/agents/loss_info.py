@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["LossInfo"]
+__all__ = ["LossInfo", "NonFiniteLossError"]
 
 
 class LossInfo(NamedTuple):
@@ -12,3 +12,15 @@ class LossInfo(NamedTuple):
 
     loss: float
     extra: dict[str, Any]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """An agent refused a NaN or infinite loss before its optimizer step (its weights are intact).
+
+    ``train_step`` counts train steps from 1 (the step that failed); the training loop reports
+    it as a divergence, naming the last good checkpoint.
+    """
+
+    def __init__(self, message: str, train_step: int, loss: float):
+        super().__init__(message)
+        self.train_step, self.loss = int(train_step), float(loss)

@@ -45,6 +45,7 @@ from typing import Any
 import gymnasium
 import torch
 
+from drivetrain.agents.loss_info import NonFiniteLossError
 from drivetrain.core.drivers import Observer, StepDriver
 from drivetrain.observers import ProgressBar
 from drivetrain.train.checkpoint import CheckpointDir
@@ -96,7 +97,10 @@ def _train_phase(exp: Experiment, collected: int, stats: TrainStats) -> None:
     """Trains on what the source gives after ``collected`` env steps; a non-finite loss stops it."""
     source, agent = exp.source, exp.agent
     for batch in source.batches(collected):
-        loss_info = agent.train(batch.experience, weights=batch.weights)
+        try:
+            loss_info = agent.train(batch.experience, weights=batch.weights)
+        except NonFiniteLossError as e:  # refused before its optimizer step (actor-critic agents)
+            raise _NonFiniteLossError(e.train_step, e.loss) from e
         loss = float(loss_info.loss)
         if not math.isfinite(loss):
             raise _NonFiniteLossError(agent.train_step, loss)
@@ -328,7 +332,7 @@ def _diverged(session: Session, error: _NonFiniteLossError) -> TrainingDivergedE
     return TrainingDivergedError(
         f"training diverged: the loss of train step {error.train_step} is {error.loss} "
         f"(env step {session.exp.metrics.env_steps.result()}); {good}, and nothing was saved after it "
-        "(lower agent.learning_rate, set agent.gradient_clipping or agent.reward_clip, then resume)"
+        "(lower agent.learning_rate, or clip the agent's gradients or rewards, then resume)"
     )
 
 

@@ -87,3 +87,29 @@ def test_ppo_policies_export_discrete_and_continuous(tmp_path, env_id):
     np.testing.assert_allclose(exported.action(ts.observation), agent.policy.action(ts).action, rtol=1e-6)
     assert exported.output_name == ("mean" if env_id == "Pendulum-v1" else "logits")
     assert isinstance(agent, PPO)
+
+
+def test_a_nan_loss_in_ppo_stops_the_run_as_training_diverged(tmp_path, monkeypatch):
+    # The actor-critic agents refuse a non-finite loss before their optimizer step; the loop
+    # must still report it as a divergence naming the train step and the last good checkpoint
+    # (the CLI's one-line error), not let a FloatingPointError escape.
+    import math
+
+    import torch
+
+    from drivetrain.train.loop import TrainingDivergedError
+
+    real = PPO.train
+
+    def poisoned(self, batch, weights=None):
+        if self.train_step == 200:  # the first update after the checkpoint at env step 515
+            with torch.no_grad():
+                next(self.network.parameters()).fill_(math.nan)
+        return real(self, batch, weights)
+
+    monkeypatch.setattr(PPO, "train", poisoned)
+    with pytest.raises(TrainingDivergedError, match=r"train step 201 .*last good checkpoint is .*ckpt-") as e:
+        train(tiny("cartpole-ppo", ("agent.num_minibatches", 2)), tmp_path, verbose=False)
+    assert "gradient_clipping" not in str(e.value)  # DQN's field names are no advice for PPO
+    agent = load_agent(tmp_path).agent  # agent.pkl of the last checkpoint: finite weights
+    assert all(torch.isfinite(t).all() for t in agent.network.state_dict().values())

@@ -26,7 +26,7 @@ from drivetrain.agents.actor_critic.distributions import (
 )
 from drivetrain.agents.actor_critic.networks import ActorCriticNetwork, ActorCriticOutput
 from drivetrain.agents.actor_critic.policy import ActorCriticPolicy
-from drivetrain.agents.loss_info import LossInfo
+from drivetrain.agents.loss_info import LossInfo, NonFiniteLossError
 from drivetrain.agents.tensors import to_torch
 from drivetrain.core import nest, seeding, types
 from drivetrain.core.schedules import Schedule, as_schedule
@@ -194,8 +194,9 @@ class ActorCriticAgent(abc.ABC):
     def _step(self, loss: torch.Tensor) -> tuple[float, float]:
         """Sets this step's learning rate, backward, clips, steps; returns ``(grad_norm, lr)``."""
         if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"{self._name}.train: the loss is {loss.item()} at train step {self._train_step}"
+            step, value = self._train_step + 1, loss.item()
+            raise NonFiniteLossError(
+                f"{self._name}.train: the loss of train step {step} is {value}", step, value
             )
         lr = float(self._learning_rate(self._train_step))
         for group in self._optimizer.param_groups:
