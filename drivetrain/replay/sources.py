@@ -76,10 +76,12 @@ def _info_filter(data_spec: types.Trajectory) -> Callable[[types.Trajectory], ty
     """Keeps the ``policy_info`` keys of ``data_spec`` (all of them when it is not a dict)."""
     spec_info = data_spec.policy_info
     keys = tuple(spec_info) if isinstance(spec_info, dict) else None
+    key_set = frozenset(keys or ())
 
     def keep(trajectory: types.Trajectory) -> types.Trajectory:
         info = trajectory.policy_info
-        if keys is None or not isinstance(info, dict) or len(info) == len(keys):
+        # the same keys pass as they are; other keys of the same number are not the spec's
+        if keys is None or not isinstance(info, dict) or info.keys() == key_set:
             return trajectory
         return trajectory._replace(policy_info={k: info[k] for k in keys if k in info})
 

@@ -124,3 +124,33 @@ def test_add_batch_checks_shapes_and_gather_needs_items():
     )
     with pytest.raises(specs.SpecError):
         rollout.add_batch(traj._replace(reward=np.zeros(3, np.float32)))
+
+
+def test_a_source_never_stores_other_policy_info_keys_under_the_spec_names():
+    # A trajectory whose policy_info has as many keys as the spec, but not the same ones, is
+    # refused by name; it used to pass the key filter unfiltered, and its "q_values" were
+    # stored as "value" (the leaves are flattened in key order).
+    from drivetrain.replay.sources import RolloutSource
+
+    f32 = specs.ArraySpec((), np.float32)
+    info_spec = {"log_prob": f32, "value": f32}
+    spec = types.Trajectory(
+        specs.ArraySpec((), np.int32), f32, specs.ArraySpec((), np.int64), info_spec,
+        specs.ArraySpec((), np.int32), f32, f32,
+    )  # fmt: skip
+    source = RolloutSource(
+        spec, 1, prepare=None, num_epochs=1, num_minibatches=1, rng=np.random.default_rng(0)
+    )
+
+    def item(info):
+        one = np.ones(1, np.float32)
+        return types.Trajectory(
+            np.array([F], np.int32), one, np.zeros(1, np.int64), info, np.array([M], np.int32), one, one
+        )
+
+    source.observe(item({"log_prob": np.float32([1]), "value": np.float32([2])}))
+    source.observe(item({"log_prob": np.float32([3]), "value": np.float32([4]), "q_values": np.float32([5])}))
+    with pytest.raises(specs.SpecError):
+        source.observe(item({"log_prob": np.float32([6]), "q_values": np.float32([99])}))
+    trajectory, _ = source.rollout.gather()
+    assert trajectory.policy_info["value"].tolist() == [[2.0, 4.0]]
