@@ -37,8 +37,6 @@ from drivetrain.core import types
 
 __all__ = ["Advantages", "gae", "monte_carlo_returns", "trainable"]
 
-_FIRST = int(types.StepType.FIRST)
-_MID = int(types.StepType.MID)
 _LAST = int(types.StepType.LAST)
 
 
@@ -138,7 +136,7 @@ def monte_carlo_returns(
         if values is None:  # the episode's return stops at its end
             tail, tail_known = np.zeros(shape[0]), np.ones(shape[0], bool)
         elif t + 1 < shape[1]:  # bootstrap a truncation from the boundary's value
-            tail, tail_known = discount[:, t] * values[:, t + 1], np.ones(shape[0], bool)
+            tail, tail_known = values[:, t + 1], np.ones(shape[0], bool)  # carry's γ·discount applies once
         else:  # no final observation in the rollout: only a termination's return is known
             tail, tail_known = np.zeros(shape[0]), ~truncated[:, t]
         after = np.where(ends[:, t], tail, carry)

@@ -90,3 +90,14 @@ def test_monte_carlo_returns_when_the_rollout_ends_with_the_episode():
     # A truncation whose final observation is not in the rollout has no known return yet.
     truncated = monte_carlo_returns(st, nst, r, np.array([[1, 1]]), 0.5, bootstrap_value=np.zeros((1, 2)))
     assert truncated.valid.tolist() == [[False, False]]
+
+
+def test_a_bootstrap_is_discounted_once_as_in_gae():
+    # An environment whose LAST carries a discount in (0, 1): G = r + γ·d·V(final), as GAE's
+    # delta bootstraps (the discount used to be applied twice, γ·d²·V).
+    st, nst, r, d = rows([F, L], [L, F], [1.0, 0.0], [0.5, 1.0])
+    values = np.array([[0.0, 8.0]])
+    mc = monte_carlo_returns(st, nst, r, d, 0.9, bootstrap_value=values)
+    td = gae(st, nst, r, d, values, 0.9, 1.0)
+    np.testing.assert_allclose(mc.returns[0, 0], 1 + 0.9 * 0.5 * 8.0, rtol=1e-6)
+    np.testing.assert_allclose(mc.returns[0, 0], td.returns[0, 0], rtol=1e-6)
