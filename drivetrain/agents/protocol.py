@@ -46,6 +46,7 @@ __all__ = [
     "builder_named",
     "builders",
     "make_agent",
+    "on_policy_problems",
     "register_builder",
 ]
 
@@ -140,6 +141,16 @@ class AgentBuilder(Protocol):
     def check(self, config: Any, plan: RunPlan) -> list[str]:
         """Problems of the run's settings for this agent, each naming the field ([] if none)."""
         ...
+
+
+def on_policy_problems(name: str, plan: RunPlan) -> list[str]:
+    """An on-policy agent collects its own data: no random warm-up (for builders' ``check``)."""
+    if plan.learning_starts:
+        return [
+            f"loop.learning_starts must be 0 for {name}, got {plan.learning_starts}: an on-policy agent "
+            "trains on what its own policy collects (no random warm-up)"
+        ]
+    return []
 
 
 _BUILDERS: dict[type, AgentBuilder] = {}

@@ -53,6 +53,10 @@ class Batch(NamedTuple):
 class ExperienceSource(Protocol):
     """What the training loop asks of a source; see the module docstring."""
 
+    large_state: bool
+    """True when the state can be gigabytes (a replay buffer): ``loop.checkpoint_replay = False``
+    leaves it out of checkpoints. A rollout's state is small and always kept."""
+
     def observe(self, trajectory: types.Trajectory) -> None:
         """A collect driver's observer."""
         ...
@@ -102,6 +106,8 @@ class ReplaySource:
       prefetch: batches sampled ahead in a background thread (0: in ``next``, exactly
         reproducible).
     """
+
+    large_state = True
 
     def __init__(
         self,
@@ -162,6 +168,8 @@ class RolloutSource:
       finish: called with the prepared rollout after its epochs (e.g. to update observation
         statistics between updates, never while a rollout is collected or trained on).
     """
+
+    large_state = False
 
     def __init__(
         self,

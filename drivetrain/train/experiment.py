@@ -137,10 +137,12 @@ class Experiment:
     def state_dict(self, include_replay: bool = True) -> dict[str, Any]:
         """Agent, experience source, metrics, warm-up policy, environments (when they can), torch's RNG.
 
-        ``include_replay=False`` leaves the source out (a replay buffer can be gigabytes)."""
+        ``include_replay=False`` leaves out a source whose state can be gigabytes (a replay
+        buffer; a rollout is always kept)."""
+        keep_source = include_replay or not self.source.large_state
         return {
             "agent": self.agent.state_dict(),
-            "replay": self.source.state_dict() if include_replay else None,
+            "replay": self.source.state_dict() if keep_source else None,
             "metrics": self.metrics.state_dict(),
             "warmup_policy": None if self.warmup_policy is None else self.warmup_policy.state_dict(),
             "env": _env_state(self.env),
@@ -170,8 +172,10 @@ class Experiment:
         return False
 
     def close(self) -> None:
-        self.env.close()
-        self.source.close()
+        try:
+            self.source.close()
+        finally:
+            self.env.close()
 
 
 class RunSeeds(NamedTuple):
@@ -226,20 +230,23 @@ def build_experiment(config: ExperimentConfig) -> Experiment:
     builder = builder_for(config.agent)
     plan = run_plan(config)
     env = make_env(config.env, config.env.num_envs, seeds.env)
+    source: ExperienceSource | None = None
     try:
         agent = builder.make_agent(config.agent, env.time_step_spec(), env.action_spec(), seeds.agent, plan)
         source = builder.make_source(agent, config.replay, plan, seeds.replay)
+        return Experiment(
+            config=config,
+            env=env,
+            agent=agent,
+            source=source,
+            metrics=TrainMetrics.create(config.loop.average_window),
+            warmup_policy=builder.warmup_policy(agent, seeds.warmup),
+            update_period=builder.update_period(config.agent, plan),
+            builder=builder,
+            seeds=seeds,
+        )
     except BaseException:
+        if source is not None:
+            source.close()
         env.close()
         raise
-    return Experiment(
-        config=config,
-        env=env,
-        agent=agent,
-        source=source,
-        metrics=TrainMetrics.create(config.loop.average_window),
-        warmup_policy=builder.warmup_policy(agent, seeds.warmup),
-        update_period=builder.update_period(config.agent, plan),
-        builder=builder,
-        seeds=seeds,
-    )

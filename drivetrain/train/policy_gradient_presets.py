@@ -142,8 +142,8 @@ def cartpole_masked_rppo() -> ExperimentConfig:
     The task of ``cartpole-masked-rdqn``. Each training sequence starts from the state the
     driver stored in ``policy_info["state"]`` at its first step (the book's point: the
     replay holds the policy's state) and resets at every FIRST inside, as the policy did
-    while acting. Settings: ``cartpole-ppo``'s rollouts and losses (8 environments, 20
-    epochs) with 128 steps per rollout, a GRU of 64 units after a 64-unit shared tanh layer,
+    while acting. Settings: ``cartpole-ppo``'s losses (8 environments, γ 0.98, λ 0.8) with 128
+    steps per rollout, 10 epochs, a GRU of 64 units after a 64-unit shared tanh layer,
     and 4 minibatches of 2 environments' whole sequences; stops once an evaluation reaches
     475. These are drivetrain's choices for this task (CleanRL's ``ppo_atari_lstm.py``
     trains the same way on Atari), not a paper's table.

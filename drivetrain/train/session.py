@@ -127,8 +127,13 @@ def restore(exp: Experiment, snap: dict[str, Any], path: Path) -> tuple[LoopStat
         envs_restored = exp.load_state_dict(snap["experiment"])
     except (KeyError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"cannot restore {path} into this run's parts: {type(e).__name__}: {e}") from e
-    loop_state = dict(snap["loop"])
-    state = LoopState(**{**loop_state, "stats": TrainStats.from_dict(loop_state["stats"])})
+    try:
+        loop_state = dict(snap["loop"])
+        state = LoopState(**{**loop_state, "stats": TrainStats.from_dict(loop_state["stats"])})
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(
+            f"{path}: the loop's state does not fit this version: {type(e).__name__}: {e}"
+        ) from e
     if not envs_restored:
         return state, None, None
     return state, snap["time_step"], snap["policy_state"]
@@ -214,7 +219,10 @@ class Session:
             return None
         if not isinstance(data, dict) or data.get("env_steps") != env_steps:
             return None
-        return EvalResult(tuple(data["returns"]), tuple(data["lengths"]))
+        try:
+            return EvalResult(tuple(data["returns"]), tuple(data["lengths"]))
+        except (KeyError, TypeError):
+            return None  # not an eval.json this version wrote: evaluated again
 
 
 def _title(config: ExperimentConfig) -> str:

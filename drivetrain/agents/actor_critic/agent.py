@@ -191,6 +191,10 @@ class ActorCriticAgent(abc.ABC):
         tensor: torch.Tensor = to_torch(np.asarray(value, np.float32), self._device)
         return tensor
 
+    def _schedule_step(self) -> int:
+        """The step the learning-rate schedule is called with (``train_step`` by default)."""
+        return self._train_step
+
     def _step(self, loss: torch.Tensor) -> tuple[float, float]:
         """Sets this step's learning rate, backward, clips, steps; returns ``(grad_norm, lr)``."""
         if not torch.isfinite(loss):
@@ -198,7 +202,7 @@ class ActorCriticAgent(abc.ABC):
             raise NonFiniteLossError(
                 f"{self._name}.train: the loss of train step {step} is {value}", step, value
             )
-        lr = float(self._learning_rate(self._train_step))
+        lr = float(self._learning_rate(self._schedule_step()))
         for group in self._optimizer.param_groups:
             group["lr"] = lr
         self._optimizer.zero_grad(set_to_none=True)

@@ -9,8 +9,8 @@ rollout sees the observations as the policy that collected it did.
 
 :func:`discounted_returns` is what reward scaling divides by the standard deviation of
 (Stable-Baselines3's ``VecNormalize``, CleanRL's ``NormalizeReward``): the running
-discounted return ``R_t = γ R_{t-1} + r_t`` of each environment, restarted at every FIRST
-(and, to keep no state between rollouts, at the start of each rollout).
+discounted return ``R_t = γ R_{t-1} + r_t`` of each environment, restarted at every FIRST and
+carried from one rollout to the next (each item folded in once, in order).
 """
 
 from __future__ import annotations
@@ -65,13 +65,17 @@ class RunningMeanStd(nn.Module):
         return torch.clamp((x - mean) / std, -self.clip, self.clip)
 
 
-def discounted_returns(step_type: np.ndarray, reward: np.ndarray, gamma: float) -> np.ndarray:
-    """``R [E, T]``: running discounted returns of ``[E, T]`` rewards, from 0 at each row's start."""
+def discounted_returns(
+    step_type: np.ndarray, reward: np.ndarray, gamma: float, include: np.ndarray, carry: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(R, carry)``: the running discounted returns of the ``include``d items of ``[E, T]``
+    rewards, in order, continuing each environment's ``carry`` (restarted at every FIRST)."""
     reward = np.asarray(reward, np.float64)
+    running = np.asarray(carry, np.float64).copy()
     out = np.zeros(reward.shape, np.float64)
-    rows, length = reward.shape
-    running = np.zeros(rows, np.float64)
-    for t in range(length):
-        running = np.where(step_type[:, t] == _FIRST, 0.0, running) * gamma + reward[:, t]
+    for t in range(reward.shape[1]):
+        on = include[:, t]
+        advanced = np.where(step_type[:, t] == _FIRST, 0.0, running) * gamma + reward[:, t]
+        running = np.where(on, advanced, running)
         out[:, t] = running
-    return out
+    return out[include], running

@@ -68,6 +68,9 @@ class PPO(ActorCriticAgent):
         self._config = config
         self._clip_ratio = as_schedule(config.clip_ratio if clip_ratio is None else clip_ratio, "clip_ratio")
         self._return_rms = RunningMeanStd(())
+        self._running_return: np.ndarray | None = None  # per environment, for reward scaling
+        self._rollouts = 0  # prepared so far: the annealing schedules' step
+        self._progress = 0
 
     @property
     def config(self) -> PPOConfig:
@@ -81,8 +84,14 @@ class PPO(ActorCriticAgent):
             new &= ~np.asarray(trained, bool)
         reward = trajectory.reward
         if c.scale_rewards:  # by the std of the discounted return, each item counted once
-            self._return_rms.update(discounted_returns(trajectory.step_type, reward, c.gamma)[new])
+            if self._running_return is None or len(self._running_return) != len(new):
+                self._running_return = np.zeros(len(new))
+            returns, self._running_return = discounted_returns(
+                trajectory.step_type, reward, c.gamma, new, self._running_return
+            )
+            self._return_rms.update(returns)
             reward = (reward / self._return_rms.std.item()).astype(np.float32)
+        self._progress, self._rollouts = self._rollouts, self._rollouts + 1
         out = gae(
             trajectory.step_type,
             trajectory.next_step_type,
@@ -118,7 +127,7 @@ class PPO(ActorCriticAgent):
             self._tensor(experience.returns),
             ev.entropy,
             None if mask.all() else self._tensor(mask) > 0,
-            clip_ratio=float(self._clip_ratio(self.train_step)),
+            clip_ratio=float(self._clip_ratio(self._progress)),
             value_clip=c.value_clip,
             vf_coef=c.vf_coef,
             ent_coef=c.ent_coef,
@@ -136,12 +145,23 @@ class PPO(ActorCriticAgent):
         }
         return LossInfo(terms.loss.item(), extra)
 
+    def _schedule_step(self) -> int:
+        """The annealing schedules count rollouts (CleanRL's and Stable-Baselines3's iterations)."""
+        return self._progress
+
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "return_rms": self._return_rms.state_dict()}
+        return {
+            **super().state_dict(),
+            "return_rms": self._return_rms.state_dict(),
+            "running_return": self._running_return,
+            "rollouts": (self._rollouts, self._progress),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self._return_rms.load_state_dict(state["return_rms"])
+        self._running_return = state["running_return"]
+        self._rollouts, self._progress = state["rollouts"]
 
     def stop_epochs(self, loss_info: LossInfo) -> bool:
         """True when ``target_kl`` is set and this update's approximate KL exceeds it."""

@@ -8,13 +8,13 @@ from typing import Any, ClassVar
 from drivetrain.agents.actor_critic.networks import ActorCriticNetwork
 from drivetrain.agents.ppo.agent import PPO
 from drivetrain.agents.ppo.config import PPOConfig
-from drivetrain.agents.protocol import RunPlan, register_builder
+from drivetrain.agents.protocol import RunPlan, on_policy_problems, register_builder
 from drivetrain.core import seeding, types
 from drivetrain.core.policy import Policy
 from drivetrain.core.schedules import LinearDecay, Schedule
 from drivetrain.replay.sources import RolloutSource
 
-__all__ = ["PPOBuilder", "make_ppo", "on_policy_problems"]
+__all__ = ["PPOBuilder", "make_ppo"]
 
 
 def make_ppo(
@@ -23,13 +23,13 @@ def make_ppo(
     action_spec: Any,
     seed: int | None = None,
     *,
-    planned_updates: int | None = None,
+    planned_rollouts: int | None = None,
 ) -> PPO:
     """Builds the network (seeded) and the agent (sampling and minibatches seeded).
 
-    ``planned_updates``: the number of ``train`` calls the run will make; with
+    ``planned_rollouts``: the number of rollouts the run will train on; with
     ``config.anneal_learning_rate`` (``anneal_clip_ratio``) the learning rate (the clip ratio)
-    decays linearly to 0 over them.
+    decays linearly to 0 over them, one step per rollout as CleanRL and Stable-Baselines3 do.
     """
     network_seed, agent_seed = seeding.spawn_seeds(seed, 2)
     network = ActorCriticNetwork(
@@ -45,11 +45,11 @@ def make_ppo(
     )
     learning_rate: float | Schedule = config.learning_rate
     clip_ratio: float | Schedule = config.clip_ratio
-    if planned_updates:
+    if planned_rollouts:
         if config.anneal_learning_rate:
-            learning_rate = LinearDecay(config.learning_rate, 0.0, planned_updates)
+            learning_rate = LinearDecay(config.learning_rate, 0.0, planned_rollouts)
         if config.anneal_clip_ratio:
-            clip_ratio = LinearDecay(config.clip_ratio, 0.0, planned_updates)
+            clip_ratio = LinearDecay(config.clip_ratio, 0.0, planned_rollouts)
     return PPO(
         time_step_spec,
         action_spec,
@@ -91,8 +91,7 @@ class PPOBuilder:
         self, config: Any, time_step_spec: types.TimeStep, action_spec: Any, seed: int | None, plan: RunPlan
     ) -> PPO:
         rollouts = math.ceil(plan.total_env_steps / self.update_period(config, plan))
-        updates = rollouts * config.num_epochs * config.num_minibatches
-        return make_ppo(config, time_step_spec, action_spec, seed, planned_updates=updates)
+        return make_ppo(config, time_step_spec, action_spec, seed, planned_rollouts=rollouts)
 
     def make_source(self, agent: Any, replay: Any, plan: RunPlan, seed: int) -> RolloutSource:
         del replay, seed  # minibatches are shuffled by the agent's generator (checkpointed with it)
@@ -124,16 +123,6 @@ class PPOBuilder:
                 "a recurrent PPO's minibatches are whole sequences of some environments"
             )
         return problems
-
-
-def on_policy_problems(name: str, plan: RunPlan) -> list[str]:
-    """An on-policy agent collects its own data: no random warm-up."""
-    if plan.learning_starts:
-        return [
-            f"loop.learning_starts must be 0 for {name}, got {plan.learning_starts}: an on-policy agent "
-            "trains on what its own policy collects (no random warm-up)"
-        ]
-    return []
 
 
 register_builder(PPOBuilder())

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from drivetrain.agents.actor_critic.networks import ActorCriticNetwork
-from drivetrain.agents.ppo.builder import on_policy_problems
-from drivetrain.agents.protocol import RunPlan, register_builder
+from drivetrain.agents.protocol import RunPlan, on_policy_problems, register_builder
 from drivetrain.agents.reinforce.agent import Reinforce
 from drivetrain.agents.reinforce.config import ReinforceConfig
 from drivetrain.core import seeding, types
