@@ -218,11 +218,14 @@ def bench_training(steps: int, warmup_steps: int, threads: int | None) -> None:
     )
 
 
-def random_baseline(preset: str, episodes: int, seed: int, game: str | None = None) -> None:
+def random_baseline(
+    preset: str, episodes: int, seed: int, game: str | None = None, fire_on_life_loss: bool = False
+) -> None:
     """The score of a uniformly random policy under the preset's evaluation protocol (the
     baseline of the bounded learning check): the environment, seed and episode count of the
     run's final evaluation (``eval.json``), as ``drivetrain eval RUN_DIR --episodes N`` plays
-    them; ``game`` replaces the preset's game (``--env.name``)."""
+    them; ``game`` replaces the preset's game (``--env.name``), ``fire_on_life_loss`` sets
+    ``--env.atari.fire_on_life_loss true`` as the run did."""
     import dataclasses
 
     from drivetrain.train import get_preset
@@ -232,6 +235,9 @@ def random_baseline(preset: str, episodes: int, seed: int, game: str | None = No
     config = get_preset(preset).build()
     if game is not None:
         config = dataclasses.replace(config, env=dataclasses.replace(config.env, name=game))
+    if fire_on_life_loss:
+        atari = dataclasses.replace(config.env.atari, fire_on_life_loss=True)
+        config = dataclasses.replace(config, env=dataclasses.replace(config.env, atari=atari))
     env_seed = run_seeds(seed).final_eval
     with make_env(config.env, config.loop.eval_num_envs, env_seed, evaluation=True) as env:
         result = evaluate(env, RandomPolicy(env.time_step_spec(), env.action_spec(), seed=seed), episodes)
@@ -260,6 +266,9 @@ def main() -> None:
     parser.add_argument("--preset", default="breakout-dqn", help="preset of --random-episodes")
     parser.add_argument("--seed", type=int, default=0, help="run seed of --random-episodes")
     parser.add_argument("--game", default=None, help="game of --random-episodes (default: the preset's)")
+    parser.add_argument(
+        "--fire-on-life-loss", action="store_true", help="--random-episodes with env.atari.fire_on_life_loss"
+    )
     args = parser.parse_args()
     for backend in args.backends:
         if backend == "envpool":
@@ -275,7 +284,7 @@ def main() -> None:
     if args.train_steps > 0:
         bench_training(args.train_steps, args.train_warmup, args.threads)
     if args.random_episodes > 0:
-        random_baseline(args.preset, args.random_episodes, args.seed, args.game)
+        random_baseline(args.preset, args.random_episodes, args.seed, args.game, args.fire_on_life_loss)
 
 
 if __name__ == "__main__":

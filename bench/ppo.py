@@ -19,8 +19,8 @@ Two variants do the same work for the same budget of environment steps:
     bootstraps from the value of its final observation; the reset steps of NEXT_STEP
     autoreset are not trained on), loss (clipped surrogate, unclipped value loss x 0.5,
     per-minibatch advantage normalization, entropy computed), Adam (eps 1e-5) with the
-    learning rate and the clip ratio annealed per update over the same planned number of
-    updates, gradient clipping at 0.5 and CleanRL's per-update diagnostics (approximate KL,
+    learning rate and the clip ratio annealed once per rollout over the same planned number of
+    rollouts, gradient clipping at 0.5 and CleanRL's per-update diagnostics (approximate KL,
     clip fraction) and episode returns. NumPy rollout buffers, converted to tensors once
     per rollout; no logging, checkpoints or evaluation.
 
@@ -171,7 +171,7 @@ def baseline_run(steps: int, seed: int) -> dict[str, float]:
     params = [*actor.parameters(), *critic.parameters()]
     opt = torch.optim.Adam(params, lr=c.learning_rate, eps=c.adam_eps)
     period = n_steps * n_envs
-    planned = math.ceil(steps / period) * c.num_epochs * c.num_minibatches
+    planned = math.ceil(steps / period)  # rollouts: the annealing steps once per rollout
     # rollout buffers [T, E]; like drivetrain's driver, a rollout runs until it holds `period`
     # real steps: the reset steps of NEXT_STEP autoreset (the action ignored) do not count
     cap = 2 * n_steps
@@ -182,7 +182,7 @@ def baseline_run(steps: int, seed: int) -> dict[str, float]:
     reset_next = np.zeros(n_envs, bool)
     ep_return, ep_length = np.zeros(n_envs), np.zeros(n_envs, np.int64)
     episode_returns: list[float] = []
-    updates = 0
+    updates = rollouts = 0
     env_steps = 0
     collect_s = gae_s = update_s = 0.0
     while env_steps < steps:
@@ -239,11 +239,12 @@ def baseline_run(steps: int, seed: int) -> dict[str, float]:
         b_adv = torch.from_numpy(adv.reshape(-1)[keep])
         b_ret = torch.from_numpy(ret.reshape(-1)[keep])
         clip_fracs = []
+        frac = 1.0 - min(rollouts, planned) / planned
+        lr = c.learning_rate * frac if c.anneal_learning_rate else c.learning_rate
+        clip = c.clip_ratio * frac if c.anneal_clip_ratio else c.clip_ratio
+        rollouts += 1
         for _ in range(c.num_epochs):
             for mb in np.array_split(rng.permutation(keep.size), c.num_minibatches):
-                frac = 1.0 - min(updates, planned) / planned
-                lr = c.learning_rate * frac if c.anneal_learning_rate else c.learning_rate
-                clip = c.clip_ratio * frac if c.anneal_clip_ratio else c.clip_ratio
                 opt.param_groups[0]["lr"] = lr
                 idx = torch.from_numpy(mb)
                 o = b_obs[idx]
