@@ -33,12 +33,16 @@ from drivetrain.agents.protocol import (
 from drivetrain.agents.q_learning import QLearningAgent
 from drivetrain.agents.r2d2 import R2D2, R2D2Config, RecurrentQPolicy, make_r2d2
 from drivetrain.agents.reinforce import Reinforce, ReinforceConfig, make_reinforce
+from drivetrain.agents.sac import SAC, SACConfig, make_sac
+from drivetrain.agents.td3 import TD3, TD3Config, make_td3
 from drivetrain.export import ExportedPolicy, export_policy, load_exported_policy
 
 __all__ = [
     "DQN",
     "PPO",
     "R2D2",
+    "SAC",
+    "TD3",
     "ActorCriticNetwork",
     "ActorCriticPolicy",
     "Agent",
@@ -54,6 +58,8 @@ __all__ = [
     "Reinforce",
     "ReinforceConfig",
     "RunPlan",
+    "SACConfig",
+    "TD3Config",
     "UnknownAgentError",
     "builder_for",
     "builder_named",
@@ -66,5 +72,7 @@ __all__ = [
     "make_ppo",
     "make_r2d2",
     "make_reinforce",
+    "make_sac",
+    "make_td3",
     "register_builder",
 ]

@@ -200,6 +200,14 @@ def _register_policy_gradient() -> None:
         register(name)(factory)
 
 
+def _register_continuous() -> None:
+    from drivetrain.train.continuous_presets import CONTINUOUS_PRESETS
+
+    for name, factory in CONTINUOUS_PRESETS.items():
+        register(name)(factory)
+
+
 _register_atari()
 _register_recurrent()
 _register_policy_gradient()
+_register_continuous()

@@ -1,0 +1,307 @@
+"""What the continuous-control agents (SAC, TD3 and DDPG) share around their losses.
+
+:class:`OffPolicyActorCritic` holds:
+
+- the networks in one ``nn.ModuleDict`` (``actor``, ``critic``, ``target_critic``, and what a
+  subclass adds: ``target_actor``, ``temperature``), so that ``state_dict()["network"]`` holds
+  every weight; target copies are made here and never get gradients;
+- the :class:`~drivetrain.networks.continuous.ActionScale`, the deterministic ``policy`` and
+  the exploring ``collect_policy`` (:class:`~drivetrain.agents.continuous.policy.ActorPolicy`);
+- one Adam optimizer per part (separate learning rates), the optimizer step with an optional
+  clip of the gradients' global norm, and Polyak averaging (:func:`polyak_update`);
+- the batch: windows of 2 steps from a uniform replay become 1-step transitions through
+  :func:`drivetrain.replay.nstep.n_step_transitions` (a truncation bootstraps from the
+  episode's final observation, a termination has discount 0), actions in unit scale, and
+  weights that average over the valid windows (a window that starts at a boundary is not one);
+- the training noise: a seeded NumPy generator (checkpointed), so runs repeat and resume
+  bit for bit;
+- checkpoints (networks, optimizers, ``train_step``, the generators) and weights out and in
+  (the actor's, for collectors).
+
+A subclass brings :meth:`~OffPolicyActorCritic.train` (its losses on :class:`Transitions`).
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from drivetrain.agents.continuous.policy import ActorPolicy, Exploration
+from drivetrain.agents.loss_info import LossInfo
+from drivetrain.agents.tensors import to_torch
+from drivetrain.core import seeding, specs, types
+from drivetrain.networks.continuous import ActionScale, DeterministicActor, QCritics, SquashedGaussianActor
+from drivetrain.replay.nstep import n_step_transitions
+
+__all__ = ["OffPolicyActorCritic", "Transitions", "polyak_update"]
+
+_TRAINED_FIELDS = ("step_type", "observation", "action", "next_step_type", "reward", "discount")
+
+
+def polyak_update(target: Iterable[torch.Tensor], online: Iterable[torch.Tensor], tau: float) -> None:
+    """``target <- tau · online + (1 - tau) · target`` in place (``tau = 1``: a copy; integer buffers are copied)."""
+    with torch.no_grad():
+        for t, o in zip(target, online, strict=True):
+            if tau == 1.0 or not t.is_floating_point():
+                t.copy_(o)
+            else:
+                t.lerp_(o, tau)
+
+
+class Transitions(NamedTuple):
+    """1-step transitions of a batch, as tensors; ``weight`` sums to 1 over the valid windows."""
+
+    observation: Any
+    action: torch.Tensor
+    """Unit actions ``[B, d]`` (the replay's environment actions, rescaled)."""
+    reward: torch.Tensor
+    discount: torch.Tensor
+    """``γ`` where the target bootstraps (also at a truncation), 0 after a termination."""
+    next_observation: Any
+    weight: torch.Tensor
+    """``valid / num_valid``: a masked mean is ``(x * weight).sum()``."""
+    num_valid: int
+
+
+class OffPolicyActorCritic(abc.ABC):
+    """Networks, policies, optimizer steps, batches and checkpoints; see the module docstring."""
+
+    _name = "OffPolicyActorCritic"
+
+    def __init__(
+        self,
+        time_step_spec: types.TimeStep,
+        action_spec: Any,
+        actor: SquashedGaussianActor | DeterministicActor,
+        critic: QCritics,
+        learning_rates: dict[str, float],
+        *,
+        gamma: float,
+        tau: float,
+        adam_eps: float,
+        max_grad_norm: float | None,
+        exploration: Exploration,
+        exploration_noise: float,
+        target_actor: bool,
+        extra: dict[str, nn.Module] | None = None,
+        device: str | torch.device,
+        seed: int | None,
+    ):
+        self._device = torch.device(device)
+        self._scale = ActionScale(action_spec).to(self._device)
+        self._actor = actor.to(self._device)
+        self._critic = critic.to(self._device)
+        self._target_critic = copy.deepcopy(self._critic).requires_grad_(False)
+        modules: dict[str, nn.Module] = {
+            "actor": actor,
+            "critic": critic,
+            "target_critic": self._target_critic,
+        }
+        self._target_actor = copy.deepcopy(self._actor).requires_grad_(False) if target_actor else None
+        if self._target_actor is not None:
+            modules["target_actor"] = self._target_actor
+        self._networks = nn.ModuleDict({**modules, **(extra or {})}).to(self._device)
+        self._optimizers: dict[str, torch.optim.Optimizer] = {
+            name: torch.optim.Adam(self._networks[name].parameters(), lr=float(lr), eps=adam_eps)
+            for name, lr in learning_rates.items()
+        }
+        self._gamma = float(gamma)
+        self._tau = float(tau)
+        self._max_grad_norm = max_grad_norm
+        policy_seed, train_seed = seeding.spawn_seeds(seed, 2)
+        self._policy = ActorPolicy(
+            time_step_spec, action_spec, actor, self._scale, self._device, exploration="none"
+        )
+        self._collect_policy = ActorPolicy(
+            time_step_spec,
+            action_spec,
+            actor,
+            self._scale,
+            self._device,
+            exploration=exploration,
+            noise_std=exploration_noise,
+            seed=policy_seed,
+        )
+        self._train_rng = seeding.as_generator(train_seed)
+        self._time_step_spec = time_step_spec
+        self._action_spec = action_spec
+        self._train_step = 0
+        self._weights_version = 0
+        self._batch_checked = False
+
+    # ------------------------------------------------------------------ protocol
+    @property
+    def time_step_spec(self) -> types.TimeStep:
+        return self._time_step_spec
+
+    @property
+    def action_spec(self) -> Any:
+        return self._action_spec
+
+    @property
+    def policy(self) -> ActorPolicy:
+        """The deterministic policy: ``tanh(mean)`` in the action spec's bounds."""
+        return self._policy
+
+    @property
+    def collect_policy(self) -> ActorPolicy:
+        """The exploring policy (seeded; its generator is checkpointed)."""
+        return self._collect_policy
+
+    @property
+    def collect_data_spec(self) -> types.Trajectory:
+        """The replay's data spec: trajectories with the environment's actions and no policy info."""
+        return self._collect_policy.trajectory_spec
+
+    @property
+    def train_sequence_length(self) -> int:
+        """Steps per sampled window: 2 (one transition and the next time step)."""
+        return 2
+
+    @property
+    def train_step(self) -> int:
+        """Number of :meth:`train` calls so far."""
+        return self._train_step
+
+    @property
+    def networks(self) -> nn.ModuleDict:
+        """Every network of the agent, targets included."""
+        return self._networks
+
+    @property
+    def scale(self) -> ActionScale:
+        return self._scale
+
+    @property
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self._optimizers
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @abc.abstractmethod
+    def train(self, experience: types.Trajectory, weights: np.ndarray | None = None) -> LossInfo:
+        """One update on windows ``[B, 2, ...]`` of a uniform replay."""
+
+    # ------------------------------------------------------------------ batches
+    def transitions(self, batch: types.Trajectory, weights: np.ndarray | None = None) -> Transitions:
+        """The 1-step transitions of windows ``[B, 2, ...]``, checked (see the module docstring)."""
+        if weights is not None:
+            raise ValueError(
+                f"{self._name}.train: importance weights are not supported; use a uniform replay "
+                "(replay.prioritized false)"
+            )
+        shape = np.shape(batch.step_type)
+        if len(shape) != 2 or shape[1] != 2 or shape[0] == 0:
+            raise ValueError(
+                f"{self._name}.train: expected windows [batch >= 1, 2], got step_type shape {shape}; "
+                "sample with num_steps=agent.train_sequence_length"
+            )
+        if not self._batch_checked:
+            spec = self.collect_data_spec
+            specs.validate(
+                {f: getattr(spec, f) for f in _TRAINED_FIELDS},
+                {f: getattr(batch, f) for f in _TRAINED_FIELDS},
+                outer_ndim=2,
+                name="batch",
+            )
+            self._batch_checked = True
+        nstep = n_step_transitions(batch, self._gamma, 1)
+        device = self._device
+        num_valid = int(nstep.valid.sum())
+        weight = nstep.valid.astype(np.float32) / max(num_valid, 1)
+        action = to_torch(np.asarray(nstep.action, np.float32), device)
+        return Transitions(
+            observation=to_torch(nstep.observation, device),
+            action=self._scale.to_unit(action),
+            reward=to_torch(nstep.reward, device),
+            discount=to_torch(nstep.discount, device),
+            next_observation=to_torch(nstep.next_observation, device),
+            weight=to_torch(weight, device),
+            num_valid=num_valid,
+        )
+
+    def _noise(self, *shape: int) -> torch.Tensor:
+        """Standard normal noise from the agent's training generator."""
+        eps = self._train_rng.standard_normal(shape).astype(np.float32)
+        noise: torch.Tensor = to_torch(eps, self._device)
+        return noise
+
+    # ------------------------------------------------------------------ updates
+    def _step(self, name: str, loss: torch.Tensor) -> torch.Tensor:
+        """Backward, clip (if ``max_grad_norm``), step the optimizer of ``name``; the norm before clipping."""
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"{self._name}.train: the {name} loss is {loss.item()} at train step {self._train_step}"
+            )
+        optimizer = self._optimizers[name]
+        optimizer.zero_grad(set_to_none=True)
+        torch.autograd.backward(loss)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        limit = self._max_grad_norm if self._max_grad_norm is not None else float("inf")
+        norm: torch.Tensor = torch.nn.utils.clip_grad_norm_(params, limit)
+        optimizer.step()
+        return norm
+
+    def update_targets(self, *pairs: tuple[str, str], tau: float | None = None) -> None:
+        """Polyak averaging of each ``(target, online)`` pair of networks (``tau``: the agent's by default)."""
+        tau = self._tau if tau is None else float(tau)
+        for target, online in pairs:
+            t, o = self._networks[target], self._networks[online]
+            polyak_update([*t.parameters(), *t.buffers()], [*o.parameters(), *o.buffers()], tau)
+
+    def _finish_step(self) -> None:
+        self._train_step += 1
+        self._weights_version += 1
+
+    # ------------------------------------------------------------------ weights and checkpoints
+    @property
+    def weights_version(self) -> int:
+        return self._weights_version
+
+    def get_weights(self) -> tuple[int, dict[str, torch.Tensor]]:
+        """``(version, weights)``: the actor's weights as CPU tensors (what a collector plays)."""
+        actor = self._networks["actor"]
+        return self._weights_version, {k: v.detach().cpu().clone() for k, v in actor.state_dict().items()}
+
+    def set_weights(self, weights: dict[str, torch.Tensor], version: int) -> None:
+        self._networks["actor"].load_state_dict(weights)
+        self._weights_version = int(version)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every network (targets too), the optimizers, ``train_step`` and both generators.
+
+        The tensors are the live ones: serialize or deep-copy before training on.
+        """
+        return {
+            "network": self._networks.state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in self._optimizers.items()},
+            "train_step": self._train_step,
+            "weights_version": self._weights_version,
+            "collect_policy": self._collect_policy.state_dict(),
+            "train_rng": seeding.generator_state(self._train_rng),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores :meth:`state_dict`; the optimizers keep the hyperparameters this agent was built
+        with (a resumed run may change learning rates)."""
+        missing = {"network", "optimizers", "train_step", "collect_policy", "train_rng"} - set(state)
+        if missing:
+            raise KeyError(f"{self._name}.load_state_dict: missing keys {sorted(missing)}")
+        self._networks.load_state_dict(state["network"])
+        for name, optimizer in self._optimizers.items():
+            built = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+            optimizer.load_state_dict(state["optimizers"][name])
+            for group, hyperparameters in zip(optimizer.param_groups, built, strict=True):
+                group.update(hyperparameters)
+        self._train_step = int(state["train_step"])
+        self._weights_version = int(state.get("weights_version", self._train_step))
+        self._collect_policy.load_state_dict(state["collect_policy"])
+        seeding.set_generator_state(self._train_rng, state["train_rng"])

@@ -1,0 +1,59 @@
+"""What the builders of the continuous-control agents (SAC, TD3) share: a uniform replay, a random warm-up.
+
+Their experience: windows of 2 steps sampled uniformly from a replay of
+``agent.collect_data_spec`` (the environment's actions), ``loop.batch_size`` per train
+step, ``loop.gradient_steps`` train steps after each ``loop.update_period`` environment
+steps, after a warm-up of ``loop.learning_starts`` steps of uniformly random actions within
+the action spec's bounds (:class:`~drivetrain.policies.RandomPolicy`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drivetrain.agents.protocol import RunPlan
+from drivetrain.core.policy import Policy
+from drivetrain.policies import RandomPolicy
+from drivetrain.replay.sources import ReplaySource
+
+__all__ = ["ReplayActorCriticBuilder"]
+
+
+class ReplayActorCriticBuilder:
+    """The experience source, schedule, warm-up and checks of SAC and TD3 (subclasses add the agent)."""
+
+    _agent_name = "the agent"
+
+    def make_source(self, agent: Any, replay: Any, plan: RunPlan, seed: int) -> ReplaySource:
+        from drivetrain import replay as replay_lib
+
+        if replay.prioritized:
+            raise ValueError(
+                f"replay.prioritized is not supported by {self._agent_name}: use a uniform replay"
+            )
+        buffer = replay_lib.UniformReplay(agent.collect_data_spec, replay.capacity, plan.num_envs, seed=seed)
+        return ReplaySource(
+            buffer,
+            batch_size=plan.batch_size,
+            num_steps=agent.train_sequence_length,
+            update_period=plan.update_period,
+            gradient_steps=plan.gradient_steps,
+            prefetch=replay.prefetch,
+        )
+
+    def update_period(self, config: Any, plan: RunPlan) -> int:
+        del config
+        return plan.update_period
+
+    def warmup_policy(self, agent: Any, seed: int) -> Policy | None:
+        """Uniformly random actions within the bounds (what the replay stores: environment actions)."""
+        return RandomPolicy(agent.time_step_spec, agent.action_spec, seed=seed)
+
+    def check(self, config: Any, plan: RunPlan) -> list[str]:
+        del config
+        if plan.learning_starts < 1:
+            return [
+                f"loop.learning_starts must be >= 1 for {self._agent_name}, got {plan.learning_starts}: "
+                "the first train step samples from the replay that the random warm-up fills"
+            ]
+        return []

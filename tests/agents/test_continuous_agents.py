@@ -1,0 +1,223 @@
+"""SAC, TD3 and DDPG agents: targets over episode ends, policies in bounds, delays, checkpoints, export."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from drivetrain.agents import SAC, TD3, SACConfig, TD3Config, make_sac, make_td3
+from drivetrain.core import nest, specs, types
+from drivetrain.export import export_policy, load_exported_policy
+
+OBS = specs.ArraySpec((3,), np.float32, "observation")
+ACTION = specs.BoundedArraySpec((1,), np.float32, -2.0, 2.0, "action")
+TS_SPEC = types.time_step_spec(OBS)
+SMALL = {"actor_layers": (16,), "critic_layers": (16,)}
+MID, LAST, FIRST = int(types.StepType.MID), int(types.StepType.LAST), int(types.StepType.FIRST)
+
+
+def sac(**kw):
+    return make_sac(SACConfig(**{**SMALL, **kw}), TS_SPEC, ACTION, seed=0)
+
+
+def td3(**kw):
+    return make_td3(TD3Config(**{**SMALL, **kw}), TS_SPEC, ACTION, seed=0)
+
+
+def windows(step_type, next_step_type, discount, batch=None, seed=0):
+    """Windows [B, 2] with the given first-step fields (the second step: a MID transition)."""
+    rng = np.random.default_rng(seed)
+    b = len(step_type) if batch is None else batch
+    return types.Trajectory(
+        step_type=np.stack([np.asarray(step_type, np.int32), np.full(b, MID, np.int32)], 1),
+        observation=rng.normal(size=(b, 2, 3)).astype(np.float32),
+        action=rng.uniform(-2, 2, (b, 2, 1)).astype(np.float32),
+        policy_info={},
+        next_step_type=np.stack([np.asarray(next_step_type, np.int32), np.full(b, MID, np.int32)], 1),
+        reward=np.stack([np.arange(1, b + 1, dtype=np.float32), np.zeros(b, np.float32)], 1),
+        discount=np.stack([np.asarray(discount, np.float32), np.ones(b, np.float32)], 1),
+    )
+
+
+def random_windows(batch=32, seed=0):
+    rng = np.random.default_rng(seed)
+    last = rng.random(batch) < 0.2
+    return windows(
+        np.full(batch, MID),
+        np.where(last, LAST, MID),
+        np.where(last, rng.integers(0, 2, batch), 1.0),
+        seed=seed,
+    )
+
+
+def time_step(observation):
+    b = len(observation)
+    return types.TimeStep(
+        np.full(b, MID, np.int32),
+        np.zeros(b, np.float32),
+        np.ones(b, np.float32),
+        observation.astype(np.float32),
+    )
+
+
+# a truncation (LAST, discount 1), a termination (LAST, discount 0), a window starting at a boundary
+ENDS = windows([MID, MID, LAST], [LAST, LAST, FIRST], [1.0, 0.0, 1.0])
+
+
+def test_sac_critic_target_bootstraps_at_a_truncation_and_not_at_a_termination():
+    agent = sac(gamma=0.9)
+    t = agent.transitions(ENDS)
+    torch.testing.assert_close(t.discount, torch.tensor([0.9, 0.0, 0.9]))
+    torch.testing.assert_close(
+        t.next_observation, torch.from_numpy(ENDS.observation[:, 1])
+    )  # the final observation
+    torch.testing.assert_close(t.weight, torch.tensor([0.5, 0.5, 0.0]))  # the boundary window does not count
+    torch.testing.assert_close(t.action, torch.from_numpy(ENDS.action[:, 0] / 2.0))  # unit actions
+    noise = torch.zeros(3, 1)
+    y = agent.critic_target(t, noise, 0.5)
+    with torch.no_grad():
+        mean, log_std = agent.networks["actor"](t.next_observation)
+        a = torch.tanh(mean)
+        log_prob = (-log_std - 0.5 * np.log(2 * np.pi) - torch.log(1 - a**2)).sum(-1)
+        soft_v = agent.networks["target_critic"](t.next_observation, a).min(0).values - 0.5 * log_prob
+    assert y[0].item() == pytest.approx(1.0 + 0.9 * soft_v[0].item(), rel=1e-5)  # truncation: bootstraps
+    assert y[1].item() == pytest.approx(2.0)  # termination: the reward alone
+    assert abs(soft_v[0].item()) > 1e-3  # (so that the first check can tell the two apart)
+
+
+def test_td3_critic_target_bootstraps_at_a_truncation_and_not_at_a_termination():
+    agent = td3(gamma=0.9)
+    t = agent.transitions(ENDS)
+    y = agent.critic_target(t, torch.zeros(3, 1))
+    with torch.no_grad():
+        a = torch.tanh(agent.networks["target_actor"].mean(t.next_observation))
+        next_q = agent.networks["target_critic"](t.next_observation, a).min(0).values
+    assert y[0].item() == pytest.approx(1.0 + 0.9 * next_q[0].item(), rel=1e-5)
+    assert y[1].item() == pytest.approx(2.0)
+
+
+def test_policies_act_within_the_bounds_in_the_spec_dtype():
+    for agent in (sac(), td3(exploration_noise=5.0)):
+        with torch.no_grad():  # push the actor's mean far outside: tanh saturates, rescaling hits the bounds
+            agent.networks["actor"].torso[0].bias.fill_(50.0)
+        obs = np.random.default_rng(0).normal(size=(64, 3)) * 100
+        for policy in (agent.policy, agent.collect_policy):
+            action = policy.action(time_step(obs)).action
+            assert action.dtype == np.float32 and action.shape == (64, 1)
+            assert action.min() >= -2.0 and action.max() <= 2.0
+        assert agent.collect_policy.trajectory_spec.policy_info == {}  # the replay stores env actions only
+
+
+def test_the_deterministic_policy_is_tanh_of_the_mean_rescaled_and_exports():
+    agent = sac()
+    obs = np.random.default_rng(1).normal(size=(5, 3)).astype(np.float32)
+    with torch.no_grad():
+        expected = 2.0 * torch.tanh(agent.networks["actor"].mean(torch.from_numpy(obs))).numpy()
+    np.testing.assert_allclose(agent.policy.action(time_step(obs)).action, expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("make", [sac, td3])
+def test_export_matches_the_deterministic_policy(tmp_path, make):
+    agent = make()
+    obs = np.random.default_rng(2).normal(size=(4, 3)).astype(np.float32)
+    export_policy(agent, tmp_path / "p.pt2")
+    exported = load_exported_policy(tmp_path / "p.pt2")
+    assert exported.output_name == "mean"
+    np.testing.assert_allclose(exported.action(obs), agent.policy.action(time_step(obs)).action, rtol=1e-6)
+
+
+def test_sac_updates_critics_actor_temperature_and_polyak_targets():
+    agent = sac(tau=0.5)
+    before = copy.deepcopy(agent.networks.state_dict())
+    info = agent.train(random_windows())
+    after = agent.networks.state_dict()
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"actor", "critic", "target_critic", "temperature"}
+    for key in before:  # target = ½ old target + ½ updated critic
+        if key.startswith("target_critic."):
+            online = after["critic." + key.removeprefix("target_critic.")]
+            torch.testing.assert_close(after[key], 0.5 * before[key] + 0.5 * online)
+    assert {
+        "critic_loss",
+        "actor_loss",
+        "alpha",
+        "entropy",
+        "q_values",
+        "critic_grad_norm",
+        "actor_grad_norm",
+    } <= set(info.extra)
+    assert info.extra["alpha"] == pytest.approx(1.0)  # the temperature used in the step: the initial one
+    assert agent.alpha < 1.0 or agent.alpha > 1.0
+    assert agent.train_step == 1
+
+
+def test_sac_with_a_fixed_temperature_leaves_it_alone():
+    agent = sac(autotune_alpha=False, initial_alpha=0.2)
+    agent.train(random_windows())
+    assert agent.alpha == pytest.approx(0.2)
+
+
+def test_td3_delays_the_actor_and_the_targets():
+    agent = td3(policy_delay=2)
+    snapshots = []
+    for i in range(3):
+        snapshots.append(copy.deepcopy(agent.networks.state_dict()))
+        info = agent.train(random_windows(seed=i))
+        assert info.extra["actor_updated"] == int(i % 2 == 0)
+    snapshots.append(agent.networks.state_dict())
+
+    def moved(i, prefix):
+        return any(
+            not torch.equal(snapshots[i][k], snapshots[i + 1][k])
+            for k in snapshots[i]
+            if k.startswith(prefix)
+        )
+
+    assert [moved(i, "critic.") for i in range(3)] == [True, True, True]
+    assert [moved(i, "actor.") for i in range(3)] == [True, False, True]
+    assert [moved(i, "target_actor.") for i in range(3)] == [True, False, True]
+    assert [moved(i, "target_critic.") for i in range(3)] == [True, False, True]
+
+
+def test_ddpg_is_td3_with_one_critic_no_smoothing_and_no_delay():
+    agent = td3(num_critics=1, target_policy_noise=0.0, policy_delay=1)
+    assert agent.networks["critic"].num_critics == 1
+    for i in range(2):
+        assert agent.train(random_windows(seed=i)).extra["actor_updated"] == 1
+
+
+@pytest.mark.parametrize("make", [sac, td3])
+def test_state_dict_round_trip_continues_bit_for_bit(make):
+    a = make()
+    for i in range(3):
+        a.train(random_windows(seed=i))
+        a.collect_policy.action(time_step(np.zeros((2, 3))))
+    saved = copy.deepcopy(a.state_dict())
+    b = make()
+    b.load_state_dict(saved)
+    for i in range(3, 6):
+        info_a, info_b = a.train(random_windows(seed=i)), b.train(random_windows(seed=i))
+        assert info_a == info_b
+    obs = time_step(np.ones((2, 3)))
+    np.testing.assert_array_equal(a.collect_policy.action(obs).action, b.collect_policy.action(obs).action)
+    sa, sb = a.networks.state_dict(), b.networks.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_clear_errors_for_what_the_agents_cannot_train_on():
+    with pytest.raises(TypeError, match="SAC: needs continuous actions"):
+        make_sac(SACConfig(**SMALL), TS_SPEC, specs.BoundedArraySpec((), np.int64, 0, 3))
+    agent = td3()
+    with pytest.raises(ValueError, match="importance weights are not supported"):
+        agent.train(random_windows(), weights=np.ones(32, np.float32))
+    with pytest.raises(ValueError, match=r"expected windows \[batch >= 1, 2\]"):
+        agent.train(nest.map_structure(lambda x: x[:, :1], random_windows()))
+    with pytest.raises(ValueError, match=r"SACConfig.tau: expected a number in \(0, 1\]"):
+        SACConfig(tau=0.0)
+    with pytest.raises(ValueError, match=r"TD3Config\.policy_delay"):
+        TD3Config(policy_delay=0)
+
+
+def test_agents_are_what_their_builders_make():
+    assert isinstance(sac(), SAC) and isinstance(td3(), TD3)
