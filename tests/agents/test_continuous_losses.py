@@ -53,11 +53,12 @@ def test_sac_temperature_loss_and_its_gradient_sign():
 
 
 def test_td3_target_policy_smoothing_clips_the_noise_then_the_action():
-    target_mean = torch.atanh(torch.tensor([0.5, 0.9, -0.8]))
-    noise = torch.tensor([1.0, 3.0, -5.0])
-    # σ ε = 0.2, 0.6, -1.0 -> clipped to ±0.5: 0.2, 0.5, -0.5; actions 0.7, 1.4 -> 1, -1.3 -> -1
+    target_mean = torch.atanh(torch.tensor([0.5, 0.1, -0.2, 0.9]))
+    noise = torch.tensor([1.0, 3.0, -5.0, 3.0])
+    # σ ε = 0.2, 0.6, -1.0, 0.6 -> clipped to ±0.5: 0.2, 0.5, -0.5, 0.5
+    # actions 0.7, 0.6, -0.7 and 1.4 -> clipped to 1
     action = td3_loss.smoothed_target_action(target_mean, noise, 0.2, 0.5)
-    torch.testing.assert_close(action, torch.tensor([0.7, 1.0, -1.0]))
+    torch.testing.assert_close(action, torch.tensor([0.7, 0.6, -0.7, 1.0]))
     # no smoothing (DDPG): the target actor's action itself
     torch.testing.assert_close(
         td3_loss.smoothed_target_action(target_mean, noise, 0.0, 0.5), torch.tanh(target_mean)
