@@ -221,3 +221,29 @@ def test_clear_errors_for_what_the_agents_cannot_train_on():
 
 def test_agents_are_what_their_builders_make():
     assert isinstance(sac(), SAC) and isinstance(td3(), TD3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("make", [sac, td3])
+def test_cuda_agent_matches_cpu_agent(tmp_path, make):
+    cpu, gpu = make(), make(device="cuda")
+    assert all(p.is_cuda for p in gpu.networks.parameters()) and gpu.scale.low.is_cuda
+    for i in range(4):
+        a, b = cpu.train(random_windows(seed=i)), gpu.train(random_windows(seed=i))
+        assert a.loss == pytest.approx(b.loss, rel=1e-3, abs=1e-4)
+        assert a.extra["q_values"] == pytest.approx(b.extra["q_values"], rel=1e-3, abs=1e-4)
+    obs = time_step(np.random.default_rng(3).normal(size=(6, 3)))
+    for policy_cpu, policy_gpu in ((cpu.policy, gpu.policy), (cpu.collect_policy, gpu.collect_policy)):
+        np.testing.assert_allclose(
+            policy_cpu.action(obs).action, policy_gpu.action(obs).action, rtol=1e-3, atol=1e-4
+        )
+    restored = make()
+    restored.load_state_dict(
+        {**gpu.state_dict(), "network": {k: v.cpu() for k, v in gpu.state_dict()["network"].items()}}
+    )
+    export_policy(gpu, tmp_path / "gpu.pt2")
+    np.testing.assert_allclose(
+        load_exported_policy(tmp_path / "gpu.pt2").action(obs.observation),
+        gpu.policy.action(obs).action,
+        rtol=1e-5,
+    )

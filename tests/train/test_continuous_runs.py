@@ -101,3 +101,22 @@ def test_the_continuous_presets_are_registered_with_their_agents():
         assert type(config.agent) is config_type
         assert config.loop.batch_size == 256 and config.loop.learning_starts > 0
     assert get_preset("pendulum-td3").build().agent.actor_layers == (400, 300)
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("preset", ["pendulum-sac", "pendulum-td3"])
+def test_a_cuda_run_trains_evaluates_and_exports(tmp_path, preset):
+    from drivetrain.export import export_policy, load_exported_policy
+
+    config = tiny(
+        preset,
+        ("agent.device", "cuda"),
+        ("total_env_steps", 400),
+        ("update_period", 50),
+        ("gradient_steps", 50),
+    )
+    result = train(config, tmp_path, verbose=False)
+    assert result.train_steps == 200
+    loaded = load_agent(tmp_path)
+    export_policy(loaded.agent, tmp_path / "p.pt2")
+    assert load_exported_policy(tmp_path / "p.pt2").output_name == "mean"
