@@ -247,3 +247,29 @@ def test_cuda_agent_matches_cpu_agent(tmp_path, make):
         gpu.policy.action(obs).action,
         rtol=1e-5,
     )
+
+
+def test_a_loaded_checkpoint_keeps_the_learning_rates_the_agent_was_built_with():
+    old = sac(actor_learning_rate=3e-4, critic_learning_rate=3e-4)
+    old.train(random_windows())
+    new = sac(actor_learning_rate=1e-3, critic_learning_rate=2e-3)
+    new.load_state_dict(copy.deepcopy(old.state_dict()))
+    assert new.optimizers["actor"].param_groups[0]["lr"] == 1e-3
+    assert new.optimizers["critic"].param_groups[0]["lr"] == 2e-3
+    assert (
+        new.optimizers["actor"].state_dict()["state"][0]["step"] == 1
+    )  # Adam's moments came from the checkpoint
+    with pytest.raises(KeyError, match=r"SAC.load_state_dict: missing keys \['train_rng'\]"):
+        new.load_state_dict({k: v for k, v in old.state_dict().items() if k != "train_rng"})
+
+
+@pytest.mark.parametrize("cls", [SACConfig, TD3Config])
+def test_every_config_field_refuses_a_value_of_the_wrong_type(cls):
+    import dataclasses
+
+    from drivetrain.core.config_checks import ConfigTypeError
+
+    for f in dataclasses.fields(cls):
+        default = getattr(cls(), f.name)
+        with pytest.raises(ConfigTypeError, match=rf"^{cls.__name__}\.{f.name}: expected .*, got "):
+            cls(**{f.name: 3 if isinstance(default, str) else "3"})
