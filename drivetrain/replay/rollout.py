@@ -158,10 +158,11 @@ def minibatches(
     env, t = np.nonzero(mask)
     if env.size == 0:
         return
+    items = _take(data, lambda x: x[env, t])  # once per rollout; minibatches then take rows
     parts = min(num_minibatches, env.size)
     for _ in range(num_epochs):
         for part in np.array_split(rng.permutation(env.size), parts):
-            yield _take(data, lambda x, p=part: x[env[p], t[p]])
+            yield _take(items, lambda x, p=part: x[p])
 
 
 def _take(data: RolloutBatch, pick: Any) -> RolloutBatch:
