@@ -13,14 +13,14 @@ weights out and in with a version, and checkpoints. A subclass brings
 from __future__ import annotations
 
 import abc
+import math
 from typing import Any
 
 import numpy as np
 import torch
 
 from drivetrain.agents.actor_critic.distributions import (
-    categorical_entropy,
-    categorical_log_prob,
+    categorical_log_prob_and_entropy,
     gaussian_entropy,
     gaussian_log_prob,
 )
@@ -177,10 +177,10 @@ class ActorCriticAgent(abc.ABC):
         entropies and values under the current network."""
         out = self._evaluate(trajectory)
         if out.logits is not None:
-            index = to_torch(np.asarray(trajectory.action) - self._minimum, self._device)
-            return Evaluation(
-                categorical_log_prob(out.logits, index), categorical_entropy(out.logits), out.value
-            )
+            action = np.asarray(trajectory.action)
+            index = to_torch(action - self._minimum if self._minimum else action, self._device)
+            log_prob, entropy = categorical_log_prob_and_entropy(out.logits, index)
+            return Evaluation(log_prob, entropy, out.value)
         assert out.mean is not None and self._network.log_std is not None
         raw = to_torch(trajectory.policy_info["raw_action"], self._device)
         log_std = self._network.log_std
@@ -195,10 +195,11 @@ class ActorCriticAgent(abc.ABC):
         """The step the learning-rate schedule is called with (``train_step`` by default)."""
         return self._train_step
 
-    def _step(self, loss: torch.Tensor) -> tuple[float, float]:
-        """Sets this step's learning rate, backward, clips, steps; returns ``(grad_norm, lr)``."""
-        if not torch.isfinite(loss):
-            step, value = self._train_step + 1, loss.item()
+    def _step(self, loss: torch.Tensor) -> tuple[float, float, float]:
+        """Sets this step's learning rate, backward, clips, steps; returns ``(loss, grad_norm, lr)``."""
+        value = loss.item()
+        if not math.isfinite(value):
+            step = self._train_step + 1
             raise NonFiniteLossError(
                 f"{self._name}.train: the loss of train step {step} is {value}", step, value
             )
@@ -212,7 +213,7 @@ class ActorCriticAgent(abc.ABC):
         self._optimizer.step()
         self._train_step += 1
         self._weights_version += 1
-        return float(grad_norm), lr
+        return value, float(grad_norm), lr
 
     # ------------------------------------------------------------------ weights and checkpoints
     @property

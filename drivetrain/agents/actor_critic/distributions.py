@@ -32,6 +32,7 @@ from drivetrain.core import specs
 __all__ = [
     "categorical_entropy",
     "categorical_log_prob",
+    "categorical_log_prob_and_entropy",
     "gaussian_entropy",
     "gaussian_log_prob",
     "is_continuous",
@@ -65,6 +66,14 @@ def categorical_log_prob(logits: torch.Tensor, index: torch.Tensor) -> torch.Ten
     """``log softmax(logits)[index]``: logits ``[..., n]``, index ``[...]`` (0-based) -> ``[...]``."""
     log_p = functional.log_softmax(logits, dim=-1)
     return log_p.gather(-1, index.long().unsqueeze(-1)).squeeze(-1)
+
+
+def categorical_log_prob_and_entropy(
+    logits: torch.Tensor, index: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`categorical_log_prob` and :func:`categorical_entropy` from one ``log_softmax``."""
+    log_p = functional.log_softmax(logits, dim=-1)
+    return log_p.gather(-1, index.long().unsqueeze(-1)).squeeze(-1), -(log_p.exp() * log_p).sum(-1)
 
 
 def categorical_entropy(logits: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from drivetrain.agents.actor_critic.agent import ActorCriticAgent
 from drivetrain.agents.actor_critic.networks import ActorCriticNetwork
@@ -133,17 +134,21 @@ class PPO(ActorCriticAgent):
             ent_coef=c.ent_coef,
             normalize_advantages=c.normalize_advantages,
         )
-        grad_norm, lr = self._step(terms.loss)
+        loss, grad_norm, lr = self._step(terms.loss)
+        parts = torch.stack(
+            [terms.policy_loss, terms.value_loss, terms.entropy, terms.approx_kl, terms.clip_fraction]
+        )
+        policy_loss, value_loss, entropy, approx_kl, clip_fraction = parts.tolist()  # one transfer
         extra = {
-            "policy_loss": terms.policy_loss.item(),
-            "value_loss": terms.value_loss.item(),
-            "entropy": terms.entropy.item(),
-            "approx_kl": terms.approx_kl.item(),
-            "clip_fraction": terms.clip_fraction.item(),
+            "policy_loss": policy_loss,
+            "value_loss": value_loss,
+            "entropy": entropy,
+            "approx_kl": approx_kl,
+            "clip_fraction": clip_fraction,
             "grad_norm": grad_norm,
             "learning_rate": lr,
         }
-        return LossInfo(terms.loss.item(), extra)
+        return LossInfo(loss, extra)
 
     def _schedule_step(self) -> int:
         """The annealing schedules count rollouts (CleanRL's and Stable-Baselines3's iterations)."""

@@ -92,7 +92,7 @@ class Reinforce(ActorCriticAgent):
             vf_coef=c.vf_coef,
             ent_coef=c.ent_coef,
         )
-        grad_norm, lr = self._step(terms.loss)
+        loss, grad_norm, lr = self._step(terms.loss)
         extra = {
             "policy_loss": terms.policy_loss.item(),
             "value_loss": terms.value_loss.item(),
@@ -101,4 +101,4 @@ class Reinforce(ActorCriticAgent):
             "grad_norm": grad_norm,
             "learning_rate": lr,
         }
-        return LossInfo(terms.loss.item(), extra)
+        return LossInfo(loss, extra)
