@@ -179,6 +179,13 @@ class RingStorage:
         self._last_total = np.zeros(e, np.int64)
         self._seams: list[np.ndarray] = [np.zeros(0, np.int64) for _ in range(e)]  # live, sorted
         self._plain = [(i, a) for i, a in enumerate(self.arrays) if a is not None]
+        # One environment: write through the flat views, scalars as elements (about half the
+        # cost of ``arr[:, pos] = leaf`` per leaf on this hot path).
+        self._single = [
+            (i, flat, not self.layout.specs[i].shape)
+            for i, flat in enumerate(self._flat)
+            if flat is not None and e == 1
+        ]
         self._stores = list(self.frame_stores.items())
         self._windows: dict[int, Windows] = {}
         self._steps: dict[int, np.ndarray] = {}
@@ -227,8 +234,12 @@ class RingStorage:
     def add(self, leaves: list[np.ndarray]) -> None:
         """Writes one item per environment (leaves already checked)."""
         pos = self.adds % self.capacity
-        for i, arr in self._plain:
-            arr[:, pos] = leaves[i]
+        if self._single:
+            for i, flat, scalar in self._single:
+                flat[pos] = leaves[i][0] if scalar else leaves[i]
+        else:
+            for i, arr in self._plain:
+                arr[:, pos] = leaves[i]
         for i, store in self._stores:
             store.add(leaves[i], self.adds)
         self.adds += 1
