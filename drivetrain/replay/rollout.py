@@ -68,6 +68,7 @@ class RolloutBuffer:
             raise ValueError(f"RolloutBuffer: num_envs must be >= 1, got {num_envs}")
         self._layout = TrajectoryLayout(data_spec)
         self._num_envs = int(num_envs)
+        self._expected = [((self._num_envs, *s.shape), s.dtype) for s in self._layout.specs]
         self._items: list[list[Any]] = []
         self._trained: list[np.ndarray] = []
         self._checked = False
@@ -90,15 +91,20 @@ class RolloutBuffer:
             self._layout.check(trajectory, self._num_envs)
             self._checked = True
         leaves = self._layout.flatten(trajectory)
-        for path, spec, value in zip(self._layout.paths, self._layout.specs, leaves, strict=True):
-            shape = (self._num_envs, *spec.shape)
-            if np.shape(value) != shape or np.asarray(value).dtype != spec.dtype:
-                raise specs.SpecError(
-                    f"trajectory.{path}: expected {spec.dtype} {shape}, got "
-                    f"{np.asarray(value).dtype} {np.shape(value)}"
-                )
-        self._items.append([np.array(v, copy=True) for v in leaves])
+        for value, (shape, dtype) in zip(leaves, self._expected, strict=True):
+            if value.__class__ is not np.ndarray or value.shape != shape or value.dtype != dtype:
+                self._refuse(leaves)
+        self._items.append([v.copy() for v in leaves])
         self._trained.append(np.zeros(self._num_envs, bool))
+
+    def _refuse(self, leaves: list[Any]) -> None:
+        """Raises a SpecError naming the first leaf whose shape or dtype is wrong."""
+        for path, (shape, dtype), value in zip(self._layout.paths, self._expected, leaves, strict=True):
+            got = np.asarray(value)
+            if got.shape != shape or got.dtype != dtype:
+                raise specs.SpecError(
+                    f"trajectory.{path}: expected {dtype} {shape}, got {got.dtype} {got.shape}"
+                )
 
     def gather(self) -> tuple[types.Trajectory, np.ndarray]:
         """All items, oldest first: ``(Trajectory [E, T, ...], trained bool [E, T])``."""
