@@ -26,9 +26,9 @@ eligible when
 Together 1 and 2 mean a window never crosses the ring's overwrite point. Windows may
 contain an episode's end (``... LAST, FIRST ...``): n-step returns stop at the first
 LAST (:func:`~drivetrain.replay.nstep.n_step_transitions`), recurrent agents mask it.
-Seams are found lazily in :meth:`RingStorage.sync`, from the step types alone; they are
-rare, and the counts of eligible windows stay exact (prefix counts of boundaries and
-seams per item, and the list of live seams).
+Seams are found lazily in :meth:`RingStorage.sync`, from the step types alone, and kept
+by :class:`~drivetrain.replay.seams.Seams`; they are rare, and the counts of eligible
+windows stay exact (prefix counts of boundaries per item, and the list of live seams).
 
 Arrays are allocated up front with ``np.zeros`` (the OS commits pages as data is
 written) or, with ``storage_dir``, as numpy memmaps of unlinked temporary files.
@@ -51,10 +51,10 @@ import numpy as np
 from drivetrain.core import specs, types
 from drivetrain.replay.frames import FrameStore
 from drivetrain.replay.layout import TrajectoryLayout
+from drivetrain.replay.seams import Seams
 
 __all__ = ["RingStorage", "StorageConfig", "Windows", "available_memory"]
 
-_FIRST = int(types.StepType.FIRST)
 _LAST = int(types.StepType.LAST)
 
 
@@ -177,7 +177,7 @@ class RingStorage:
         self._step_type_flat = step_type.reshape(-1)
         self._last_before = alloc("last_before", (e, cap), np.dtype(np.int64))
         self._last_total = np.zeros(e, np.int64)
-        self._seams: list[np.ndarray] = [np.zeros(0, np.int64) for _ in range(e)]  # live, sorted
+        self.seams = Seams(e)
         self._plain = [(i, a) for i, a in enumerate(self.arrays) if a is not None]
         # One environment: write through the flat views, scalars as elements (about half the
         # cost of ``arr[:, pos] = leaf`` per leaf on this hot path).
@@ -282,18 +282,10 @@ class RingStorage:
             running = np.cumsum(counts, axis=1)
             self._last_before[:, pos] = self._last_total[:, None] + running - counts
             self._last_total += running[:, -1]
-            # A seam: FIRST not after LAST, or LAST then not FIRST (the item before lo counts when live).
-            prev_last = np.empty_like(is_last)
-            prev_last[:, 1:] = is_last[:, :-1]
-            prev_last[:, 0] = self.step_type[:, (lo - 1) % cap] == _LAST if lo > base else False
-            seam = (step_type == _FIRST) != prev_last
-            if lo <= base:  # the item before lo was overwritten (or never was): no window holds both
-                seam[:, 0] = False
-            for env in np.flatnonzero(seam.any(axis=1)):
-                self._seams[env] = np.concatenate([self._seams[env], lo + np.flatnonzero(seam[env])])
-        for e, seams in enumerate(self._seams):
-            if seams.size and seams[0] <= starts[e]:  # a seam at the oldest item ends no window
-                self._seams[e] = seams[seams > starts[e]]
+            # the item before lo counts when it is still stored
+            before = self.step_type[:, (lo - 1) % cap] == _LAST if lo > base else None
+            self.seams.add(step_type, lo, before)
+        self.seams.prune(starts)
         self._synced = adds
 
     def _boundaries_before(self, env: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -308,49 +300,16 @@ class RingStorage:
             env, lo = self._env, self.starts.copy()
             n = np.maximum(self.adds - num_steps + 1 - lo, 0)
             eligible = n - (self._boundaries_before(env, lo + n) - self._boundaries_before(env, lo))
-            if num_steps > 1:
-                for e, seams in enumerate(self._seams):
-                    if seams.size and n[e]:
-                        cut = self._starts_cut_by_seams(e, seams, int(lo[e]), int(n[e]), num_steps)
-                        eligible[e] -= cut
+            if self.seams:
+                eligible -= self.seams.cut(lo, n, num_steps, self._boundaries_before)
             ends = np.cumsum(n)
             cached = Windows(lo, n, ends, int(ends[-1]), int(eligible.sum()))
             self._windows[num_steps] = cached
         return cached
 
-    def _starts_cut_by_seams(self, e: int, seams: np.ndarray, lo: int, n: int, num_steps: int) -> int:
-        """Non-boundary starts in ``lo .. lo + n - 1`` whose window of ``num_steps`` holds a seam.
-
-        A seam at ``p`` cuts the starts ``p - num_steps + 1 .. p - 1``; the ranges of sorted
-        seams are merged by starting each one after the end of the previous one.
-        """
-        hi = lo + n - 1
-        a = np.maximum(seams - num_steps + 1, lo)
-        b = np.minimum(seams - 1, hi)
-        a[1:] = np.maximum(a[1:], b[:-1] + 1)
-        keep = a <= b
-        a, b = a[keep], b[keep]
-        if a.size == 0:
-            return 0
-        env = np.full(a.size, e)
-        lasts = self._boundaries_before(env, b + 1) - self._boundaries_before(env, a)
-        return int(np.sum(b - a + 1 - lasts))
-
     def starts_cut_by_seams(self, num_steps: int) -> tuple[np.ndarray, np.ndarray]:
         """``(env, t)`` of every live item whose window of ``num_steps`` would hold a seam."""
-        envs: list[np.ndarray] = []
-        ts: list[np.ndarray] = []
-        if num_steps > 1:
-            for e, seams in enumerate(self._seams):
-                if seams.size:
-                    offsets = np.arange(1 - num_steps, 0)
-                    t = np.unique((seams[:, None] + offsets).reshape(-1))
-                    t = t[t >= self.starts[e]]
-                    envs.append(np.full(t.size, e, np.int64))
-                    ts.append(t)
-        if not ts:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        return np.concatenate(envs), np.concatenate(ts)
+        return self.seams.cut_starts(num_steps, self.starts)
 
     def is_boundary(self, env: np.ndarray | None, t: np.ndarray) -> np.ndarray:
         """Whether items ``t`` of envs ``env`` (None: env 0) are boundaries (step_type LAST)."""
@@ -362,23 +321,11 @@ class RingStorage:
     def crosses_seam(self, env: np.ndarray | None, t: np.ndarray, num_steps: int) -> np.ndarray:
         """Whether the windows of ``num_steps`` starting at items ``t`` of envs ``env`` (None: env 0)
         hold a seam."""
-        out = np.zeros(t.shape, bool)
-        if num_steps == 1:
-            return out
-        for e, seams in enumerate(self._seams):
-            if seams.size == 0 or (env is None and e > 0):
-                continue
-            mine = np.ones(t.shape, bool) if env is None else np.asarray(env == e)
-            first = t[mine]
-            inside = np.searchsorted(seams, first + num_steps - 1, "right") - np.searchsorted(
-                seams, first, "right"
-            )
-            out[mine] = inside > 0
-        return out
+        return self.seams.crosses(env, t, num_steps)
 
     def cannot_start(self, num_steps: int) -> Callable[[np.ndarray | None, np.ndarray], np.ndarray]:
         """A test of window starts: True where a window of ``num_steps`` may not start (rules 3 and 4)."""
-        if num_steps == 1 or not any(s.size for s in self._seams):
+        if num_steps == 1 or not self.seams:
             return self.is_boundary
 
         def test(env: np.ndarray | None, t: np.ndarray) -> np.ndarray:
@@ -450,6 +397,6 @@ class RingStorage:
         self.starts = np.asarray(state["starts"], np.int64).copy()
         self._synced = -1
         self._last_total[:] = 0
-        self._seams = [np.zeros(0, np.int64) for _ in range(self.num_envs)]
+        self.seams.clear()
         self.version += 1
         self.sync()
