@@ -69,6 +69,8 @@ class RolloutBuffer:
         self._layout = TrajectoryLayout(data_spec)
         self._num_envs = int(num_envs)
         self._expected = [((self._num_envs, *s.shape), s.dtype) for s in self._layout.specs]
+        self._step_type_leaf = self._layout.paths.index("step_type")
+        self._next_step_type_leaf = self._layout.paths.index("next_step_type")
         self._items: list[list[Any]] = []
         self._trained: list[np.ndarray] = []
         self._checked = False
@@ -115,12 +117,17 @@ class RolloutBuffer:
 
     def release(self, trained_now: np.ndarray) -> None:
         """Marks ``trained_now`` ``[E, T]`` as trained and drops the items no later update needs."""
-        trajectory, trained = self.gather()
+        if not self._items:
+            raise ValueError("RolloutBuffer.release: the rollout is empty; collect first")
+        # Only the step types decide what is kept: stack those two leaves, not the whole rollout.
+        step_type = np.stack([item[self._step_type_leaf] for item in self._items], axis=1)
+        next_step_type = np.stack([item[self._next_step_type_leaf] for item in self._items], axis=1)
+        trained = np.stack(self._trained, axis=1)
         trained_now = np.asarray(trained_now, bool)
         if trained_now.shape != trained.shape:
             raise ValueError(f"release: trained_now has shape {trained_now.shape}, expected {trained.shape}")
         trained |= trained_now
-        pending = open_tail(trajectory.step_type, trajectory.next_step_type) & ~trained
+        pending = open_tail(step_type, next_step_type) & ~trained
         columns = np.flatnonzero(pending.any(axis=0))
         start = int(columns[0]) if columns.size else len(self._items)
         self._items = self._items[start:]
