@@ -36,19 +36,17 @@ written) or, with ``storage_dir``, as numpy memmaps of unlinked temporary files.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import shutil
-import tempfile
 import warnings
-import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from drivetrain.core import specs, types
+from drivetrain.replay.allocation import Allocator, available_memory
 from drivetrain.replay.frames import FrameStore
 from drivetrain.replay.layout import TrajectoryLayout
 from drivetrain.replay.seams import Seams
@@ -96,48 +94,11 @@ class Windows(NamedTuple):
     eligible windows."""
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def _frame_leaves(layout: TrajectoryLayout, config: StorageConfig) -> set[int]:
     """Leaves stored frame by frame."""
     if not config.dedup_frames:
         return set()
     return {i for i, s in enumerate(layout.specs) if isinstance(s, specs.StackedFramesSpec)}
-
-
-class _Allocator:
-    def __init__(self, storage_dir: str | os.PathLike[str] | None):
-        self.storage_dir = None if storage_dir is None else os.fspath(storage_dir)
-
-    def __call__(self, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
-        if self.storage_dir is None or int(np.prod(shape)) == 0:
-            return np.zeros(shape, dtype)
-        fd, path = tempfile.mkstemp(prefix=f"replay-{name}-", suffix=".bin", dir=self.storage_dir)
-        os.close(fd)
-        mm = np.memmap(path, dtype=dtype, mode="w+", shape=shape)
-        try:
-            os.unlink(path)  # the mapping stays valid; the disk space is freed with it
-        except OSError:  # pragma: no cover - platforms that cannot unlink open files
-            weakref.finalize(mm, _remove, path)
-        return mm.view(np.ndarray)
-
-
-def _remove(path: str) -> None:  # pragma: no cover
-    with contextlib.suppress(OSError):
-        os.unlink(path)
 
 
 class RingStorage:
@@ -157,7 +118,7 @@ class RingStorage:
         frame_leaves = _frame_leaves(layout, config)
         self.nbytes = self.estimate_nbytes(layout, cap * e, e, config)
         self._check_space(capacity)
-        alloc = _Allocator(config.storage_dir)
+        alloc = Allocator(config.storage_dir)
         self.frame_stores: dict[int, FrameStore] = {}
         self.arrays: list[np.ndarray | None] = []
         self._flat: list[np.ndarray | None] = []
