@@ -49,6 +49,7 @@ __all__ = [
 
 _REAL_KINDS = "biuf"
 _SMALL = 32  # float batches up to this size are checked in Python (faster than NumPy's calls)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _RESET_API = "reset(seed=None, options=None) -> (observation, info)"
 _STEP_API = "step(action) -> (observation, reward, terminated, truncated, info)"
 _OLD_GYM = (
@@ -109,9 +110,14 @@ class RewardChecker:
 
     def __init__(self, batch_size: int):
         self._shape = (int(batch_size),)
+        self._single = batch_size == 1
 
     def from_list(self, rewards: list[Any]) -> np.ndarray:
         """``B`` rewards, one per environment (Python or NumPy scalars, as Gymnasium environments return them)."""
+        if self._single:  # one environment's Python float: finite and within float32 (NaN fails both)
+            r = rewards[0]
+            if r.__class__ is float and -_FLOAT32_MAX <= r <= _FLOAT32_MAX:
+                return np.array(rewards, types.REWARD_DTYPE)
         try:
             sum(rewards)  # a TypeError for str, None and other non-numbers, which np.array might parse
             out = np.array(rewards, types.REWARD_DTYPE)
@@ -189,6 +195,8 @@ class _Leaf:
         self.accepted = frozenset(accepted) | {spec.dtype}
         self.small = int(np.prod(self.batch_shape, dtype=np.int64)) <= _SMALL
         self.small_float = self.small and self.is_float
+        # One environment's float vector (classic control): batched without a round trip through a list.
+        self.single_vector = batch_size == 1 and self.small_float and len(self.shape) == 1
         # Bounds that the dtype alone enforces (uint8 in [0, 255]) need no check of the batch.
         self.check_range = False
         if self.lo is not None and self.hi is not None and spec.dtype.kind in "iu":
@@ -270,6 +278,12 @@ class _Leaf:
 
     def batch_of(self, observations: list[Any]) -> np.ndarray:
         """One observation per environment -> a checked batch ``[B, ...]`` of the spec's dtype."""
+        if self.single_vector:
+            o = observations[0]
+            if o.__class__ is np.ndarray and o.dtype is self.dtype and o.shape == self.shape:
+                if not math.isfinite(sum(o.tolist())):
+                    self._raise_not_finite(o[None])
+                return o[None].copy()
         try:  # NumPy refuses ragged lists, so a batch of the expected shape has no broadcast rows
             out = np.array(observations)
         except (TypeError, ValueError):

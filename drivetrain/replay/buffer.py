@@ -41,8 +41,6 @@ from drivetrain.replay.storage import RingStorage, StorageConfig, Windows
 
 __all__ = ["ReplayBuffer", "SampleInfo"]
 
-_ndarray = np.ndarray
-
 
 class SampleInfo(NamedTuple):
     """What the buffer knows about each sampled window."""
@@ -129,18 +127,20 @@ class ReplayBuffer(abc.ABC):
         if not self._checked:
             self._layout.check(trajectory, self._storage.num_envs)
             self._checked = True
-        for value, shape, dtype in zip(leaves, self._shapes, self._dtypes, strict=True):
-            if value.__class__ is not _ndarray or value.shape != shape or value.dtype is not dtype:
-                self._check_leaves(leaves)
-                break
+        try:  # two list comparisons: cheaper than a loop over the leaves on this hot path
+            ok = [v.shape for v in leaves] == self._shapes and [v.dtype for v in leaves] == self._dtypes
+        except AttributeError:  # a leaf that is not an array
+            ok = False
+        if not ok:
+            self._check_leaves(leaves)
         with self._lock:
             self._storage.add(leaves)
 
     def _check_leaves(self, leaves: list[Any]) -> None:
         """Raises a SpecError naming the first leaf whose shape or dtype is wrong.
 
-        (The fast check in :meth:`add_batch` compares dtypes by identity; equal dtypes
-        that are distinct objects, and ndarray subclasses, pass here.)"""
+        (The fast check in :meth:`add_batch` only reads ``shape`` and ``dtype``; this one also
+        refuses what is not a NumPy array.)"""
         for path, shape, dtype, value in zip(
             self._layout.paths, self._shapes, self._dtypes, leaves, strict=True
         ):

@@ -162,6 +162,18 @@ def test_a_bad_step_raises_an_error_naming_field_environment_expected_and_got(ca
     assert issubclass(EnvOutputError, SpecError)
 
 
+@pytest.mark.parametrize("case", list(BAD_STEPS))
+def test_one_environment_gets_the_same_checks(case):
+    # batches of one take shortcuts for float vectors and Python float rewards: they must refuse the same
+    defect, message = BAD_STEPS[case]
+    env = dt.envs.make(lambda: Scripted(1, **defect), num_envs=1, seed=0)
+    env.reset()
+    for _ in range(BAD_AT - 1):
+        env.step(np.zeros(1, np.int64))
+    with pytest.raises(EnvOutputError, match=message.replace("environment 1", "environment 0")):
+        env.step(np.zeros(1, np.int64))
+
+
 def test_old_gym_reset_returning_the_observation_alone_is_named():
     indices = itertools.count()
     env = dt.envs.make(lambda: Scripted(next(indices), old_api="reset"), num_envs=2, seed=0)
@@ -345,3 +357,16 @@ def test_a_good_vector_env_passes_and_its_observations_are_copies():
     ts = env.step(np.zeros(2, np.int64))
     shared[:] = 7.0  # the vector env reuses its buffer
     assert ts.observation.tolist() == [[0.0] * 4] * 2 and ts.reward.tolist() == [1.0, 1.0]
+
+
+def test_one_environment_observations_are_copies_of_what_it_returns():
+    class InPlace(Scripted):  # returns the same array every step, changed in place
+        def _obs(self):
+            self.buffer = getattr(self, "buffer", np.zeros(4, np.float32))
+            self.buffer[:] = self.t
+            return self.buffer
+
+    env = dt.envs.make(lambda: InPlace(0), num_envs=1, seed=0)
+    first = env.reset()
+    second = env.step(np.zeros(1, np.int64))
+    assert first.observation.tolist() == [[0.0] * 4] and second.observation.tolist() == [[1.0] * 4]
