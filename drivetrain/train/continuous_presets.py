@@ -107,8 +107,8 @@ def lunarlander_continuous_sac() -> ExperimentConfig:
     the same task with Gymnasium's fixes; ``LunarLander-v3`` with ``continuous=True``):
     n_timesteps 5e5, batch_size 256, learning_rate lin_7.3e-4, buffer_size 1e6, ent_coef "auto",
     gamma 0.99, tau 0.01, train_freq 1, gradient_steps 1, learning_starts 1e4, net_arch [400, 300].
-    drivetrain keeps the learning rate constant at 7.3e-4 (it has no learning-rate anneal for SAC
-    yet). Needs the ``box2d`` extra.
+    ``lin_7.3e-4`` is ``anneal_learning_rate`` (every learning rate decays linearly to 0 over the
+    run's environment steps). Needs the ``box2d`` extra.
     """
     return ExperimentConfig(
         env=EnvConfig(name="LunarLanderContinuous-v3", num_envs=1),
@@ -116,6 +116,7 @@ def lunarlander_continuous_sac() -> ExperimentConfig:
             actor_learning_rate=7.3e-4,
             critic_learning_rate=7.3e-4,
             alpha_learning_rate=7.3e-4,
+            anneal_learning_rate=True,
             tau=0.01,
             actor_layers=(400, 300),
             critic_layers=(400, 300),

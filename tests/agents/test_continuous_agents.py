@@ -273,3 +273,34 @@ def test_every_config_field_refuses_a_value_of_the_wrong_type(cls):
         default = getattr(cls(), f.name)
         with pytest.raises(ConfigTypeError, match=rf"^{cls.__name__}\.{f.name}: expected .*, got "):
             cls(**{f.name: 3 if isinstance(default, str) else "3"})
+
+
+@pytest.mark.parametrize("make_agent", [make_sac, make_td3])
+def test_annealed_learning_rates_follow_the_remaining_budget(make_agent):
+    from drivetrain.agents.continuous.builder import remaining_budget
+    from drivetrain.agents.protocol import RunPlan
+
+    # 100 env steps: 10 of warm-up, then one train step per env step (SB3's progress_remaining)
+    fraction = remaining_budget(RunPlan(num_envs=1, total_env_steps=100, learning_starts=10))
+    assert fraction(0) == pytest.approx(1 - 11 / 100)
+    assert fraction(44) == pytest.approx(1 - 55 / 100)
+    assert fraction(89) == 0.0 and fraction(500) == 0.0
+    # every 4 env steps, 2 train steps: train step k follows 10 + 2 (k + 1) env steps
+    halves = remaining_budget(RunPlan(1, 100, learning_starts=10, update_period=4, gradient_steps=2))
+    assert halves(9) == pytest.approx(1 - 30 / 100)
+
+    config_type = SACConfig if make_agent is make_sac else TD3Config
+    config = config_type(**SMALL, actor_learning_rate=1e-3, critic_learning_rate=2e-3)
+    agent = make_agent(config, TS_SPEC, ACTION, seed=0, learning_rate_fraction=fraction)
+    for i in range(3):
+        agent.train(random_windows(seed=i))
+    # the third step (train step 2) ran with 1 - 13/100 of each base rate; the next will use 1 - 14/100
+    assert agent.optimizers["critic"].param_groups[0]["lr"] == pytest.approx(2e-3 * 0.87)
+    assert agent.optimizers["actor"].param_groups[0]["lr"] == pytest.approx(1e-3 * 0.87)
+    assert agent.learning_rate("critic") == pytest.approx(2e-3 * 0.86)
+    resumed = make_agent(config, TS_SPEC, ACTION, seed=0, learning_rate_fraction=fraction)
+    resumed.load_state_dict(copy.deepcopy(agent.state_dict()))
+    assert resumed.train(random_windows(seed=9)) == agent.train(random_windows(seed=9))
+    constant = make_agent(config, TS_SPEC, ACTION, seed=0)
+    constant.train(random_windows())
+    assert constant.optimizers["critic"].param_groups[0]["lr"] == 2e-3

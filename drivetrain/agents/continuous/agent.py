@@ -7,8 +7,9 @@
   every weight; target copies are made here and never get gradients;
 - the :class:`~drivetrain.networks.continuous.ActionScale`, the deterministic ``policy`` and
   the exploring ``collect_policy`` (:class:`~drivetrain.agents.continuous.policy.ActorPolicy`);
-- one Adam optimizer per part (separate learning rates), the optimizer step with an optional
-  clip of the gradients' global norm, and Polyak averaging (:func:`polyak_update`);
+- one Adam optimizer per part (separate learning rates, optionally scaled by a schedule of the
+  train step, e.g. a linear anneal), the optimizer step with an optional clip of the gradients'
+  global norm, and Polyak averaging (:func:`polyak_update`);
 - the batch: windows of 2 steps from a uniform replay become 1-step transitions through
   :func:`drivetrain.replay.nstep.n_step_transitions` (a truncation bootstraps from the
   episode's final observation, a termination has discount 0), actions in unit scale, and
@@ -36,6 +37,7 @@ from drivetrain.agents.continuous.policy import ActorPolicy, Exploration
 from drivetrain.agents.loss_info import LossInfo
 from drivetrain.agents.tensors import to_torch
 from drivetrain.core import seeding, specs, types
+from drivetrain.core.schedules import Schedule
 from drivetrain.networks.continuous import ActionScale, DeterministicActor, QCritics, SquashedGaussianActor
 from drivetrain.replay.nstep import n_step_transitions
 
@@ -90,6 +92,7 @@ class OffPolicyActorCritic(abc.ABC):
         exploration_noise: float,
         target_actor: bool,
         extra: dict[str, nn.Module] | None = None,
+        learning_rate_fraction: Schedule | None = None,
         device: str | torch.device,
         seed: int | None,
     ):
@@ -111,6 +114,8 @@ class OffPolicyActorCritic(abc.ABC):
             name: torch.optim.Adam(self._networks[name].parameters(), lr=float(lr), eps=adam_eps)
             for name, lr in learning_rates.items()
         }
+        self._learning_rates = {name: float(lr) for name, lr in learning_rates.items()}
+        self._learning_rate_fraction = learning_rate_fraction
         self._gamma = float(gamma)
         self._tau = float(tau)
         self._max_grad_norm = max_grad_norm
@@ -182,6 +187,11 @@ class OffPolicyActorCritic(abc.ABC):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self._optimizers
 
+    def learning_rate(self, name: str) -> float:
+        """The learning rate of optimizer ``name`` (``"actor"``, ``"critic"``, ...) at the next train step."""
+        fraction = self._learning_rate_fraction
+        return self._learning_rates[name] * (1.0 if fraction is None else fraction(self._train_step))
+
     @property
     def device(self) -> torch.device:
         return self._device
@@ -242,6 +252,10 @@ class OffPolicyActorCritic(abc.ABC):
                 f"{self._name}.train: the {name} loss is {loss.item()} at train step {self._train_step}"
             )
         optimizer = self._optimizers[name]
+        if self._learning_rate_fraction is not None:
+            lr = self._learning_rates[name] * self._learning_rate_fraction(self._train_step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)
         params = [p for group in optimizer.param_groups for p in group["params"]]

@@ -13,10 +13,28 @@ from typing import Any
 
 from drivetrain.agents.protocol import RunPlan
 from drivetrain.core.policy import Policy
+from drivetrain.core.schedules import Schedule
 from drivetrain.policies import RandomPolicy
 from drivetrain.replay.sources import ReplaySource
 
-__all__ = ["ReplayActorCriticBuilder"]
+__all__ = ["ReplayActorCriticBuilder", "remaining_budget"]
+
+
+def remaining_budget(plan: RunPlan) -> Schedule:
+    """Train step -> the fraction of the run's environment steps still to come when it runs.
+
+    Stable-Baselines3's ``progress_remaining`` (rl-zoo's ``lin_X`` learning rates are ``X`` times
+    it): train step ``k`` follows the warm-up and ``k + 1`` collect phases' worth of
+    ``update_period / gradient_steps`` environment steps each; 0 at the end of the budget.
+    """
+    total = max(plan.total_env_steps, 1)
+    per_step = max(plan.update_period, 1) / max(plan.gradient_steps, 1)
+    start = plan.learning_starts
+
+    def fraction(train_step: int) -> float:
+        return max(0.0, 1.0 - (start + (train_step + 1) * per_step) / total)
+
+    return fraction
 
 
 class ReplayActorCriticBuilder:

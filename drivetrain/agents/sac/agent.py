@@ -45,6 +45,7 @@ from drivetrain.agents.loss_info import LossInfo
 from drivetrain.agents.sac import loss as loss_lib
 from drivetrain.agents.sac.config import SACConfig
 from drivetrain.core import types
+from drivetrain.core.schedules import Schedule
 from drivetrain.networks.continuous import QCritics, SquashedGaussianActor, squashed_sample
 
 __all__ = ["SAC", "Temperature"]
@@ -74,6 +75,7 @@ class SAC(OffPolicyActorCritic):
         critic: QCritics,
         config: SACConfig,
         seed: int | None = None,
+        learning_rate_fraction: Schedule | None = None,
     ):
         if not isinstance(actor, SquashedGaussianActor):
             raise TypeError(f"SAC: the actor must be a SquashedGaussianActor, got {type(actor).__name__}")
@@ -98,6 +100,7 @@ class SAC(OffPolicyActorCritic):
             exploration_noise=0.0,
             target_actor=False,
             extra={"temperature": self._temperature},
+            learning_rate_fraction=learning_rate_fraction,
             device=config.device,
             seed=seed,
         )

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from drivetrain.agents.continuous.builder import ReplayActorCriticBuilder
+from drivetrain.agents.continuous.builder import ReplayActorCriticBuilder, remaining_budget
 from drivetrain.agents.protocol import RunPlan, register_builder
 from drivetrain.agents.sac.agent import SAC
 from drivetrain.agents.sac.config import SACConfig
 from drivetrain.core import seeding, types
+from drivetrain.core.schedules import Schedule
 from drivetrain.networks.continuous import QCritics, SquashedGaussianActor, continuous_action_dim
 
 __all__ = ["SACBuilder", "make_sac"]
 
 
 def make_sac(
-    config: SACConfig, time_step_spec: types.TimeStep, action_spec: Any, seed: int | None = None
+    config: SACConfig,
+    time_step_spec: types.TimeStep,
+    action_spec: Any,
+    seed: int | None = None,
+    *,
+    learning_rate_fraction: Schedule | None = None,
 ) -> SAC:
     """Builds the actor and the critics (seeded) and the agent (its sampling seeded).
 
-    The same ``seed`` gives the same initial weights and the same noise. TypeError for an action
+    ``learning_rate_fraction``: train step -> the factor of every learning rate (None: 1); the
+    builder passes :func:`~drivetrain.agents.continuous.builder.remaining_budget` when
+    ``config.anneal_learning_rate``. The same ``seed`` gives the same initial weights and the same noise. TypeError for an action
     spec that is not a float ``BoundedArraySpec`` of shape ``(d,)`` with finite bounds.
     """
     dim = continuous_action_dim(action_spec, "SAC")
@@ -38,7 +46,15 @@ def make_sac(
         num_critics=config.num_critics,
         seed=critic_seed,
     )
-    return SAC(time_step_spec, action_spec, actor, critic, config, seed=agent_seed)
+    return SAC(
+        time_step_spec,
+        action_spec,
+        actor,
+        critic,
+        config,
+        seed=agent_seed,
+        learning_rate_fraction=learning_rate_fraction,
+    )
 
 
 class SACBuilder(ReplayActorCriticBuilder):
@@ -53,6 +69,7 @@ class SACBuilder(ReplayActorCriticBuilder):
             "critic_learning_rate",
             "alpha_learning_rate",
             "adam_eps",
+            "anneal_learning_rate",
             "gamma",
             "tau",
             "target_update_period",
@@ -71,8 +88,8 @@ class SACBuilder(ReplayActorCriticBuilder):
     def make_agent(
         self, config: Any, time_step_spec: types.TimeStep, action_spec: Any, seed: int | None, plan: RunPlan
     ) -> SAC:
-        del plan
-        return make_sac(config, time_step_spec, action_spec, seed)
+        fraction = remaining_budget(plan) if config.anneal_learning_rate else None
+        return make_sac(config, time_step_spec, action_spec, seed, learning_rate_fraction=fraction)
 
 
 register_builder(SACBuilder())

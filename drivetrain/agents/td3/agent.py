@@ -38,6 +38,7 @@ from drivetrain.agents.loss_info import LossInfo
 from drivetrain.agents.td3 import loss as loss_lib
 from drivetrain.agents.td3.config import TD3Config
 from drivetrain.core import types
+from drivetrain.core.schedules import Schedule
 from drivetrain.networks.continuous import DeterministicActor, QCritics
 
 __all__ = ["TD3"]
@@ -56,6 +57,7 @@ class TD3(OffPolicyActorCritic):
         critic: QCritics,
         config: TD3Config,
         seed: int | None = None,
+        learning_rate_fraction: Schedule | None = None,
     ):
         self._config = config
         self._td3_actor = actor
@@ -72,6 +74,7 @@ class TD3(OffPolicyActorCritic):
             exploration="gaussian",
             exploration_noise=config.exploration_noise,
             target_actor=True,
+            learning_rate_fraction=learning_rate_fraction,
             device=config.device,
             seed=seed,
         )

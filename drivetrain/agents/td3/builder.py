@@ -4,22 +4,30 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from drivetrain.agents.continuous.builder import ReplayActorCriticBuilder
+from drivetrain.agents.continuous.builder import ReplayActorCriticBuilder, remaining_budget
 from drivetrain.agents.protocol import RunPlan, register_builder
 from drivetrain.agents.td3.agent import TD3
 from drivetrain.agents.td3.config import TD3Config
 from drivetrain.core import seeding, types
+from drivetrain.core.schedules import Schedule
 from drivetrain.networks.continuous import DeterministicActor, QCritics, continuous_action_dim
 
 __all__ = ["TD3Builder", "make_td3"]
 
 
 def make_td3(
-    config: TD3Config, time_step_spec: types.TimeStep, action_spec: Any, seed: int | None = None
+    config: TD3Config,
+    time_step_spec: types.TimeStep,
+    action_spec: Any,
+    seed: int | None = None,
+    *,
+    learning_rate_fraction: Schedule | None = None,
 ) -> TD3:
     """Builds the actor and the critics (seeded) and the agent (its noise seeded).
 
-    The same ``seed`` gives the same initial weights and the same noise. TypeError for an action
+    ``learning_rate_fraction``: train step -> the factor of every learning rate (None: 1); the
+    builder passes :func:`~drivetrain.agents.continuous.builder.remaining_budget` when
+    ``config.anneal_learning_rate``. The same ``seed`` gives the same initial weights and the same noise. TypeError for an action
     spec that is not a float ``BoundedArraySpec`` of shape ``(d,)`` with finite bounds.
     """
     dim = continuous_action_dim(action_spec, "TD3")
@@ -32,7 +40,15 @@ def make_td3(
         num_critics=config.num_critics,
         seed=critic_seed,
     )
-    return TD3(time_step_spec, action_spec, actor, critic, config, seed=agent_seed)
+    return TD3(
+        time_step_spec,
+        action_spec,
+        actor,
+        critic,
+        config,
+        seed=agent_seed,
+        learning_rate_fraction=learning_rate_fraction,
+    )
 
 
 class TD3Builder(ReplayActorCriticBuilder):
@@ -46,6 +62,7 @@ class TD3Builder(ReplayActorCriticBuilder):
             "actor_learning_rate",
             "critic_learning_rate",
             "adam_eps",
+            "anneal_learning_rate",
             "gamma",
             "tau",
             "policy_delay",
@@ -63,8 +80,8 @@ class TD3Builder(ReplayActorCriticBuilder):
     def make_agent(
         self, config: Any, time_step_spec: types.TimeStep, action_spec: Any, seed: int | None, plan: RunPlan
     ) -> TD3:
-        del plan
-        return make_td3(config, time_step_spec, action_spec, seed)
+        fraction = remaining_budget(plan) if config.anneal_learning_rate else None
+        return make_td3(config, time_step_spec, action_spec, seed, learning_rate_fraction=fraction)
 
 
 register_builder(TD3Builder())

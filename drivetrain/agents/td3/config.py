@@ -27,6 +27,10 @@ class TD3Config:
     critic_learning_rate: float = 3e-4
     """Adam's learning rate of the critics."""
 
+    anneal_learning_rate: bool = False
+    """Decay every learning rate linearly to 0 over the run's environment steps (rl-zoo's ``lin_X``:
+    Stable-Baselines3 scales by the fraction of the budget still to come)."""
+
     adam_eps: float = 1e-8
     """Adam's epsilon, for both optimizers."""
 
