@@ -63,3 +63,14 @@ def test_ppo_example_runs(capsys):
     assert scope["agent"].train_step == 5 * 4 * 4
     assert {"policy_loss", "value_loss", "entropy", "approx_kl"} <= set(scope["loss_info"].extra)
     assert len(scope["rollout"]) <= 1  # released: at most the newest item waits for the next update
+
+
+def test_sac_example_runs():
+    block = README.split("<!-- readme-example: sac -->", 1)[1]
+    code = re.search(r"```python\n(.*?)```", block, flags=re.S).group(1)
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["agent"].train_step == 100
+    assert {"critic_loss", "actor_loss", "alpha", "entropy", "q_values"} <= set(scope["loss_info"].extra)
+    assert scope["loss_info"].extra["alpha"] < 1.0  # the temperature was tuned down from its start
+    assert len(scope["replay"]) == 401  # 400 steps and the boundary item after the truncation at 200

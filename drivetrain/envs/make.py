@@ -53,9 +53,12 @@ class EnvFactory:
         import gymnasium
 
         if isinstance(self.env_id_or_factory, str):
-            env = gymnasium.make(
-                self.env_id_or_factory, max_episode_steps=self.max_episode_steps, **self.kwargs
-            )
+            try:
+                env = gymnasium.make(
+                    self.env_id_or_factory, max_episode_steps=self.max_episode_steps, **self.kwargs
+                )
+            except gymnasium.error.DependencyNotInstalled as e:
+                raise gymnasium.error.DependencyNotInstalled(_missing_extra(self.env_id_or_factory, e)) from e
         else:
             env = self.env_id_or_factory()
             if not isinstance(env, gymnasium.Env):
@@ -75,6 +78,19 @@ class EnvFactory:
                 )
             env = wrapped
         return env
+
+
+# What Gymnasium's message names (lower case) -> drivetrain's extra that installs it.
+_EXTRAS = {"box2d": "box2d", "mujoco": "mujoco", "ale_py": "atari", "ale-py": "atari", "atari": "atari"}
+
+
+def _missing_extra(env_id: str, error: Exception) -> str:
+    """Gymnasium's missing-dependency message, with the drivetrain extra that installs it."""
+    text = str(error)
+    extra = next((x for key, x in _EXTRAS.items() if key in text.lower()), None)
+    if extra is None:
+        return f"{env_id}: {text}"
+    return f'{env_id} needs the {extra} extra: pip install "drivetrain[{extra}]" ({text})'
 
 
 def make(

@@ -9,8 +9,9 @@ the critics' and the temperature's. CleanRL's ``policy_lr`` / ``q_lr`` are the a
 critics' (and the temperature's). :data:`CONTINUOUS_PRESETS` maps names to factories;
 ``presets.py`` registers them like the others.
 
-MuJoCo presets need ``pip install "gymnasium[mujoco]"``; without it a run stops before it
-writes anything, with Gymnasium's one-line message naming that extra.
+MuJoCo presets need the ``mujoco`` extra (``pip install "drivetrain[mujoco]"``, MuJoCo 4.0.0,
+verified with Gymnasium 1.4's v5 environments); without it a run stops before it writes
+anything, with a one-line message naming that extra.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def halfcheetah_sac() -> ExperimentConfig:
     learning_starts 5e3, policy_lr 3e-4, q_lr 1e-3 (the temperature's too), autotune (target
     entropy -|A|), [256, 256] ReLU networks, one critic update per env step. CleanRL updates the
     actor twice every second step (policy_frequency 2); drivetrain once every step, the same
-    number of actor updates. Needs ``pip install "gymnasium[mujoco]"``.
+    number of actor updates. Needs the ``mujoco`` extra.
     """
     return _cleanrl_sac("HalfCheetah-v5")
 
@@ -152,7 +153,7 @@ def hopper_sac() -> ExperimentConfig:
     """SAC on Hopper-v5 (MuJoCo), CleanRL's settings: 1M env steps.
 
     Source: CleanRL ``sac_continuous_action.py``, as ``halfcheetah-sac`` (its docstring has the
-    values). Needs ``pip install "gymnasium[mujoco]"``.
+    values). Needs the ``mujoco`` extra.
     """
     return _cleanrl_sac("Hopper-v5")
 
@@ -163,7 +164,7 @@ def halfcheetah_td3() -> ExperimentConfig:
     Source: CleanRL ``td3_continuous_action.py``: total_timesteps 1e6, learning_rate 3e-4 (actor
     and critics), buffer_size 1e6, gamma 0.99, tau 0.005, batch_size 256, policy_noise 0.2,
     noise_clip 0.5, exploration_noise 0.1, learning_starts 25e3, policy_frequency 2, [256, 256]
-    ReLU networks. Needs ``pip install "gymnasium[mujoco]"``.
+    ReLU networks. Needs the ``mujoco`` extra.
     """
     return ExperimentConfig(
         env=EnvConfig(name="HalfCheetah-v5", num_envs=1),

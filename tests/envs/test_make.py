@@ -195,3 +195,23 @@ def test_state_dict_refuses_environments_that_pickle_their_constructor_arguments
     env.reset()
     with pytest.raises(TypeError, match="pickles its constructor arguments"):
         env.state_dict()
+
+
+def _needs_box2d(**kwargs):
+    raise gymnasium.error.DependencyNotInstalled(
+        'Box2D is not installed, you can install it by run `pip install swig` followed by `pip install "gymnasium[box2d]"`'
+    )
+
+
+def test_a_missing_dependency_names_the_drivetrain_extra_that_installs_it():
+    gymnasium.register(id="DrivetrainNeedsBox2D-v0", entry_point=_needs_box2d)
+    try:
+        with pytest.raises(gymnasium.error.DependencyNotInstalled) as info:
+            dt.envs.make("DrivetrainNeedsBox2D-v0", num_envs=1)
+    finally:
+        del gymnasium.registry["DrivetrainNeedsBox2D-v0"]
+    message = str(info.value)
+    assert message.startswith(
+        'DrivetrainNeedsBox2D-v0 needs the box2d extra: pip install "drivetrain[box2d]"'
+    )
+    assert "Box2D is not installed" in message and "\n" not in message

@@ -82,9 +82,20 @@ def test_prioritized_replay_and_no_warmup_are_refused_by_name(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("mujoco") is not None, reason="MuJoCo is installed")
 @pytest.mark.parametrize("preset", ["halfcheetah-sac", "halfcheetah-td3", "hopper-sac"])
 def test_mujoco_presets_without_mujoco_stop_before_writing_and_name_the_extra(tmp_path, preset):
-    with pytest.raises(RunSetupError, match=r"gymnasium\[mujoco\]"):
+    with pytest.raises(RunSetupError, match=r'needs the mujoco extra: pip install "drivetrain\[mujoco\]"'):
         train(get_preset(preset).build(), tmp_path / "run", verbose=False)
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mujoco") is None, reason="needs the mujoco extra")
+@pytest.mark.parametrize("preset", ["halfcheetah-sac", "halfcheetah-td3", "hopper-sac"])
+def test_mujoco_presets_train_evaluate_and_reload(tmp_path, preset):
+    config = tiny(preset, ("total_env_steps", 300), ("checkpoint_interval", 300), ("eval_interval", 300))
+    config = apply_overrides(config, [("env.max_episode_steps", 100)])
+    result = train(config, tmp_path, verbose=False)
+    assert result.train_steps == 100  # one per env step after the 200 warm-up steps
+    assert json.loads((tmp_path / "eval.json").read_text())["episodes"] == 1
+    assert load_agent(tmp_path).env_steps == 300
 
 
 def test_the_continuous_presets_are_registered_with_their_agents():
