@@ -15,19 +15,27 @@ sampled is spelled out in :mod:`drivetrain.replay.storage`.
 
 from drivetrain.replay.buffer import ReplayBuffer, SampleInfo
 from drivetrain.replay.dataset import ReplayDataset
+from drivetrain.replay.idempotent import IdempotentInserts, SequenceGapError
 from drivetrain.replay.nstep import NStepTransition, n_step_sequence, n_step_transitions
 from drivetrain.replay.prioritized import PrioritizedReplay
+from drivetrain.replay.rate_limiter import MinSize, RateLimiter, RateLimitError, SampleToInsertRatio
 from drivetrain.replay.sequences import SequenceBatch, sample_sequences, split_sequence
 from drivetrain.replay.sum_tree import SumTree
 from drivetrain.replay.uniform import UniformReplay
 
 __all__ = [
+    "IdempotentInserts",
+    "MinSize",
     "NStepTransition",
     "PrioritizedReplay",
+    "RateLimitError",
+    "RateLimiter",
     "ReplayBuffer",
     "ReplayDataset",
     "SampleInfo",
+    "SampleToInsertRatio",
     "SequenceBatch",
+    "SequenceGapError",
     "SumTree",
     "UniformReplay",
     "n_step_sequence",
