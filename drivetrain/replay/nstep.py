@@ -58,8 +58,25 @@ def n_step_transitions(window: types.Trajectory, gamma: float, n: int | None = N
         raise ValueError(
             f"n_step_transitions: n must be in 1..{length - 1} for windows of length {length}, got {n}"
         )
+    if n == 1:
+        return _one_step(window, gamma)
     seq = _n_step(window, gamma, n, 1)
     return NStepTransition(*(nest.map_structure(lambda x: x[:, 0], field) for field in seq))
+
+
+def _one_step(window: types.Trajectory, gamma: float) -> NStepTransition:
+    """``n = 1``: what :func:`_n_step` computes, without its loop (the target is always the next step)."""
+    step_type = np.asarray(window.step_type)
+    discount = np.asarray(window.discount)[:, 0].astype(np.float64)
+    return NStepTransition(
+        observation=nest.map_structure(lambda x: x[:, 0], window.observation),
+        action=nest.map_structure(lambda x: x[:, 0], window.action),
+        reward=np.asarray(window.reward)[:, 0].astype(np.float64).astype(np.float32),
+        discount=(gamma * discount).astype(np.float32),
+        next_observation=nest.map_structure(lambda x: x[:, 1], window.observation),
+        valid=step_type[:, 0] != _LAST,
+        steps=np.ones(step_type.shape[0], np.int64),
+    )
 
 
 def n_step_sequence(window: types.Trajectory, gamma: float, n: int) -> NStepTransition:

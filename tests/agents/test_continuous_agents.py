@@ -304,3 +304,26 @@ def test_annealed_learning_rates_follow_the_remaining_budget(make_agent):
     constant = make_agent(config, TS_SPEC, ACTION, seed=0)
     constant.train(random_windows())
     assert constant.optimizers["critic"].param_groups[0]["lr"] == 2e-3
+
+
+@pytest.mark.parametrize("max_grad_norm", [None, 1e-3])
+def test_gradients_are_clipped_to_max_grad_norm_and_the_norm_before_is_logged(max_grad_norm):
+    agent = sac(max_grad_norm=max_grad_norm)
+    seen = []
+    critic_optimizer = agent.optimizers["critic"]
+    original = critic_optimizer.step
+
+    def step(*args, **kwargs):  # the gradients the optimizer applies
+        grads = [p.grad for g in critic_optimizer.param_groups for p in g["params"] if p.grad is not None]
+        seen.append(
+            float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(x) for x in grads])))
+        )
+        return original(*args, **kwargs)
+
+    critic_optimizer.step = step
+    info = agent.train(random_windows())
+    assert info.extra["critic_grad_norm"] > 1e-2  # the norm before clipping
+    if max_grad_norm is None:
+        assert seen[0] == pytest.approx(info.extra["critic_grad_norm"], rel=1e-5)
+    else:
+        assert seen[0] == pytest.approx(max_grad_norm, rel=1e-3)

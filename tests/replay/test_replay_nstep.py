@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from drivetrain.core import types
+from drivetrain.core import nest, types
 from drivetrain.replay import n_step_sequence, n_step_transitions
 
 F, M, L = 0, 1, 2
@@ -168,3 +168,28 @@ def test_sequence_version_matches_windows():
         np.testing.assert_array_equal(seq.reward[:, s], one.reward)
         np.testing.assert_array_equal(seq.discount[:, s], one.discount)
         np.testing.assert_array_equal(seq.next_observation[:, s], one.next_observation)
+
+
+@pytest.mark.parametrize("length", [2, 4])
+def test_one_step_transitions_equal_the_general_n_step_computation(length):
+    from drivetrain.replay.nstep import _n_step
+
+    rng = np.random.default_rng(length)
+    b = 64
+    step_type = rng.integers(0, 3, (b, length)).astype(np.int32)
+    window = types.Trajectory(
+        step_type=step_type,
+        observation={"x": rng.normal(size=(b, length, 3)).astype(np.float32)},
+        action=rng.integers(0, 4, (b, length)).astype(np.int64),
+        policy_info={},
+        next_step_type=rng.integers(0, 3, (b, length)).astype(np.int32),
+        reward=rng.normal(size=(b, length)).astype(np.float32),
+        discount=rng.choice([0.0, 1.0, 0.5], (b, length)).astype(np.float32),
+    )
+    fast = n_step_transitions(window, 0.97, 1)
+    general = _n_step(window, 0.97, 1, 1)
+    for got, want in zip(fast, general, strict=True):
+        got_leaves, want_leaves = nest.flatten(got), nest.flatten(want)
+        for g, w in zip(got_leaves, want_leaves, strict=True):
+            np.testing.assert_array_equal(g, w[:, 0])
+            assert g.dtype == w.dtype

@@ -49,11 +49,15 @@ _TRAINED_FIELDS = ("step_type", "observation", "action", "next_step_type", "rewa
 def polyak_update(target: Iterable[torch.Tensor], online: Iterable[torch.Tensor], tau: float) -> None:
     """``target <- tau · online + (1 - tau) · target`` in place (``tau = 1``: a copy; integer buffers are copied)."""
     with torch.no_grad():
+        lerp_targets, lerp_online = [], []
         for t, o in zip(target, online, strict=True):
             if tau == 1.0 or not t.is_floating_point():
                 t.copy_(o)
             else:
-                t.lerp_(o, tau)
+                lerp_targets.append(t)
+                lerp_online.append(o)
+        if lerp_targets:  # one fused call: the same values as ``t.lerp_(o, tau)`` one by one
+            torch._foreach_lerp_(lerp_targets, lerp_online, tau)
 
 
 class Transitions(NamedTuple):
@@ -110,6 +114,8 @@ class OffPolicyActorCritic(abc.ABC):
         if self._target_actor is not None:
             modules["target_actor"] = self._target_actor
         self._networks = nn.ModuleDict({**modules, **(extra or {})}).to(self._device)
+        self._critic_parameters = list(self._critic.parameters())
+        self._target_tensors: dict[tuple[str, str], tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
         self._optimizers: dict[str, torch.optim.Optimizer] = {
             name: torch.optim.Adam(self._networks[name].parameters(), lr=float(lr), eps=adam_eps)
             for name, lr in learning_rates.items()
@@ -258,18 +264,30 @@ class OffPolicyActorCritic(abc.ABC):
                 group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)
-        params = [p for group in optimizer.param_groups for p in group["params"]]
-        limit = self._max_grad_norm if self._max_grad_norm is not None else float("inf")
-        norm: torch.Tensor = torch.nn.utils.clip_grad_norm_(params, limit)
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        norm: torch.Tensor = torch.nn.utils.get_total_norm([p.grad for p in params])  # logged
+        if (
+            self._max_grad_norm is not None
+        ):  # the clip reuses the norm (no pass over the gradients without it)
+            torch.nn.utils.clip_grads_with_norm_(params, self._max_grad_norm, norm)
         optimizer.step()
         return norm
 
     def update_targets(self, *pairs: tuple[str, str], tau: float | None = None) -> None:
         """Polyak averaging of each ``(target, online)`` pair of networks (``tau``: the agent's by default)."""
         tau = self._tau if tau is None else float(tau)
-        for target, online in pairs:
-            t, o = self._networks[target], self._networks[online]
-            polyak_update([*t.parameters(), *t.buffers()], [*o.parameters(), *o.buffers()], tau)
+        for pair in pairs:
+            tensors = self._target_tensors.get(pair)
+            if tensors is None:  # the same tensors for the agent's life (checkpoints load into them)
+                t, o = self._networks[pair[0]], self._networks[pair[1]]
+                tensors = ([*t.parameters(), *t.buffers()], [*o.parameters(), *o.buffers()])
+                self._target_tensors[pair] = tensors
+            polyak_update(*tensors, tau)
+
+    def freeze_critic(self, frozen: bool) -> None:
+        """Turns the critics' gradients off (``True``: the actor's loss reaches only the actor) or back on."""
+        for p in self._critic_parameters:
+            p.requires_grad_(not frozen)
 
     def _finish_step(self) -> None:
         self._train_step += 1

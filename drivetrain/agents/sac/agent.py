@@ -146,9 +146,9 @@ class SAC(OffPolicyActorCritic):
 
         mean, log_std = self._sac_actor(t.observation)
         action, log_prob = squashed_sample(mean, log_std, noise[1])
-        self._critic.requires_grad_(False)  # the actor's gradient only
+        self.freeze_critic(True)  # the actor's gradient only
         q_pi = self._critic(t.observation, action).min(0).values
-        self._critic.requires_grad_(True)
+        self.freeze_critic(False)
         actor_loss = loss_lib.actor_loss(q_pi, log_prob, alpha, t.weight)
         actor_grad = self._step("actor", actor_loss)
 

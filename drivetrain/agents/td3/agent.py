@@ -112,9 +112,9 @@ class TD3(OffPolicyActorCritic):
         critic_grad = self._step("critic", critic_loss)
 
         if update_actor:
-            self._critic.requires_grad_(False)  # the actor's gradient only
+            self.freeze_critic(True)  # the actor's gradient only
             q_pi = self._critic.first(t.observation, torch.tanh(self._td3_actor.mean(t.observation)))
-            self._critic.requires_grad_(True)
+            self.freeze_critic(False)
             actor_loss = loss_lib.actor_loss(q_pi, t.weight)
             actor_grad = self._step("actor", actor_loss)
             self._last_actor = (float(actor_loss.detach()), float(actor_grad))
