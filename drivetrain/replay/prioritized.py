@@ -94,6 +94,37 @@ class PrioritizedReplay(ReplayBuffer):
         """The priority new items get (the largest ``p + ε`` seen, at least 1)."""
         return self._max_priority
 
+    def raise_max_priority(self, value: float) -> None:
+        """Makes ``value`` (a ``p + ε``, like :attr:`max_priority`) the priority new items get, if it
+        is larger than :attr:`max_priority`; items already given a priority keep theirs.
+
+        New items get their priority when the buffer next brings them up to date (``sample``,
+        ``update_priorities``, ``priority_mass``). Buffers sampled as one (the shards of a
+        :class:`~drivetrain.replay.sharded.ShardedReplay`) share their largest priority this way.
+        """
+        value = float(value)
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"raise_max_priority: value must be finite and >= 0, got {value}")
+        with self._lock:
+            self._max_priority = max(self._max_priority, value)
+
+    def priority_mass(self, num_steps: int = 2) -> float:
+        """``Σ (p + ε)^α`` over the eligible windows of ``num_steps`` (0.0 when there are none): the
+        normaliser of ``P`` in a ``sample(..., num_steps)`` now.
+
+        Gives new items their priority first, as ``sample`` does.
+        """
+        if num_steps < 1:
+            raise ValueError(f"priority_mass: num_steps must be >= 1, got {num_steps}")
+        with self._lock:
+            st = self._storage
+            st.sync()
+            self._sync_tree()
+            if st.windows(num_steps).eligible == 0:
+                return 0.0
+            excluded = self._tree.get(self._excluded_leaves(num_steps))
+            return max(0.0, self._tree.total - float(excluded.sum()))
+
     # ------------------------------------------------------------------ tree upkeep
     def _sync_tree(self) -> None:
         """Gives new items the max priority (0 for boundaries) and zeroes evicted ones."""
