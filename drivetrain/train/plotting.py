@@ -35,11 +35,13 @@ def plot_learning_curve(
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8, 6), constrained_layout=True)
+    fig = Figure(figsize=(8, 6))
+    # fixed margins: a layout engine would measure every label at every save (most of the cost)
+    fig.subplots_adjust(left=0.1, right=0.9, bottom=0.08, top=0.94, hspace=0.08)
     ax_ret, ax_loss = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
     xs, ys = _series(rows, "average_return")
     if xs:
-        ax_ret.plot(xs, ys, label="training (ε-greedy), mean of last episodes", color="tab:blue")
+        ax_ret.plot(xs, ys, label="training (collect policy), mean of last episodes", color="tab:blue")
     ex, ey = _series(rows, "eval_mean_return")
     if ex:
         std = {r["env_steps"]: r.get("eval_std_return", 0.0) for r in rows if "eval_mean_return" in r}

@@ -119,3 +119,29 @@ def test_checkpoint_dir_keeps_the_newest(tmp_path):
     assert d.steps() == [2000, 3000]
     assert load_checkpoint(d.latest()) == {"step": 3000}
     assert d.latest().name == "ckpt-000000003000.pkl"
+
+
+def test_tensors_come_back_exactly_with_their_dtype_shape_and_grad_flag(tmp_path):
+    import torch
+
+    state = {
+        "f32": torch.randn(3, 4),
+        "strided": torch.arange(12.0).reshape(3, 4).t(),  # a non-contiguous view
+        "i64": torch.arange(5),
+        "flag": torch.tensor([True, False]),
+        "bf16": torch.ones(2, dtype=torch.bfloat16),  # no NumPy dtype: PyTorch's own pickling
+        "leaf": torch.zeros(2, requires_grad=True),
+        "param": torch.nn.Parameter(torch.ones(2)),
+        "scalar": torch.tensor(7.5),
+    }
+    path = save_checkpoint(state, tmp_path / "t.pkl")
+    loaded = load_checkpoint(path)
+    for key, value in state.items():
+        got = loaded[key]
+        assert type(got) is type(value) and got.dtype == value.dtype and got.shape == value.shape, key
+        assert torch.equal(got.detach(), value.detach()), key
+        assert got.requires_grad == value.requires_grad, key
+    # the fast path: NumPy arrays in the payload, not PyTorch's per-storage archives
+    payload = path.read_bytes()
+    assert b"tensor_from_numpy" in payload
+    assert payload.count(b"_rebuild_tensor") == 1  # only the bfloat16 one
