@@ -189,6 +189,11 @@ class EpsilonGreedyPolicy(Policy):
         step = self._step_fn() if self._step_fn is not None else self._calls
         return float(self._epsilon(step))
 
+    @property
+    def schedule(self) -> Schedule:
+        """Epsilon as a schedule of the step counter (a constant's is constant): what :attr:`epsilon` evaluates."""
+        return self._epsilon
+
     def diagnostics(self) -> dict[str, float]:
         """``{"epsilon": ...}``: the probability of a random action at the next step."""
         return {"epsilon": self.epsilon}

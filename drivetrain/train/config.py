@@ -4,7 +4,8 @@
 of any registered agent: :class:`~drivetrain.agents.DQNConfig`,
 :class:`~drivetrain.agents.R2D2Config`, :class:`~drivetrain.agents.PPOConfig`,
 :class:`~drivetrain.agents.ReinforceConfig`; its builder is found by its type), the replay
-buffer (replay-based agents) and the loop. Every leaf can be
+buffer (replay-based agents), the loop, and where it all executes (``execution``: one process, or
+collectors on Ray, :class:`~drivetrain.distributed.config.ExecutionConfig`). Every leaf can be
 overridden from the command line as ``--section.field value`` (see
 :mod:`drivetrain.train.fields`). A run directory keeps the resolved config as
 ``config.json``; :func:`load_config` reads it back.
@@ -24,12 +25,15 @@ from typing import Any, Literal
 
 from drivetrain.agents import DQNConfig, RunPlan, UnknownAgentError, builder_for, builder_named, builders
 from drivetrain.core.config_checks import ConfigTypeError, check_fields
+from drivetrain.distributed import config as execution_config
+from drivetrain.distributed.config import ExecutionConfig
 from drivetrain.envs.atari import AtariConfig
 from drivetrain.train import fields
 from drivetrain.train.checkpoint import atomic_write_text
 
 __all__ = [
     "EnvConfig",
+    "ExecutionConfig",
     "ExperimentConfig",
     "LoopConfig",
     "ReplayConfig",
@@ -153,6 +157,8 @@ class ExperimentConfig:
     """The replay buffer (agents that learn from a replay: DQN, R2D2)."""
     loop: LoopConfig = dataclasses.field(default_factory=LoopConfig)
     """Budgets, evaluation, logging and checkpoints."""
+    execution: ExecutionConfig = dataclasses.field(default_factory=ExecutionConfig)
+    """Where the run executes: 'local' (one process) or collectors, a replay and a learner on Ray."""
     seed: int = 0
     """Seed of everything random in the run (environments, networks, exploration, sampling)."""
     preset: str = ""
@@ -200,18 +206,21 @@ CHANGEABLE_ON_RESUME: frozenset[str] = frozenset(
         "replay.beta_final",
         "replay.priority_epsilon",
         "replay.prefetch",
+        # the execution: how often weights travel, where Ray runs, the collectors' exploration
+        *execution_config.CHANGEABLE_ON_RESUME,
     }
 )
-"""Loop and replay keys that a resumed run may change, and then uses; the agent's are its
+"""Loop, replay and execution keys that a resumed run may change, and then uses; the agent's are its
 builder's ``changeable_on_resume`` (:func:`changeable_on_resume`). Every other key is fixed by
 the run's checkpoint: the environments (their number and state), the seed, the warm-up, the
 metrics' window, the networks' shapes, the optimizer's kind and the layout of its state
 (``rmsprop_centered``, ``rmsprop_momentum``), the replay's layout (capacity, prioritized,
-alpha). A key missing here (a new field) is fixed until it is classified."""
+alpha), the execution's backend, collectors and rate limiter. A key missing here (a new field)
+is fixed until it is classified."""
 
 
 def changeable_on_resume(config: ExperimentConfig) -> frozenset[str]:
-    """The keys of ``config`` that a resume may change: the loop's and replay's, and the agent's."""
+    """The keys of ``config`` that a resume may change: the loop's, replay's and execution's, and the agent's."""
     agent = builder_for(config.agent).changeable_on_resume
     return CHANGEABLE_ON_RESUME | {f"agent.{name}" for name in agent}
 
