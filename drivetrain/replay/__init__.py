@@ -20,6 +20,7 @@ from drivetrain.replay.nstep import NStepTransition, n_step_sequence, n_step_tra
 from drivetrain.replay.prioritized import PrioritizedReplay
 from drivetrain.replay.rate_limiter import MinSize, RateLimiter, RateLimitError, SampleToInsertRatio
 from drivetrain.replay.sequences import SequenceBatch, sample_sequences, split_sequence
+from drivetrain.replay.sharded import ShardedReplay
 from drivetrain.replay.sum_tree import SumTree
 from drivetrain.replay.uniform import UniformReplay
 
@@ -36,6 +37,7 @@ __all__ = [
     "SampleToInsertRatio",
     "SequenceBatch",
     "SequenceGapError",
+    "ShardedReplay",
     "SumTree",
     "UniformReplay",
     "n_step_sequence",

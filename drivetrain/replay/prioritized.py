@@ -34,6 +34,19 @@ _LAST = int(types.StepType.LAST)
 _ROUNDS = 32
 
 
+def checked_priorities(ids: Any, priorities: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids int64 [N], priorities float64 [N])`` for ``update_priorities``, or a ValueError
+    naming the mismatch or the priorities that are not finite and >= 0."""
+    ids_array = np.asarray(ids, np.int64).reshape(-1)
+    p = np.asarray(priorities, np.float64).reshape(-1)
+    if ids_array.shape != p.shape:
+        raise ValueError(f"update_priorities: {ids_array.size} ids but {p.size} priorities")
+    bad = ~np.isfinite(p) | (p < 0)
+    if bad.any():
+        raise ValueError(f"update_priorities: priorities must be finite and >= 0, got {p[bad][:8].tolist()}")
+    return ids_array, p
+
+
 class PrioritizedReplay(ReplayBuffer):
     """Proportional prioritized replay with a vectorised sum tree."""
 
@@ -241,15 +254,7 @@ class PrioritizedReplay(ReplayBuffer):
         overwritten since they were sampled, and of boundaries, are ignored; if an id
         repeats, its last priority wins.
         """
-        ids = np.asarray(ids, np.int64).reshape(-1)
-        p = np.asarray(priorities, np.float64).reshape(-1)
-        if ids.shape != p.shape:
-            raise ValueError(f"update_priorities: {ids.size} ids but {p.size} priorities")
-        bad = ~np.isfinite(p) | (p < 0)
-        if bad.any():
-            raise ValueError(
-                f"update_priorities: priorities must be finite and >= 0, got {p[bad][:8].tolist()}"
-            )
+        ids, p = checked_priorities(ids, priorities)
         with self._lock:
             st = self._storage
             st.sync()

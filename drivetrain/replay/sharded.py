@@ -43,7 +43,7 @@ import numpy as np
 from drivetrain.core import nest, seeding, types
 from drivetrain.core.schedules import Schedule
 from drivetrain.replay.buffer import ReplayBuffer, SampleInfo
-from drivetrain.replay.prioritized import PrioritizedReplay
+from drivetrain.replay.prioritized import PrioritizedReplay, checked_priorities
 from drivetrain.replay.uniform import UniformReplay
 
 __all__ = ["ShardedReplay"]
@@ -235,15 +235,7 @@ class ShardedReplay:
             raise TypeError(
                 "ShardedReplay.update_priorities: the shards are uniform; they have no priorities"
             )
-        ids = np.asarray(ids, np.int64).reshape(-1)
-        p = np.asarray(priorities, np.float64).reshape(-1)
-        if ids.shape != p.shape:
-            raise ValueError(f"update_priorities: {ids.size} ids but {p.size} priorities")
-        bad = ~np.isfinite(p) | (p < 0)
-        if bad.any():
-            raise ValueError(
-                f"update_priorities: priorities must be finite and >= 0, got {p[bad][:8].tolist()}"
-            )
+        ids, p = checked_priorities(ids, priorities)
         shard, local = self.decode_ids(ids)
         with self._lock:
             for s, buffer in enumerate(self._shards):
