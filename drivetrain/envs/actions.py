@@ -5,7 +5,10 @@ fast path for the common case of one scalar integer action per environment (Cart
 Atari): an ``ndarray`` of the spec's dtype and shape ``[B]`` costs one ``tolist`` and a
 ``min``/``max`` over ``B`` Python ints, and is split into NumPy scalars, as Gymnasium's
 ``SyncVectorEnv`` passes them (``Discrete.contains``, which environments such as CartPole
-call on every step, checks a NumPy integer faster than a Python int). Anything else goes through
+call on every step, checks a NumPy integer faster than a Python int). Small float vectors
+with finite bounds (Pendulum, MuJoCo) have one too: their values are compared with the
+bounds as Python floats. Few NumPy calls matter more than they seem: after a training step
+has evicted the caches, each one costs several microseconds. Anything else goes through
 :func:`drivetrain.core.specs.validate`, whose errors name the field and the expected
 vs actual shape, dtype or range.
 """
@@ -19,6 +22,8 @@ import numpy as np
 from drivetrain.core import nest, specs
 
 __all__ = ["ActionChecker"]
+
+_SMALL = 64  # float actions of up to this many values (over the batch) are checked in Python
 
 
 class ActionChecker:
@@ -50,6 +55,22 @@ class ActionChecker:
             self._shape = (self.batch_size,)
             self._lo = int(action_spec.minimum)
             self._hi = int(action_spec.maximum)
+        # A small float vector per environment with finite bounds (Pendulum, MuJoCo): its values
+        # are compared to the bounds as Python floats (a NaN fails the comparison, so it takes
+        # the slow path, which names it).
+        self._fast_float = (
+            self._single
+            and isinstance(action_spec, specs.BoundedArraySpec)
+            and action_spec.dtype.kind == "f"
+            and len(action_spec.shape) == 1
+            and self.batch_size * action_spec.shape[0] <= _SMALL
+            and bool(np.all(np.isfinite(action_spec.minimum)) and np.all(np.isfinite(action_spec.maximum)))
+        )
+        if self._fast_float:
+            self._dtype = action_spec.dtype
+            self._shape = (self.batch_size, *action_spec.shape)
+            self._lo_values = action_spec.minimum.tolist() * self.batch_size
+            self._hi_values = action_spec.maximum.tolist() * self.batch_size
 
     def __call__(self, action: Any) -> Any:
         return action if self._fast_ok(action) else self._check_slowly(action)
@@ -65,6 +86,17 @@ class ActionChecker:
             values: list[int] = action.tolist()
             if min(values) >= self._lo and max(values) <= self._hi:
                 return [action[0]] if self.batch_size == 1 else list(action)  # indexing beats iterating
+        elif (
+            self._fast_float
+            and type(action) is np.ndarray
+            and action.dtype == self._dtype
+            and action.shape == self._shape
+            and all(
+                lo <= v <= hi
+                for v, lo, hi in zip(action.ravel().tolist(), self._lo_values, self._hi_values, strict=True)
+            )
+        ):
+            return list(action)
         return self.split(self._check_slowly(action))
 
     def _fast_ok(self, action: Any) -> bool:

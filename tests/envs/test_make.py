@@ -122,6 +122,30 @@ def test_wrong_actions_raise_a_spec_error_naming_the_problem(backend, action, me
     env.step(np.array([0, 1]))  # still usable afterwards
 
 
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        (
+            np.array([[0.5], [2.5]], np.float32),
+            r"action: expected values in \[-2.0, 2.0\] \(inclusive\), got 2.5",
+        ),
+        (np.array([[0.5], [-2.001]], np.float32), r"expected values in \[-2.0, 2.0\]"),
+        (np.array([[0.5], [np.nan]], np.float32), r"action: non-finite value"),
+        (np.array([[np.nan], [0.5]], np.float32), r"action: non-finite value"),
+        (np.array([[0.5], [0.5]]), r"action: expected dtype float32, got float64"),
+        (np.array([0.5, 0.5], np.float32), r"action: expected shape \[B\] \+ \(1,\), got \(2,\)"),
+        (np.array([[0.5]], np.float32), r"expected a batch of 2 actions"),
+    ],
+)
+def test_wrong_continuous_actions_raise_a_spec_error_naming_the_problem(action, message):
+    env = dt.envs.make("Pendulum-v1", num_envs=2, seed=0)
+    env.reset()
+    with pytest.raises(SpecError, match=message):
+        env.step(action)
+    bounds = np.array([[-2.0], [2.0]], np.float32)  # the bounds themselves are valid
+    assert env.step(bounds).reward.shape == (2,)
+
+
 def test_actions_may_be_lists():
     env = dt.envs.make("CartPole-v1", num_envs=2, seed=0)
     env.reset()
