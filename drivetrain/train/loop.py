@@ -34,9 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import os
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,28 +43,27 @@ from typing import Any
 import gymnasium
 import torch
 
-from drivetrain.agents.loss_info import NonFiniteLossError
 from drivetrain.core.drivers import Observer, StepDriver
-from drivetrain.observers import ProgressBar
 from drivetrain.train.checkpoint import CheckpointDir
 from drivetrain.train.config import ExperimentConfig, check_config, save_config
-from drivetrain.train.evaluation import EvalResult, evaluate
+from drivetrain.train.evaluation import EvalResult
 from drivetrain.train.experiment import Experiment, build_experiment
-from drivetrain.train.logger import RunLogger
 from drivetrain.train.resume import StartPoint, find_start
 from drivetrain.train.rundir import RunDir
-from drivetrain.train.session import LoopState, Session, TrainStats, fresh_state, next_multiple, restore
+from drivetrain.train.session import (
+    LoopState,
+    NonFiniteTrainLossError,
+    RunSetupError,
+    TrainingDivergedError,
+    TrainStats,
+    fresh_state,
+    open_session,
+    restore,
+    train_batch,
+)
 from drivetrain.train.signals import RunInterruptedError, StopSignals
 
 __all__ = ["LoopState", "RunSetupError", "TrainResult", "TrainingDivergedError", "train"]
-
-
-class RunSetupError(RuntimeError):
-    """A part of the run cannot be built (unknown environment, missing dependency, no memory)."""
-
-
-class TrainingDivergedError(RuntimeError):
-    """A loss was NaN or infinite; the message names the train step and the last good checkpoint."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,32 +85,11 @@ class TrainResult:
     eval_seconds: float
 
 
-class _NonFiniteLossError(Exception):
-    def __init__(self, train_step: int, loss: float):
-        self.train_step, self.loss = train_step, loss
-
-
 def _train_phase(exp: Experiment, collected: int, stats: TrainStats) -> None:
     """Trains on what the source gives after ``collected`` env steps; a non-finite loss stops it."""
     source, agent = exp.source, exp.agent
     for batch in source.batches(collected):
-        try:
-            loss_info = agent.train(batch.experience, weights=batch.weights)
-        except NonFiniteLossError as e:  # refused before its optimizer step (actor-critic agents)
-            raise _NonFiniteLossError(e.train_step, e.loss) from e
-        loss = float(loss_info.loss)
-        if not math.isfinite(loss):
-            raise _NonFiniteLossError(agent.train_step, loss)
-        source.trained(batch, loss_info)
-        stats.add(loss, loss_info.extra)
-
-
-def _evaluate(exp: Experiment, episodes: int, state: LoopState, final: bool = False) -> EvalResult:
-    start = time.perf_counter()
-    with exp.make_eval_env(final=final) as env:
-        result = evaluate(env, exp.eval_policy, episodes)
-    state.eval_seconds += time.perf_counter() - start
-    return result
+        source.trained(batch, train_batch(agent, batch.experience, batch.weights, stats))
 
 
 @contextlib.contextmanager
@@ -164,8 +140,15 @@ def train(
       RunSetupError: a part of the run cannot be built.
       RunInterruptedError: SIGINT or SIGTERM stopped the run (with a checkpoint).
       TrainingDivergedError: a loss was NaN or infinite.
+
+    ``execution.backend = "ray"`` runs collectors, a replay and a learner on Ray instead
+    (:func:`drivetrain.distributed.runner.train_distributed`: the same run directory and errors).
     """
     check_config(config)
+    if config.execution.backend == "ray":
+        from drivetrain.distributed.runner import train_distributed
+
+        return train_distributed(config, run_dir, resume=resume, force=force, verbose=verbose)
     run = RunDir(run_dir)
     with run.lock(), StopSignals() as signals, _torch_threads(config.loop.torch_threads):
         run.check(resume=resume, force=force)
@@ -197,29 +180,11 @@ def _run(
     verbose: bool,
     rows_dropped: bool,
 ) -> TrainResult:
-    config, loop = exp.config, exp.config.loop
+    loop = exp.config.loop
     env_steps = exp.metrics.env_steps.result
     state, time_step, policy_state = begun
-    bar = ProgressBar(
-        loop.total_env_steps,
-        initial=env_steps(),
-        average_return=exp.metrics.average_return,
-        desc=config.preset or config.env.name,
-        disable=not loop.progress_bar,
-    )
-    logger = RunLogger(run.path, keep_until=env_steps(), tensorboard=loop.tensorboard)
-    session = Session(exp, run, logger, checkpoints, bar.write if verbose else _quiet, state.wall_seconds)
-    session.mark = (env_steps(), session.start, state.eval_seconds)
-    if start.checkpoint is not None:
-        reset = (
-            "" if time_step is not None else " (environments reset: their state was not in the checkpoint)"
-        )
-        session.say(f"resumed from {start.checkpoint} at env step {env_steps()}{reset}")
-    elif start.resume:
-        session.say(
-            f"no checkpoint in {run.checkpoints}: the run starts over from env step 0"
-            + ("; the rows it had logged are dropped" if rows_dropped else "")
-        )
+    note = "" if time_step is not None else " (environments reset: their state was not in the checkpoint)"
+    bar, logger, session = open_session(exp, run, checkpoints, start, state, verbose, rows_dropped, note)
     observers: list[Observer] = [exp.source.observe, *exp.metrics.observers, bar]
     evaluation: EvalResult | None = None
 
@@ -242,7 +207,7 @@ def _run(
         collect = StepDriver(exp.env, exp.agent.collect_policy, observers, num_steps=period)
         while not finished():
             if signals.received is not None:
-                _stop(session, state, time_step, policy_state, signals.received)
+                session.stop(state, signals.received, time_step, policy_state)
             # 1. collect; the last iteration only collects what is left of the budget
             collect.num_steps = min(period, loop.total_env_steps - env_steps())
             t0 = time.perf_counter()
@@ -251,46 +216,17 @@ def _run(
             # 2. train
             try:
                 _train_phase(exp, collect.num_steps, state.stats)
-            except _NonFiniteLossError as e:
-                raise _diverged(session, e) from None
+            except NonFiniteTrainLossError as e:
+                raise session.diverged(e) from None
             state.collect_seconds += t1 - t0
             state.train_seconds += time.perf_counter() - t1
             state.iteration += 1
-            steps = env_steps()
-
-            # 3. evaluate when due; the run ends at the budget or at loop.stop_at_return
-            eval_due = loop.eval_interval > 0 and steps >= state.next_eval
-            periodic: EvalResult | None = None
-            if eval_due and not finished():
-                evaluation = periodic = _evaluate(exp, loop.eval_episodes, state)
-                session.say(f"env step {steps}: {_describe(evaluation)}")
-                state.next_eval = next_multiple(steps, loop.eval_interval)
-                if loop.stop_at_return is not None and evaluation.mean_return >= loop.stop_at_return:
-                    session.say(
-                        f"stopping: the greedy return reached loop.stop_at_return = {loop.stop_at_return}"
-                    )
-                    state.stopped = True
-            done = finished()
-            if done:  # the final evaluation, on episodes of its own
-                evaluation = _evaluate(exp, loop.final_eval_episodes, state, final=True)
-                session.say(f"final evaluation at env step {steps}: {_describe(evaluation)}")
-
-            # 4. a row of progress.csv (with the periodic evaluation, which may have stopped the
-            # run, else the final one at the budget's end) and a checkpoint, when due; eval.json
-            # once the checkpoint of the agent it evaluated is on disk
-            if done or eval_due or steps >= state.next_log:
-                session.log_row(state, periodic or (evaluation if done else None))
-            if done or (loop.checkpoint_interval > 0 and steps >= state.next_checkpoint):
-                session.save(state, time_step, policy_state)
-            if done and evaluation is not None:
-                session.write_eval(evaluation, steps)
+            # 3. evaluate, log, checkpoint when due (see Session.end_iteration)
+            latest, _ = session.end_iteration(state, finished, time_step, policy_state)
+            evaluation = latest or evaluation
 
         if evaluation is None:  # resumed a run that had already finished
-            evaluation = session.read_eval(env_steps())
-            if evaluation is None:  # stopped before its eval.json was written
-                evaluation = _evaluate(exp, loop.final_eval_episodes, state, final=True)
-                session.write_eval(evaluation, env_steps())
-            session.say(f"{run.path} had already finished at env step {env_steps()}")
+            evaluation = session.already_finished(state)
     finally:
         bar.close()
         logger.close()
@@ -306,39 +242,3 @@ def _run(
         train_seconds=state.train_seconds,
         eval_seconds=state.eval_seconds,
     )
-
-
-def _stop(session: Session, state: LoopState, time_step: Any, policy_state: Any, signum: int) -> None:
-    """Writes a checkpoint at this safe point (unless the newest is of this step) and raises RunInterruptedError."""
-    steps = session.exp.metrics.env_steps.result()
-    latest = session.latest_checkpoint()
-    path = (
-        latest[1]
-        if latest is not None and latest[0] == steps
-        else session.save(state, time_step, policy_state)
-    )
-    name = signal.Signals(signum).name
-    session.say(f"{name}: stopped at env step {steps}")
-    raise RunInterruptedError(
-        signum, f"stopped by {name} at env step {steps}; checkpoint {path} (resume continues from it)", path
-    )
-
-
-def _diverged(session: Session, error: _NonFiniteLossError) -> TrainingDivergedError:
-    latest = session.latest_checkpoint()
-    good = (
-        f"the last good checkpoint is {latest[1]}" if latest is not None else "no checkpoint was written yet"
-    )
-    return TrainingDivergedError(
-        f"training diverged: the loss of train step {error.train_step} is {error.loss} "
-        f"(env step {session.exp.metrics.env_steps.result()}); {good}, and nothing was saved after it "
-        "(lower agent.learning_rate, or clip the agent's gradients or rewards, then resume)"
-    )
-
-
-def _quiet(message: str) -> None:
-    del message
-
-
-def _describe(result: EvalResult) -> str:
-    return f"greedy return {result.mean_return:.1f} ± {result.std_return:.1f} over {result.episodes} episodes"

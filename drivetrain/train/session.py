@@ -1,37 +1,112 @@
 """One call of :func:`~drivetrain.train.train`: the loop's checkpointed state and where it writes.
 
+What the local loop and the distributed runner (:mod:`drivetrain.distributed.runner`) share:
 :class:`LoopState` holds the loop's own counters (the env and train steps live in the
 metrics and the agent). :func:`snapshot` gathers a checkpoint: every stateful part
 (agent with optimizer and RNGs, replay buffer, metrics, the loop's counters, the driver's
 current time step and policy state, the environments' state when they expose
 ``state_dict``, torch's RNG); :func:`restore` puts one back. :class:`Session` writes the
 rows of ``progress.csv``, the checkpoints with ``agent.pkl`` and the learning curve, and
-the messages above the progress bar.
+the messages above the progress bar; :meth:`Session.end_iteration` is the end of every
+iteration of both (an evaluation when due, ``loop.stop_at_return``, the final evaluation, a row,
+a checkpoint, ``eval.json``), and :func:`train_batch` one ``agent.train`` call with the checks
+that stop a diverged run. A session reads the run's parts through :class:`RunParts`
+(an :class:`~drivetrain.train.experiment.Experiment`, or the distributed learner's parts).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from drivetrain.agents import Agent
+from drivetrain.agents.loss_info import LossInfo, NonFiniteLossError
+from drivetrain.core.environment import Environment
+from drivetrain.core.policy import Policy
+from drivetrain.observers import ProgressBar
 from drivetrain.train.artifacts import save_agent
 from drivetrain.train.checkpoint import CheckpointDir, CheckpointError, atomic_write_text
 from drivetrain.train.config import ExperimentConfig, config_to_dict
-from drivetrain.train.evaluation import EvalResult
-from drivetrain.train.experiment import Experiment
+from drivetrain.train.evaluation import EvalResult, evaluate
+from drivetrain.train.experiment import Experiment, TrainMetrics
 from drivetrain.train.logger import RunLogger
 from drivetrain.train.plotting import plot_learning_curve
 from drivetrain.train.rundir import RunDir
+from drivetrain.train.signals import RunInterruptedError
 
-__all__ = ["CHECKPOINT_FORMAT", "LoopState", "Session", "TrainStats", "next_multiple", "restore", "snapshot"]
+if TYPE_CHECKING:
+    from drivetrain.train.resume import StartPoint
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "LoopState",
+    "NonFiniteTrainLossError",
+    "RunParts",
+    "RunSetupError",
+    "Session",
+    "TrainStats",
+    "TrainingDivergedError",
+    "describe",
+    "next_multiple",
+    "open_session",
+    "restore",
+    "snapshot",
+    "train_batch",
+]
 
 CHECKPOINT_FORMAT = 1
+
+
+class RunSetupError(RuntimeError):
+    """A part of the run cannot be built (unknown environment, missing dependency, no memory)."""
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss was NaN or infinite; the message names the train step and the last good checkpoint."""
+
+
+class NonFiniteTrainLossError(Exception):
+    """Raised by :func:`train_batch`; :meth:`Session.diverged` turns it into a TrainingDivergedError."""
+
+    def __init__(self, train_step: int, loss: float):
+        self.train_step, self.loss = train_step, loss
+
+
+class RunParts(Protocol):
+    """What a :class:`Session` reads of a run's parts."""
+
+    config: ExperimentConfig
+    agent: Agent
+    metrics: TrainMetrics
+
+    @property
+    def eval_policy(self) -> Policy: ...
+
+    def make_eval_env(self, final: bool = False) -> Environment: ...
+
+    def state_dict(self, include_replay: bool = True) -> dict[str, Any]: ...
+
+
+def train_batch(agent: Agent, experience: Any, weights: np.ndarray | None, stats: TrainStats) -> LossInfo:
+    """One ``agent.train`` call, its loss and scalars added to ``stats``; :class:`NonFiniteTrainLossError`
+    when the loss is NaN or infinite (before the agent's optimizer step where the agent refuses it)."""
+    try:
+        loss_info = agent.train(experience, weights=weights)
+    except NonFiniteLossError as e:  # refused before its optimizer step (actor-critic agents)
+        raise NonFiniteTrainLossError(e.train_step, e.loss) from e
+    loss = float(loss_info.loss)
+    if not math.isfinite(loss):
+        raise NonFiniteTrainLossError(agent.train_step, loss)
+    stats.add(loss, loss_info.extra)
+    return loss_info
 
 
 @dataclasses.dataclass
@@ -100,7 +175,7 @@ def next_multiple(step: int, interval: int) -> int:
     return (step // interval + 1) * interval
 
 
-def snapshot(exp: Experiment, state: LoopState, time_step: Any, policy_state: Any) -> dict[str, Any]:
+def snapshot(exp: RunParts, state: LoopState, time_step: Any, policy_state: Any) -> dict[str, Any]:
     """The checkpoint of a run: see the module docstring."""
     return {
         "format": CHECKPOINT_FORMAT,
@@ -139,14 +214,14 @@ def restore(exp: Experiment, snap: dict[str, Any], path: Path) -> tuple[LoopStat
     return state, snap["time_step"], snap["policy_state"]
 
 
-def fresh_state(exp: Experiment) -> LoopState:
+def fresh_state(exp: RunParts) -> LoopState:
     loop = exp.config.loop
     return LoopState(
         next_log=loop.log_interval, next_eval=loop.eval_interval, next_checkpoint=loop.checkpoint_interval
     )
 
 
-def _row(exp: Experiment, stats: TrainStats, rate: float, wall: float) -> dict[str, Any]:
+def _row(exp: RunParts, stats: TrainStats, rate: float, wall: float) -> dict[str, Any]:
     m = exp.metrics
     return {
         "env_steps": m.env_steps.result(),
@@ -165,7 +240,7 @@ def _row(exp: Experiment, stats: TrainStats, rate: float, wall: float) -> dict[s
 class Session:
     """One call of :func:`train`: where it writes (logs, checkpoints, messages) and its clock."""
 
-    exp: Experiment
+    exp: RunParts
     run: RunDir
     logger: RunLogger
     checkpoints: CheckpointDir
@@ -223,6 +298,130 @@ class Session:
             return EvalResult(tuple(data["returns"]), tuple(data["lengths"]))
         except (KeyError, TypeError):
             return None  # not an eval.json this version wrote: evaluated again
+
+    def evaluate(self, state: LoopState, episodes: int, final: bool = False) -> EvalResult:
+        """Plays ``episodes`` greedy episodes on a fresh evaluation environment (time counted in ``state``)."""
+        start = time.perf_counter()
+        with self.exp.make_eval_env(final=final) as env:
+            result = evaluate(env, self.exp.eval_policy, episodes)
+        state.eval_seconds += time.perf_counter() - start
+        return result
+
+    def end_iteration(
+        self, state: LoopState, finished: Callable[[], bool], time_step: Any = None, policy_state: Any = None
+    ) -> tuple[EvalResult | None, bool]:
+        """The end of an iteration: ``(the evaluation it ran or None, whether the run is finished)``.
+
+        1. a periodic evaluation when due (``loop.eval_interval``), which may stop the run at
+           ``loop.stop_at_return``; the run ends at the budget or there (``finished()``), with
+           the final evaluation, on episodes of its own;
+        2. a row of progress.csv (with the periodic evaluation, else the final one) and a
+           checkpoint, when due; ``eval.json`` once the checkpoint of the agent it evaluated is on disk.
+        """
+        loop = self.exp.config.loop
+        steps = self.exp.metrics.env_steps.result()
+        eval_due = loop.eval_interval > 0 and steps >= state.next_eval
+        evaluation = periodic = None
+        if eval_due and not finished():
+            evaluation = periodic = self.evaluate(state, loop.eval_episodes)
+            self.say(f"env step {steps}: {describe(evaluation)}")
+            state.next_eval = next_multiple(steps, loop.eval_interval)
+            if loop.stop_at_return is not None and evaluation.mean_return >= loop.stop_at_return:
+                self.say(f"stopping: the greedy return reached loop.stop_at_return = {loop.stop_at_return}")
+                state.stopped = True
+        done = finished()
+        if done:
+            evaluation = self.evaluate(state, loop.final_eval_episodes, final=True)
+            self.say(f"final evaluation at env step {steps}: {describe(evaluation)}")
+        if done or eval_due or steps >= state.next_log:
+            self.log_row(state, periodic or (evaluation if done else None))
+        if done or (loop.checkpoint_interval > 0 and steps >= state.next_checkpoint):
+            self.save(state, time_step, policy_state)
+        if done and evaluation is not None:
+            self.write_eval(evaluation, steps)
+        return evaluation, done
+
+    def already_finished(self, state: LoopState) -> EvalResult:
+        """A resumed run that had already finished: its ``eval.json``, written now if it was not."""
+        steps = self.exp.metrics.env_steps.result()
+        evaluation = self.read_eval(steps)
+        if evaluation is None:  # stopped before its eval.json was written
+            evaluation = self.evaluate(state, self.exp.config.loop.final_eval_episodes, final=True)
+            self.write_eval(evaluation, steps)
+        self.say(f"{self.run.path} had already finished at env step {steps}")
+        return evaluation
+
+    def stop(self, state: LoopState, signum: int, time_step: Any = None, policy_state: Any = None) -> None:
+        """Writes a checkpoint at this safe point (unless the newest is of this step) and raises
+        RunInterruptedError."""
+        steps = self.exp.metrics.env_steps.result()
+        latest = self.latest_checkpoint()
+        path = (
+            latest[1]
+            if latest is not None and latest[0] == steps
+            else self.save(state, time_step, policy_state)
+        )
+        name = signal.Signals(signum).name
+        self.say(f"{name}: stopped at env step {steps}")
+        raise RunInterruptedError(
+            signum,
+            f"stopped by {name} at env step {steps}; checkpoint {path} (resume continues from it)",
+            path,
+        )
+
+    def diverged(self, error: NonFiniteTrainLossError) -> TrainingDivergedError:
+        latest = self.latest_checkpoint()
+        good = (
+            f"the last good checkpoint is {latest[1]}"
+            if latest is not None
+            else "no checkpoint was written yet"
+        )
+        return TrainingDivergedError(
+            f"training diverged: the loss of train step {error.train_step} is {error.loss} "
+            f"(env step {self.exp.metrics.env_steps.result()}); {good}, and nothing was saved after it "
+            "(lower agent.learning_rate, or clip the agent's gradients or rewards, then resume)"
+        )
+
+
+def open_session(
+    parts: RunParts,
+    run: RunDir,
+    checkpoints: CheckpointDir,
+    start: StartPoint,
+    state: LoopState,
+    verbose: bool,
+    rows_dropped: bool,
+    resumed_note: str = "",
+) -> tuple[ProgressBar, RunLogger, Session]:
+    """The progress bar, the logs (trimmed to the start's step) and the session of a run that
+    starts at ``start``; says where it resumed from (``resumed_note`` appended) or that it starts over."""
+    loop, steps = parts.config.loop, parts.metrics.env_steps.result()
+    bar = ProgressBar(
+        loop.total_env_steps,
+        initial=steps,
+        average_return=parts.metrics.average_return,
+        desc=parts.config.preset or parts.config.env.name,
+        disable=not loop.progress_bar,
+    )
+    logger = RunLogger(run.path, keep_until=steps, tensorboard=loop.tensorboard)
+    session = Session(parts, run, logger, checkpoints, bar.write if verbose else _quiet, state.wall_seconds)
+    session.mark = (steps, session.start, state.eval_seconds)
+    if start.checkpoint is not None:
+        session.say(f"resumed from {start.checkpoint} at env step {steps}{resumed_note}")
+    elif start.resume:
+        session.say(
+            f"no checkpoint in {run.checkpoints}: the run starts over from env step 0"
+            + ("; the rows it had logged are dropped" if rows_dropped else "")
+        )
+    return bar, logger, session
+
+
+def _quiet(message: str) -> None:
+    del message
+
+
+def describe(result: EvalResult) -> str:
+    return f"greedy return {result.mean_return:.1f} ± {result.std_return:.1f} over {result.episodes} episodes"
 
 
 def _title(config: ExperimentConfig) -> str:

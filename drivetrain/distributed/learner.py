@@ -1,0 +1,241 @@
+"""The learner of a distributed run: the loop over fragments, its schedule, and training from the replay.
+
+:meth:`Learner.run` is the distributed loop of :mod:`drivetrain.distributed.runner`. Its schedule
+(checkpointed by :meth:`Learner.state_dict`):
+
+- **Collects.** Before each fragment the learner starts a collect on every idle collector
+  (up to the transport's ``max_in_flight``, in round-robin order from ``cursor``) of
+  ``min(loop.update_period, target - inserted - requested)`` env steps, ``target`` being
+  ``loop.learning_starts`` during the warm-up (the warm-up policy plays) and
+  ``loop.total_env_steps`` after it. ``requested`` counts what collects in flight were asked.
+- **Fragments.** The next finished fragment is inserted (a RATE_LIMITED insert is sent again
+  after training made room); its counts go to the metrics and the progress bar, so the run's
+  env steps are the sum of the inserted fragments' env steps.
+- **Updates.** Without ``execution.samples_per_insert`` a collect-phase fragment of ``n``
+  requested steps owes ``ceil(gradient_steps * n / update_period)`` updates (the local loop's
+  pro rata), trained at once while the replay has windows (``owed`` carries the rest); with it,
+  the learner trains as long as the rate limiter allows. Each sample call takes up to
+  ``execution.batches_per_sample`` batches.
+- **Weights.** ``get_policy_weights(agent)`` goes to every collector at the start and whenever
+  ``execution.weight_publish_period`` updates passed since the last broadcast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+from drivetrain.agents import Agent
+from drivetrain.distributed.replay_server import InsertStatus
+from drivetrain.distributed.topology import Collected, Transport
+from drivetrain.distributed.weights import get_policy_weights
+from drivetrain.replay.sources import Batch, ReplaySource
+from drivetrain.train.checkpoint import CheckpointDir
+from drivetrain.train.config import ExperimentConfig
+from drivetrain.train.evaluation import EvalResult
+from drivetrain.train.experiment import TrainMetrics
+from drivetrain.train.resume import StartPoint
+from drivetrain.train.rundir import RunDir
+from drivetrain.train.session import LoopState, NonFiniteTrainLossError, open_session, train_batch
+from drivetrain.train.signals import RunInterruptedError, StopSignals
+
+if TYPE_CHECKING:
+    from drivetrain.distributed.runner import LearnerParts
+    from drivetrain.train.loop import TrainResult
+
+__all__ = ["Learner", "SessionContext"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionContext:
+    """Where a run writes and how it started (what :func:`drivetrain.train.train` found)."""
+
+    run: RunDir
+    checkpoints: CheckpointDir
+    start: StartPoint
+    signals: StopSignals
+    verbose: bool
+    rows_dropped: bool
+
+
+@dataclasses.dataclass
+class _Schedule:
+    cursor: int = 0
+    requested: int = 0
+    owed: int = 0
+    published: int = -1
+
+
+class Learner:
+    """Trains the agent from the replay server and drives the collectors; see the module docstring."""
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        agent: Agent,
+        metrics: TrainMetrics,
+        source: ReplaySource,
+        transport: Transport,
+        num_steps: int,
+    ):
+        self.config, self.agent, self.metrics = config, agent, metrics
+        self.source, self.transport, self.num_steps = source, transport, int(num_steps)
+        self.schedule = _Schedule()
+        self._stats: Any = None
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.schedule)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.schedule = _Schedule(**state)
+
+    def forget(self, dropped: list[Collected]) -> None:
+        """Collects whose fragments were dropped (a checkpoint without the replay) are no longer requested."""
+        self.schedule.requested -= sum(c.requested for c in dropped)
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, parts: LearnerParts, state: LoopState, ctx: SessionContext) -> TrainResult:
+        from drivetrain.distributed.runner import advance_bar
+        from drivetrain.train.loop import TrainResult
+
+        loop, steps = self.config.loop, self.metrics.env_steps.result
+        bar, logger, session = open_session(
+            parts, ctx.run, ctx.checkpoints, ctx.start, state, ctx.verbose, ctx.rows_dropped
+        )
+        self._stats = state.stats
+        evaluation: EvalResult | None = None
+
+        def finished() -> bool:
+            return steps() >= loop.total_env_steps or (state.stopped and loop.stop_at_return is not None)
+
+        try:
+            if ctx.signals.received is not None and ctx.start.checkpoint is None:
+                raise RunInterruptedError(
+                    ctx.signals.received,
+                    f"stopped by {ctx.signals.received.name} before training started; nothing to save",
+                )
+            if self.schedule.published < 0:
+                self._publish()
+            while not finished():
+                if ctx.signals.received is not None:
+                    session.stop(state, ctx.signals.received)
+                self._start_collects()
+                t0 = time.perf_counter()
+                got = self.transport.next_fragment()
+                t1 = time.perf_counter()
+                try:
+                    self._insert(got)
+                    advance_bar(bar, got.fragment)
+                    if not got.warmup and self.config.execution.samples_per_insert is None:
+                        period, gradient_steps = loop.update_period, loop.gradient_steps
+                        self.schedule.owed += math.ceil(gradient_steps * got.requested / period)
+                    if not got.warmup or self.config.execution.samples_per_insert is not None:
+                        self._train(None if self.config.execution.samples_per_insert else self.schedule.owed)
+                except NonFiniteTrainLossError as e:
+                    raise session.diverged(e) from None
+                if got.warmup:
+                    state.warmup_seconds += time.perf_counter() - t0
+                else:
+                    state.collect_seconds += t1 - t0
+                    state.train_seconds += time.perf_counter() - t1
+                state.iteration += 1
+                state.stats = self._stats
+                latest, _ = session.end_iteration(state, finished)
+                self._stats = state.stats
+                evaluation = latest or evaluation
+            if evaluation is None:
+                evaluation = session.already_finished(state)
+        finally:
+            bar.close()
+            logger.close()
+        return TrainResult(
+            run_dir=ctx.run.path,
+            env_steps=steps(),
+            train_steps=self.agent.train_step,
+            evaluation=evaluation,
+            wall_seconds=session.wall(),
+            warmup_seconds=state.warmup_seconds,
+            collect_seconds=state.collect_seconds,
+            train_seconds=state.train_seconds,
+            eval_seconds=state.eval_seconds,
+        )
+
+    # ------------------------------------------------------------------ parts of an iteration
+    def _start_collects(self) -> None:
+        loop, schedule, transport = self.config.loop, self.schedule, self.transport
+        count = self.config.execution.collectors
+        busy = transport.in_flight()
+        for _ in range(count):
+            if len(busy) >= transport.max_in_flight:
+                return
+            index = schedule.cursor
+            if index in busy:
+                schedule.cursor = (index + 1) % count
+                continue
+            done = self.metrics.env_steps.result() + schedule.requested
+            warmup = done < loop.learning_starts
+            target = loop.learning_starts if warmup else loop.total_env_steps
+            num_steps = min(loop.update_period, target - done)
+            if num_steps <= 0:
+                return
+            transport.collect(index, num_steps, warmup)
+            busy.add(index)
+            schedule.requested += num_steps
+            schedule.cursor = (index + 1) % count
+
+    def _insert(self, got: Collected) -> None:
+        while True:
+            status = self.transport.insert(got)
+            if status is InsertStatus.STORED:
+                break
+            if status is InsertStatus.DUPLICATE:
+                raise RuntimeError(
+                    f"collector {got.index}'s fragment {got.fragment.sequence_number} was stored before"
+                )
+            if not self._train(1, refused=True):  # the limiter wants samples before more inserts
+                raise RuntimeError(
+                    "the replay refuses both inserts and samples (rate limiter): check "
+                    "execution.samples_per_insert and execution.rate_error_buffer"
+                )
+        self.schedule.requested -= got.requested
+        m, f = self.metrics, got.fragment
+        m.env_steps.load_state_dict({"n": m.env_steps.result() + f.env_steps})
+        m.episodes.load_state_dict({"n": m.episodes.result() + f.episodes})
+        for metric, values in ((m.average_return, f.episode_returns), (m.average_length, f.episode_lengths)):
+            if values:
+                s = metric.state_dict()
+                metric.load_state_dict({**s, "buffer": [*s["buffer"], *values]})
+
+    def _train(self, limit: int | None, refused: bool = False) -> int:
+        """Trains up to ``limit`` updates (None: while the replay gives batches); returns how many."""
+        loop, execution = self.config.loop, self.config.execution
+        done = 0
+        while limit is None or done < limit:
+            want = (
+                execution.batches_per_sample
+                if limit is None
+                else min(execution.batches_per_sample, limit - done)
+            )
+            batches = self.transport.sample(want, loop.batch_size, self.num_steps)
+            if batches is None and want > 1:
+                batches = self.transport.sample(1, loop.batch_size, self.num_steps)
+            if batches is None:
+                break
+            for windows, info in batches:
+                weights = info.weights if self.config.replay.prioritized else None
+                loss_info = train_batch(self.agent, windows, weights, self._stats)
+                self.source.trained(Batch(windows, weights, info), loss_info)
+            done += len(batches)
+            if not refused:
+                self.schedule.owed = max(self.schedule.owed - len(batches), 0)
+            if self.agent.train_step - self.schedule.published >= execution.weight_publish_period:
+                self._publish()
+        return done
+
+    def _publish(self) -> None:
+        version, weights = get_policy_weights(self.agent)
+        self.transport.set_weights(version, weights)
+        self.schedule.published = version
