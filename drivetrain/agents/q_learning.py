@@ -19,7 +19,9 @@
   steps, ``target <- tau * online + (1 - tau) * target`` (``tau = 1``: a hard copy);
 - the checkpoint format: ``state_dict()`` holds the online and target networks, the
   optimizer, ``train_step`` and the collect policy's RNG, so a restored agent continues
-  bit for bit.
+  bit for bit;
+- weights for collectors: ``get_weights() -> (train_step, online Q-network's CPU state dict)``
+  and ``set_weights(weights, version)``, which sets ``train_step`` to the version.
 
 A subclass brings its batch layout (:attr:`~QLearningAgent.train_sequence_length`,
 :meth:`~QLearningAgent.train`), its own hyperparameters and the checks of its networks.
@@ -269,6 +271,19 @@ class QLearningAgent(abc.ABC, Generic[NetworkT, PolicyT]):
                     t.copy_(o)
                 else:
                     t.lerp_(o, tau)
+
+    # ------------------------------------------------------------------ weights for collectors
+    def get_weights(self) -> tuple[int, dict[str, torch.Tensor]]:
+        """``(train_step, the online Q-network's state dict as CPU tensors)``: what the greedy and
+        collect policies act with; the version counts the train steps."""
+        weights = {k: v.detach().cpu().clone() for k, v in self._q_network.state_dict().items()}
+        return self._train_step, weights
+
+    def set_weights(self, weights: dict[str, torch.Tensor], version: int) -> None:
+        """Loads :meth:`get_weights`' weights into the online Q-network (a collector's copy of the
+        learner); ``train_step`` becomes ``version``, so the collect policy's epsilon follows it."""
+        self._q_network.load_state_dict(weights)
+        self._train_step = int(version)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
