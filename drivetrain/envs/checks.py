@@ -50,7 +50,7 @@ __all__ = [
 _REAL_KINDS = "biuf"
 _SMALL = 32  # float batches up to this size are checked in Python (faster than NumPy's calls)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-_FLOATS = frozenset({float, np.float64, np.float32})  # rewards as environments return them
+_FLOATS: frozenset[type] = frozenset({float, np.float64, np.float32})  # rewards as environments return them
 _RESET_API = "reset(seed=None, options=None) -> (observation, info)"
 _STEP_API = "step(action) -> (observation, reward, terminated, truncated, info)"
 _OLD_GYM = (
@@ -117,7 +117,7 @@ class RewardChecker:
         """``B`` rewards, one per environment (Python or NumPy scalars, as Gymnasium environments return them)."""
         if self._single:  # one environment's float: finite and within float32 (NaN fails both)
             r = rewards[0]
-            if r.__class__ in _FLOATS and -_FLOAT32_MAX <= r <= _FLOAT32_MAX:
+            if r.__class__ in _FLOATS and -_FLOAT32_MAX <= float(r) <= _FLOAT32_MAX:
                 return np.array(rewards, types.REWARD_DTYPE)
         try:
             sum(rewards)  # a TypeError for str, None and other non-numbers, which np.array might parse
