@@ -116,8 +116,7 @@ class RewardChecker:
     def from_list(self, rewards: list[Any]) -> np.ndarray:
         """``B`` rewards, one per environment (Python or NumPy scalars, as Gymnasium environments return them)."""
         if self._single:  # one environment's float: finite and within float32 (NaN fails both)
-            r = rewards[0]
-            if r.__class__ in _FLOATS and -_FLOAT32_MAX <= float(r) <= _FLOAT32_MAX:
+            if rewards[0].__class__ in _FLOATS and -_FLOAT32_MAX <= rewards[0] <= _FLOAT32_MAX:
                 return np.array(rewards, types.REWARD_DTYPE)
         try:
             sum(rewards)  # a TypeError for str, None and other non-numbers, which np.array might parse
