@@ -50,7 +50,6 @@ __all__ = [
 _REAL_KINDS = "biuf"
 _SMALL = 32  # float batches up to this size are checked in Python (faster than NumPy's calls)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-_FLOATS: frozenset[type] = frozenset({float, np.float64, np.float32})  # rewards as environments return them
 _RESET_API = "reset(seed=None, options=None) -> (observation, info)"
 _STEP_API = "step(action) -> (observation, reward, terminated, truncated, info)"
 _OLD_GYM = (
@@ -116,7 +115,11 @@ class RewardChecker:
     def from_list(self, rewards: list[Any]) -> np.ndarray:
         """``B`` rewards, one per environment (Python or NumPy scalars, as Gymnasium environments return them)."""
         if self._single:  # one environment's float: finite and within float32 (NaN fails both)
-            if rewards[0].__class__ in _FLOATS and -_FLOAT32_MAX <= rewards[0] <= _FLOAT32_MAX:
+            r = rewards[0]
+            kind = r.__class__  # rewards as environments return them
+            if (
+                kind is float or kind is np.float64 or kind is np.float32
+            ) and -_FLOAT32_MAX <= r <= _FLOAT32_MAX:
                 return np.array(rewards, types.REWARD_DTYPE)
         try:
             sum(rewards)  # a TypeError for str, None and other non-numbers, which np.array might parse
