@@ -38,12 +38,22 @@ from drivetrain.train.evaluation import EvalResult
 from drivetrain.train.experiment import TrainMetrics
 from drivetrain.train.resume import StartPoint
 from drivetrain.train.rundir import RunDir
-from drivetrain.train.session import LoopState, NonFiniteTrainLossError, open_session, train_batch
-from drivetrain.train.signals import RunInterruptedError, StopSignals
+from drivetrain.train.runs import (
+    NonFiniteTrainLossError,
+    TrainResult,
+    diverged,
+    finished_check,
+    open_session,
+    refuse_early_stop,
+    stop,
+    train_batch,
+    train_result,
+)
+from drivetrain.train.session import LoopState
+from drivetrain.train.signals import StopSignals
 
 if TYPE_CHECKING:
     from drivetrain.distributed.runner import LearnerParts
-    from drivetrain.train.loop import TrainResult
 
 __all__ = ["Learner", "SessionContext"]
 
@@ -99,29 +109,21 @@ class Learner:
     # ------------------------------------------------------------------ the loop
     def run(self, parts: LearnerParts, state: LoopState, ctx: SessionContext) -> TrainResult:
         from drivetrain.distributed.runner import advance_bar
-        from drivetrain.train.loop import TrainResult
 
-        loop, steps = self.config.loop, self.metrics.env_steps.result
+        loop = self.config.loop
         bar, logger, session = open_session(
             parts, ctx.run, ctx.checkpoints, ctx.start, state, ctx.verbose, ctx.rows_dropped
         )
         self._stats = state.stats
         evaluation: EvalResult | None = None
-
-        def finished() -> bool:
-            return steps() >= loop.total_env_steps or (state.stopped and loop.stop_at_return is not None)
-
+        finished = finished_check(parts, state)
         try:
-            if ctx.signals.received is not None and ctx.start.checkpoint is None:
-                raise RunInterruptedError(
-                    ctx.signals.received,
-                    f"stopped by {ctx.signals.received.name} before training started; nothing to save",
-                )
+            refuse_early_stop(ctx.signals, ctx.start)
             if self.schedule.published < 0:
                 self._publish()
             while not finished():
                 if ctx.signals.received is not None:
-                    session.stop(state, ctx.signals.received)
+                    stop(session, state, ctx.signals.received)
                 self._start_collects()
                 t0 = time.perf_counter()
                 got = self.transport.next_fragment()
@@ -135,7 +137,7 @@ class Learner:
                     if not got.warmup or self.config.execution.samples_per_insert is not None:
                         self._train(None if self.config.execution.samples_per_insert else self.schedule.owed)
                 except NonFiniteTrainLossError as e:
-                    raise session.diverged(e) from None
+                    raise diverged(session, e) from None
                 if got.warmup:
                     state.warmup_seconds += time.perf_counter() - t0
                 else:
@@ -151,17 +153,7 @@ class Learner:
         finally:
             bar.close()
             logger.close()
-        return TrainResult(
-            run_dir=ctx.run.path,
-            env_steps=steps(),
-            train_steps=self.agent.train_step,
-            evaluation=evaluation,
-            wall_seconds=session.wall(),
-            warmup_seconds=state.warmup_seconds,
-            collect_seconds=state.collect_seconds,
-            train_seconds=state.train_seconds,
-            eval_seconds=state.eval_seconds,
-        )
+        return train_result(session, state, evaluation)
 
     # ------------------------------------------------------------------ parts of an iteration
     def _start_collects(self) -> None:

@@ -56,10 +56,10 @@ from drivetrain.train.checkpoint import CheckpointDir, CheckpointError
 from drivetrain.train.config import ExperimentConfig, check_config, run_plan, save_config
 from drivetrain.train.experiment import TrainMetrics, eval_policy, make_env, run_seeds
 from drivetrain.train.fields import ConfigError
-from drivetrain.train.loop import TrainResult, _torch_threads
 from drivetrain.train.resume import find_start
 from drivetrain.train.rundir import RunDir
-from drivetrain.train.session import LoopState, RunSetupError, TrainStats, fresh_state
+from drivetrain.train.runs import RunSetupError, TrainResult, torch_threads
+from drivetrain.train.session import LoopState, fresh_state
 from drivetrain.train.signals import StopSignals
 
 __all__ = ["DistributedRunError", "LearnerParts", "train_distributed"]
@@ -239,7 +239,7 @@ def train_distributed(
     check_config(config)
     check_distributed(config)
     run = RunDir(run_dir)
-    with run.lock(), StopSignals() as signals, _torch_threads(config.loop.torch_threads):
+    with run.lock(), StopSignals() as signals, torch_threads(config.loop.torch_threads):
         run.check(resume=resume, force=force)
         start = find_start(run, config, resume)
         try:
@@ -269,8 +269,7 @@ def fresh_state_for(parts: LearnerParts, snap: dict[str, Any] | None, path: Any)
         return fresh_state(parts)
     try:
         parts.load_state_dict(snap["experiment"])
-        loop_state = dict(snap["loop"])
-        return LoopState(**{**loop_state, "stats": TrainStats.from_dict(loop_state["stats"])})
+        return LoopState.from_dict(snap["loop"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"cannot restore {path} into this run's parts: {type(e).__name__}: {e}") from e
 

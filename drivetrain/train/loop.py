@@ -32,16 +32,11 @@ is written after the final checkpoint, and always evaluates the agent it holds.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import os
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import gymnasium
-import torch
 
 from drivetrain.core.drivers import Observer, StepDriver
 from drivetrain.train.checkpoint import CheckpointDir
@@ -50,39 +45,24 @@ from drivetrain.train.evaluation import EvalResult
 from drivetrain.train.experiment import Experiment, build_experiment
 from drivetrain.train.resume import StartPoint, find_start
 from drivetrain.train.rundir import RunDir
-from drivetrain.train.session import (
-    LoopState,
+from drivetrain.train.runs import (
     NonFiniteTrainLossError,
     RunSetupError,
     TrainingDivergedError,
-    TrainStats,
-    fresh_state,
+    TrainResult,
+    diverged,
+    finished_check,
     open_session,
-    restore,
+    refuse_early_stop,
+    stop,
+    torch_threads,
     train_batch,
+    train_result,
 )
-from drivetrain.train.signals import RunInterruptedError, StopSignals
+from drivetrain.train.session import LoopState, TrainStats, fresh_state, restore
+from drivetrain.train.signals import StopSignals
 
 __all__ = ["LoopState", "RunSetupError", "TrainResult", "TrainingDivergedError", "train"]
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainResult:
-    """What a finished run reports."""
-
-    run_dir: Path
-    env_steps: int
-    train_steps: int
-    evaluation: EvalResult
-    wall_seconds: float
-    """Wall time of the whole run, over all its sessions (resumes)."""
-    warmup_seconds: float
-    """Time of the random warm-up."""
-    collect_seconds: float
-    """Time in the collect driver (warm-up not included)."""
-    train_seconds: float
-    """Time getting batches from the source and in agent.train."""
-    eval_seconds: float
 
 
 def _train_phase(exp: Experiment, collected: int, stats: TrainStats) -> None:
@@ -90,17 +70,6 @@ def _train_phase(exp: Experiment, collected: int, stats: TrainStats) -> None:
     source, agent = exp.source, exp.agent
     for batch in source.batches(collected):
         source.trained(batch, train_batch(agent, batch.experience, batch.weights, stats))
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _build(config: ExperimentConfig) -> Experiment:
@@ -150,7 +119,7 @@ def train(
 
         return train_distributed(config, run_dir, resume=resume, force=force, verbose=verbose)
     run = RunDir(run_dir)
-    with run.lock(), StopSignals() as signals, _torch_threads(config.loop.torch_threads):
+    with run.lock(), StopSignals() as signals, torch_threads(config.loop.torch_threads):
         run.check(resume=resume, force=force)
         start = find_start(run, config, resume)
         exp = _build(config)
@@ -187,16 +156,9 @@ def _run(
     bar, logger, session = open_session(exp, run, checkpoints, start, state, verbose, rows_dropped, note)
     observers: list[Observer] = [exp.source.observe, *exp.metrics.observers, bar]
     evaluation: EvalResult | None = None
-
-    def finished() -> bool:
-        return env_steps() >= loop.total_env_steps or (state.stopped and loop.stop_at_return is not None)
-
+    finished = finished_check(exp, state)
     try:
-        if signals.received is not None and start.checkpoint is None:  # while the parts were built
-            raise RunInterruptedError(
-                signals.received,
-                f"stopped by {signals.received.name} before training started; nothing to save",
-            )
+        refuse_early_stop(signals, start)  # a signal while the parts were built
         if start.checkpoint is None and loop.learning_starts > 0 and exp.warmup_policy is not None:
             warmup = StepDriver(exp.env, exp.warmup_policy, observers, num_steps=loop.learning_starts)
             time_step, policy_state = warmup.run()
@@ -207,7 +169,7 @@ def _run(
         collect = StepDriver(exp.env, exp.agent.collect_policy, observers, num_steps=period)
         while not finished():
             if signals.received is not None:
-                session.stop(state, signals.received, time_step, policy_state)
+                stop(session, state, signals.received, time_step, policy_state)
             # 1. collect; the last iteration only collects what is left of the budget
             collect.num_steps = min(period, loop.total_env_steps - env_steps())
             t0 = time.perf_counter()
@@ -217,7 +179,7 @@ def _run(
             try:
                 _train_phase(exp, collect.num_steps, state.stats)
             except NonFiniteTrainLossError as e:
-                raise session.diverged(e) from None
+                raise diverged(session, e) from None
             state.collect_seconds += t1 - t0
             state.train_seconds += time.perf_counter() - t1
             state.iteration += 1
@@ -231,14 +193,4 @@ def _run(
         bar.close()
         logger.close()
 
-    return TrainResult(
-        run_dir=run.path,
-        env_steps=env_steps(),
-        train_steps=exp.agent.train_step,
-        evaluation=evaluation,
-        wall_seconds=session.wall(),
-        warmup_seconds=state.warmup_seconds,
-        collect_seconds=state.collect_seconds,
-        train_seconds=state.train_seconds,
-        eval_seconds=state.eval_seconds,
-    )
+    return train_result(session, state, evaluation)

@@ -9,29 +9,26 @@ current time step and policy state, the environments' state when they expose
 rows of ``progress.csv``, the checkpoints with ``agent.pkl`` and the learning curve, and
 the messages above the progress bar; :meth:`Session.end_iteration` is the end of every
 iteration of both (an evaluation when due, ``loop.stop_at_return``, the final evaluation, a row,
-a checkpoint, ``eval.json``), and :func:`train_batch` one ``agent.train`` call with the checks
-that stop a diverged run. A session reads the run's parts through :class:`RunParts`
+a checkpoint, ``eval.json``). A session reads the run's parts through :class:`RunParts`
 (an :class:`~drivetrain.train.experiment.Experiment`, or the distributed learner's parts).
+:mod:`drivetrain.train.runs` opens a session and holds the rest the two loops share (a train
+batch with its divergence check, the stop at a signal, the result).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from drivetrain.agents import Agent
-from drivetrain.agents.loss_info import LossInfo, NonFiniteLossError
 from drivetrain.core.environment import Environment
 from drivetrain.core.policy import Policy
-from drivetrain.observers import ProgressBar
 from drivetrain.train.artifacts import save_agent
 from drivetrain.train.checkpoint import CheckpointDir, CheckpointError, atomic_write_text
 from drivetrain.train.config import ExperimentConfig, config_to_dict
@@ -40,44 +37,20 @@ from drivetrain.train.experiment import Experiment, TrainMetrics
 from drivetrain.train.logger import RunLogger
 from drivetrain.train.plotting import plot_learning_curve
 from drivetrain.train.rundir import RunDir
-from drivetrain.train.signals import RunInterruptedError
-
-if TYPE_CHECKING:
-    from drivetrain.train.resume import StartPoint
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "LoopState",
-    "NonFiniteTrainLossError",
     "RunParts",
-    "RunSetupError",
     "Session",
     "TrainStats",
-    "TrainingDivergedError",
     "describe",
     "next_multiple",
-    "open_session",
     "restore",
     "snapshot",
-    "train_batch",
 ]
 
 CHECKPOINT_FORMAT = 1
-
-
-class RunSetupError(RuntimeError):
-    """A part of the run cannot be built (unknown environment, missing dependency, no memory)."""
-
-
-class TrainingDivergedError(RuntimeError):
-    """A loss was NaN or infinite; the message names the train step and the last good checkpoint."""
-
-
-class NonFiniteTrainLossError(Exception):
-    """Raised by :func:`train_batch`; :meth:`Session.diverged` turns it into a TrainingDivergedError."""
-
-    def __init__(self, train_step: int, loss: float):
-        self.train_step, self.loss = train_step, loss
 
 
 class RunParts(Protocol):
@@ -93,20 +66,6 @@ class RunParts(Protocol):
     def make_eval_env(self, final: bool = False) -> Environment: ...
 
     def state_dict(self, include_replay: bool = True) -> dict[str, Any]: ...
-
-
-def train_batch(agent: Agent, experience: Any, weights: np.ndarray | None, stats: TrainStats) -> LossInfo:
-    """One ``agent.train`` call, its loss and scalars added to ``stats``; :class:`NonFiniteTrainLossError`
-    when the loss is NaN or infinite (before the agent's optimizer step where the agent refuses it)."""
-    try:
-        loss_info = agent.train(experience, weights=weights)
-    except NonFiniteLossError as e:  # refused before its optimizer step (actor-critic agents)
-        raise NonFiniteTrainLossError(e.train_step, e.loss) from e
-    loss = float(loss_info.loss)
-    if not math.isfinite(loss):
-        raise NonFiniteTrainLossError(agent.train_step, loss)
-    stats.add(loss, loss_info.extra)
-    return loss_info
 
 
 @dataclasses.dataclass
@@ -170,6 +129,12 @@ class LoopState:
     stats: TrainStats = dataclasses.field(default_factory=TrainStats)
     """Loss info since the last row of progress.csv."""
 
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> LoopState:
+        """From :func:`dataclasses.asdict` of a LoopState (a checkpoint's ``loop``)."""
+        loop_state = dict(state)
+        return cls(**{**loop_state, "stats": TrainStats.from_dict(loop_state["stats"])})
+
 
 def next_multiple(step: int, interval: int) -> int:
     return (step // interval + 1) * interval
@@ -203,8 +168,7 @@ def restore(exp: Experiment, snap: dict[str, Any], path: Path) -> tuple[LoopStat
     except (KeyError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"cannot restore {path} into this run's parts: {type(e).__name__}: {e}") from e
     try:
-        loop_state = dict(snap["loop"])
-        state = LoopState(**{**loop_state, "stats": TrainStats.from_dict(loop_state["stats"])})
+        state = LoopState.from_dict(snap["loop"])
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(
             f"{path}: the loop's state does not fit this version: {type(e).__name__}: {e}"
@@ -350,74 +314,6 @@ class Session:
             self.write_eval(evaluation, steps)
         self.say(f"{self.run.path} had already finished at env step {steps}")
         return evaluation
-
-    def stop(self, state: LoopState, signum: int, time_step: Any = None, policy_state: Any = None) -> None:
-        """Writes a checkpoint at this safe point (unless the newest is of this step) and raises
-        RunInterruptedError."""
-        steps = self.exp.metrics.env_steps.result()
-        latest = self.latest_checkpoint()
-        path = (
-            latest[1]
-            if latest is not None and latest[0] == steps
-            else self.save(state, time_step, policy_state)
-        )
-        name = signal.Signals(signum).name
-        self.say(f"{name}: stopped at env step {steps}")
-        raise RunInterruptedError(
-            signum,
-            f"stopped by {name} at env step {steps}; checkpoint {path} (resume continues from it)",
-            path,
-        )
-
-    def diverged(self, error: NonFiniteTrainLossError) -> TrainingDivergedError:
-        latest = self.latest_checkpoint()
-        good = (
-            f"the last good checkpoint is {latest[1]}"
-            if latest is not None
-            else "no checkpoint was written yet"
-        )
-        return TrainingDivergedError(
-            f"training diverged: the loss of train step {error.train_step} is {error.loss} "
-            f"(env step {self.exp.metrics.env_steps.result()}); {good}, and nothing was saved after it "
-            "(lower agent.learning_rate, or clip the agent's gradients or rewards, then resume)"
-        )
-
-
-def open_session(
-    parts: RunParts,
-    run: RunDir,
-    checkpoints: CheckpointDir,
-    start: StartPoint,
-    state: LoopState,
-    verbose: bool,
-    rows_dropped: bool,
-    resumed_note: str = "",
-) -> tuple[ProgressBar, RunLogger, Session]:
-    """The progress bar, the logs (trimmed to the start's step) and the session of a run that
-    starts at ``start``; says where it resumed from (``resumed_note`` appended) or that it starts over."""
-    loop, steps = parts.config.loop, parts.metrics.env_steps.result()
-    bar = ProgressBar(
-        loop.total_env_steps,
-        initial=steps,
-        average_return=parts.metrics.average_return,
-        desc=parts.config.preset or parts.config.env.name,
-        disable=not loop.progress_bar,
-    )
-    logger = RunLogger(run.path, keep_until=steps, tensorboard=loop.tensorboard)
-    session = Session(parts, run, logger, checkpoints, bar.write if verbose else _quiet, state.wall_seconds)
-    session.mark = (steps, session.start, state.eval_seconds)
-    if start.checkpoint is not None:
-        session.say(f"resumed from {start.checkpoint} at env step {steps}{resumed_note}")
-    elif start.resume:
-        session.say(
-            f"no checkpoint in {run.checkpoints}: the run starts over from env step 0"
-            + ("; the rows it had logged are dropped" if rows_dropped else "")
-        )
-    return bar, logger, session
-
-
-def _quiet(message: str) -> None:
-    del message
 
 
 def describe(result: EvalResult) -> str:
