@@ -1,0 +1,38 @@
+"""cartpole-dqn learns with two collectors: the distributed topology, in one process."""
+
+import pytest
+
+from drivetrain.distributed.runner import train_distributed
+from drivetrain.distributed.topology import InProcessTransport
+from drivetrain.train import apply_overrides, get_preset
+
+
+@pytest.mark.learning
+def test_cartpole_dqn_with_two_collectors_reaches_475(tmp_path):
+    """The cartpole-dqn preset on the distributed topology (2 collectors, one replay shard each,
+    the learner publishing weights after every update), with the in-process transport: the run
+    stops once a greedy evaluation reaches 475 and its final evaluation must reach 475 too.
+
+    On the 2-core development machine seeds 0, 1 and 2 reached 500 after 10k, 43k and 43k env
+    steps (9-41 s); on Ray, seeds 0 and 2 reached 500 (45k, 8k steps) and seed 1 ended at 120
+    after 50k (see docs/benchmarks.md). A second seed runs if the first falls short.
+    """
+    finals = []
+    for seed in (0, 1):
+        config = apply_overrides(
+            get_preset("cartpole-dqn").build(),
+            [
+                ("seed", seed),
+                ("execution.backend", "ray"),
+                ("execution.collectors", 2),
+                ("loop.progress_bar", False),
+                ("loop.tensorboard", False),
+            ],
+        )
+        result = train_distributed(
+            config, tmp_path / str(seed), transport=InProcessTransport(), verbose=False
+        )
+        finals.append((seed, result.env_steps, result.evaluation.mean_return))
+        if result.evaluation.mean_return >= 475:
+            return
+    pytest.fail(f"no seed reached a greedy mean return of 475: (seed, env steps, return) = {finals}")
