@@ -24,7 +24,8 @@ that the collectors and the learner call) polls it around each operation::
   ``[min_diff, max_diff]``: an insert of ``n`` is allowed iff ``diff + n * samples_per_insert
   <= max_diff``, a sample of ``k`` iff ``diff - k >= min_diff``.
 - Comparisons are exact (rational arithmetic on the float settings), so a setting that is
-  valid on paper cannot be stuck by rounding at a boundary.
+  valid on paper cannot be stuck by rounding at a boundary; the settings are checked (and
+  made exact) by :mod:`drivetrain.replay.rate_settings`.
 - ``state_dict()`` holds the settings and the counters; ``load_state_dict`` restores the
   counters exactly and refuses a state from other settings, naming the field.
 - Not thread-safe: the owner runs one call at a time (a Ray actor does) and keeps the check,
@@ -35,36 +36,16 @@ from __future__ import annotations
 
 import abc
 import math
-import numbers
-import operator
 from fractions import Fraction
 from typing import Any
+
+from drivetrain.replay.rate_settings import at_least, count, ratio_band, real
 
 __all__ = ["MinSize", "RateLimitError", "RateLimiter", "SampleToInsertRatio"]
 
 
 class RateLimitError(RuntimeError):
     """``insert`` or ``sample`` was called when the limiter does not allow it."""
-
-
-def _count(owner: str, field: str, value: Any, minimum: int) -> int:
-    """``value`` as an int ``>= minimum``, or a ValueError naming ``field``."""
-    if isinstance(value, bool):
-        raise ValueError(f"{owner}: {field} must be an integer >= {minimum}, got {value!r}")
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{owner}: {field} must be an integer >= {minimum}, got {value!r}") from None
-    if number < minimum:
-        raise ValueError(f"{owner}: {field} must be an integer >= {minimum}, got {number}")
-    return number
-
-
-def _real(owner: str, field: str, value: Any) -> Fraction:
-    """``value`` (a finite real number) as a float, exactly as a Fraction; else a ValueError naming ``field``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{owner}: {field} must be a finite number, got {value!r}")
-    return Fraction(float(value))
 
 
 class RateLimiter(abc.ABC):
@@ -75,7 +56,7 @@ class RateLimiter(abc.ABC):
     """
 
     def __init__(self, min_size_to_sample: int, max_insert_batch: int | None, max_sample_batch: int | None):
-        self._min_size = _count(self.name, "min_size_to_sample", min_size_to_sample, 1)
+        self._min_size = count(self.name, "min_size_to_sample", min_size_to_sample, 1)
         self._max_insert = max_insert_batch
         self._max_sample = max_sample_batch
         self._inserts = 0
@@ -161,7 +142,7 @@ class RateLimiter(abc.ABC):
 
     def delete(self, num: int = 1) -> None:
         """Counts ``num`` items that left the replay (``0 <= num <= size``)."""
-        num = _count(f"{self.name}.delete", "num", num, 0)
+        num = count(f"{self.name}.delete", "num", num, 0)
         if num > self.size:
             raise ValueError(f"{self.name}.delete: num={num} is more than the size {self.size}")
         self._deletes += num
@@ -171,7 +152,7 @@ class RateLimiter(abc.ABC):
         self._inserts = self._samples = self._deletes = 0
 
     def _num(self, op: str, num: int, maximum: int | None, field: str) -> int:
-        num = _count(f"{self.name}.{op}", "num", num, 1)
+        num = count(f"{self.name}.{op}", "num", num, 1)
         if maximum is not None and num > maximum:
             raise ValueError(
                 f"{self.name}.{op}: num={num} is more than {field}={maximum}, the largest "
@@ -199,9 +180,9 @@ class RateLimiter(abc.ABC):
                 saved = tuple(saved)
             if saved != value:
                 raise ValueError(f"{owner}: {key} is {saved!r} in the state and {value!r} here")
-        inserts = _count(owner, "inserts", state["inserts"], 0)
-        samples = _count(owner, "samples", state["samples"], 0)
-        deletes = _count(owner, "deletes", state["deletes"], 0)
+        inserts = count(owner, "inserts", state["inserts"], 0)
+        samples = count(owner, "samples", state["samples"], 0)
+        deletes = count(owner, "deletes", state["deletes"], 0)
         if deletes > inserts:
             raise ValueError(f"{owner}: deletes ({deletes}) is more than inserts ({inserts})")
         self._inserts, self._samples, self._deletes = inserts, samples, deletes
@@ -254,14 +235,9 @@ class SampleToInsertRatio(RateLimiter):
 
     **No deadlock.** With ``N = max_insert_batch`` and ``K = max_sample_batch``, the
     settings must satisfy ``max_diff - min_diff >= N * r + K`` (a number: ``e >= (N * r + K) /
-    2``; for single items ``e >= (r + 1) / 2``). Then, whatever the counters (any mix of
-    inserts, samples, deletes, a loaded state), an insert of ``n <= N`` or a sample of
-    ``k <= K`` is allowed: in stage 1 every insert is; in stage 2 an insert of ``n`` is
-    refused only when ``diff > max_diff - n * r >= max_diff - N * r >= min_diff + K >=
-    min_diff + k``, and then the sample of ``k`` is allowed. The bound is tight: with a band
-    narrower than ``N * r + K``, a ``diff`` in ``(max_diff - N * r, min_diff + K)`` refuses
-    both (e.g. ``r = 1``, ``e = 0.9``: as stage 2 begins, ``diff = r * m``, an insert would
-    take it to ``r * m + 1 > r * m + 0.9`` and a sample to ``r * m - 1 < r * m - 0.9``).
+    2``; for single items ``e >= (r + 1) / 2``). Then, whatever the counters, an insert of
+    ``n <= N`` or a sample of ``k <= K`` is allowed, and the bound is tight (the proof:
+    :func:`~drivetrain.replay.rate_settings.ratio_band`, which checks it).
     Reverb requires ``e >= max(1, r)``, which implies this. Stage 1 also lets through a batch
     that takes the size past ``m``: Reverb frees inserts while ``size + n <= m`` (the same
     rule for single items), which strands a batch that would overshoot the band while
@@ -283,35 +259,12 @@ class SampleToInsertRatio(RateLimiter):
         max_sample_batch: int = 1,
     ):
         name = self.name
-        n_max = _count(name, "max_insert_batch", max_insert_batch, 1)
-        k_max = _count(name, "max_sample_batch", max_sample_batch, 1)
+        n_max = count(name, "max_insert_batch", max_insert_batch, 1)
+        k_max = count(name, "max_sample_batch", max_sample_batch, 1)
         super().__init__(min_size_to_sample, n_max, k_max)
-        ratio = _real(name, "samples_per_insert", samples_per_insert)
-        if ratio <= 0:
-            raise ValueError(f"{name}: samples_per_insert must be > 0, got {samples_per_insert!r}")
-        if isinstance(error_buffer, tuple | list):
-            if len(error_buffer) != 2:
-                raise ValueError(
-                    f"{name}: error_buffer must be a number or a pair (min_diff, max_diff), got {error_buffer!r}"
-                )
-            lo = _real(name, "error_buffer[0] (min_diff)", error_buffer[0])
-            hi = _real(name, "error_buffer[1] (max_diff)", error_buffer[1])
-            setting: float | tuple[float, float] = (float(error_buffer[0]), float(error_buffer[1]))
-            need = f"max_diff - min_diff = {float(hi - lo)!r} must be >= {float(n_max * ratio + k_max)!r}"
-        else:
-            buffer = _real(name, "error_buffer", error_buffer)
-            if buffer <= 0:
-                raise ValueError(f"{name}: error_buffer must be > 0, got {error_buffer!r}")
-            lo, hi = ratio * self._min_size - buffer, ratio * self._min_size + buffer
-            setting = float(error_buffer)
-            need = f"it must be >= {_at_least((n_max * ratio + k_max) / 2)!r}"
-        if hi - lo < n_max * ratio + k_max:
-            raise ValueError(
-                f"{name}: error_buffer={error_buffer!r} is too small for samples_per_insert="
-                f"{samples_per_insert!r}, max_insert_batch={n_max}, max_sample_batch={k_max}: {need} "
-                "(the band must be at least max_insert_batch * samples_per_insert + "
-                "max_sample_batch wide, or inserts and samples can both be refused for good)"
-            )
+        ratio, lo, hi, setting = ratio_band(
+            name, samples_per_insert, self._min_size, error_buffer, n_max, k_max
+        )
         self._ratio_setting = float(samples_per_insert)
         self._buffer_setting = setting
         self._lo, self._hi = lo, hi
@@ -337,15 +290,15 @@ class SampleToInsertRatio(RateLimiter):
         """
         owner = f"{cls.__name__}.from_tolerance"
         tol, ratio = (
-            _real(owner, "tolerance", tolerance),
-            _real(owner, "samples_per_insert", samples_per_insert),
+            real(owner, "tolerance", tolerance),
+            real(owner, "samples_per_insert", samples_per_insert),
         )
         if tol < 0:
             raise ValueError(f"{owner}: tolerance must be >= 0, got {tolerance!r}")
-        size = _count(owner, "min_size_to_sample", min_size_to_sample, 1)
-        n_max = _count(owner, "max_insert_batch", max_insert_batch, 1)
-        k_max = _count(owner, "max_sample_batch", max_sample_batch, 1)
-        buffer = max(float(tol * ratio * size), _at_least((n_max * ratio + k_max) / 2))
+        size = count(owner, "min_size_to_sample", min_size_to_sample, 1)
+        n_max = count(owner, "max_insert_batch", max_insert_batch, 1)
+        k_max = count(owner, "max_sample_batch", max_sample_batch, 1)
+        buffer = max(float(tol * ratio * size), at_least((n_max * ratio + k_max) / 2))
         return cls(samples_per_insert, size, buffer, max_insert_batch=n_max, max_sample_batch=k_max)
 
     # ------------------------------------------------------------------ settings
@@ -397,9 +350,3 @@ class SampleToInsertRatio(RateLimiter):
             f"inserts * samples_per_insert - samples would be {after!r} {limit} "
             f"(inserts={self._inserts}, samples={self._samples})"
         )
-
-
-def _at_least(value: Fraction) -> float:
-    """The smallest float ``>= value``."""
-    out = float(value)
-    return out if Fraction(out) >= value else math.nextafter(out, math.inf)
