@@ -322,7 +322,18 @@ def check_config(config: ExperimentConfig) -> None:
     if not 0.0 <= loop.eval_epsilon <= 1.0:
         raise fields.ConfigError(f"loop.eval_epsilon must be in [0, 1], got {loop.eval_epsilon}")
     # replay.capacity >= env.num_envs is the replay buffer's own check, for agents that have one
-    problems = builder_for(config.agent).check(config.agent, run_plan(config))
+    builder, plan = builder_for(config.agent), run_plan(config)
+    problems = builder.check(config.agent, plan)
+    envs = (
+        config.execution.num_envs(config.env.num_envs) if config.execution.backend == "ray" else plan.num_envs
+    )
+    period = builder.update_period(config.agent, plan)
+    if period % envs:
+        problems.append(
+            f"loop.update_period ({period}) must be a multiple of the environments a driver steps at once "
+            f"({envs}): every driver step takes one step in each, so a collect phase would take "
+            f"{-(-period // envs) * envs} steps and train as if it took {period}"
+        )
     if problems:
         raise fields.ConfigError("; ".join(problems))
 

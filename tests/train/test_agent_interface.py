@@ -128,3 +128,20 @@ def test_its_builder_checks_the_run(tmp_path):
 
     with pytest.raises(ConfigError, match=r"agent\.scale must be positive"):
         train(config(scale=-1.0), tmp_path, verbose=False)
+
+
+@pytest.mark.parametrize(
+    ("backend", "key"), [("local", "env.num_envs"), ("ray", "execution.envs_per_collector")]
+)
+def test_a_collect_phase_that_is_not_a_whole_number_of_driver_steps_is_refused(tmp_path, backend, key):
+    # 8 environments step together: a phase of 4 env steps would take 8 and train as if it took 4
+    from drivetrain.train import apply_overrides, get_preset
+    from drivetrain.train.fields import ConfigError
+
+    config = apply_overrides(
+        get_preset("cartpole-dqn").build(),
+        [("execution.backend", backend), (key, 8), ("loop.update_period", 4), ("loop.gradient_steps", 1)],
+    )
+    with pytest.raises(ConfigError, match=r"loop\.update_period \(4\) must be a multiple of .* \(8\)"):
+        train(config, tmp_path / "run", verbose=False)
+    assert not (tmp_path / "run").exists()
