@@ -131,3 +131,27 @@ def test_a_cuda_run_trains_evaluates_and_exports(tmp_path, preset):
     loaded = load_agent(tmp_path)
     export_policy(loaded.agent, tmp_path / "p.pt2")
     assert load_exported_policy(tmp_path / "p.pt2").output_name == "mean"
+
+
+def test_a_nan_loss_in_sac_stops_the_run_as_training_diverged(tmp_path, monkeypatch):
+    # SAC refuses a non-finite loss before its optimizer step; the loop reports a divergence
+    # naming the train step and the last good checkpoint, not a FloatingPointError traceback
+    import math
+
+    import torch
+
+    from drivetrain.train.loop import TrainingDivergedError
+
+    real = SAC.train
+
+    def poisoned(self, batch, weights=None):
+        if self.train_step == 150:  # env step 350, after the checkpoint at env step 300
+            with torch.no_grad():
+                next(self.networks["critic"].parameters()).fill_(math.nan)
+        return real(self, batch, weights)
+
+    monkeypatch.setattr(SAC, "train", poisoned)
+    with pytest.raises(TrainingDivergedError, match=r"train step 151 .*last good checkpoint is .*ckpt-"):
+        train(tiny("pendulum-sac"), tmp_path, verbose=False)
+    agent = load_agent(tmp_path).agent
+    assert all(torch.isfinite(t).all() for t in agent.networks.state_dict().values())

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import abc
 import copy
+import math
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -34,7 +35,7 @@ import torch
 from torch import nn
 
 from drivetrain.agents.continuous.policy import ActorPolicy, Exploration
-from drivetrain.agents.loss_info import LossInfo
+from drivetrain.agents.loss_info import LossInfo, NonFiniteLossError
 from drivetrain.agents.tensors import to_torch
 from drivetrain.core import seeding, specs, types
 from drivetrain.core.schedules import Schedule
@@ -252,10 +253,22 @@ class OffPolicyActorCritic(abc.ABC):
 
     # ------------------------------------------------------------------ updates
     def _step(self, name: str, loss: torch.Tensor) -> torch.Tensor:
-        """Backward, clip (if ``max_grad_norm``), step the optimizer of ``name``; the norm before clipping."""
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"{self._name}.train: the {name} loss is {loss.item()} at train step {self._train_step}"
+        """Backward, clip (if ``max_grad_norm``), step the optimizer of ``name``; the gradients'
+        norm before clipping (logged)."""
+        total = self._optimize(name, loss, norm=True)
+        assert total is not None
+        return total
+
+    def _step_unlogged(self, name: str, loss: torch.Tensor) -> None:
+        """:meth:`_step` for a part whose gradient norm is not logged (no norm unless it clips)."""
+        self._optimize(name, loss, norm=False)
+
+    def _optimize(self, name: str, loss: torch.Tensor, *, norm: bool) -> torch.Tensor | None:
+        value = loss.item()  # one read of a scalar: cheaper than a finite check on the tensor
+        if not math.isfinite(value):  # refused before the step: the weights stay finite
+            step = self._train_step + 1
+            raise NonFiniteLossError(
+                f"{self._name}.train: the {name} loss of train step {step} is {value}", step, value
             )
         optimizer = self._optimizers[name]
         if self._learning_rate_fraction is not None:
@@ -264,14 +277,14 @@ class OffPolicyActorCritic(abc.ABC):
                 group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)
-        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        norm: torch.Tensor = torch.nn.utils.get_total_norm([p.grad for p in params])  # logged
-        if (
-            self._max_grad_norm is not None
-        ):  # the clip reuses the norm (no pass over the gradients without it)
-            torch.nn.utils.clip_grads_with_norm_(params, self._max_grad_norm, norm)
+        total: torch.Tensor | None = None
+        if norm or self._max_grad_norm is not None:
+            params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            total = torch.nn.utils.get_total_norm([p.grad for p in params])
+            if self._max_grad_norm is not None:  # the clip reuses the norm
+                torch.nn.utils.clip_grads_with_norm_(params, self._max_grad_norm, total)
         optimizer.step()
-        return norm
+        return total
 
     def update_targets(self, *pairs: tuple[str, str], tau: float | None = None) -> None:
         """Polyak averaging of each ``(target, online)`` pair of networks (``tau``: the agent's by default)."""

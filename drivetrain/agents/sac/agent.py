@@ -156,7 +156,7 @@ class SAC(OffPolicyActorCritic):
             self._temperature.log_alpha, log_prob, self._target_entropy, t.weight
         )
         if self._config.autotune_alpha:
-            self._step("temperature", alpha_loss)
+            self._step_unlogged("temperature", alpha_loss)
 
         self._finish_step()
         if self._train_step % self._config.target_update_period == 0:
