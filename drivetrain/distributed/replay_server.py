@@ -37,6 +37,9 @@ wraps a :class:`ReplayServer` (and the local backend calls it directly)::
 - ``state_dict()`` holds the shards (views of their storage), the limiter's counters, the
   writers' numbers and the counters; ``load_state_dict`` restores them all, so sampling and
   inserting go on identically. Thread-safe: one lock around every call.
+
+Its parts (the shards, the limiter, the check of inserted items) are built, and its settings
+checked, by :mod:`drivetrain.distributed.replay_parts`.
 """
 
 from __future__ import annotations
@@ -49,25 +52,19 @@ from typing import Any
 
 import numpy as np
 
-from drivetrain.core import seeding, specs, types
+from drivetrain.core import types
 from drivetrain.core.schedules import Schedule
-from drivetrain.replay import (
-    IdempotentInserts,
-    MinSize,
-    PrioritizedReplay,
-    RateLimiter,
-    ReplayBuffer,
-    SampleInfo,
-    SampleToInsertRatio,
-    UniformReplay,
+from drivetrain.distributed.replay_parts import (
+    ItemCheck,
+    check_int,
+    check_memory_fits,
+    make_limiter,
+    make_shards,
 )
-from drivetrain.replay.layout import TrajectoryLayout
+from drivetrain.replay import IdempotentInserts, RateLimiter, SampleInfo, SampleToInsertRatio
 from drivetrain.replay.sharded import ShardedReplay
-from drivetrain.replay.storage import available_memory
 
 __all__ = ["InsertStatus", "ReplayServer"]
-
-_FIRST = int(types.StepType.FIRST)
 
 
 class InsertStatus(enum.Enum):
@@ -76,12 +73,6 @@ class InsertStatus(enum.Enum):
     STORED = "stored"
     DUPLICATE = "duplicate"
     RATE_LIMITED = "rate_limited"
-
-
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"ReplayServer: {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 class ReplayServer:
@@ -132,10 +123,10 @@ class ReplayServer:
         storage_dir: str | os.PathLike[str] | None = None,
         check_memory: bool = True,
     ):
-        num_shards = _int("num_shards", num_shards, 1)
-        envs = _int("envs_per_shard", envs_per_shard, 1)
-        capacity = _int("capacity", capacity, envs)
-        min_size = _int("min_size_to_sample", min_size_to_sample, 1)
+        num_shards = check_int("num_shards", num_shards, 1)
+        envs = check_int("envs_per_shard", envs_per_shard, 1)
+        capacity = check_int("capacity", capacity, envs)
+        min_size = check_int("min_size_to_sample", min_size_to_sample, 1)
         held = num_shards * (capacity // envs) * envs
         if min_size > held:
             raise ValueError(
@@ -149,39 +140,19 @@ class ReplayServer:
             if given:
                 raise ValueError(f"ReplayServer: {', '.join(given)} apply only with prioritized=True")
         if check_memory and storage_dir is None:
-            need = num_shards * ReplayBuffer.estimate_nbytes(
-                data_spec, capacity, envs, dedup_frames=dedup_frames, frame_reserve=frame_reserve
-            )
-            avail = available_memory()
-            if avail is not None and need > avail:
-                raise MemoryError(
-                    f"ReplayServer: {num_shards} shards of capacity={capacity} need {need / 1e9:.2f} GB "
-                    f"but only {avail / 1e9:.2f} GB of memory is available; lower the capacity or pass "
-                    "storage_dir= (check_memory=False skips this check)"
-                )
-        self._limiter = self._make_limiter(
+            check_memory_fits(data_spec, num_shards, capacity, envs, dedup_frames, frame_reserve)
+        self._limiter = make_limiter(
             samples_per_insert, min_size, error_buffer, max_insert_steps, max_sample_windows, envs
         )
-        seeds = seeding.spawn_seeds(None if seed is None else int(seed), num_shards + 1)
         storage: dict[str, Any] = {"dedup_frames": dedup_frames, "frame_reserve": frame_reserve}
         storage.update(storage_dir=storage_dir, check_memory=check_memory)
-        shards: list[ReplayBuffer]
-        if prioritized:
-            alpha, epsilon = 0.6 if alpha is None else alpha, 1e-6 if epsilon is None else epsilon
-            beta = 0.4 if beta is None else beta
-            shards = [
-                PrioritizedReplay(data_spec, capacity, envs, alpha, beta, s, epsilon=epsilon, **storage)
-                for s in seeds[:-1]
-            ]
-        else:
-            shards = [UniformReplay(data_spec, capacity, envs, s, **storage) for s in seeds[:-1]]
-        self._replay = ShardedReplay(shards, seeds[-1])
+        self._replay = make_shards(
+            data_spec, capacity, num_shards, envs, seed, storage, prioritized, alpha, beta, epsilon
+        )
         self._num_shards = num_shards
         self._envs = envs
         self._max_insert_steps = max_insert_steps
-        self._layout = TrajectoryLayout(data_spec)
-        self._shapes = [(envs, *s.shape) for s in self._layout.specs]
-        self._dtypes = [s.dtype for s in self._layout.specs]
+        self._item_check = ItemCheck(data_spec, envs)
         self._inserts: IdempotentInserts[tuple[int, Sequence[types.Trajectory]]] = IdempotentInserts(
             self._store
         )
@@ -190,32 +161,6 @@ class ReplayServer:
         self._restarting: set[int] = set()
         self._counts = {"stored": 0, "duplicate": 0, "rate_limited": 0, "samples_refused": 0}
         self._restarts = [0] * num_shards
-
-    @staticmethod
-    def _make_limiter(
-        ratio: float | None,
-        min_size: int,
-        error_buffer: float | tuple[float, float] | None,
-        max_insert_steps: int | None,
-        max_sample_windows: int | None,
-        envs: int,
-    ) -> RateLimiter:
-        steps = None if max_insert_steps is None else _int("max_insert_steps", max_insert_steps, 1)
-        windows = None if max_sample_windows is None else _int("max_sample_windows", max_sample_windows, 1)
-        if ratio is None:
-            if error_buffer is not None:
-                raise ValueError("ReplayServer: error_buffer applies only with samples_per_insert")
-            return MinSize(min_size)
-        if steps is None or windows is None:
-            raise ValueError(
-                "ReplayServer: samples_per_insert needs max_insert_steps (the most time steps one insert "
-                "carries) and max_sample_windows (num_batches * batch_size of the largest sample call), "
-                "to check that inserts and samples can never both be refused"
-            )
-        limits = {"max_insert_batch": steps * envs, "max_sample_batch": windows}
-        if error_buffer is None:
-            return SampleToInsertRatio.from_tolerance(ratio, min_size, **limits)
-        return SampleToInsertRatio(ratio, min_size, error_buffer, **limits)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -262,7 +207,7 @@ class ReplayServer:
             if self._inserts.is_applied(shard, sequence_number):
                 self._counts["duplicate"] += 1
                 return InsertStatus.DUPLICATE
-            self._check_items(shard, items)
+            self._item_check.check(shard, items, not self._checked[shard], shard in self._restarting)
             num = len(items) * self._envs
             if not self._limiter.can_insert(num):
                 self._counts["rate_limited"] += 1
@@ -282,36 +227,6 @@ class ReplayServer:
         shard, items = batch
         for item in items:
             self._replay.add_batch(shard, item)
-
-    def _check_items(self, shard: int, items: Sequence[types.Trajectory]) -> None:
-        """Raises a SpecError before anything is stored if an item breaks the spec."""
-        for k, item in enumerate(items):
-            if not isinstance(item, types.Trajectory):
-                raise TypeError(
-                    f"ReplayServer.insert: items[{k}] is a {type(item).__name__}, not a Trajectory"
-                )
-            leaves = self._layout.flatten(item)
-            try:
-                ok = [v.shape for v in leaves] == self._shapes and [v.dtype for v in leaves] == self._dtypes
-            except AttributeError:
-                ok = False
-            if not ok or not self._checked[shard]:
-                try:
-                    self._layout.check(item, self._envs)
-                except specs.SpecError as error:
-                    raise specs.SpecError(f"ReplayServer.insert: items[{k}]: {error}") from None
-                if not ok:
-                    raise specs.SpecError(
-                        f"ReplayServer.insert: items[{k}]: every leaf must be a numpy array of the spec's "
-                        f"dtype, shaped [envs_per_shard={self._envs}, ...]"
-                    )
-        if shard in self._restarting:
-            step_type = np.asarray(items[0].step_type)
-            if np.any(step_type != _FIRST):
-                raise ValueError(
-                    f"ReplayServer.insert: writer {shard} restarted, so its first item must be FIRST in "
-                    f"every environment; got step types {step_type.tolist()}"
-                )
 
     def next_sequence_number(self, writer_id: int) -> int:
         """The number writer ``writer_id``'s next insert must carry."""
@@ -343,9 +258,9 @@ class ReplayServer:
         the limiter does not allow ``num_batches * batch_size`` samples now or no window is
         eligible yet. RuntimeError when no window is eligible and the limiter refuses inserts
         (it would wait for ever: ``min_size_to_sample`` is too small for windows of ``num_steps``)."""
-        num_batches = _int("num_batches", num_batches, 1)
-        batch_size = _int("batch_size", batch_size, 1)
-        num_steps = _int("num_steps", num_steps, 1)
+        num_batches = check_int("num_batches", num_batches, 1)
+        batch_size = check_int("batch_size", batch_size, 1)
+        num_steps = check_int("num_steps", num_steps, 1)
         num = num_batches * batch_size
         with self._lock:
             if not self._limiter.can_sample(num):
