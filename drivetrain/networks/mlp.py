@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional
 
 from drivetrain.networks.initialization import HIDDEN_GAIN, linear
 
@@ -17,6 +18,10 @@ class MLP(nn.Sequential):
 
     With no ``layers`` it is the identity and ``output_dim == input_dim``. Weights are
     initialized orthogonally with gain √2 (see :mod:`drivetrain.networks.initialization`).
+    The forward pass applies the layers' weights directly (``linear``, then ``relu``): the
+    same operations as calling the ``Linear`` and ``ReLU`` modules, without a module call
+    each (the Python overhead that dominates small networks); hooks registered on the
+    inner layers are therefore not called.
     """
 
     def __init__(self, input_dim: int, layers: Sequence[int], generator: torch.Generator | None = None):
@@ -33,3 +38,9 @@ class MLP(nn.Sequential):
         super().__init__(*modules)
         self.input_dim = int(input_dim)
         self.output_dim = width
+        self._linears: list[nn.Linear] = [m for m in modules if isinstance(m, nn.Linear)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self._linears:
+            x = torch.relu(functional.linear(x, layer.weight, layer.bias))
+        return x
