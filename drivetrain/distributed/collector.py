@@ -11,7 +11,8 @@ imports no ray)::
 
 **Parts.** ``execution.envs_per_collector`` environments (``env.num_envs`` when None), an
 agent made on the CPU by the registry's builder (``builder_for(config.agent)``), whose
-collect policy and warm-up policy are what the collector plays; it never trains, and only
+collect policy and warm-up policy are what the collector plays
+(:mod:`drivetrain.distributed.collector_parts` builds them); it never trains, and only
 weights arrive from the learner. One :class:`~drivetrain.core.drivers.StepDriver` per
 policy, continuing from the time step and policy state the last call left (a policy that
 follows a stateless one starts from its initial state, as in the local loop).
@@ -25,20 +26,15 @@ boundaries, episodes ended, their returns and lengths.
 
 **Weights and exploration.** :meth:`set_weights` applies ``(version, weights)`` only when the
 version is newer than the one held; until the first, the collector acts with its own initial
-weights (version -1). Versions are those of the learner's
-:func:`~drivetrain.distributed.weights.get_policy_weights`, which
-count its train steps, so an epsilon-greedy collect policy (DQN, R2D2) evaluates the agent's
-epsilon schedule at the version it holds, as the local loop evaluates it at ``agent.train_step``.
-With ``execution.apex_epsilons`` collector ``i`` of ``C`` uses Ape-X's fixed
-``0.4 ** (1 + 7 i / (C - 1))`` instead.
+weights (version -1). Versions count the learner's train steps, and an epsilon-greedy
+collect policy (DQN, R2D2) evaluates the agent's epsilon schedule at the version it holds,
+or uses Ape-X's fixed epsilons with ``execution.apex_epsilons`` (see
+:mod:`~drivetrain.distributed.collector_parts`).
 
 **Seeds.** Collector ``i`` of a run seeded ``s`` draws everything from its seed stream
-:func:`collector_seed` ``(s, i)``: child ``(6, i)`` of ``s``'s ``SeedSequence``, the branch after
-the six of the run's own parts (:func:`~drivetrain.train.experiment.run_seeds`: child ``k`` is
-``spawn_seeds(s, n)[k]``). Generation ``g`` of its parts (0 when built, ``n + 1`` after
-``restart(n)``) takes child ``g`` of the stream and splits it with
-:func:`~drivetrain.core.seeding.spawn_seeds` into the seeds of the environments, the agent,
-the collect policy and the warm-up policy. The same config and index give the same
+:func:`collector_seed` ``(s, i)``; generation ``g`` of its parts (0 when built, ``n + 1`` after
+``restart(n)``) takes child ``g`` of the stream (see
+:mod:`~drivetrain.distributed.collector_parts`). The same config and index give the same
 fragments; a restarted collector does not replay the episodes of its first life.
 
 **State.** :meth:`state_dict` holds the weights it acts with and their version, the policies'
@@ -52,24 +48,25 @@ sequence numbers continuing from the replay's ``next_sequence_number(writer_id)`
 
 from __future__ import annotations
 
-import dataclasses
-import warnings
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from drivetrain.agents import Agent, builder_for
+from drivetrain.agents import Agent
 from drivetrain.core import metrics, types
 from drivetrain.core.drivers import StepDriver
 from drivetrain.core.environment import Environment
 from drivetrain.core.policy import Policy
-from drivetrain.core.seeding import spawn_seeds
-from drivetrain.distributed.config import apex_epsilon
+from drivetrain.distributed.collector_parts import (
+    CollectorParts,
+    build_parts,
+    collector_seed,
+    generation_seeds,
+)
 from drivetrain.distributed.weights import get_policy_weights, set_policy_weights
-from drivetrain.policies import EpsilonGreedyPolicy
 from drivetrain.replay.sources import _info_filter
-from drivetrain.train.config import ExperimentConfig, run_plan
-from drivetrain.train.experiment import RunSeeds, make_env
+from drivetrain.train.config import ExperimentConfig
+from drivetrain.train.experiment import env_state, load_env_state, make_env
 
 __all__ = ["Collector", "Fragment", "collector_seed"]
 
@@ -96,16 +93,6 @@ class Fragment(NamedTuple):
     """Their lengths in steps."""
     weights_version: int
     """Version of the weights held while collecting (-1: the collector's own initial weights)."""
-
-
-def _child_seed(seed: int, *key: int) -> int:
-    """The seed of child ``key`` of ``seed``'s SeedSequence (``spawn_seeds(seed, n)[k]`` for ``key=(k,)``)."""
-    return int(np.random.SeedSequence(seed, spawn_key=key).generate_state(1)[0])
-
-
-def collector_seed(seed: int, index: int) -> int:
-    """The seed stream of collector ``index`` in a run seeded ``seed`` (see the module docstring)."""
-    return _child_seed(seed, len(RunSeeds._fields), index)
 
 
 class _EpisodeLog(metrics._EpisodeMetric):
@@ -138,16 +125,6 @@ class _EpisodeLog(metrics._EpisodeMetric):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._load_accumulators(state)
-
-
-@dataclasses.dataclass
-class _Parts:
-    """What one generation of a collector is made of."""
-
-    env: Environment
-    agent: Agent
-    collect_policy: Policy
-    warmup_policy: Policy | None
 
 
 class Collector:
@@ -187,51 +164,14 @@ class Collector:
     # ------------------------------------------------------------------ building
     def _seeds(self, generation: int) -> list[int]:
         """The seeds of the environments, the agent, the collect and the warm-up policy of a generation."""
-        return spawn_seeds(_child_seed(self._seed_stream, generation), 4)
+        return generation_seeds(self._seed_stream, generation)
 
-    def _build(self, generation: int) -> _Parts:
-        env_seed, agent_seed, collect_seed, warmup_seed = self._seeds(generation)
-        config = self._config
-        env = make_env(config.env, self._num_envs, env_seed)
-        try:
-            agent_config = config.agent
-            if "device" in {f.name for f in dataclasses.fields(agent_config)}:
-                agent_config = dataclasses.replace(agent_config, device="cpu")
-            builder = builder_for(agent_config)
-            plan = dataclasses.replace(run_plan(config), num_envs=self._num_envs)
-            agent = builder.make_agent(
-                agent_config, env.time_step_spec(), env.action_spec(), agent_seed, plan
-            )
-            return _Parts(
-                env,
-                agent,
-                self._exploring(agent.collect_policy, collect_seed),
-                builder.warmup_policy(agent, warmup_seed),
-            )
-        except BaseException:
-            env.close()
-            raise
+    def _build(self, generation: int) -> CollectorParts:
+        return build_parts(self._config, self._index, self._num_envs, self._seeds(generation), self._version)
 
-    def _exploring(self, policy: Policy, seed: int) -> Policy:
-        """The collect policy, its epsilon (if it has one) following the version held, or Ape-X's."""
-        execution = self._config.execution
-        if not isinstance(policy, EpsilonGreedyPolicy):
-            if execution.apex_epsilons:
-                raise ValueError(
-                    f"execution.apex_epsilons: the collect policy of {type(self._config.agent).__name__} "
-                    f"({type(policy).__name__}) has no epsilon; set execution.apex_epsilons false"
-                )
-            return policy
-        epsilon = (
-            apex_epsilon(self._index, execution.collectors) if execution.apex_epsilons else policy.schedule
-        )
-        return EpsilonGreedyPolicy(
-            policy.wrapped,
-            epsilon,
-            seed=seed,
-            step_fn=lambda: max(self._weights_version, 0),
-            emit_info=bool(policy.info_spec),
-        )
+    def _version(self) -> int:
+        """The version the collect policy's epsilon schedule follows (0 until weights arrive)."""
+        return max(self._weights_version, 0)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -363,7 +303,7 @@ class Collector:
             "episode_log": self._log.state_dict(),
             "collect_policy": parts.collect_policy.state_dict(),
             "warmup_policy": None if parts.warmup_policy is None else parts.warmup_policy.state_dict(),
-            "env": _env_state(parts.env),
+            "env": env_state(parts.env, "collector checkpoints", "a resumed collector"),
             "time_step": self._time_step,
             "policy_state": self._policy_state,
             "acting": self._acting,
@@ -382,9 +322,7 @@ class Collector:
             parts.warmup_policy.load_state_dict(state["warmup_policy"])
         self._sequence_number = int(state["sequence_number"])
         self._env_steps, self._episodes = int(state["env_steps"]), int(state["episodes"])
-        load = getattr(parts.env, "load_state_dict", None)
-        if state["env"] is not None and callable(load):
-            load(state["env"])
+        if load_env_state(parts.env, state["env"]):
             self._log.load_state_dict(state["episode_log"])
             self._time_step, self._policy_state = state["time_step"], state["policy_state"]
             self._acting = state["acting"]
@@ -405,19 +343,3 @@ def _non_negative(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValueError(f"{name} must be an int >= 0, got {value!r}")
     return int(value)
-
-
-def _env_state(env: Environment) -> Any:
-    """The environments' state, or None (with a warning) when they cannot give it."""
-    state_dict = getattr(env, "state_dict", None)
-    if not callable(state_dict):
-        return None
-    try:
-        return state_dict()
-    except Exception as e:  # e.g. an environment that cannot be pickled
-        warnings.warn(
-            f"collector checkpoints do not hold the environments' state ({type(e).__name__}: {e}); "
-            "a resumed collector starts new episodes",
-            stacklevel=3,
-        )
-        return None

@@ -36,7 +36,9 @@ __all__ = [
     "RunSeeds",
     "TrainMetrics",
     "build_experiment",
+    "env_state",
     "eval_policy",
+    "load_env_state",
     "make_env",
     "run_seeds",
 ]
@@ -145,7 +147,7 @@ class Experiment:
             "replay": self.source.state_dict() if keep_source else None,
             "metrics": self.metrics.state_dict(),
             "warmup_policy": None if self.warmup_policy is None else self.warmup_policy.state_dict(),
-            "env": _env_state(self.env),
+            "env": env_state(self.env),
             "torch_rng": torch.get_rng_state(),
         }
 
@@ -166,7 +168,7 @@ class Experiment:
         if self.warmup_policy is not None and state["warmup_policy"] is not None:
             self.warmup_policy.load_state_dict(state["warmup_policy"])
         torch.set_rng_state(state["torch_rng"])
-        if _load_env_state(self.env, state["env"]):
+        if load_env_state(self.env, state["env"]):
             return True
         self.metrics.drop_partial_episodes()
         return False
@@ -201,7 +203,9 @@ def eval_policy(agent: Agent, config: ExperimentConfig) -> Policy:
     return EpsilonGreedyPolicy(agent.policy, eps, seed=config.seed)
 
 
-def _env_state(env: Environment) -> Any:
+def env_state(env: Environment, holder: str = "checkpoints", resumed: str = "a resumed run") -> Any:
+    """The environments' state, or None when they cannot give it: then a warning says that
+    ``holder`` do not hold it and that ``resumed`` starts new episodes (pointing at the caller's caller)."""
     state_dict = getattr(env, "state_dict", None)
     if not callable(state_dict):
         return None
@@ -209,14 +213,15 @@ def _env_state(env: Environment) -> Any:
         return state_dict()
     except Exception as e:  # e.g. an environment that cannot be pickled
         warnings.warn(
-            f"checkpoints do not hold the environments' state ({type(e).__name__}: {e}); "
-            "a resumed run starts new episodes",
+            f"{holder} do not hold the environments' state ({type(e).__name__}: {e}); "
+            f"{resumed} starts new episodes",
             stacklevel=3,
         )
         return None
 
 
-def _load_env_state(env: Environment, state: Any) -> bool:
+def load_env_state(env: Environment, state: Any) -> bool:
+    """Loads :func:`env_state`'s ``state`` into ``env``; False if there is none or ``env`` cannot load it."""
     load = getattr(env, "load_state_dict", None)
     if state is None or not callable(load):
         return False
