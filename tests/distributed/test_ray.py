@@ -80,7 +80,9 @@ def test_a_run_on_ray_completes_and_writes_eval_json(ray_session, tmp_path):
 
 
 def test_a_killed_collector_is_restarted_and_the_run_completes_with_exact_counters(ray_session, tmp_path):
-    config = tiny()
+    # a budget long enough that the restarted actor (a new process importing torch: seconds on a
+    # loaded machine) is back before the other collector alone has finished the run
+    config = tiny(("loop.total_env_steps", "6000"), ("loop.checkpoint_interval", "2000"))
     delivered = Delivered(kill_at=6)
     transport = RayTransport(delivered)
     result = train_distributed(config, tmp_path / "run", transport=transport, verbose=False)
