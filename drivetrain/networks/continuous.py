@@ -209,7 +209,9 @@ class _Critic(nn.Module):
         self.head = linear(self.torso.output_dim, 1, OUTPUT_GAIN, gen)
 
     def forward(self, observation: torch.Tensor, unit_action: torch.Tensor) -> torch.Tensor:
-        features = torch.cat([self.encoder(observation), unit_action.to(torch.float32)], dim=-1)
+        if unit_action.dtype is not torch.float32:
+            unit_action = unit_action.to(torch.float32)
+        features = torch.cat([self.encoder(observation), unit_action], dim=-1)
         out: torch.Tensor = self.head(self.torso(features)).squeeze(-1)
         return out
 
@@ -244,6 +246,16 @@ class QCritics(nn.Module):
 
     def forward(self, observation: torch.Tensor, unit_action: torch.Tensor) -> torch.Tensor:
         return torch.stack([critic(observation, unit_action) for critic in self.critics])
+
+    def min(self, observation: torch.Tensor, unit_action: torch.Tensor) -> torch.Tensor:
+        """``min_i Q_i`` ``[B]`` (clipped double Q): pairwise minima, without stacking the critics.
+
+        The values of ``forward(...).min(0).values``; a gradient flows to the smaller critic
+        (split between them on an exact tie)."""
+        out: torch.Tensor = self.critics[0](observation, unit_action)
+        for critic in self.critics[1:]:
+            out = torch.minimum(out, critic(observation, unit_action))
+        return out
 
     def first(self, observation: torch.Tensor, unit_action: torch.Tensor) -> torch.Tensor:
         """``Q_1`` alone ``[B]`` (TD3's and DDPG's actor loss)."""

@@ -23,6 +23,8 @@ class VectorEncoder(nn.Module):
         self.output_dim = int(size)
 
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
+        if observation.dtype is torch.float32 and observation.dim() == 2:  # already [B, d] floats
+            return observation
         return observation.reshape(observation.shape[0], self.output_dim).to(torch.float32)
 
 

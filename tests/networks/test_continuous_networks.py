@@ -95,3 +95,11 @@ def test_polyak_update_moves_the_target_by_tau_and_copies_integer_buffers():
     torch.testing.assert_close(target[0], torch.full((3,), 1.75))  # 0.75 * 1 + 0.25 * 4
     polyak_update(target, online, 1.0)
     torch.testing.assert_close(target[0], online[0])
+
+
+@pytest.mark.parametrize("num_critics", [1, 2, 3])
+def test_the_critics_minimum_equals_the_minimum_over_the_stacked_critics(num_critics):
+    spec = specs.ArraySpec((3,), np.float32, "observation")
+    critics = QCritics(spec, 2, (8,), num_critics=num_critics, seed=0)
+    obs, action = torch.randn(5, 3), torch.rand(5, 2) * 2 - 1
+    assert torch.equal(critics.min(obs, action), critics(obs, action).min(0).values)

@@ -127,7 +127,7 @@ class SAC(OffPolicyActorCritic):
         with torch.no_grad():
             mean, log_std = self._sac_actor(t.next_observation)
             next_action, next_log_prob = squashed_sample(mean, log_std, noise)
-            next_q = self._target_critic(t.next_observation, next_action).min(0).values
+            next_q = self._target_critic.min(t.next_observation, next_action)
             return loss_lib.critic_target(t.reward, t.discount, next_q, next_log_prob, alpha)
 
     def train(self, experience: types.Trajectory, weights: np.ndarray | None = None) -> LossInfo:
@@ -147,7 +147,7 @@ class SAC(OffPolicyActorCritic):
         mean, log_std = self._sac_actor(t.observation)
         action, log_prob = squashed_sample(mean, log_std, noise[1])
         self.freeze_critic(True)  # the actor's gradient only
-        q_pi = self._critic(t.observation, action).min(0).values
+        q_pi = self._critic(t.observation, action).min(0).values  # the gradient reaches one critic per sample
         self.freeze_critic(False)
         actor_loss = loss_lib.actor_loss(q_pi, log_prob, alpha, t.weight)
         actor_grad = self._step("actor", actor_loss)

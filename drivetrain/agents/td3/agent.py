@@ -95,7 +95,7 @@ class TD3(OffPolicyActorCritic):
             next_action = loss_lib.smoothed_target_action(
                 target_mean, noise, c.target_policy_noise, c.target_noise_clip
             )
-            next_q = self._target_critic(t.next_observation, next_action).min(0).values
+            next_q = self._target_critic.min(t.next_observation, next_action)
             return loss_lib.critic_target(t.reward, t.discount, next_q)
 
     def train(self, experience: types.Trajectory, weights: np.ndarray | None = None) -> LossInfo:
