@@ -9,15 +9,17 @@ the action spec's bounds (:class:`~drivetrain.policies.RandomPolicy`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from drivetrain.agents.protocol import RunPlan
+from drivetrain.core import types
 from drivetrain.core.policy import Policy
 from drivetrain.core.schedules import Schedule
 from drivetrain.policies import RandomPolicy
 from drivetrain.replay.sources import ReplaySource
 
-__all__ = ["ReplayActorCriticBuilder", "remaining_budget"]
+__all__ = ["SHARED_CHANGEABLE_ON_RESUME", "ReplayActorCriticBuilder", "remaining_budget"]
 
 
 def remaining_budget(plan: RunPlan) -> Schedule:
@@ -37,10 +39,37 @@ def remaining_budget(plan: RunPlan) -> Schedule:
     return fraction
 
 
+SHARED_CHANGEABLE_ON_RESUME = frozenset(
+    {
+        "actor_learning_rate",
+        "critic_learning_rate",
+        "adam_eps",
+        "anneal_learning_rate",
+        "gamma",
+        "tau",
+        "max_grad_norm",
+        "device",
+    }
+)
+"""Config fields of SAC and TD3 alike that a resumed run may change (optimizer constants,
+targets, clipping, device); each builder adds its own."""
+
+
 class ReplayActorCriticBuilder:
-    """The experience source, schedule, warm-up and checks of SAC and TD3 (subclasses add the agent)."""
+    """The experience source, schedule, warm-up, checks and agent construction of SAC and TD3.
+
+    A subclass names its agent (``_agent_name``) and its factory (``_make``: ``make_sac`` or
+    ``make_td3``, called with ``learning_rate_fraction``)."""
 
     _agent_name = "the agent"
+    _make: Callable[..., Any]
+
+    def make_agent(
+        self, config: Any, time_step_spec: types.TimeStep, action_spec: Any, seed: int | None, plan: RunPlan
+    ) -> Any:
+        """The agent, its learning rates annealed over the run's budget when ``config.anneal_learning_rate``."""
+        fraction = remaining_budget(plan) if config.anneal_learning_rate else None
+        return type(self)._make(config, time_step_spec, action_spec, seed, learning_rate_fraction=fraction)
 
     def make_source(self, agent: Any, replay: Any, plan: RunPlan, seed: int) -> ReplaySource:
         from drivetrain import replay as replay_lib

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from drivetrain.agents.continuous.builder import ReplayActorCriticBuilder, remaining_budget
-from drivetrain.agents.protocol import RunPlan, register_builder
+from drivetrain.agents.continuous.builder import SHARED_CHANGEABLE_ON_RESUME, ReplayActorCriticBuilder
+from drivetrain.agents.protocol import register_builder
 from drivetrain.agents.sac.agent import SAC
 from drivetrain.agents.sac.config import SACConfig
 from drivetrain.core import seeding, types
@@ -63,33 +63,18 @@ class SACBuilder(ReplayActorCriticBuilder):
 
     kind: ClassVar[str] = "sac"
     config_type: ClassVar[type] = SACConfig
-    changeable_on_resume: ClassVar[frozenset[str]] = frozenset(
-        {
-            "actor_learning_rate",
-            "critic_learning_rate",
-            "alpha_learning_rate",
-            "adam_eps",
-            "anneal_learning_rate",
-            "gamma",
-            "tau",
-            "target_update_period",
-            "autotune_alpha",
-            "target_entropy",
-            "log_std_min",
-            "log_std_max",
-            "max_grad_norm",
-            "device",
-        }
-    )
+    changeable_on_resume: ClassVar[frozenset[str]] = SHARED_CHANGEABLE_ON_RESUME | {
+        "alpha_learning_rate",
+        "target_update_period",
+        "autotune_alpha",
+        "target_entropy",
+        "log_std_min",
+        "log_std_max",
+    }
     """Optimizer constants, targets, the temperature's tuning, clamps and device (not the networks'
     shapes, the number of critics, nor initial_alpha, which the checkpoint's log α replaces)."""
     _agent_name = "SAC"
-
-    def make_agent(
-        self, config: Any, time_step_spec: types.TimeStep, action_spec: Any, seed: int | None, plan: RunPlan
-    ) -> SAC:
-        fraction = remaining_budget(plan) if config.anneal_learning_rate else None
-        return make_sac(config, time_step_spec, action_spec, seed, learning_rate_fraction=fraction)
+    _make = staticmethod(make_sac)
 
 
 register_builder(SACBuilder())

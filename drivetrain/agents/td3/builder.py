@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from drivetrain.agents.continuous.builder import ReplayActorCriticBuilder, remaining_budget
-from drivetrain.agents.protocol import RunPlan, register_builder
+from drivetrain.agents.continuous.builder import SHARED_CHANGEABLE_ON_RESUME, ReplayActorCriticBuilder
+from drivetrain.agents.protocol import register_builder
 from drivetrain.agents.td3.agent import TD3
 from drivetrain.agents.td3.config import TD3Config
 from drivetrain.core import seeding, types
@@ -57,31 +57,16 @@ class TD3Builder(ReplayActorCriticBuilder):
 
     kind: ClassVar[str] = "td3"
     config_type: ClassVar[type] = TD3Config
-    changeable_on_resume: ClassVar[frozenset[str]] = frozenset(
-        {
-            "actor_learning_rate",
-            "critic_learning_rate",
-            "adam_eps",
-            "anneal_learning_rate",
-            "gamma",
-            "tau",
-            "policy_delay",
-            "target_policy_noise",
-            "target_noise_clip",
-            "exploration_noise",
-            "max_grad_norm",
-            "device",
-        }
-    )
+    changeable_on_resume: ClassVar[frozenset[str]] = SHARED_CHANGEABLE_ON_RESUME | {
+        "policy_delay",
+        "target_policy_noise",
+        "target_noise_clip",
+        "exploration_noise",
+    }
     """Optimizer constants, targets, delays, noises and device (not the networks' shapes nor the
     number of critics)."""
     _agent_name = "TD3"
-
-    def make_agent(
-        self, config: Any, time_step_spec: types.TimeStep, action_spec: Any, seed: int | None, plan: RunPlan
-    ) -> TD3:
-        fraction = remaining_budget(plan) if config.anneal_learning_rate else None
-        return make_td3(config, time_step_spec, action_spec, seed, learning_rate_fraction=fraction)
+    _make = staticmethod(make_td3)
 
 
 register_builder(TD3Builder())
