@@ -38,6 +38,10 @@ class ExecutionConfig:
     """Collectors (backend 'ray'), each stepping its own batch of environments with the collect policy."""
     envs_per_collector: int | None = None
     """Environments of each collector's batch; None: env.num_envs."""
+    fragment_steps: int | None = None
+    """Env steps a collector gathers per collect call (a fragment; a multiple of its environments),
+    each followed by gradient_steps x fragment_steps / loop.update_period updates; None: loop.update_period.
+    Larger fragments cost fewer round trips (Atari's 4-step period is one call per 4 env steps)."""
     samples_per_insert: float | None = None
     """Target ratio of sampled windows to inserted transitions (Reverb's SampleToInsertRatio);
     None: no ratio limit beyond the replay's minimum size (loop.learning_starts)."""
@@ -63,6 +67,9 @@ class ExecutionConfig:
             "envs_per_collector",
             "None or >= 1",
         )
+        require(
+            self, self.fragment_steps is None or self.fragment_steps >= 1, "fragment_steps", "None or >= 1"
+        )
         require(self, _positive(self.samples_per_insert), "samples_per_insert", "None or a finite number > 0")
         require(self, _positive(self.rate_error_buffer), "rate_error_buffer", "None or a finite number > 0")
         require(
@@ -83,6 +90,10 @@ class ExecutionConfig:
     def num_envs(self, env_num_envs: int) -> int:
         """Environments of each collector's batch: ``envs_per_collector``, else ``env.num_envs``."""
         return env_num_envs if self.envs_per_collector is None else self.envs_per_collector
+
+    def fragment(self, update_period: int) -> int:
+        """Env steps of each collect call: ``fragment_steps``, else ``loop.update_period``."""
+        return update_period if self.fragment_steps is None else self.fragment_steps
 
 
 def _positive(value: float | None) -> bool:

@@ -5,7 +5,8 @@
 
 - **Collects.** Before each fragment the learner starts a collect on every idle collector
   (up to the transport's ``max_in_flight``, in round-robin order from ``cursor``) of
-  ``min(loop.update_period, target - inserted - requested)`` env steps, ``target`` being
+  ``min(fragment, target - inserted - requested)`` env steps (``fragment``:
+  ``execution.fragment_steps``, else ``loop.update_period``), ``target`` being
   ``loop.learning_starts`` during the warm-up (the warm-up policy plays) and
   ``loop.total_env_steps`` after it. ``requested`` counts what collects in flight were asked.
 - **Fragments.** The next finished fragment is inserted (a RATE_LIMITED insert is sent again
@@ -15,7 +16,7 @@
   requested steps owes ``ceil(gradient_steps * n / update_period)`` updates (the local loop's
   pro rata), trained at once while the replay has windows (``owed`` carries the rest); with it,
   the learner trains as long as the rate limiter allows. Each sample call takes up to
-  ``execution.batches_per_sample`` batches.
+  ``execution.batches_per_sample`` batches; while they train, the next call is on its way.
 - **Weights.** ``get_policy_weights(agent)`` goes to every collector at the start and whenever
   ``execution.weight_publish_period`` updates passed since the last broadcast.
 """
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from drivetrain.agents import Agent
 from drivetrain.distributed.replay_server import InsertStatus
-from drivetrain.distributed.topology import Collected, Transport
+from drivetrain.distributed.topology import Collected, TakeBatches, Transport
 from drivetrain.distributed.weights import get_policy_weights
 from drivetrain.replay.sources import Batch, ReplaySource
 from drivetrain.train.checkpoint import CheckpointDir
@@ -170,7 +171,7 @@ class Learner:
             done = self.metrics.env_steps.result() + schedule.requested
             warmup = done < loop.learning_starts
             target = loop.learning_starts if warmup else loop.total_env_steps
-            num_steps = min(loop.update_period, target - done)
+            num_steps = min(self.config.execution.fragment(loop.update_period), target - done)
             if num_steps <= 0:
                 return
             transport.collect(index, num_steps, warmup)
@@ -202,30 +203,41 @@ class Learner:
                 metric.load_state_dict({**s, "buffer": [*s["buffer"], *values]})
 
     def _train(self, limit: int | None, refused: bool = False) -> int:
-        """Trains up to ``limit`` updates (None: while the replay gives batches); returns how many."""
+        """Trains up to ``limit`` updates (None: while the replay gives batches); returns how many.
+
+        While one sample call's batches train, the next call is already on its way (when more
+        updates are due), so the replay samples and sends while the learner computes."""
         loop, execution = self.config.loop, self.config.execution
         done = 0
-        while limit is None or done < limit:
-            want = (
-                execution.batches_per_sample
-                if limit is None
-                else min(execution.batches_per_sample, limit - done)
-            )
-            batches = self.transport.sample(want, loop.batch_size, self.num_steps)
+        take = self._sample(self._want(limit, done))
+        while take is not None:
+            batches = take()
+            want = self._want(limit, done)
             if batches is None and want > 1:
-                batches = self.transport.sample(1, loop.batch_size, self.num_steps)
+                batches = self.transport.sample_async(1, loop.batch_size, self.num_steps)()
             if batches is None:
                 break
+            done += len(batches)
+            take = self._sample(self._want(limit, done))
             for windows, info in batches:
                 weights = info.weights if self.config.replay.prioritized else None
                 loss_info = train_batch(self.agent, windows, weights, self._stats)
                 self.source.trained(Batch(windows, weights, info), loss_info)
-            done += len(batches)
             if not refused:
                 self.schedule.owed = max(self.schedule.owed - len(batches), 0)
             if self.agent.train_step - self.schedule.published >= execution.weight_publish_period:
                 self._publish()
         return done
+
+    def _want(self, limit: int | None, done: int) -> int:
+        per_call = self.config.execution.batches_per_sample
+        return per_call if limit is None else min(per_call, limit - done)
+
+    def _sample(self, want: int) -> TakeBatches | None:
+        """Sends the next sample call (None when no more updates are due)."""
+        if want <= 0:
+            return None
+        return self.transport.sample_async(want, self.config.loop.batch_size, self.num_steps)
 
     def _publish(self) -> None:
         version, weights = get_policy_weights(self.agent)

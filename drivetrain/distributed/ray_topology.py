@@ -31,8 +31,7 @@ from typing import Any
 from drivetrain.core import types
 from drivetrain.distributed.collector import Collector, Fragment
 from drivetrain.distributed.replay_server import InsertStatus, ReplayServer
-from drivetrain.distributed.topology import Collected
-from drivetrain.replay import SampleInfo
+from drivetrain.distributed.topology import Batches, Collected, TakeBatches
 from drivetrain.train.config import ExperimentConfig
 
 __all__ = ["CollectorActor", "RayTransport"]
@@ -117,10 +116,15 @@ class RayTransport:
         return list(self._pids)
 
     def _call(self, method: Any, *args: Any) -> Any:
+        return self._get(method.remote(*args))
+
+    @staticmethod
+    def _get(ref: Any) -> Any:
+        """``ray.get(ref)`` of a replay call; a lost replay actor ends the run (DistributedRunError)."""
         import ray
 
         try:
-            return ray.get(method.remote(*args))
+            return ray.get(ref)
         except (ray.exceptions.RayActorError, ray.exceptions.ActorDiedError) as e:
             raise _lost(e) from e
 
@@ -183,13 +187,14 @@ class RayTransport:
         )
         return status
 
-    def sample(
-        self, num_batches: int, batch_size: int, num_steps: int
-    ) -> list[tuple[types.Trajectory, SampleInfo]] | None:
-        batches: list[tuple[types.Trajectory, SampleInfo]] | None = self._call(
-            self._server.sample, num_batches, batch_size, num_steps
-        )
-        return batches
+    def sample_async(self, num_batches: int, batch_size: int, num_steps: int) -> TakeBatches:
+        ref = self._server.sample.remote(num_batches, batch_size, num_steps)
+
+        def take() -> Batches | None:
+            batches: Batches | None = self._get(ref)
+            return batches
+
+        return take
 
     def update_priorities(self, ids: Any, priorities: Any) -> None:
         self._server.update_priorities.remote(ids, priorities)  # ordered before this caller's next sample

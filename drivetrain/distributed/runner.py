@@ -11,8 +11,9 @@ learning curve, ``agent.pkl``, ``eval.json``), progress bar, messages, evaluatio
 
     warm-up:  collectors play their warm-up policy until loop.learning_starts env steps are inserted
     repeat until loop.total_env_steps (the sum of the inserted fragments' env_steps):
-        each idle collector collects a fragment of loop.update_period env steps (its batch of
-        execution.envs_per_collector environments, the collect policy at the weights it holds)
+        each idle collector collects a fragment of execution.fragment_steps env steps (default
+        loop.update_period) from its batch of execution.envs_per_collector environments, with
+        the collect policy at the weights it holds
         the learner inserts the next finished fragment into the ReplayServer (one shard per collector)
         and trains: gradient_steps * fragment / update_period updates (without samples_per_insert),
         or as many as the rate limiter allows (with it); batches_per_sample batches per sample call,
@@ -171,7 +172,7 @@ def _build_learner(config: ExperimentConfig) -> tuple[Agent, ReplaySource, dict[
     if replay.prioritized:
         beta = source.replay.beta if isinstance(source.replay, PrioritizedReplay) else replay.beta
         prioritized = {"alpha": replay.alpha, "beta": beta, "epsilon": replay.priority_epsilon}
-    fragment_steps = config.loop.update_period
+    fragment_steps = execution.fragment(config.loop.update_period)
     settings = {
         "data_spec": agent.collect_data_spec,
         "capacity": replay.capacity // execution.collectors,

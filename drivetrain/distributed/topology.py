@@ -7,7 +7,9 @@ The learner (:mod:`drivetrain.distributed.runner`) drives a transport::
     transport.collect(i, num_steps, warmup)           # starts a collect on collector i (< max_in_flight at once)
     got = transport.next_fragment()                   # a finished one: Collected(index, fragment, items, ...)
     transport.insert(got)                             # STORED / DUPLICATE / RATE_LIMITED
-    transport.sample(num_batches, batch_size, num_steps); transport.update_priorities(ids, p)
+    take = transport.sample_async(num_batches, batch_size, num_steps)   # sent now ...
+    batches = take()                                  # ... its batches (None: refused) when needed
+    transport.update_priorities(ids, p)
     transport.state_dict(include_replay)              # waits for the collects in flight: a consistent cut
     transport.load_state_dict(state); transport.close()
 
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from drivetrain.core import types
@@ -42,7 +45,13 @@ from drivetrain.distributed.replay_server import InsertStatus, ReplayServer
 from drivetrain.replay import SampleInfo
 from drivetrain.train.config import ExperimentConfig
 
-__all__ = ["Collected", "InProcessTransport", "Transport"]
+__all__ = ["Batches", "Collected", "InProcessTransport", "TakeBatches", "Transport"]
+
+
+Batches = list[tuple[types.Trajectory, SampleInfo]]
+"""What one sample call returns: ``num_batches`` pairs of windows ``[B, T, ...]`` and their SampleInfo."""
+TakeBatches = Callable[[], Batches | None]
+"""Waits for a sample call sent by :meth:`Transport.sample_async` and returns its batches (or None)."""
 
 
 @dataclasses.dataclass
@@ -78,9 +87,11 @@ class Transport(Protocol):
 
     def insert(self, collected: Collected) -> InsertStatus: ...
 
-    def sample(
-        self, num_batches: int, batch_size: int, num_steps: int
-    ) -> list[tuple[types.Trajectory, SampleInfo]] | None: ...
+    def sample_async(self, num_batches: int, batch_size: int, num_steps: int) -> TakeBatches:
+        """Sends a sample call to the replay; the returned callable waits for its batches
+        (None when the replay refused: too small, or the rate limiter). Calls to the replay run
+        in the order they were sent, so priorities sent later do not change these batches."""
+        ...
 
     def update_priorities(self, ids: Any, priorities: Any) -> None: ...
 
@@ -149,10 +160,9 @@ class InProcessTransport:
         f = collected.fragment
         return self.server.insert(f.writer_id, f.sequence_number, collected.items)
 
-    def sample(
-        self, num_batches: int, batch_size: int, num_steps: int
-    ) -> list[tuple[types.Trajectory, SampleInfo]] | None:
-        return self.server.sample(num_batches, batch_size, num_steps)
+    def sample_async(self, num_batches: int, batch_size: int, num_steps: int) -> TakeBatches:
+        batches = self.server.sample(num_batches, batch_size, num_steps)  # now: the order of the calls
+        return lambda: batches
 
     def update_priorities(self, ids: Any, priorities: Any) -> None:
         self.server.update_priorities(ids, priorities)

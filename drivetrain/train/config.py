@@ -328,9 +328,18 @@ def check_config(config: ExperimentConfig) -> None:
         config.execution.num_envs(config.env.num_envs) if config.execution.backend == "ray" else plan.num_envs
     )
     period = builder.update_period(config.agent, plan)
+    name = "loop.update_period"
+    if config.execution.backend == "ray" and config.execution.fragment_steps is not None:
+        name, period = "execution.fragment_steps", config.execution.fragment_steps
+        if loop.gradient_steps * period % loop.update_period:
+            problems.append(
+                f"execution.fragment_steps ({period}) x loop.gradient_steps ({loop.gradient_steps}) must be "
+                f"a multiple of loop.update_period ({loop.update_period}): each fragment is followed by "
+                "that many updates"
+            )
     if period % envs:
         problems.append(
-            f"loop.update_period ({period}) must be a multiple of the environments a driver steps at once "
+            f"{name} ({period}) must be a multiple of the environments a driver steps at once "
             f"({envs}): every driver step takes one step in each, so a collect phase would take "
             f"{-(-period // envs) * envs} steps and train as if it took {period}"
         )
