@@ -69,8 +69,9 @@ class CollectorActor:
 def _lost(error: BaseException) -> Exception:
     from drivetrain.distributed.runner import DistributedRunError
 
+    first_line = next(iter(str(error).splitlines()), "")  # Ray's own message goes on for lines
     return DistributedRunError(
-        f"the replay actor was lost ({type(error).__name__}: {error}); the run cannot go on without "
+        f"the replay actor was lost ({type(error).__name__}: {first_line}); the run cannot go on without "
         "its replay: `drivetrain train ... --resume` (train(..., resume=True)) continues from the "
         "last checkpoint in the run directory"
     )

@@ -14,7 +14,7 @@ import pytest
 from drivetrain.core import types
 from drivetrain.distributed.ray_topology import RayTransport
 from drivetrain.distributed.replay_server import ReplayServer
-from drivetrain.distributed.runner import _build_learner, train_distributed
+from drivetrain.distributed.runner import DistributedRunError, _build_learner, train_distributed
 from drivetrain.train import apply_overrides, get_preset, load_checkpoint
 
 pytestmark = pytest.mark.ray
@@ -123,3 +123,21 @@ def test_a_checkpoint_survives_a_ray_shutdown_with_the_same_counters_and_replay(
         seen["counters"]["items_inserted"] == saved["experiment"]["transport"]["server"]["limiter"]["inserts"]
     )
     assert result.env_steps >= 2000
+
+
+def test_a_lost_replay_actor_ends_the_run_with_a_clear_message_and_resume_continues(ray_session, tmp_path):
+    folder = tmp_path / "run"
+    killed = []
+
+    def kill_the_replay(transport, got):
+        if not killed and list((folder / "checkpoints").glob("ckpt-*.pkl")):
+            killed.append(latest(folder)["env_steps"])
+            ray_session.kill(transport._server, no_restart=True)
+
+    with pytest.raises(DistributedRunError, match=r"replay actor was lost.*--resume"):
+        train_distributed(tiny(), folder, transport=RayTransport(kill_the_replay), verbose=False)
+    assert killed and killed[0] < 2000
+    assert not (folder / "eval.json").exists()
+    result = train_distributed(tiny(), folder, transport=RayTransport(), resume=True, verbose=False)
+    assert result.env_steps >= 2000
+    assert json.loads((folder / "eval.json").read_text())["env_steps"] == result.env_steps

@@ -1,6 +1,8 @@
 """The distributed run on the in-process transport: run directory, determinism, exact counters, resume, refusals."""
 
 import json
+import os
+import signal
 
 import pytest
 
@@ -8,6 +10,7 @@ from drivetrain.distributed.runner import train_distributed
 from drivetrain.distributed.topology import InProcessTransport
 from drivetrain.train import ConfigError, apply_overrides, get_preset, load_checkpoint
 from drivetrain.train.loop import RunSetupError, train
+from drivetrain.train.signals import RunInterruptedError
 
 TINY = [
     ("execution.backend", "ray"),
@@ -134,3 +137,31 @@ def test_bad_execution_settings_are_refused(tmp_path, overrides, match):
 def test_an_execution_field_out_of_range_is_refused_by_name():
     with pytest.raises(ValueError, match=r"ExecutionConfig\.collectors: expected >= 1"):
         tiny(("execution.collectors", "0"))
+
+
+class Interrupting(InProcessTransport):
+    """Sends this process a SIGINT when the learner takes its ``at``-th fragment."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at, self.taken = at, 0
+
+    def next_fragment(self):
+        self.taken += 1
+        if self.taken == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().next_fragment()
+
+
+def test_sigint_stops_with_a_checkpoint_and_resume_continues_bit_for_bit(tmp_path):
+    whole, _ = run(tiny(), tmp_path / "whole")
+    with pytest.raises(RunInterruptedError, match=r"SIGINT.*resume continues") as stopped:
+        train_distributed(tiny(), tmp_path / "cut", transport=Interrupting(at=9), verbose=False)
+    assert 0 < load_checkpoint(stopped.value.checkpoint)["env_steps"] < 1600
+    assert not (tmp_path / "cut/eval.json").exists()
+    resumed, _ = run(tiny(), tmp_path / "cut", resume=True)
+    assert (resumed.env_steps, resumed.train_steps) == (whole.env_steps, whole.train_steps)
+    a = load_checkpoint(max((tmp_path / "whole/checkpoints").glob("ckpt-*.pkl")))
+    b = load_checkpoint(max((tmp_path / "cut/checkpoints").glob("ckpt-*.pkl")))
+    for key, value in a["experiment"]["agent"]["q_network"].items():
+        assert (value == b["experiment"]["agent"]["q_network"][key]).all(), key
