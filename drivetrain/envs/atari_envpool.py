@@ -72,7 +72,7 @@ class EnvPoolAtari(Environment):
             task_id,
             env_type="dm",
             num_envs=self._n,
-            seed=int(seed),
+            seed=int(seed) % 2**31,  # EnvPool takes an int32; drivetrain's seeds are any int >= 0
             max_episode_steps=config.max_episode_steps or _NO_LIMIT,
             stack_num=config.frame_stack,
             frame_skip=config.frame_skip,

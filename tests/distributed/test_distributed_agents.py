@@ -42,3 +42,42 @@ def test_replay_based_agents_train_distributed(tmp_path, preset, agent_type, ext
     assert json.loads((tmp_path / "eval.json").read_text())["env_steps"] == result.env_steps
     loaded = load_agent(tmp_path)
     assert isinstance(loaded.agent, agent_type) and loaded.agent.train_step == result.train_steps
+
+
+ATARI_TINY = [
+    ("env.num_envs", 2),
+    ("loop.update_period", 4),
+    ("execution.fragment_steps", 16),
+    ("loop.batch_size", 4),
+    ("replay.capacity", 2_000),
+    ("agent.conv_layers", ((4, 8, 8),)),
+    ("agent.fc_layers", (16,)),
+    ("env.atari.max_episode_steps", 300),
+]
+
+
+@pytest.mark.atari
+@pytest.mark.parametrize("backend", ["gymnasium", "envpool"])
+def test_atari_collectors_run_on_gymnasium_and_envpool_and_resume(tmp_path, backend):
+    pytest.importorskip("ale_py")
+    if backend == "envpool":
+        pytest.importorskip("envpool")
+    config = apply_overrides(
+        get_preset("breakout-dqn").build(), [*SMALL, *ATARI_TINY, ("env.backend", backend)]
+    )
+    transport = InProcessTransport()
+    whole = train_distributed(config, tmp_path / "whole", transport=transport, verbose=False)
+    # the counts of the local loop on these settings (a phase can end a step past its target)
+    assert 800 <= whole.env_steps == sum(c.env_steps for c in transport.collectors) < 800 + 8
+    assert whole.train_steps == config.loop.gradient_steps * (800 - 400) // 4
+    short = apply_overrides(config, [("loop.total_env_steps", 400)])
+    train_distributed(short, tmp_path / "cut", transport=InProcessTransport(), verbose=False)
+    resumed = train_distributed(
+        config, tmp_path / "cut", transport=InProcessTransport(), resume=True, verbose=False
+    )
+    assert resumed.train_steps == whole.train_steps
+    if backend == "gymnasium":  # the environments' state is in the checkpoint: the same episodes
+        assert resumed.env_steps == whole.env_steps
+    else:  # EnvPool's state cannot be captured: the resumed collectors start new episodes
+        assert 800 <= resumed.env_steps < 800 + 8
+    assert json.loads((tmp_path / "cut/eval.json").read_text())["env_steps"] == resumed.env_steps
