@@ -1,47 +1,74 @@
 """drivetrain: environments -> time steps -> policies -> drivers -> trajectories -> observers.
 
-``import drivetrain as dt`` gives the core vocabulary at the top level; the subpackages
-that need PyTorch (``agents``, ``networks``, ``train``, ``export``) are imported on
-first use, so ``import drivetrain`` works without it.
+``import drivetrain as dt`` gives the core vocabulary at the top level (``dt.StepDriver``,
+``dt.TimeStep``, ...) and the subpackages (``dt.envs``, ``dt.agents``, ``dt.replay``, ...).
+Every name is imported on first use: ``import drivetrain`` imports neither NumPy nor
+PyTorch, and the subpackages that need PyTorch (``agents``, ``networks``, ``train``,
+``export``) work only where it is installed.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-from drivetrain.core import (
-    ArraySpec,
-    BoundedArraySpec,
-    DynamicEpisodeDriver,
-    DynamicStepDriver,
-    Environment,
-    EpisodeDriver,
-    Policy,
-    PolicyStep,
-    SpecError,
-    StackedFramesSpec,
-    StepDriver,
-    StepType,
-    TimeStep,
-    Trajectory,
-)
+from drivetrain._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from drivetrain import agents, core, envs, export, networks, observers, policies, replay, train
+    from drivetrain.core import (
+        ArraySpec,
+        BoundedArraySpec,
+        DynamicEpisodeDriver,
+        DynamicStepDriver,
+        Environment,
+        EpisodeDriver,
+        Policy,
+        PolicyStep,
+        SpecError,
+        StackedFramesSpec,
+        StepDriver,
+        StepType,
+        TimeStep,
+        Trajectory,
+        metric_utils,
+        metrics,
+        specs,
+    )
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "agents",
-    "core",
-    "envs",
-    "export",
-    "metric_utils",
-    "metrics",
-    "networks",
-    "observers",
-    "policies",
-    "replay",
-    "specs",
-    "train",
+_CORE_NAMES = (
+    "ArraySpec",
+    "BoundedArraySpec",
+    "DynamicEpisodeDriver",
+    "DynamicStepDriver",
+    "Environment",
+    "EpisodeDriver",
+    "Policy",
+    "PolicyStep",
+    "SpecError",
+    "StackedFramesSpec",
+    "StepDriver",
+    "StepType",
+    "TimeStep",
+    "Trajectory",
+)
+_SUBMODULES = {
+    **{
+        name: f"drivetrain.{name}"
+        for name in (
+            "agents",
+            "core",
+            "envs",
+            "export",
+            "networks",
+            "observers",
+            "policies",
+            "replay",
+            "train",
+        )
+    },
+    **{name: f"drivetrain.core.{name}" for name in ("metric_utils", "metrics", "specs")},
 }
 
 __all__ = [
@@ -59,18 +86,18 @@ __all__ = [
     "StepType",
     "TimeStep",
     "Trajectory",
-    *sorted(_LAZY),
+    "agents",
+    "core",
+    "envs",
+    "export",
+    "metric_utils",
+    "metrics",
+    "networks",
+    "observers",
+    "policies",
+    "replay",
+    "specs",
+    "train",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        target = {
-            "metric_utils": "drivetrain.core.metric_utils",
-            "metrics": "drivetrain.core.metrics",
-            "specs": "drivetrain.core.specs",
-        }.get(name, f"drivetrain.{name}")
-        module = importlib.import_module(target)
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'drivetrain' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {"drivetrain.core": _CORE_NAMES}, submodules=_SUBMODULES)

@@ -133,9 +133,7 @@ def _print_config(config: Any) -> None:
 
 
 def cmd_train(argv: Sequence[str]) -> int:
-    from drivetrain.train import load_config, presets, train
-    from drivetrain.train.config import check_resume
-    from drivetrain.train.rundir import RunDir
+    from drivetrain.train import presets
 
     own, overrides = _split_train_args(argv)
     parser = _train_parser()
@@ -152,6 +150,10 @@ def cmd_train(argv: Sequence[str]) -> int:
         return 0
     if args.resume and args.force:
         raise CommandError("--resume and --force contradict each other: pick one")
+    from drivetrain.train import load_config, train
+    from drivetrain.train.config import check_resume
+    from drivetrain.train.rundir import RunDir
+
     config = _resolve_overrides(preset.build(), overrides)
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"{preset.name}-{config.seed}"
     if args.resume and RunDir(run_dir).config.is_file():
@@ -279,40 +281,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     (``drivetrain presets | head -1``) ends quietly.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    from drivetrain.train.checkpoint import CheckpointError
-    from drivetrain.train.fields import ConfigError
-    from drivetrain.train.loop import RunSetupError, TrainingDivergedError
-    from drivetrain.train.rundir import RunDirError
-    from drivetrain.train.signals import RunInterruptedError
-
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             status = _dispatch(argv)
             sys.stdout.flush()  # a closed pipe fails here, inside the try
             return status
-    except (
-        CommandError,
-        ConfigError,
-        RunDirError,
-        CheckpointError,
-        RunSetupError,
-        TrainingDivergedError,
-        OSError,
-    ) as e:
+    except _user_errors() as e:
         if isinstance(e, BrokenPipeError):
             return _closed_pipe()
         print(f"drivetrain: error: {e}", file=sys.stderr)
         return 2
-    except RunInterruptedError as e:
+    except _interrupted() as e:
         print(f"drivetrain: {e}", file=sys.stderr)
-        return e.exit_status
+        return int(getattr(e, "exit_status", 130))
     except KeyboardInterrupt:
         print(
             "drivetrain: interrupted; `drivetrain train ... --resume` continues from the last checkpoint",
             file=sys.stderr,
         )
         return 130
+
+
+# Error classes by module: a class whose module was never imported cannot have been raised,
+# so the commands import only what they use (``drivetrain --help`` imports no PyTorch).
+_USER_ERRORS = {
+    "drivetrain.train.checkpoint": ("CheckpointError",),
+    "drivetrain.train.fields": ("ConfigError",),
+    "drivetrain.train.rundir": ("RunDirError",),
+    "drivetrain.train.runs": ("RunSetupError", "TrainingDivergedError"),
+}
+
+
+def _raised_types(table: dict[str, tuple[str, ...]]) -> tuple[type[BaseException], ...]:
+    return tuple(
+        getattr(sys.modules[module], name)
+        for module, names in table.items()
+        if module in sys.modules
+        for name in names
+    )
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """What ``main`` reports as one line with status 2 (evaluated when an error propagates)."""
+    return (CommandError, OSError, *_raised_types(_USER_ERRORS))
+
+
+def _interrupted() -> tuple[type[BaseException], ...]:
+    """A run stopped by SIGINT or SIGTERM (status 130 or 143)."""
+    return _raised_types({"drivetrain.train.signals": ("RunInterruptedError",)})
 
 
 def _dispatch(argv: list[str]) -> int:

@@ -27,6 +27,7 @@ config type, and ``config.json`` names the agent by the builder's ``kind``::
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -155,6 +156,26 @@ def on_policy_problems(name: str, plan: RunPlan) -> list[str]:
 
 _BUILDERS: dict[type, AgentBuilder] = {}
 
+# The built-in agents: config type (module.name) -> the module that registers its builder.
+# The configs need no PyTorch; their builders are imported when one is first asked for.
+_BUILT_IN: dict[str, str] = {
+    "drivetrain.agents.dqn.config.DQNConfig": "drivetrain.agents.dqn.builder",
+    "drivetrain.agents.ppo.config.PPOConfig": "drivetrain.agents.ppo.builder",
+    "drivetrain.agents.r2d2.config.R2D2Config": "drivetrain.agents.r2d2.builder",
+    "drivetrain.agents.reinforce.config.ReinforceConfig": "drivetrain.agents.reinforce.builder",
+    "drivetrain.agents.sac.config.SACConfig": "drivetrain.agents.sac.builder",
+    "drivetrain.agents.td3.config.TD3Config": "drivetrain.agents.td3.builder",
+}
+
+
+def _type_name(config_type: type) -> str:
+    return f"{config_type.__module__}.{config_type.__qualname__}"
+
+
+def _load_built_in() -> None:
+    for module in _BUILT_IN.values():
+        importlib.import_module(module)
+
 
 class UnknownAgentError(ValueError):
     """No builder is registered for an agent config type or kind."""
@@ -169,16 +190,27 @@ def register_builder(builder: AgentBuilder) -> AgentBuilder:
     return builder
 
 
+def is_agent_config(config: Any) -> bool:
+    """Whether ``config`` is the config of a registered or built-in agent (imports no builder)."""
+    return type(config) in _BUILDERS or _type_name(type(config)) in _BUILT_IN
+
+
 def builders() -> list[AgentBuilder]:
-    """The registered builders, in registration order."""
-    return list(_BUILDERS.values())
+    """The registered builders: the built-in ones (DQN, PPO, R2D2, REINFORCE, SAC, TD3), then the
+    others in registration order."""
+    _load_built_in()
+    order = {name: i for i, name in enumerate(_BUILT_IN)}
+    return sorted(_BUILDERS.values(), key=lambda b: order.get(_type_name(b.config_type), len(order)))
 
 
 def builder_for(config: Any) -> AgentBuilder:
     """The builder of ``config``'s exact type (a subclass config has a builder of its own)."""
     builder = _BUILDERS.get(type(config))
+    if builder is None and _type_name(type(config)) in _BUILT_IN:
+        importlib.import_module(_BUILT_IN[_type_name(type(config))])
+        builder = _BUILDERS.get(type(config))
     if builder is None:
-        known = ", ".join(t.__name__ for t in _BUILDERS)
+        known = ", ".join(b.config_type.__name__ for b in builders())
         raise UnknownAgentError(
             f"no agent builder for a {type(config).__name__}; registered configs: {known}"
         )
@@ -187,7 +219,7 @@ def builder_for(config: Any) -> AgentBuilder:
 
 def builder_named(kind: str) -> AgentBuilder:
     """The builder whose ``kind`` is ``kind`` (as ``config.json`` names it)."""
-    for builder in _BUILDERS.values():
+    for builder in builders():
         if builder.kind == kind:
             return builder
     raise UnknownAgentError(

@@ -11,23 +11,31 @@ Modules: ``config`` (typed configs), ``fields`` (overrides, field docs), ``prese
 ``experiment`` (building the parts), ``loop`` (the loop), ``checkpoint`` (atomic,
 checksummed files), ``logger`` (CSV/JSONL/TensorBoard), ``evaluation``, ``plotting``,
 ``video``, ``rundir``, ``artifacts`` (loading a run's agent).
+
+The names are imported on first use: the configs and presets need no PyTorch, Gymnasium,
+TensorBoard or matplotlib; ``train``, ``evaluate`` and the checkpoint loaders do.
 """
 
-from drivetrain.train import presets
-from drivetrain.train.artifacts import LoadedAgent, evaluate_run, load_agent
-from drivetrain.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from drivetrain.train.config import (
-    EnvConfig,
-    ExperimentConfig,
-    LoopConfig,
-    ReplayConfig,
-    load_config,
-    save_config,
-)
-from drivetrain.train.evaluation import EvalResult, evaluate
-from drivetrain.train.fields import ConfigError, apply_overrides
-from drivetrain.train.loop import TrainResult, train
-from drivetrain.train.presets import UnknownPresetError, get_preset, preset_names
+from typing import TYPE_CHECKING
+
+from drivetrain._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from drivetrain.train import presets
+    from drivetrain.train.artifacts import LoadedAgent, evaluate_run, load_agent
+    from drivetrain.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from drivetrain.train.config import (
+        EnvConfig,
+        ExperimentConfig,
+        LoopConfig,
+        ReplayConfig,
+        load_config,
+        save_config,
+    )
+    from drivetrain.train.evaluation import EvalResult, evaluate
+    from drivetrain.train.fields import ConfigError, apply_overrides
+    from drivetrain.train.loop import TrainResult, train
+    from drivetrain.train.presets import UnknownPresetError, get_preset, preset_names
 
 __all__ = [
     "CheckpointError",
@@ -53,3 +61,45 @@ __all__ = [
     "save_config",
     "train",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        ".artifacts": ("LoadedAgent", "evaluate_run", "load_agent"),
+        ".checkpoint": ("CheckpointError", "load_checkpoint", "save_checkpoint"),
+        ".config": (
+            "EnvConfig",
+            "ExperimentConfig",
+            "LoopConfig",
+            "ReplayConfig",
+            "load_config",
+            "save_config",
+        ),
+        ".evaluation": ("EvalResult", "evaluate"),
+        ".fields": ("ConfigError", "apply_overrides"),
+        ".loop": ("TrainResult", "train"),
+        ".presets": ("UnknownPresetError", "get_preset", "preset_names"),
+    },
+    submodules=(
+        "artifacts",
+        "atari_presets",
+        "checkpoint",
+        "config",
+        "continuous_presets",
+        "evaluation",
+        "experiment",
+        "fields",
+        "logger",
+        "loop",
+        "plotting",
+        "policy_gradient_presets",
+        "presets",
+        "recurrent_presets",
+        "resume",
+        "rundir",
+        "runs",
+        "session",
+        "signals",
+        "video",
+    ),
+)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from drivetrain.agents import DQNConfig, RunPlan, UnknownAgentError, builder_for, builder_named, builders
+from drivetrain.agents.protocol import is_agent_config
 from drivetrain.core.config_checks import ConfigTypeError, check_fields
 from drivetrain.distributed import config as execution_config
 from drivetrain.distributed.config import ExecutionConfig
@@ -166,14 +167,12 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)  # each field's type, named (ConfigTypeError)
-        try:
-            builder_for(self.agent)
-        except UnknownAgentError:
+        if not is_agent_config(self.agent):
             known = ", ".join(b.config_type.__name__ for b in builders())
             raise ConfigTypeError(
                 f"ExperimentConfig.agent: expected an agent config ({known}), got {self.agent!r} "
                 f"({type(self.agent).__name__})"
-            ) from None
+            )
 
 
 CHANGEABLE_ON_RESUME: frozenset[str] = frozenset(
