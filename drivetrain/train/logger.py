@@ -18,6 +18,12 @@ run that stopped) are dropped from the CSV and JSONL files, and TensorBoard purg
 events after that step, so every curve continues where the checkpoint left it. A run
 that starts at step 0 (``keep_until=0``) starts with empty logs: the event files of an
 earlier attempt are deleted, so no point is shown twice.
+
+With ``learning_curve`` set, :meth:`RunLogger.close` draws the learning-curve PNG from
+``progress.csv`` (:func:`~drivetrain.train.plotting.plot_learning_curve`): once, when the
+run ends, whichever way it ends (the budget, a stop signal, a diverged loss, an error), so
+drawing costs the training loop nothing while it runs and matplotlib is imported only
+then. Curves to watch during a run are TensorBoard's (written every row).
 """
 
 from __future__ import annotations
@@ -130,11 +136,23 @@ class RunLogger:
       folder: the run directory.
       keep_until: rows with ``env_steps`` above this are dropped from existing logs
         (0: start empty).
-      tensorboard: also write TensorBoard event files (needs ``tensorboard``).
+      tensorboard: also write TensorBoard event files (needs ``tensorboard``, imported here).
+      learning_curve: where :meth:`close` draws the learning curve (None: no plot).
+      title: the plot's title.
     """
 
-    def __init__(self, folder: str | os.PathLike[str], *, keep_until: int = 0, tensorboard: bool = True):
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        *,
+        keep_until: int = 0,
+        tensorboard: bool = True,
+        learning_curve: str | os.PathLike[str] | None = None,
+        title: str = "",
+    ):
         self.folder = Path(folder)
+        self.learning_curve = None if learning_curve is None else Path(learning_curve)
+        self.title = title
         self.folder.mkdir(parents=True, exist_ok=True)
         self.csv_path = self.folder / "progress.csv"
         self.jsonl_path = self.folder / "progress.jsonl"
@@ -197,7 +215,11 @@ class RunLogger:
             self._tb.flush()
 
     def close(self) -> None:
-        """Flushes and closes the files. Idempotent."""
+        """Flushes and closes the files, then draws the learning curve (if asked). Idempotent.
+
+        A plot that cannot be drawn (no matplotlib, a full disk, anything else) is a warning:
+        ``close`` runs while a run ends, and must not hide why it ended.
+        """
         if self._csv_file.closed:
             return
         self.flush()
@@ -205,6 +227,13 @@ class RunLogger:
         self._jsonl_file.close()
         if self._tb is not None:
             self._tb.close()
+        if self.learning_curve is not None:
+            from drivetrain.train.plotting import plot_learning_curve
+
+            try:
+                plot_learning_curve(self.csv_path, self.learning_curve, title=self.title)
+            except Exception as e:  # reported, never raised over the run's end
+                warnings.warn(f"no learning curve drawn at {self.learning_curve}: {e}", stacklevel=2)
 
     def __enter__(self) -> RunLogger:
         return self

@@ -32,7 +32,7 @@ from drivetrain.train.checkpoint import CheckpointDir
 from drivetrain.train.evaluation import EvalResult
 from drivetrain.train.logger import RunLogger
 from drivetrain.train.rundir import RunDir
-from drivetrain.train.session import LoopState, RunParts, Session, TrainStats
+from drivetrain.train.session import LoopState, RunParts, Session, TrainStats, curve_title
 from drivetrain.train.signals import RunInterruptedError, StopSignals
 
 if TYPE_CHECKING:
@@ -134,7 +134,13 @@ def open_session(
         desc=parts.config.preset or parts.config.env.name,
         disable=not loop.progress_bar,
     )
-    logger = RunLogger(run.path, keep_until=steps, tensorboard=loop.tensorboard)
+    logger = RunLogger(
+        run.path,
+        keep_until=steps,
+        tensorboard=loop.tensorboard,
+        learning_curve=run.learning_curve,
+        title=curve_title(parts.config),
+    )
     session = Session(parts, run, logger, checkpoints, bar.write if verbose else _quiet, state.wall_seconds)
     session.mark = (steps, session.start, state.eval_seconds)
     if start.checkpoint is not None:

@@ -6,8 +6,9 @@ metrics and the agent). :func:`snapshot` gathers a checkpoint: every stateful pa
 (agent with optimizer and RNGs, replay buffer, metrics, the loop's counters, the driver's
 current time step and policy state, the environments' state when they expose
 ``state_dict``, torch's RNG); :func:`restore` puts one back. :class:`Session` writes the
-rows of ``progress.csv``, the checkpoints with ``agent.pkl`` and the learning curve, and
-the messages above the progress bar; :meth:`Session.end_iteration` is the end of every
+rows of ``progress.csv``, the checkpoints with ``agent.pkl`` and the messages above the
+progress bar (its logger draws the learning curve once, as the run ends:
+:class:`~drivetrain.train.logger.RunLogger`); :meth:`Session.end_iteration` is the end of every
 iteration of both (an evaluation when due, ``loop.stop_at_return``, the final evaluation, a row,
 a checkpoint, ``eval.json``). A session reads the run's parts through :class:`RunParts`
 (an :class:`~drivetrain.train.experiment.Experiment`, or the distributed learner's parts).
@@ -35,7 +36,6 @@ from drivetrain.train.config import ExperimentConfig, config_to_dict
 from drivetrain.train.evaluation import EvalResult, evaluate
 from drivetrain.train.experiment import Experiment, TrainMetrics
 from drivetrain.train.logger import RunLogger
-from drivetrain.train.plotting import plot_learning_curve
 from drivetrain.train.rundir import RunDir
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "RunParts",
     "Session",
     "TrainStats",
+    "curve_title",
     "describe",
     "next_multiple",
     "restore",
@@ -229,7 +230,7 @@ class Session:
         state.next_log = next_multiple(steps, self.exp.config.loop.log_interval)
 
     def save(self, state: LoopState, time_step: Any, policy_state: Any) -> Path:
-        """Flushes the logs, then writes the checkpoint, ``agent.pkl`` and the learning curve."""
+        """Flushes the logs, then writes the checkpoint and ``agent.pkl``."""
         steps = self.exp.metrics.env_steps.result()
         if self.exp.config.loop.checkpoint_interval > 0:
             state.next_checkpoint = next_multiple(steps, self.exp.config.loop.checkpoint_interval)
@@ -237,7 +238,6 @@ class Session:
         self.logger.flush()
         path = self.checkpoints.save(snapshot(self.exp, state, time_step, policy_state), steps)
         save_agent(self.exp.agent, steps, self.run.path)
-        plot_learning_curve(self.run.progress_csv, self.run.learning_curve, title=_title(self.exp.config))
         return path
 
     def latest_checkpoint(self) -> tuple[int, Path] | None:
@@ -320,5 +320,6 @@ def describe(result: EvalResult) -> str:
     return f"greedy return {result.mean_return:.1f} ± {result.std_return:.1f} over {result.episodes} episodes"
 
 
-def _title(config: ExperimentConfig) -> str:
+def curve_title(config: ExperimentConfig) -> str:
+    """The learning curve's title: the preset (or environment) and the seed."""
     return f"{config.preset or config.env.name} (seed {config.seed})"
