@@ -125,6 +125,9 @@ class LoopConfig:
     (eval.json) then runs on episodes of its own. None: train for the whole budget."""
     eval_epsilon: float = 0.0
     """Probability of a random action during evaluation (0: greedy; the Atari papers use 0.05)."""
+    video_every: int = 0
+    """Record one evaluation episode as videos/step-<env steps>.mp4 in the run directory at every
+    N-th periodic evaluation (on an environment of its own; the evaluation is unchanged); 0: never."""
     log_interval: int = 1_000
     """Environment steps between rows of progress.csv."""
     average_window: int = 10
@@ -191,6 +194,7 @@ CHANGEABLE_ON_RESUME: frozenset[str] = frozenset(
                 "eval_num_envs",
                 "stop_at_return",
                 "eval_epsilon",
+                "video_every",
                 "log_interval",
                 "checkpoint_interval",
                 "keep_checkpoints",
@@ -307,6 +311,7 @@ def check_config(config: ExperimentConfig) -> None:
         "loop.gradient_steps": loop.gradient_steps,
         "loop.eval_interval": loop.eval_interval,
         "loop.checkpoint_interval": loop.checkpoint_interval,
+        "loop.video_every": loop.video_every,
         "replay.prefetch": replay.prefetch,
     }
     for key, value in non_negative.items():
@@ -318,6 +323,8 @@ def check_config(config: ExperimentConfig) -> None:
         )
     if loop.stop_at_return is not None and loop.eval_interval == 0:
         raise fields.ConfigError("loop.stop_at_return needs periodic evaluations: set loop.eval_interval > 0")
+    if loop.video_every > 0 and loop.eval_interval == 0:
+        raise fields.ConfigError("loop.video_every needs periodic evaluations: set loop.eval_interval > 0")
     if not 0.0 <= loop.eval_epsilon <= 1.0:
         raise fields.ConfigError(f"loop.eval_epsilon must be in [0, 1], got {loop.eval_epsilon}")
     # replay.capacity >= env.num_envs is the replay buffer's own check, for agents that have one
