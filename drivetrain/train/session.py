@@ -33,6 +33,7 @@ from drivetrain.core.policy import Policy
 from drivetrain.train.artifacts import save_agent
 from drivetrain.train.checkpoint import CheckpointDir, CheckpointError, atomic_write_text
 from drivetrain.train.config import ExperimentConfig, config_to_dict
+from drivetrain.train.eval_videos import EvalVideos, video_due
 from drivetrain.train.evaluation import EvalResult, evaluate
 from drivetrain.train.experiment import Experiment, TrainMetrics
 from drivetrain.train.logger import RunLogger
@@ -214,6 +215,8 @@ class Session:
     start: float = dataclasses.field(default_factory=time.perf_counter)
     mark: tuple[int, float, float] = (0, 0.0, 0.0)
     """(env steps, wall clock, evaluation seconds) at the last row: steps/s leave evaluations out."""
+    videos: EvalVideos = dataclasses.field(default_factory=EvalVideos)
+    """The videos of ``loop.video_every`` (filming time counts as evaluation time)."""
 
     def wall(self) -> float:
         return self.wall_before + time.perf_counter() - self.start
@@ -276,7 +279,8 @@ class Session:
     ) -> tuple[EvalResult | None, bool]:
         """The end of an iteration: ``(the evaluation it ran or None, whether the run is finished)``.
 
-        1. a periodic evaluation when due (``loop.eval_interval``), which may stop the run at
+        1. a periodic evaluation when due (``loop.eval_interval``; filmed as ``loop.video_every``
+           says, :mod:`~drivetrain.train.eval_videos`), which may stop the run at
            ``loop.stop_at_return``; the run ends at the budget or there (``finished()``), with
            the final evaluation, on episodes of its own;
         2. a row of progress.csv (with the periodic evaluation, else the final one) and a
@@ -289,6 +293,10 @@ class Session:
         if eval_due and not finished():
             evaluation = periodic = self.evaluate(state, loop.eval_episodes)
             self.say(f"env step {steps}: {describe(evaluation)}")
+            if video_due(loop, state.next_eval, steps):
+                start = time.perf_counter()
+                self.videos.record(self.exp, self.run.path, steps)
+                state.eval_seconds += time.perf_counter() - start
             state.next_eval = next_multiple(steps, loop.eval_interval)
             if loop.stop_at_return is not None and evaluation.mean_return >= loop.stop_at_return:
                 self.say(f"stopping: the greedy return reached loop.stop_at_return = {loop.stop_at_return}")
