@@ -196,18 +196,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_play(args: argparse.Namespace) -> int:
     from drivetrain.train.artifacts import load_agent
     from drivetrain.train.experiment import eval_policy, make_env
-    from drivetrain.train.video import record_frames, write_video
+    from drivetrain.train.video import VideoError, VideoWriter, record_video
 
+    try:
+        VideoWriter.check_path(args.video)  # before loading the agent
+    except VideoError as e:
+        raise CommandError(f"--video: {e}") from None
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen; no display needed
     loaded = load_agent(args.run_dir)
     seed = loaded.config.seed if args.seed is None else args.seed
     policy = eval_policy(loaded.agent, loaded.config)  # greedy, or with the run's evaluation epsilon
-    with make_env(loaded.config.env, 1, seed, evaluation=True, render_mode="rgb_array") as env:
-        frames = record_frames(env, policy, num_episodes=args.episodes, max_frames=args.max_frames)
-    path = write_video(frames, args.video, fps=args.fps)
+    try:
+        with make_env(loaded.config.env, 1, seed, evaluation=True, render_mode="rgb_array") as env:
+            video = record_video(env, policy, args.video, args.episodes, args.max_frames, args.fps)
+    except VideoError as e:
+        raise CommandError(str(e)) from None
     eps = loaded.config.loop.eval_epsilon
     who = "the greedy policy" if eps == 0 else f"the evaluation policy (epsilon {eps})"
-    print(f"wrote {path} ({len(frames)} frames, {args.episodes} episode(s) of {who})")
+    print(f"wrote {video.path} ({video.frames} frames, {args.episodes} episode(s) of {who})")
     return 0
 
 
@@ -255,7 +261,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("play", help="record a video of the greedy policy of a run")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument(
-        "--video", required=True, metavar="FILE", help="output file: .gif (Pillow) or .mp4 (imageio-ffmpeg)"
+        "--video",
+        required=True,
+        metavar="FILE",
+        help="output file: .mp4 (H.264, imageio-ffmpeg) or .gif (Pillow); frames are written as they are rendered",
     )
     p.add_argument("--episodes", type=int, default=1)
     p.add_argument("--fps", type=int, default=30)

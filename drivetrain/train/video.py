@@ -121,12 +121,7 @@ class VideoWriter:
 
     def __init__(self, path: str | os.PathLike[str], fps: float = 30):
         self.path = Path(path)
-        self.format = self.path.suffix.lower()
-        if self.format not in FORMATS:
-            raise VideoError(
-                f"cannot write a video to {self.path}: unknown suffix {self.path.suffix or '(none)'!r}; "
-                f"use {' or '.join(FORMATS)}"
-            )
+        self.format = self.check_path(path)
         if fps <= 0:
             raise VideoError(f"fps must be > 0, got {fps}")
         self.fps = fps
@@ -137,6 +132,16 @@ class VideoWriter:
         tmp = f".{self.path.name}.{os.getpid()}-{secrets.token_hex(4)}{self.format}"
         self._tmp: Path | None = self.path.parent / tmp
         self._sink: _Mp4Sink | _GifSink | None = None
+
+    @staticmethod
+    def check_path(path: str | os.PathLike[str]) -> str:
+        """The format (``.mp4`` or ``.gif``) of ``path``; VideoError naming any other suffix."""
+        suffix = Path(path).suffix
+        if suffix.lower() not in FORMATS:
+            raise VideoError(
+                f"cannot write a video to {path}: unknown suffix {suffix or '(none)'!r}; use {' or '.join(FORMATS)}"
+            )
+        return suffix.lower()
 
     def write(self, frame: Any) -> None:
         """Appends one frame (the first fixes the video's size)."""
