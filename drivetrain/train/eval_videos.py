@@ -64,8 +64,9 @@ class EvalVideos:
         except Exception as e:  # a video is never worth the run
             self.failed = f"{type(e).__name__}: {e}"
             warnings.warn(
-                f"loop.video_every: no video at env step {env_steps}, and none for the rest of this run: "
-                f"{self.failed}",
+                f"loop.video_every: no video of {config.env.name} at env step {env_steps}, and none for the "
+                f"rest of this run (videos need an environment that renders rgb_array frames, made with "
+                f"render_mode='rgb_array', and imageio-ffmpeg): {self.failed}",
                 RuntimeWarning,
                 stacklevel=2,
             )
