@@ -1,0 +1,161 @@
+"""Several seeds of one config: the spec, the layout, --resume/--force per seed, failing seeds."""
+
+import json
+
+import pytest
+from run_dirs import fingerprint
+
+from drivetrain.train import apply_overrides, get_preset
+from drivetrain.train.rundir import RunDir, RunDirError
+from drivetrain.train.seeds import (
+    SeedsSpecError,
+    default_run_dir,
+    parse_seeds,
+    run_seeds,
+    run_seeds_command,
+    seed_dir,
+)
+
+TINY = [
+    ("total_env_steps", "400"),
+    ("learning_starts", "200"),
+    ("update_period", "100"),
+    ("gradient_steps", "2"),
+    ("agent.fc_layers", "8"),
+    ("eval_interval", "0"),
+    ("stop_at_return", "none"),
+    ("final_eval_episodes", "1"),
+    ("checkpoint_interval", "200"),
+    ("tensorboard", "false"),
+    ("progress_bar", "false"),
+]
+
+
+@pytest.fixture(scope="module")
+def config():
+    return apply_overrides(get_preset("cartpole-dqn").build(), TINY)
+
+
+@pytest.mark.parametrize(
+    ("spec", "seeds"),
+    [("3", (3,)), ("0-4", (0, 1, 2, 3, 4)), ("0,2,5", (0, 2, 5)), ("0-2, 7", (0, 1, 2, 7)), ("5,1", (5, 1))],
+)
+def test_seed_specs(spec, seeds):
+    assert parse_seeds(spec) == seeds
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("", "an empty item"),
+        ("0,,1", "an empty item"),
+        ("a", "'a' is not a seed or a range"),
+        ("1.5", "'1.5' is not a seed"),
+        ("-1", "'-1' is not a seed"),
+        ("1-", "'1-' is not a seed"),
+        ("4-0", "the range '4-0' runs backwards; write 0-4"),
+        ("0-2,1", "seed 1 given twice"),
+    ],
+)
+def test_bad_seed_specs_name_the_option(spec, message):
+    with pytest.raises(SeedsSpecError, match="--seeds") as e:
+        parse_seeds(spec)
+    assert message in str(e.value)
+
+
+def test_layout_and_default_run_dir(config):
+    assert seed_dir("runs/x", 3).as_posix() == "runs/x/seed-3"
+    assert default_run_dir(config).as_posix() == "runs/cartpole-dqn"
+
+
+def test_command_line_mistakes_are_one_line(config, tmp_path, capsys):
+    run = tmp_path / "runs"
+    assert run_seeds_command(config, run, "4-0") == 2
+    assert "drivetrain: error: --seeds '4-0'" in capsys.readouterr().err
+    assert run_seeds_command(config, run, None, parallel=2) == 2
+    assert "--parallel needs --seeds" in capsys.readouterr().err
+    assert run_seeds_command(config, run, "0-1", overrides=[("seed", "3")]) == 2
+    assert "--seed and --seeds contradict each other" in capsys.readouterr().err
+    assert run_seeds_command(config, run, "0-1", parallel=0) == 2
+    assert "--parallel must be at least 1, got 0" in capsys.readouterr().err
+    assert not run.exists()
+
+
+def test_seeds_run_into_sibling_folders_resume_skips_finished_ones_and_refusals_touch_nothing(
+    config, tmp_path
+):
+    run = tmp_path / "multi"
+    outcomes = run_seeds(config, run, (0, 1), verbose=False)
+    assert [(o.seed, o.status) for o in outcomes] == [(0, "done"), (1, "done")]
+    for o in outcomes:
+        saved = json.loads((o.run_dir / "config.json").read_text())
+        assert o.run_dir == run / f"seed-{o.seed}" and saved["seed"] == o.seed
+        assert saved["loop"]["total_env_steps"] == 400
+        assert o.mean_return == json.loads((o.run_dir / "eval.json").read_text())["mean_return"]
+    before = fingerprint(run)
+    with pytest.raises(RunDirError, match=r"seed-0, .*seed-1 already hold a run; pass --resume"):
+        run_seeds(config, run, (0, 1, 2), verbose=False)
+    with pytest.raises(RunDirError, match="holds a single run"):
+        run_seeds(config, run / "seed-0", (0,), verbose=False)
+    with pytest.raises(RunDirError, match="nothing to resume"):
+        run_seeds(config, run, (5, 6), resume=True, verbose=False)
+    assert fingerprint(run) == before
+
+    # --resume with the preset and the same overrides: each seed's saved config + overrides is finished.
+    preset = get_preset("cartpole-dqn").build()
+    outcomes = run_seeds(preset, run, (0, 1), resume=True, verbose=False, overrides=TINY)
+    assert [o.status for o in outcomes] == ["skipped", "skipped"]
+    assert fingerprint(run) == before
+
+    # A larger budget continues seeds 0 and 1 from their checkpoints; seed 2 never started: it starts.
+    longer = [*TINY, ("loop.total_env_steps", "500")]
+    outcomes = run_seeds(
+        apply_overrides(preset, longer), run, (0, 1, 2), resume=True, verbose=False, overrides=longer
+    )
+    assert [o.status for o in outcomes] == ["done", "done", "done"]
+    for s in (0, 1, 2):
+        assert json.loads((run / f"seed-{s}" / "eval.json").read_text())["env_steps"] == 500
+        assert json.loads((run / f"seed-{s}" / "config.json").read_text())["seed"] == s
+
+    outcomes = run_seeds(config, run, (1,), force=True, verbose=False)
+    assert outcomes[0].status == "done"
+    assert json.loads((run / "seed-1" / "eval.json").read_text())["env_steps"] == 400
+
+
+@pytest.mark.parametrize("parallel", [None, 2])
+def test_a_failing_seed_does_not_stop_the_others_and_the_status_names_it(config, tmp_path, capsys, parallel):
+    run = tmp_path / "multi"
+    with RunDir(seed_dir(run, 1)).lock():  # seed 1's folder is in use: that seed fails
+        status = run_seeds_command(config, run, "0-2", parallel=parallel, verbose=False)
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert "drivetrain: error: 1 of 3 seeds failed: seed 1: run directory" in err and "is in use by" in err
+    assert "seed 0: done" in out and "seed 2: done" in out
+    for s in (0, 2):
+        assert (seed_dir(run, s) / "eval.json").is_file()
+    assert not seed_dir(run, 1).exists()  # nothing written there
+
+    assert run_seeds_command(config, run, "0-2", parallel=parallel, resume=True, verbose=False) == 0
+    assert "seed 1: done" in capsys.readouterr().out  # --resume runs the seed that failed
+    assert (seed_dir(run, 1) / "eval.json").is_file()
+
+
+def test_a_stop_signal_reaches_every_running_seed_once():
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from drivetrain.train.seed_processes import _Forward
+
+    before = signal.getsignal(signal.SIGTERM)
+    children = {
+        s: subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+        for s in (0, 1)
+    }
+    with _Forward(children) as forward:
+        os.kill(os.getpid(), signal.SIGTERM)  # handled: this process goes on
+        assert forward.received == signal.SIGTERM
+        os.kill(os.getpid(), signal.SIGTERM)  # a second signal is not passed on again
+    assert [children[s].wait(timeout=30) for s in (0, 1)] == [-signal.SIGTERM, -signal.SIGTERM]
+    assert signal.getsignal(signal.SIGTERM) is before
