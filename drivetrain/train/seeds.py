@@ -137,13 +137,17 @@ def _seed_config(
     overrides: Sequence[tuple[str, str | None]] | None,
 ) -> ExperimentConfig:
     """The config of one seed: ``config`` with ``seed`` replaced, or for a seed that resumes, its
-    saved config with ``overrides`` applied again."""
+    saved config with ``overrides`` applied again; RunDirError when that run is of another preset."""
     from drivetrain.train.config import load_config
     from drivetrain.train.fields import apply_overrides
+    from drivetrain.train.rundir import RunDirError
 
     if resume and overrides is not None and (folder / "config.json").is_file():
+        saved = load_config(folder / "config.json")
+        if config.preset and saved.preset and saved.preset != config.preset:
+            raise RunDirError(f"{folder} holds a run of preset {saved.preset!r}, not {config.preset!r}")
         pairs = [(key, "true" if value is None else value) for key, value in overrides]
-        config = apply_overrides(load_config(folder / "config.json"), pairs)
+        config = apply_overrides(saved, pairs)
     return dataclasses.replace(config, seed=seed)
 
 

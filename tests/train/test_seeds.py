@@ -105,6 +105,9 @@ def test_seeds_run_into_sibling_folders_resume_skips_finished_ones_and_refusals_
     preset = get_preset("cartpole-dqn").build()
     outcomes = run_seeds(preset, run, (0, 1), resume=True, verbose=False, overrides=TINY)
     assert [o.status for o in outcomes] == ["skipped", "skipped"]
+    other = get_preset("cartpole-ppo").build()
+    with pytest.raises(RunDirError, match="seed-0 holds a run of preset 'cartpole-dqn', not 'cartpole-ppo'"):
+        run_seeds(other, run, (0, 1), resume=True, verbose=False, overrides=[])
     assert fingerprint(run) == before
 
     # A larger budget continues seeds 0 and 1 from their checkpoints; seed 2 never started: it starts.
