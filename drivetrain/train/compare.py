@@ -30,11 +30,12 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # NumPy is imported where runs are read: `drivetrain --help` stays light
+    import numpy as np
 
-from drivetrain.train.aggregate import Curve, Interval, curve_band, iqm_interval
+    from drivetrain.train.aggregate import Curve, Interval
 
 __all__ = [
     "CompareError",
@@ -156,6 +157,8 @@ def read_run(folder: str | Path) -> RunRecord:
             final, final_steps = float(result["mean_return"]), float(result.get("env_steps", math.nan))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise CompareError(f"{folder / 'eval.json'} cannot be read: {e}") from None
+    import numpy as np
+
     rows = _rows(folder)
     ex, ey = _series(rows, "eval_mean_return")
     last_eval = ex[-1] if ex else -math.inf
@@ -247,6 +250,8 @@ def _curve(
         kind, curves = "evaluation", [r.evaluations for r in runs]
     else:
         return None, "no curve: a run has no evaluation and fewer than two progress rows"
+    from drivetrain.train.aggregate import curve_band
+
     try:
         band = curve_band(curves, points=points, resamples=resamples, confidence=confidence, seed=seed)
     except ValueError as e:
@@ -263,6 +268,10 @@ def summarize(
     points: int = 100,
 ) -> list[GroupSummary]:
     """One :class:`GroupSummary` per group (bootstrap seeded with ``seed`` for every group)."""
+    import numpy as np
+
+    from drivetrain.train.aggregate import iqm_interval
+
     out = []
     for label, runs in groups.items():
         finished = [r for r in runs if r.final_return is not None]
