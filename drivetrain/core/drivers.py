@@ -143,8 +143,17 @@ def _count_episodes(traj: types.Trajectory) -> int:
     return next_step_types.count(_LAST)
 
 
+def _count_transitions(traj: types.Trajectory) -> int:
+    return len(traj.step_type)
+
+
 class StepDriver(_Driver):
-    """Runs the policy until at least ``num_steps`` non-boundary steps (over the batch) were taken."""
+    """Runs the policy until at least ``num_steps`` non-boundary steps (over the batch) were taken.
+
+    With ``count_boundaries=True`` boundary transitions count too, so ``num_steps = k * batch_size``
+    takes exactly ``k`` steps of the batch (one item per environment each, as a synchronous
+    on-policy collector needs to line its rollout up with others').
+    """
 
     def __init__(
         self,
@@ -152,13 +161,17 @@ class StepDriver(_Driver):
         policy: Policy,
         observers: Sequence[Observer] = (),
         num_steps: int = 1,
+        *,
+        count_boundaries: bool = False,
     ):
         super().__init__(env, policy, observers)
         self.num_steps = num_steps
+        self._count = _count_transitions if count_boundaries else _count_steps
 
     @property
     def num_steps(self) -> int:
-        """Steps (over the batch, boundaries not counted) that one :meth:`run` takes at least."""
+        """Steps (over the batch; boundaries counted only with ``count_boundaries``) that one
+        :meth:`run` takes at least."""
         return self._num_steps
 
     @num_steps.setter
@@ -169,7 +182,7 @@ class StepDriver(_Driver):
         self, time_step: types.TimeStep | None = None, policy_state: Any = None
     ) -> tuple[types.TimeStep, Any]:
         """Steps the environment; returns the last time step and policy state to continue from."""
-        return self._loop(time_step, policy_state, _count_steps, self.num_steps)
+        return self._loop(time_step, policy_state, self._count, self.num_steps)
 
 
 class EpisodeDriver(_Driver):

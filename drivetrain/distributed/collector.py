@@ -218,9 +218,11 @@ class Collector:
         self._steps_now += len(step_types) - step_types.count(_LAST)
         self._episodes_now += trajectory.next_step_type.tolist().count(_LAST)
 
-    def collect(self, num_steps: int, warmup: bool = False) -> Fragment:
+    def collect(self, num_steps: int, warmup: bool = False, *, count_boundaries: bool = False) -> Fragment:
         """Runs the collect policy (the warm-up policy while ``warmup``) for at least ``num_steps``
         environment steps over the batch, continuing the episodes; returns the next :class:`Fragment`.
+        ``count_boundaries``: boundaries count as steps, so ``k * batch_size`` gives exactly ``k``
+        items (a synchronous on-policy round); the fragment's ``env_steps`` never counts them.
 
         An error from the environments or the policy leaves the collector unusable until :meth:`restart`.
         """
@@ -238,7 +240,13 @@ class Collector:
         last = parts.warmup_policy if self._acting == "warmup" else parts.collect_policy
         if self._acting is not None and self._acting != acting and last is not None and not last.stateful:
             self._policy_state = None  # a policy that follows a stateless one starts from its initial state
-        driver = StepDriver(parts.env, policy, [self._observe, self._log], num_steps=num_steps)
+        driver = StepDriver(
+            parts.env,
+            policy,
+            [self._observe, self._log],
+            num_steps=num_steps,
+            count_boundaries=count_boundaries,
+        )
         self._items, self._steps_now, self._episodes_now = [], 0, 0
         self._log.clear()
         self._broken = True

@@ -29,6 +29,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from drivetrain.agents import Agent
+from drivetrain.distributed.collector import Fragment
 from drivetrain.distributed.replay_server import InsertStatus
 from drivetrain.distributed.topology import Collected, TakeBatches, Transport
 from drivetrain.distributed.weights import get_policy_weights
@@ -56,7 +57,17 @@ from drivetrain.train.signals import StopSignals
 if TYPE_CHECKING:
     from drivetrain.distributed.runner import LearnerParts
 
-__all__ = ["Learner", "SessionContext"]
+__all__ = ["Learner", "SessionContext", "count_fragment"]
+
+
+def count_fragment(m: TrainMetrics, f: Fragment) -> None:
+    """Adds a fragment's counts to the run's metrics: env steps, episodes, their returns and lengths."""
+    m.env_steps.load_state_dict({"n": m.env_steps.result() + f.env_steps})
+    m.episodes.load_state_dict({"n": m.episodes.result() + f.episodes})
+    for metric, values in ((m.average_return, f.episode_returns), (m.average_length, f.episode_lengths)):
+        if values:
+            s = metric.state_dict()
+            metric.load_state_dict({**s, "buffer": [*s["buffer"], *values]})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,13 +205,7 @@ class Learner:
                     "execution.samples_per_insert and execution.rate_error_buffer"
                 )
         self.schedule.requested -= got.requested
-        m, f = self.metrics, got.fragment
-        m.env_steps.load_state_dict({"n": m.env_steps.result() + f.env_steps})
-        m.episodes.load_state_dict({"n": m.episodes.result() + f.episodes})
-        for metric, values in ((m.average_return, f.episode_returns), (m.average_length, f.episode_lengths)):
-            if values:
-                s = metric.state_dict()
-                metric.load_state_dict({**s, "buffer": [*s["buffer"], *values]})
+        count_fragment(self.metrics, got.fragment)
 
     def _train(self, limit: int | None, refused: bool = False) -> int:
         """Trains up to ``limit`` updates (None: while the replay gives batches); returns how many.

@@ -6,15 +6,16 @@
 - ``start`` calls ``ray.init(address=execution.ray_address)`` unless Ray is initialised (then it
   reuses it), and starts one actor per :class:`~drivetrain.distributed.collector.Collector`
   (``max_restarts=-1``, ``max_task_retries=-1``: Ray restarts a dead one and retries its task)
-  and one :class:`~drivetrain.distributed.replay_server.ReplayServer` actor (never restarted).
+  and one :class:`~drivetrain.distributed.replay_server.ReplayServer` actor (never restarted;
+  none for an on-policy run, whose learner keeps the rollout).
   A collector actor takes one CPU when the cluster has one for each, else none.
 - A collect returns two objects: the fragment's counts (with the actor's PID) to the learner,
   and its items, which go from the object store to the replay actor without passing through
   the learner. The learner waits with ``ray.wait`` for whichever collect ends first.
 - **A restarted collector** reports another PID: its fragment (from a fresh collector that
   starts over at sequence number 0) is dropped, the actor is renumbered with
-  ``restart(server.restart_writer(i))``, given the latest weights, and collects again what was
-  asked. So the counters stay exact and no sampled window crosses the restart.
+  ``restart(server.restart_writer(i))`` (without a replay: the number after its last fragment
+  the learner got), given the latest weights, and collects again what was asked. So the counters stay exact and no sampled window crosses the restart.
 - Weights go to every collector through one ``ray.put``.
 - **A lost replay actor** ends the run with :class:`~drivetrain.distributed.runner.DistributedRunError`,
   whose message says that ``--resume`` continues from the last checkpoint.
@@ -49,8 +50,10 @@ class CollectorActor:
     def pid(self) -> int:
         return os.getpid()
 
-    def collect(self, num_steps: int, warmup: bool) -> tuple[tuple[int, Fragment], list[types.Trajectory]]:
-        fragment = self._collector.collect(num_steps, warmup=warmup)
+    def collect(
+        self, num_steps: int, warmup: bool, count_boundaries: bool = False
+    ) -> tuple[tuple[int, Fragment], list[types.Trajectory]]:
+        fragment = self._collector.collect(num_steps, warmup=warmup, count_boundaries=count_boundaries)
         return (os.getpid(), fragment._replace(items=[])), fragment.items
 
     def set_weights(self, version: int, weights: Any) -> bool:
@@ -92,12 +95,13 @@ class RayTransport:
         self._actors: list[Any] = []
         self._pids: list[int] = []
         self._server: Any = None
-        self._flight: dict[Any, tuple[int, int, bool, Any]] = {}
+        self._flight: dict[Any, tuple[int, tuple[int, bool, bool], Any]] = {}
+        self._numbers: list[int] = []
         self._pending: collections.deque[Collected] = collections.deque()
         self._weights: tuple[int, Any] | None = None
 
     # ------------------------------------------------------------------ setup
-    def start(self, config: ExperimentConfig, server_settings: dict[str, Any]) -> None:
+    def start(self, config: ExperimentConfig, server_settings: dict[str, Any] | None) -> None:
         import ray
 
         if not ray.is_initialized():
@@ -105,11 +109,14 @@ class RayTransport:
         count = config.execution.collectors
         cpus = 1 if ray.cluster_resources().get("CPU", 0) >= count else 0  # type: ignore[no-untyped-call]
         actor = ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=cpus)(CollectorActor)
-        server = ray.remote(max_restarts=0, num_cpus=0)(ReplayServer)
-        self._server = server.remote(**server_settings)
+        if server_settings is not None:
+            server = ray.remote(max_restarts=0, num_cpus=0)(ReplayServer)
+            self._server = server.remote(**server_settings)
         self._actors = [actor.remote(config, i) for i in range(count)]
         self._pids = ray.get([a.pid.remote() for a in self._actors])
-        self._call(self._server.counters)
+        self._numbers = [0] * count
+        if self._server is not None:
+            self._call(self._server.counters)
         self.max_in_flight = count
 
     def collector_pids(self) -> list[int]:
@@ -138,9 +145,10 @@ class RayTransport:
         for a in self._actors:
             a.set_weights.remote(version, ref)
 
-    def collect(self, index: int, num_steps: int, warmup: bool) -> None:
-        meta, items = self._actors[index].collect.options(num_returns=2).remote(num_steps, warmup)
-        self._flight[meta] = (index, num_steps, warmup, items)
+    def collect(self, index: int, num_steps: int, warmup: bool, count_boundaries: bool = False) -> None:
+        asked = (num_steps, warmup, count_boundaries)
+        meta, items = self._actors[index].collect.options(num_returns=2).remote(*asked)
+        self._flight[meta] = (index, asked, items)
 
     def in_flight(self) -> set[int]:
         return {f[0] for f in self._flight.values()} | {c.index for c in self._pending}
@@ -158,27 +166,37 @@ class RayTransport:
             if not self._flight:
                 raise RuntimeError("RayTransport.next_fragment: no collect was started")
             ready, _ = ray.wait(list(self._flight), num_returns=1)
-            index, num_steps, warmup, items = self._flight.pop(ready[0])
+            index, asked, items = self._flight.pop(ready[0])
             try:
                 pid, fragment = ray.get(ready[0])
             except ray.exceptions.RayActorError:
                 pid, fragment = -1, None
             if fragment is not None and pid == self._pids[index]:
-                return Collected(index, fragment, items, num_steps, warmup)
+                self._numbers[index] = fragment.sequence_number + 1
+                return Collected(index, fragment, items, asked[0], asked[1])
             self._restart(index)
-            self.collect(index, num_steps, warmup)
+            self.collect(index, *asked)
 
     def _restart(self, index: int) -> None:
         """Renumbers a collector that Ray restarted (a fresh process) after the replay's last insert."""
         import ray
 
         actor = self._actors[index]
-        number = self._call(self._server.restart_writer, index)
+        number = (
+            self._numbers[index] if self._server is None else self._call(self._server.restart_writer, index)
+        )
         ray.get(actor.restart.remote(number))
         if self._weights is not None:
             actor.set_weights.remote(*self._weights)
         self._pids[index] = ray.get(actor.pid.remote())
         self.restarts += 1
+
+    def fetch_items(self, collected: Collected) -> list[types.Trajectory]:
+        import ray
+
+        items = collected.items
+        fetched: list[types.Trajectory] = items if isinstance(items, list) else ray.get(items)
+        return fetched
 
     # ------------------------------------------------------------------ replay
     def insert(self, collected: Collected) -> InsertStatus:
@@ -219,7 +237,9 @@ class RayTransport:
         ]
         self._pending = collections.deque(pending)
         return {
-            "server": self._call(self._server.state_dict) if include_replay else None,
+            "server": self._call(self._server.state_dict)
+            if include_replay and self._server is not None
+            else None,
             "collectors": ray.get([a.state_dict.remote() for a in self._actors]),
             "pending": pending,
             "weights": None if self._weights is None else (self._weights[0], ray.get(self._weights[1])),
@@ -232,12 +252,14 @@ class RayTransport:
         if state["weights"] is not None:
             self._weights = (state["weights"][0], ray.put(state["weights"][1]))
         self._flight.clear()
-        if state["server"] is None:
+        self._numbers = [int(s["sequence_number"]) for s in state["collectors"]]
+        if state["server"] is None and self._server is not None:
             for index, actor in enumerate(self._actors):
                 ray.get(actor.restart.remote(self._call(self._server.restart_writer, index)))
             self._pending.clear()
             return list(state["pending"])
-        self._call(self._server.load_state_dict, state["server"])
+        if self._server is not None:
+            self._call(self._server.load_state_dict, state["server"])
         self._pending = collections.deque(state["pending"])
         return []
 

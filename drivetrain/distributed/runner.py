@@ -21,10 +21,13 @@ learning curve, ``agent.pkl``, ``eval.json``), progress bar, messages, evaluatio
         every execution.weight_publish_period updates
         then, when due: a row, an evaluation, a checkpoint (Session.end_iteration)
 
-Only replay-based agents run distributed (DQN, R2D2, SAC, TD3: their builder's source is a
-:class:`~drivetrain.replay.sources.ReplaySource`). The learner builds its agent on
-``agent.device``; the replay holds ``replay.capacity`` items split evenly over the shards and
-starts sampling at ``loop.learning_starts`` items.
+Replay-based agents (DQN, R2D2, SAC, TD3: their builder's source is a
+:class:`~drivetrain.replay.sources.ReplaySource`) run this loop
+(:class:`~drivetrain.distributed.learner.Learner`); on-policy agents (PPO, REINFORCE: a
+:class:`~drivetrain.replay.sources.RolloutSource`) run synchronous rounds on the union of the
+collectors' rollouts, without a replay (:mod:`drivetrain.distributed.on_policy`). The learner
+builds its agent on ``agent.device``; the replay holds ``replay.capacity`` items split evenly
+over the shards and starts sampling at ``loop.learning_starts`` items.
 
 A checkpoint holds the learner (agent, metrics, torch's RNG, the schedule), the replay server's
 state (unless ``loop.checkpoint_replay`` is false), every collector's state and the fragments
@@ -49,10 +52,11 @@ from drivetrain.core.environment import Environment
 from drivetrain.core.policy import Policy
 from drivetrain.distributed.collector import Fragment
 from drivetrain.distributed.learner import Learner, SessionContext
+from drivetrain.distributed.on_policy import OnPolicyLearner, check_on_policy
 from drivetrain.distributed.topology import Transport
 from drivetrain.observers import ProgressBar
 from drivetrain.replay import PrioritizedReplay
-from drivetrain.replay.sources import ReplaySource
+from drivetrain.replay.sources import ExperienceSource, ReplaySource, RolloutSource
 from drivetrain.train.checkpoint import CheckpointDir, CheckpointError
 from drivetrain.train.config import ExperimentConfig, check_config, run_plan, save_config
 from drivetrain.train.experiment import TrainMetrics, eval_policy, make_env, run_seeds
@@ -88,10 +92,11 @@ class LearnerParts:
     config: ExperimentConfig
     agent: Agent
     metrics: TrainMetrics
-    source: ReplaySource
-    """The agent's own source, used only for ``trained`` (priorities back, through the transport)."""
+    source: ExperienceSource
+    """A replay-based agent's own source, used only for ``trained`` (priorities back, through the
+    transport); an on-policy agent's rollout (its kept items are checkpointed)."""
     transport: Transport
-    learner: Learner
+    learner: Learner | OnPolicyLearner
 
     @property
     def eval_policy(self) -> Policy:
@@ -108,6 +113,7 @@ class LearnerParts:
             "transport": self.transport.state_dict(include_replay),
             "metrics": self.metrics.state_dict(),
             "learner": self.learner.state_dict(),
+            "source": None if self.source.large_state else self.source.state_dict(),
             "torch_rng": torch.get_rng_state(),
         }
 
@@ -117,6 +123,8 @@ class LearnerParts:
         self.learner.load_state_dict(state["learner"])
         dropped = self.transport.load_state_dict(state["transport"])
         self.learner.forget(dropped)
+        if state["source"] is not None:
+            self.source.load_state_dict(state["source"])
         torch.set_rng_state(state["torch_rng"])
 
     def close(self) -> None:
@@ -127,7 +135,7 @@ class LearnerParts:
 
 
 def check_distributed(config: ExperimentConfig) -> None:
-    """ConfigError naming the field when the distributed run cannot work with these settings."""
+    """ConfigError naming the field when a replay-based distributed run cannot work with these settings."""
     execution = config.execution
     envs = execution.num_envs(config.env.num_envs)
     per_shard = config.replay.capacity // execution.collectors
@@ -144,8 +152,8 @@ def check_distributed(config: ExperimentConfig) -> None:
         )
 
 
-def _build_learner(config: ExperimentConfig) -> tuple[Agent, ReplaySource, dict[str, Any]]:
-    """The learner's agent, its source (for priorities) and the replay server's settings."""
+def _build_learner(config: ExperimentConfig) -> tuple[Agent, ExperienceSource, dict[str, Any] | None]:
+    """The learner's agent, its source, and the replay server's settings (None: on-policy, no replay)."""
     builder = builder_for(config.agent)
     seeds = run_seeds(config.seed)
     execution = config.execution
@@ -159,14 +167,20 @@ def _build_learner(config: ExperimentConfig) -> tuple[Agent, ReplaySource, dict[
     agent = builder.make_agent(config.agent, specs[0], specs[1], seeds.agent, plan)
     small = dataclasses.replace(config.replay, capacity=envs, prefetch=0)
     source = builder.make_source(agent, small, plan, seeds.replay)
+    if isinstance(source, RolloutSource):  # on-policy: one update on the union of C x E environments
+        source.close()
+        check_on_policy(config)
+        union = dataclasses.replace(plan, num_envs=envs * execution.collectors)
+        agent = builder.make_agent(config.agent, specs[0], specs[1], seeds.agent, union)
+        return agent, builder.make_source(agent, small, union, seeds.replay), None
     if not isinstance(source, ReplaySource):
         source.close()
         raise ConfigError(
-            f"execution.backend = 'ray' runs replay-based agents (DQN, R2D2, SAC, TD3); "
-            f"{type(config.agent).__name__} learns on-policy from rollouts of its current policy "
-            f"({type(source).__name__}), which collectors and a replay do not provide: "
+            f"execution.backend = 'ray' runs replay-based agents and on-policy agents with rollouts; "
+            f"{type(config.agent).__name__}'s experience source is a {type(source).__name__}: "
             "set execution.backend = 'local'"
         )
+    check_distributed(config)
     replay = config.replay
     prioritized: dict[str, Any] = {}
     if replay.prioritized:
@@ -192,11 +206,14 @@ def _build_learner(config: ExperimentConfig) -> tuple[Agent, ReplaySource, dict[
 
 
 def _build_parts(
-    config: ExperimentConfig, learner: tuple[Agent, ReplaySource, dict[str, Any]], transport: Transport
+    config: ExperimentConfig,
+    learner: tuple[Agent, ExperienceSource, dict[str, Any] | None],
+    transport: Transport,
 ) -> LearnerParts:
-    """Starts the replay server and the collectors through ``transport``; the learner's parts."""
+    """Starts the replay server (if any) and the collectors through ``transport``; the learner's parts."""
     agent, source, settings = learner
-    source.replay = _PriorityForwarder(transport)  # type: ignore[assignment]
+    if isinstance(source, ReplaySource):
+        source.replay = _PriorityForwarder(transport)  # type: ignore[assignment]
     try:
         transport.start(config, settings)
     except BaseException:
@@ -204,10 +221,15 @@ def _build_parts(
         transport.close()
         raise
     metrics = TrainMetrics.create(config.loop.average_window)
-    steps = getattr(agent, "train_sequence_length", 1)
-    return LearnerParts(
-        config, agent, metrics, source, transport, Learner(config, agent, metrics, source, transport, steps)
-    )
+    loop: Learner | OnPolicyLearner
+    if isinstance(source, RolloutSource):
+        rollout_steps = int(config.agent.rollout_steps)
+        loop = OnPolicyLearner(config, agent, metrics, source, transport, rollout_steps)
+    else:
+        assert isinstance(source, ReplaySource)
+        steps = getattr(agent, "train_sequence_length", 1)
+        loop = Learner(config, agent, metrics, source, transport, steps)
+    return LearnerParts(config, agent, metrics, source, transport, loop)
 
 
 def _default_transport(config: ExperimentConfig) -> Transport:
@@ -238,7 +260,6 @@ def train_distributed(
       DistributedRunError: the replay actor was lost (``--resume`` continues from the last checkpoint).
     """
     check_config(config)
-    check_distributed(config)
     run = RunDir(run_dir)
     with run.lock(), StopSignals() as signals, torch_threads(config.loop.torch_threads):
         run.check(resume=resume, force=force)

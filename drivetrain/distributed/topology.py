@@ -2,11 +2,13 @@
 
 The learner (:mod:`drivetrain.distributed.runner`) drives a transport::
 
-    transport.start(config, server_settings)          # C collectors and one ReplayServer
+    transport.start(config, server_settings)          # C collectors and one ReplayServer (None: no replay)
     transport.set_weights(version, weights)           # to every collector (only newer versions apply)
     transport.collect(i, num_steps, warmup)           # starts a collect on collector i (< max_in_flight at once)
+    transport.collect(i, k * E, False, count_boundaries=True)   # exactly k items (on-policy rounds)
     got = transport.next_fragment()                   # a finished one: Collected(index, fragment, items, ...)
     transport.insert(got)                             # STORED / DUPLICATE / RATE_LIMITED
+    transport.fetch_items(got)                        # or its time steps, in the learner (on-policy)
     take = transport.sample_async(num_batches, batch_size, num_steps)   # sent now ...
     batches = take()                                  # ... its batches (None: refused) when needed
     transport.update_priorities(ids, p)
@@ -24,6 +26,9 @@ The learner (:mod:`drivetrain.distributed.runner`) drives a transport::
   the replay then agree. It holds ``{"server", "collectors", "pending", "weights"}``;
   ``"server"`` is None without the replay (then ``load_state_dict`` restarts every writer on
   the empty replay and drops the pending fragments, whose numbers belong to the old one).
+- Started without server settings (on-policy runs: the learner keeps the rollout), a transport
+  has no replay: ``insert`` and ``sample_async`` are not called, ``"server"`` is None and
+  ``load_state_dict`` restores the collectors as they were.
 
 :class:`InProcessTransport` calls plain objects: ``collect`` only records the request and
 ``next_fragment`` runs the oldest one (``max_in_flight = 1``: one collect at a time, in the
@@ -73,11 +78,11 @@ class Transport(Protocol):
     restarts: int
     """Collectors found restarted (and renumbered) so far in this session."""
 
-    def start(self, config: ExperimentConfig, server_settings: dict[str, Any]) -> None: ...
+    def start(self, config: ExperimentConfig, server_settings: dict[str, Any] | None) -> None: ...
 
     def set_weights(self, version: int, weights: Any) -> None: ...
 
-    def collect(self, index: int, num_steps: int, warmup: bool) -> None: ...
+    def collect(self, index: int, num_steps: int, warmup: bool, count_boundaries: bool = False) -> None: ...
 
     def in_flight(self) -> set[int]:
         """Collectors with a collect running or a pending fragment."""
@@ -86,6 +91,10 @@ class Transport(Protocol):
     def next_fragment(self) -> Collected: ...
 
     def insert(self, collected: Collected) -> InsertStatus: ...
+
+    def fetch_items(self, collected: Collected) -> list[types.Trajectory]:
+        """The fragment's batched trajectories, in the learner's process (on-policy runs train on them)."""
+        ...
 
     def sample_async(self, num_batches: int, batch_size: int, num_steps: int) -> TakeBatches:
         """Sends a sample call to the replay; the returned callable waits for its batches
@@ -115,7 +124,7 @@ class InProcessTransport:
         self.restarts = 0
         self._collectors: list[Collector] = []
         self._server: ReplayServer | None = None
-        self._requests: collections.deque[tuple[int, int, bool]] = collections.deque()
+        self._requests: collections.deque[tuple[int, int, bool, bool]] = collections.deque()
         self._pending: collections.deque[Collected] = collections.deque()
         self._weights: tuple[int, Any] | None = None
 
@@ -128,16 +137,16 @@ class InProcessTransport:
     def collectors(self) -> list[Collector]:
         return self._collectors
 
-    def start(self, config: ExperimentConfig, server_settings: dict[str, Any]) -> None:
-        self._server = ReplayServer(**server_settings)
+    def start(self, config: ExperimentConfig, server_settings: dict[str, Any] | None) -> None:
+        self._server = None if server_settings is None else ReplayServer(**server_settings)
         for i in range(config.execution.collectors):
             self._collectors.append(Collector(config, i))
 
     def set_weights(self, version: int, weights: Any) -> None:
         self._weights = (version, weights)
 
-    def collect(self, index: int, num_steps: int, warmup: bool) -> None:
-        self._requests.append((index, num_steps, warmup))
+    def collect(self, index: int, num_steps: int, warmup: bool, count_boundaries: bool = False) -> None:
+        self._requests.append((index, num_steps, warmup, count_boundaries))
 
     def in_flight(self) -> set[int]:
         return {r[0] for r in self._requests} | {c.index for c in self._pending}
@@ -149,16 +158,20 @@ class InProcessTransport:
             raise RuntimeError("InProcessTransport.next_fragment: no collect was started")
         return self._run(*self._requests.popleft())
 
-    def _run(self, index: int, num_steps: int, warmup: bool) -> Collected:
+    def _run(self, index: int, num_steps: int, warmup: bool, count_boundaries: bool) -> Collected:
         collector = self._collectors[index]
         if self._weights is not None and self._weights[0] > collector.weights_version:
             collector.set_weights(*self._weights)
-        fragment = collector.collect(num_steps, warmup=warmup)
+        fragment = collector.collect(num_steps, warmup=warmup, count_boundaries=count_boundaries)
         return Collected(index, fragment._replace(items=[]), fragment.items, num_steps, warmup)
 
     def insert(self, collected: Collected) -> InsertStatus:
         f = collected.fragment
         return self.server.insert(f.writer_id, f.sequence_number, collected.items)
+
+    def fetch_items(self, collected: Collected) -> list[types.Trajectory]:
+        items: list[types.Trajectory] = collected.items
+        return items
 
     def sample_async(self, num_batches: int, batch_size: int, num_steps: int) -> TakeBatches:
         batches = self.server.sample(num_batches, batch_size, num_steps)  # now: the order of the calls
@@ -174,7 +187,7 @@ class InProcessTransport:
         while self._requests:
             self._pending.append(self._run(*self._requests.popleft()))
         return {
-            "server": self.server.state_dict() if include_replay else None,
+            "server": self.server.state_dict() if include_replay and self._server is not None else None,
             "collectors": [c.state_dict() for c in self._collectors],
             "pending": list(self._pending),
             "weights": self._weights,
@@ -185,12 +198,13 @@ class InProcessTransport:
             collector.load_state_dict(s)
         self._weights = state["weights"]
         self._requests.clear()
-        if state["server"] is None:
+        if state["server"] is None and self._server is not None:
             for collector in self._collectors:
                 collector.restart(self.server.restart_writer(collector.index))
             self._pending.clear()
             return list(state["pending"])
-        self.server.load_state_dict(state["server"])
+        if self._server is not None:
+            self.server.load_state_dict(state["server"])
         self._pending = collections.deque(state["pending"])
         return []
 

@@ -333,7 +333,7 @@ def check_config(config: ExperimentConfig) -> None:
     envs = (
         config.execution.num_envs(config.env.num_envs) if config.execution.backend == "ray" else plan.num_envs
     )
-    period = builder.update_period(config.agent, plan)
+    period = builder.update_period(config.agent, dataclasses.replace(plan, num_envs=envs))
     name = "loop.update_period"
     if config.execution.backend == "ray" and config.execution.fragment_steps is not None:
         name, period = "execution.fragment_steps", config.execution.fragment_steps

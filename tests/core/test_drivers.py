@@ -23,6 +23,15 @@ def test_step_driver_does_not_count_boundaries():
     assert sum(int(t.is_boundary().sum()) for t in seen) == 1
 
 
+def test_step_driver_counting_boundaries_takes_exactly_k_steps_of_the_batch():
+    env = CountingEnv([1, 3])
+    seen = []
+    dt.StepDriver(env, scripted(env), [seen.append], num_steps=8, count_boundaries=True).run()
+    # env 0 ends an episode every step: half of its items are boundaries, yet 4 steps of the batch
+    assert len(seen) == 4
+    assert sum(int(t.is_boundary().sum()) for t in seen) >= 1
+
+
 def test_num_steps_is_a_total_over_the_batch():
     env = CountingEnv([1, 3])
     seen = []

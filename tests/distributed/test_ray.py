@@ -141,3 +141,29 @@ def test_a_lost_replay_actor_ends_the_run_with_a_clear_message_and_resume_contin
     result = train_distributed(tiny(), folder, transport=RayTransport(), resume=True, verbose=False)
     assert result.env_steps >= 2000
     assert json.loads((folder / "eval.json").read_text())["env_steps"] == result.env_steps
+
+
+def test_ppo_on_ray_survives_a_killed_collector_with_exact_counters(ray_session, tmp_path):
+    config = apply_overrides(
+        get_preset("cartpole-ppo").build(),
+        [
+            ("execution.backend", "ray"),
+            ("execution.collectors", 2),
+            ("execution.envs_per_collector", 2),
+            ("agent.rollout_steps", 32),
+            ("loop.total_env_steps", 4000),
+            ("loop.eval_interval", 0),
+            ("loop.stop_at_return", None),
+            ("loop.final_eval_episodes", 2),
+            ("loop.checkpoint_interval", 2000),
+            ("loop.progress_bar", False),
+            ("loop.tensorboard", False),
+        ],
+    )
+    delivered = Delivered(kill_at=4)
+    transport = RayTransport(delivered)
+    result = train_distributed(config, tmp_path / "run", transport=transport, verbose=False)
+    assert delivered.killed is not None and transport.restarts >= 1
+    assert result.env_steps == sum(f.env_steps for f in delivered.fragments) >= 4000
+    numbers = [f.sequence_number for f in delivered.fragments if f.writer_id == 0]
+    assert numbers == list(range(len(numbers)))  # the numbers go on across the restart

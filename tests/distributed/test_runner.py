@@ -100,21 +100,21 @@ def test_a_resumed_run_continues_to_the_same_counters_and_weights(tmp_path):
     )
 
 
-def test_an_on_policy_agent_is_refused_by_name(tmp_path):
+def test_an_on_policy_run_refuses_the_replay_settings_by_name(tmp_path):
     config = apply_overrides(
-        get_preset("cartpole-ppo").build(), [("execution.backend", "ray"), ("loop.progress_bar", "false")]
+        get_preset("cartpole-ppo").build(),
+        [("execution.backend", "ray"), ("execution.samples_per_insert", "2.0"), ("loop.progress_bar", "false")],
     )
-    with pytest.raises(ConfigError, match=r"execution\.backend.*on-policy"):
+    with pytest.raises(ConfigError, match=r"execution\.samples_per_insert.*on-policy"):
         run(config, tmp_path / "ppo")
     assert not (tmp_path / "ppo").exists()
 
 
 def test_train_dispatches_on_the_backend(tmp_path):
-    with pytest.raises(ConfigError, match=r"execution\.backend"):
-        train(
-            apply_overrides(get_preset("cartpole-ppo").build(), [("execution.backend", "ray")]),
-            tmp_path / "ppo",
-        )
+    ppo = apply_overrides(get_preset("cartpole-ppo").build(), [("execution.samples_per_insert", "2.0")])
+    with pytest.raises(ConfigError, match=r"execution\.samples_per_insert"):
+        train(apply_overrides(ppo, [("execution.backend", "ray")]), tmp_path / "ppo")
+    assert not (tmp_path / "ppo").exists()
 
 
 @pytest.mark.parametrize(
