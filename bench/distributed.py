@@ -18,12 +18,15 @@ Each run has two phases, measured separately:
 1. **Collection** (``loop.learning_starts`` env steps of the random warm-up policy): env steps
    per second = ``learning_starts / TrainResult.warmup_seconds`` (boundaries LAST -> FIRST not
    counted; each run overshoots by less than one batch per collector). On Ray a collect call
-   gathers ``loop.update_period`` env steps (a *fragment*), which then travel through the
-   object store to the replay actor.
+   gathers ``execution.fragment_steps`` env steps (a *fragment*: ``--fragment-steps``, default
+   the preset's ``loop.update_period``), which then travel through the object store to the
+   replay actor; the local run then trains after every ``--fragment-steps`` env steps, with as
+   many updates per env step.
 2. **Learning** (past ``learning_starts``, the preset's updates per env step and batch size):
    updates/s = ``TrainResult.train_steps / TrainResult.train_seconds``, the learner's train
    phase (local: sampling + ``agent.train``; Ray: the insert, the sample calls to the replay
-   actor, ``agent.train`` and the weight broadcasts, while the collectors keep collecting).
+   actor — the next one sent before the batches of the last train — ``agent.train`` and the
+   weight broadcasts, while the collectors keep collecting).
 
 On Ray it also records the object store in use (``ray.cluster_resources()`` minus
 ``ray.available_resources()`` for ``object_store_memory``, the public resource API, which
@@ -167,11 +170,14 @@ def build_config(args: argparse.Namespace, v: Variant, warmup: int, post: int) -
     post = period * max(1, math.ceil(post / period))
     per_collector = v.envs // max(v.collectors, 1)
     capacity = max(preset.replay.capacity, math.ceil(1.25 * (warmup + post)) + v.envs)
+    if v.backend == "ray":  # the preset's schedule, collected in fragments of `period` env steps
+        schedule_overrides: list[tuple[str, Any]] = [("execution.fragment_steps", period)]
+    else:  # the same updates per env step, trained after every `period` env steps
+        schedule_overrides = [("loop.update_period", period), ("loop.gradient_steps", gradient_steps)]
     overrides: list[tuple[str, Any]] = [
         ("env.backend", v.env_backend),
         ("env.num_envs", per_collector),
-        ("loop.update_period", period),
-        ("loop.gradient_steps", gradient_steps),
+        *schedule_overrides,
         ("loop.learning_starts", warmup),
         ("loop.total_env_steps", warmup + post),
         ("loop.eval_interval", 0),
@@ -252,8 +258,8 @@ def report(
     print(f"`{cmd}`\n")
     print(
         f"`{PRESETS[args.env]}` (batch {loop.batch_size}, {gradient_steps} updates per "
-        f"{period} env steps; fragment = `loop.update_period` = {period} env steps per collect "
-        f"call), {args.rounds} interleaved rounds of about {args.seconds:g} s per phase, medians; "
+        f"{period} env steps; Ray: `execution.fragment_steps` = {period} env steps per collect "
+        f"call; local: `loop.update_period` = {period}), {args.rounds} interleaved rounds of about {args.seconds:g} s per phase, medians; "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end; Ray {ray.__version__}.\n"
     )
     print(
