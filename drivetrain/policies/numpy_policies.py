@@ -158,7 +158,8 @@ class EpsilonGreedyPolicy(Policy):
 
     ``emit_info=False`` drops the wrapped policy's info (e.g. its q-values): the policy's
     ``info_spec`` is then empty, and its trajectories hold only what an agent trains on
-    (an agent's collect policy, as in TF-Agents).
+    (an agent's collect policy, as in TF-Agents). Then, when every row of a step explores,
+    a stateless wrapped policy is not run at all (its actions would all be replaced).
     """
 
     def __init__(
@@ -182,6 +183,7 @@ class EpsilonGreedyPolicy(Policy):
         self._calls = 0
         self._rng = seeding.as_generator(seed)
         self._random = RandomPolicy(policy.time_step_spec, policy.action_spec, self._rng)
+        self._stateful_wrapped = policy.stateful
 
     @property
     def epsilon(self) -> float:
@@ -204,11 +206,13 @@ class EpsilonGreedyPolicy(Policy):
     def _action(self, time_step: types.TimeStep, policy_state: Any) -> types.PolicyStep:
         eps = self.epsilon
         self._calls += 1
+        explore = self._rng.random(_batch_size(time_step)) < eps
+        if explore.all() and not self._emit_info and not self._stateful_wrapped:
+            # every row explores and nothing of the wrapped policy is kept: it need not run
+            return types.PolicyStep(self._random.action(time_step).action, (), {})
         step = self.wrapped.action(time_step, policy_state)
         if not self._emit_info:
             step = step._replace(info={})
-        b = _batch_size(time_step)
-        explore = self._rng.random(b) < eps
         if not explore.any():
             return step
         random_action = self._random.action(time_step).action

@@ -59,6 +59,34 @@ def test_epsilon_zero_and_one():
     assert counts.min() > 900  # uniform: ~1000 each
 
 
+class CallCounting(FixedQPolicy):
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def _action(self, time_step, policy_state):
+        self.calls += 1
+        return super()._action(time_step, policy_state)
+
+
+@pytest.mark.parametrize("emit_info", [False, True])
+def test_the_wrapped_policy_runs_only_when_a_row_keeps_its_action_or_its_info_is_kept(emit_info):
+    wrapped = CallCounting()
+    policy = EpsilonGreedyPolicy(wrapped, 1.0, seed=0, emit_info=emit_info)
+    steps = [policy.action(ts(1)) for _ in range(20)]
+    assert wrapped.calls == (20 if emit_info else 0)
+    assert all(("q_values" in s.info) == emit_info for s in steps)
+    # the same actions either way: the skipped network draws nothing from the generator
+    shown = [s.action.item() for s in steps]
+    other = EpsilonGreedyPolicy(FixedQPolicy(), 1.0, seed=0, emit_info=not emit_info)
+    assert shown == [other.action(ts(1)).action.item() for _ in range(20)]
+    half = CallCounting()
+    mixed = EpsilonGreedyPolicy(half, 0.5, seed=0, emit_info=False)
+    for _ in range(40):
+        mixed.action(ts(1))
+    assert 5 < half.calls < 35  # the greedy steps only
+
+
 def test_epsilon_schedule_follows_step_counter():
     sched = schedules.LinearDecay(1.0, 0.0, 10)
     step = {"n": 0}
