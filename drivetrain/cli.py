@@ -28,10 +28,11 @@ from typing import Any
 __all__ = ["main"]
 
 _TRAIN_USAGE = (
-    "drivetrain train [PRESET] [--seed N] [--run-dir DIR] [--resume | --force] [--quiet] [--key value ...]"
+    "drivetrain train [PRESET] [--seed N | --seeds SPEC [--parallel N]] [--run-dir DIR] [--resume | --force] "
+    "[--quiet] [--key value ...]"
 )
 _TRAIN_FLAGS = {"--resume", "--force", "--quiet", "-h", "--help"}
-_TRAIN_OPTIONS = {"--run-dir"}
+_TRAIN_OPTIONS = {"--run-dir", "--seeds", "--parallel"}
 
 
 class CommandError(Exception):
@@ -83,6 +84,9 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="delete the run already in --run-dir and start over")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no messages")
     p.add_argument("-h", "--help", action="store_true", help="show this help with the preset's config fields")
+    from drivetrain.train.seeds import add_seeds_arguments
+
+    add_seeds_arguments(p)
     return p
 
 
@@ -155,6 +159,19 @@ def cmd_train(argv: Sequence[str]) -> int:
     from drivetrain.train.rundir import RunDir
 
     config = _resolve_overrides(preset.build(), overrides)
+    if args.seeds is not None or args.parallel is not None:
+        from drivetrain.train.seeds import run_seeds_command
+
+        return run_seeds_command(
+            config,
+            args.run_dir,
+            args.seeds,
+            args.parallel,
+            args.resume,
+            args.force,
+            not args.quiet,
+            overrides,
+        )
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"{preset.name}-{config.seed}"
     if args.resume and RunDir(run_dir).config.is_file():
         saved = load_config(RunDir(run_dir).config)
@@ -277,6 +294,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("file", metavar="FILE")
     p.set_defaults(func=cmd_export)
+    from drivetrain.train.compare import add_compare_parser
+
+    add_compare_parser(sub)
     return parser
 
 

@@ -91,7 +91,7 @@ def test_command_lines_are_real(command):
         else:
             assert (ROOT / words[1]).is_file(), f"{command}: no file {words[1]}"
         return
-    assert words[1] in {"train", "eval", "play", "presets", "export"}, command
+    assert words[1] in {"train", "eval", "play", "presets", "export", "compare"}, command
     if words[1] != "train":
         return
     own, overrides = cli._split_train_args(words[2:])

@@ -121,3 +121,16 @@ def test_python_dash_m_runs_the_cli():
         [sys.executable, "-m", "drivetrain", "presets"], capture_output=True, text=True, check=True
     ).stdout
     assert "cartpole-dqn" in out
+
+
+def test_train_seeds_then_compare_from_the_command_line(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert main(["train", "cartpole-dqn", "--seeds", "0-1", "--run-dir", str(runs), "--quiet", *TINY]) == 0
+    assert sorted(p.name for p in runs.iterdir()) == ["seed-0", "seed-1"]
+    returns = [json.loads((runs / f"seed-{k}/eval.json").read_text())["mean_return"] for k in (0, 1)]
+    assert json.loads((runs / "seed-1/config.json").read_text())["seed"] == 1
+    capsys.readouterr()
+    assert main(["compare", str(runs), "--out", str(tmp_path / "cmp.png")]) == 0
+    table = (tmp_path / "cmp.md").read_text()
+    assert (tmp_path / "cmp.png").stat().st_size > 0
+    assert f"0: {returns[0]:.1f}, 1: {returns[1]:.1f}" in table and "cartpole-dqn" in capsys.readouterr().out
