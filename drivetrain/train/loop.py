@@ -43,6 +43,7 @@ from drivetrain.train.checkpoint import CheckpointDir
 from drivetrain.train.config import ExperimentConfig, check_config, save_config
 from drivetrain.train.evaluation import EvalResult
 from drivetrain.train.experiment import Experiment, build_experiment
+from drivetrain.train.fields import ConfigError
 from drivetrain.train.resume import StartPoint, find_start
 from drivetrain.train.rundir import RunDir
 from drivetrain.train.runs import (
@@ -59,7 +60,7 @@ from drivetrain.train.runs import (
     train_batch,
     train_result,
 )
-from drivetrain.train.session import LoopState, TrainStats, fresh_state, restore
+from drivetrain.train.session import EvalHook, LoopState, TrainStats, fresh_state, restore
 from drivetrain.train.signals import StopSignals
 
 __all__ = ["LoopState", "RunSetupError", "TrainResult", "TrainingDivergedError", "train"]
@@ -86,6 +87,7 @@ def train(
     resume: bool = False,
     force: bool = False,
     verbose: bool = True,
+    on_evaluation: EvalHook | None = None,
 ) -> TrainResult:
     """Trains an agent as ``config`` says, writing everything into ``run_dir``.
 
@@ -97,6 +99,9 @@ def train(
         equal the run's, the others take their new values.
       force: delete a run already in ``run_dir`` and start over.
       verbose: print what happens (checkpoints, evaluations) above the progress bar.
+      on_evaluation: called with each periodic evaluation and its env steps; returning True
+        ends the run there with a complete run directory (:data:`~drivetrain.train.session.EvalHook`;
+        local execution only).
 
     Returns:
       The :class:`TrainResult` with the final evaluation (also in ``eval.json``).
@@ -117,6 +122,9 @@ def train(
     if config.execution.backend == "ray":
         from drivetrain.distributed.runner import train_distributed
 
+        if on_evaluation is not None:
+            raise ConfigError("train(on_evaluation=...) needs execution.backend 'local'")
+
         return train_distributed(config, run_dir, resume=resume, force=force, verbose=verbose)
     run = RunDir(run_dir)
     with run.lock(), StopSignals() as signals, torch_threads(config.loop.torch_threads):
@@ -134,7 +142,7 @@ def train(
             checkpoints = CheckpointDir(run.checkpoints, keep=config.loop.keep_checkpoints)
             checkpoints.set_aside(start.damaged)
             save_config(config, run.config)
-            return _run(exp, run, checkpoints, start, begun, signals, verbose, rows_dropped)
+            return _run(exp, run, checkpoints, start, begun, signals, verbose, rows_dropped, on_evaluation)
         finally:
             exp.close()
 
@@ -148,12 +156,14 @@ def _run(
     signals: StopSignals,
     verbose: bool,
     rows_dropped: bool,
+    on_evaluation: EvalHook | None = None,
 ) -> TrainResult:
     loop = exp.config.loop
     env_steps = exp.metrics.env_steps.result
     state, time_step, policy_state = begun
     note = "" if time_step is not None else " (environments reset: their state was not in the checkpoint)"
     bar, logger, session = open_session(exp, run, checkpoints, start, state, verbose, rows_dropped, note)
+    session.on_evaluation = on_evaluation
     observers: list[Observer] = [exp.source.observe, *exp.metrics.observers, bar]
     evaluation: EvalResult | None = None
     finished = finished_check(exp, state)

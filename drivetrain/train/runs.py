@@ -158,12 +158,16 @@ def _quiet(message: str) -> None:
 
 
 def finished_check(parts: RunParts, state: LoopState) -> Callable[[], bool]:
-    """Whether the run is done: at ``loop.total_env_steps``, or once an evaluation reached
-    ``loop.stop_at_return``."""
+    """Whether the run is done: at ``loop.total_env_steps``, once an evaluation reached
+    ``loop.stop_at_return``, or once the evaluation hook asked to stop (``state.stopped_by_hook``)."""
     loop, env_steps = parts.config.loop, parts.metrics.env_steps.result
 
     def finished() -> bool:
-        return env_steps() >= loop.total_env_steps or (state.stopped and loop.stop_at_return is not None)
+        return (
+            env_steps() >= loop.total_env_steps
+            or (state.stopped and loop.stop_at_return is not None)
+            or state.stopped_by_hook
+        )
 
     return finished
 

@@ -41,6 +41,7 @@ from drivetrain.train.rundir import RunDir
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "EvalHook",
     "LoopState",
     "RunParts",
     "Session",
@@ -53,6 +54,11 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = 1
+
+EvalHook = Callable[[EvalResult, int], bool]
+"""``hook(evaluation, env_steps) -> stop``: called with each periodic evaluation of a run and the
+env steps it was run at; True ends the run there, as ``loop.stop_at_return`` does (the final
+evaluation, its row, a checkpoint, ``eval.json``). Passed as ``train(..., on_evaluation=hook)``."""
 
 
 class RunParts(Protocol):
@@ -128,6 +134,8 @@ class LoopState:
     eval_seconds: float = 0.0
     stopped: bool = False
     """An evaluation reached ``loop.stop_at_return``."""
+    stopped_by_hook: bool = False
+    """The evaluation hook (:data:`EvalHook`) asked to stop after an evaluation: the run is over."""
     stats: TrainStats = dataclasses.field(default_factory=TrainStats)
     """Loss info since the last row of progress.csv."""
 
@@ -217,6 +225,8 @@ class Session:
     """(env steps, wall clock, evaluation seconds) at the last row: steps/s leave evaluations out."""
     videos: EvalVideos = dataclasses.field(default_factory=EvalVideos)
     """The videos of ``loop.video_every`` (filming time counts as evaluation time)."""
+    on_evaluation: EvalHook | None = None
+    """Called with each periodic evaluation; True stops the run (:data:`EvalHook`)."""
 
     def wall(self) -> float:
         return self.wall_before + time.perf_counter() - self.start
@@ -281,7 +291,7 @@ class Session:
 
         1. a periodic evaluation when due (``loop.eval_interval``; filmed as ``loop.video_every``
            says, :mod:`~drivetrain.train.eval_videos`), which may stop the run at
-           ``loop.stop_at_return``; the run ends at the budget or there (``finished()``), with
+           ``loop.stop_at_return`` or by ``on_evaluation``; the run ends at the budget or there (``finished()``), with
            the final evaluation, on episodes of its own;
         2. a row of progress.csv (with the periodic evaluation, else the final one) and a
            checkpoint, when due; ``eval.json`` once the checkpoint of the agent it evaluated is on disk.
@@ -301,6 +311,9 @@ class Session:
             if loop.stop_at_return is not None and evaluation.mean_return >= loop.stop_at_return:
                 self.say(f"stopping: the greedy return reached loop.stop_at_return = {loop.stop_at_return}")
                 state.stopped = True
+            if self.on_evaluation is not None and self.on_evaluation(evaluation, steps):
+                self.say(f"stopping: the evaluation hook asked to stop at env step {steps}")
+                state.stopped_by_hook = True
         done = finished()
         if done:
             evaluation = self.evaluate(state, loop.final_eval_episodes, final=True)
