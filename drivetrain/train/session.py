@@ -291,8 +291,8 @@ class Session:
 
         1. a periodic evaluation when due (``loop.eval_interval``; filmed as ``loop.video_every``
            says, :mod:`~drivetrain.train.eval_videos`), which may stop the run at
-           ``loop.stop_at_return`` or by ``on_evaluation``; the run ends at the budget or there (``finished()``), with
-           the final evaluation, on episodes of its own;
+           ``loop.stop_at_return`` or by ``on_evaluation``; the run ends at the budget or there
+           (``finished()``), with the final evaluation, on episodes of its own;
         2. a row of progress.csv (with the periodic evaluation, else the final one) and a
            checkpoint, when due; ``eval.json`` once the checkpoint of the agent it evaluated is on disk.
         """
