@@ -29,7 +29,7 @@ from drivetrain.core.config_checks import ConfigTypeError, check_fields
 from drivetrain.distributed import config as execution_config
 from drivetrain.distributed.config import ExecutionConfig
 from drivetrain.envs.atari import AtariConfig
-from drivetrain.train import fields
+from drivetrain.train import fields, tracking
 from drivetrain.train.checkpoint import atomic_write_text
 
 __all__ = [
@@ -142,6 +142,13 @@ class LoopConfig:
     """Show a live progress bar."""
     tensorboard: bool = True
     """Write TensorBoard event files into <run_dir>/tb."""
+    track: Literal["none", "wandb", "mlflow"] = "none"
+    """Mirror the config, every row of progress.csv and the videos to an experiment tracker: 'wandb'
+    (offline into <run_dir>/wandb unless WANDB_MODE says otherwise) or 'mlflow' (MLFLOW_TRACKING_URI,
+    else SQLite in <run_dir>/mlflow.db); extras drivetrain[wandb], drivetrain[mlflow]."""
+    track_project: str = ""
+    """The tracker's project (wandb) or experiment (mlflow); '': WANDB_PROJECT or
+    MLFLOW_EXPERIMENT_NAME, else 'drivetrain'. The tracked run is named after the run directory."""
     torch_threads: int | None = 1
     """PyTorch's intra-op threads for the run (torch.set_num_threads); None leaves PyTorch's default
     (one a core). 1 by measurement (bench/threads.py, docs/benchmarks.md): on 2 cores shared with
@@ -206,6 +213,8 @@ CHANGEABLE_ON_RESUME: frozenset[str] = frozenset(
                 "checkpoint_replay",
                 "progress_bar",
                 "tensorboard",
+                "track",
+                "track_project",
                 "torch_threads",
             )
         ),
@@ -330,6 +339,7 @@ def check_config(config: ExperimentConfig) -> None:
         raise fields.ConfigError("loop.stop_at_return needs periodic evaluations: set loop.eval_interval > 0")
     if loop.video_every > 0 and loop.eval_interval == 0:
         raise fields.ConfigError("loop.video_every needs periodic evaluations: set loop.eval_interval > 0")
+    tracking.check_tracker(loop.track)  # the backend's package is installed
     if not 0.0 <= loop.eval_epsilon <= 1.0:
         raise fields.ConfigError(f"loop.eval_epsilon must be in [0, 1], got {loop.eval_epsilon}")
     # replay.capacity >= env.num_envs is the replay buffer's own check, for agents that have one

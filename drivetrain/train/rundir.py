@@ -11,6 +11,7 @@
       agent.pkl             the newest agent alone (for eval, play, export)
       learning_curve.png    returns and loss against env steps
       eval.json             the final evaluation: mean_return, std_return, episodes, env_steps
+      tracking.json         the ids of the runs of loop.track's tracker (wandb/, mlflow.db, mlartifacts/)
       .lock                 while a process trains here: its PID (see RunDir.lock)
 
 A folder *holds a run* once a run left something to continue: a checkpoint, the agent,
@@ -27,6 +28,8 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+
+from drivetrain.train.tracking import TRACKING_FILES
 
 __all__ = ["RunDir", "RunDirError", "RunDirLockedError"]
 
@@ -94,6 +97,7 @@ class RunDir:
             self.learning_curve,
             self.eval_json,
             self.agent,
+            *(self.path / name for name in TRACKING_FILES),
         ]
 
     def has_run(self) -> bool:
