@@ -12,12 +12,14 @@ one environment, ``render_mode="rgb_array"``) with a policy of its own (as the e
 :func:`~drivetrain.train.experiment.eval_policy`), so the evaluations' environments, RNGs and
 results, and the checkpoints, are those of a run without videos. When a video cannot be made
 (an environment that does not render, such as EnvPool's; a missing encoder), one warning says
-why and the run continues without videos.
+why and the run continues without videos. Each video made is handed to ``on_video(path,
+env_steps)`` (the run's logger, which mirrors it to the experiment tracker of ``loop.track``).
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +46,13 @@ class EvalVideos:
     """Films one episode of a run's evaluation policy per call of :meth:`record`; after a
     failure it warns once and films nothing more."""
 
-    def __init__(self, fps: float = 30, max_frames: int = 10_000):
-        self.fps, self.max_frames = fps, max_frames
+    def __init__(
+        self,
+        fps: float = 30,
+        max_frames: int = 10_000,
+        on_video: Callable[[Path, int], None] | None = None,
+    ):
+        self.fps, self.max_frames, self.on_video = fps, max_frames, on_video
         self.failed: str | None = None
         """Why videos stopped (None while they work)."""
 
@@ -60,7 +67,7 @@ class EvalVideos:
             seed = run_seeds(config.seed).eval_env
             with make_env(config.env, 1, seed, evaluation=True, render_mode="rgb_array") as env:
                 policy = eval_policy(parts.agent, config)
-                return record_video(env, policy, path, max_frames=self.max_frames, fps=self.fps).path
+                path = record_video(env, policy, path, max_frames=self.max_frames, fps=self.fps).path
         except Exception as e:  # a video is never worth the run
             self.failed = f"{type(e).__name__}: {e}"
             warnings.warn(
@@ -71,3 +78,6 @@ class EvalVideos:
                 stacklevel=2,
             )
             return None
+        if self.on_video is not None:
+            self.on_video(path, env_steps)
+        return path

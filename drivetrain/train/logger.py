@@ -24,6 +24,10 @@ With ``learning_curve`` set, :meth:`RunLogger.close` draws the learning-curve PN
 run ends, whichever way it ends (the budget, a stop signal, a diverged loss, an error), so
 drawing costs the training loop nothing while it runs and matplotlib is imported only
 then. Curves to watch during a run are TensorBoard's (written every row).
+
+With ``tracker`` set (``loop.track``: :mod:`~drivetrain.train.tracking`), every row is also
+mirrored to the tracker as it is written (the columns that have a value, at step ``env_steps``),
+:meth:`RunLogger.log_video` hands it the run's videos, and :meth:`RunLogger.close` closes it.
 """
 
 from __future__ import annotations
@@ -36,9 +40,12 @@ import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drivetrain.train.checkpoint import atomic_write_text
+
+if TYPE_CHECKING:
+    from drivetrain.train.tracking import Tracker
 
 __all__ = ["COLUMNS", "TAIL", "RunLogger", "read_progress"]
 
@@ -139,6 +146,8 @@ class RunLogger:
       tensorboard: also write TensorBoard event files (needs ``tensorboard``, imported here).
       learning_curve: where :meth:`close` draws the learning curve (None: no plot).
       title: the plot's title.
+      tracker: an experiment tracker, started, that gets every row and video and is closed with
+        the logger (None: no tracking).
     """
 
     def __init__(
@@ -149,10 +158,12 @@ class RunLogger:
         tensorboard: bool = True,
         learning_curve: str | os.PathLike[str] | None = None,
         title: str = "",
+        tracker: Tracker | None = None,
     ):
         self.folder = Path(folder)
         self.learning_curve = None if learning_curve is None else Path(learning_curve)
         self.title = title
+        self.tracker = tracker
         self.folder.mkdir(parents=True, exist_ok=True)
         self.csv_path = self.folder / "progress.csv"
         self.jsonl_path = self.folder / "progress.jsonl"
@@ -191,6 +202,13 @@ class RunLogger:
                 tag = _TB_TAGS.get(key, f"train/{key}")
                 if tag is not None:
                     self._tb.add_scalar(tag, value, step)
+        if self.tracker is not None:
+            self.tracker.log(values, int(values["env_steps"]))
+
+    def log_video(self, path: str | os.PathLike[str], env_steps: int) -> None:
+        """Hands a video of the run, filmed at ``env_steps``, to the tracker (if any)."""
+        if self.tracker is not None:
+            self.tracker.log_video(Path(path), env_steps)
 
     def _widen(self, keys: list[str]) -> None:
         """Adds columns for ``keys``: rewrites the CSV with the new header (atomically)."""
@@ -227,6 +245,8 @@ class RunLogger:
         self._jsonl_file.close()
         if self._tb is not None:
             self._tb.close()
+        if self.tracker is not None:
+            self.tracker.close()
         if self.learning_curve is not None:
             from drivetrain.train.plotting import plot_learning_curve
 

@@ -29,11 +29,13 @@ from drivetrain.agents import Agent
 from drivetrain.agents.loss_info import LossInfo, NonFiniteLossError
 from drivetrain.observers import ProgressBar
 from drivetrain.train.checkpoint import CheckpointDir
+from drivetrain.train.eval_videos import EvalVideos
 from drivetrain.train.evaluation import EvalResult
 from drivetrain.train.logger import RunLogger
 from drivetrain.train.rundir import RunDir
 from drivetrain.train.session import LoopState, RunParts, Session, TrainStats, curve_title
 from drivetrain.train.signals import RunInterruptedError, StopSignals
+from drivetrain.train.tracking import open_tracker
 
 if TYPE_CHECKING:
     from drivetrain.train.resume import StartPoint
@@ -124,8 +126,9 @@ def open_session(
     rows_dropped: bool,
     resumed_note: str = "",
 ) -> tuple[ProgressBar, RunLogger, Session]:
-    """The progress bar, the logs (trimmed to the start's step) and the session of a run that
-    starts at ``start``; says where it resumed from (``resumed_note`` appended) or that it starts over."""
+    """The progress bar, the logs (trimmed to the start's step, mirrored to ``loop.track``'s
+    tracker) and the session of a run that starts at ``start``; says where it resumed from
+    (``resumed_note`` appended) or that it starts over."""
     loop, steps = parts.config.loop, parts.metrics.env_steps.result()
     bar = ProgressBar(
         loop.total_env_steps,
@@ -140,8 +143,11 @@ def open_session(
         tensorboard=loop.tensorboard,
         learning_curve=run.learning_curve,
         title=curve_title(parts.config),
+        tracker=open_tracker(parts.config, run.path, resumed=start.checkpoint is not None),
     )
-    session = Session(parts, run, logger, checkpoints, bar.write if verbose else _quiet, state.wall_seconds)
+    say = bar.write if verbose else _quiet
+    videos = EvalVideos(on_video=logger.log_video)
+    session = Session(parts, run, logger, checkpoints, say, state.wall_seconds, videos=videos)
     session.mark = (steps, session.start, state.eval_seconds)
     if start.checkpoint is not None:
         session.say(f"resumed from {start.checkpoint} at env step {steps}{resumed_note}")
