@@ -2,11 +2,12 @@
 
 ::
 
-    drivetrain train [PRESET] [--seed N] [--run-dir DIR] [--resume | --force] [--key value ...]
+    drivetrain train [PRESET | FILE.yaml] [--seed N] [--run-dir DIR] [--resume | --force] [--key value ...]
     drivetrain eval RUN_DIR [--episodes N] [--seed N] [--json]
     drivetrain play RUN_DIR --video FILE [--episodes N] [--fps N]
-    drivetrain presets
+    drivetrain presets [--show PRESET [--format yaml|json]]
     drivetrain export RUN_DIR FILE
+    drivetrain tune PRESET --trials N [--param KEY=DIST ...] [--run-dir DIR] [--key value ...]
 
 ``train PRESET --help`` lists every config field of the preset with its type, value and
 docstring; any of them can be set with ``--section.field value`` (or ``--field value``
@@ -40,17 +41,20 @@ class CommandError(Exception):
 
 
 # ---------------------------------------------------------------------- train
-def _split_train_args(argv: Sequence[str]) -> tuple[list[str], list[tuple[str, str | None]]]:
-    """Separates the command's own arguments from ``--key value`` config overrides."""
+def _split_train_args(
+    argv: Sequence[str], flags: set[str] = _TRAIN_FLAGS, options: set[str] = _TRAIN_OPTIONS
+) -> tuple[list[str], list[tuple[str, str | None]]]:
+    """Separates the command's own arguments (``flags``, and ``options`` with a value) from
+    ``--key value`` config overrides."""
     own: list[str] = []
     overrides: list[tuple[str, str | None]] = []
     i = 0
     while i < len(argv):
         token = argv[i]
         name, eq, value = token.partition("=")
-        if name in _TRAIN_FLAGS or name in _TRAIN_OPTIONS:
+        if name in flags or name in options:
             own.append(token)
-            if name in _TRAIN_OPTIONS and not eq and i + 1 < len(argv):
+            if name in options and not eq and i + 1 < len(argv):
                 own.append(argv[i + 1])
                 i += 1
         elif token.startswith("--") and len(token) > 2:
@@ -75,7 +79,7 @@ def _train_parser() -> argparse.ArgumentParser:
         "preset",
         nargs="?",
         default=None,
-        help="preset name (default: cartpole-dqn); see `drivetrain presets`",
+        help="preset name (default: cartpole-dqn; see `drivetrain presets`) or preset file (.yaml/.yml/.json)",
     )
     p.add_argument("--run-dir", default=None, help="run directory (default: runs/<preset>-<seed>)")
     p.add_argument(
@@ -138,15 +142,12 @@ def _print_config(config: Any) -> None:
 
 def cmd_train(argv: Sequence[str]) -> int:
     from drivetrain.train import presets
+    from drivetrain.train.preset_files import find_preset
 
     own, overrides = _split_train_args(argv)
     parser = _train_parser()
     args = parser.parse_args(own)
-    name = args.preset or presets.DEFAULT_PRESET
-    try:
-        preset = presets.get_preset(name)
-    except presets.UnknownPresetError as e:
-        raise CommandError(str(e)) from None
+    preset = find_preset(args.preset or presets.DEFAULT_PRESET)  # a name, or a preset file
     if args.help:
         print(parser.format_help())
         print(f"preset {preset.name}: {preset.doc}\n")
@@ -175,8 +176,8 @@ def cmd_train(argv: Sequence[str]) -> int:
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"{preset.name}-{config.seed}"
     if args.resume and RunDir(run_dir).config.is_file():
         saved = load_config(RunDir(run_dir).config)
-        if args.preset and saved.preset and saved.preset != args.preset:
-            raise CommandError(f"{run_dir} holds a run of preset {saved.preset!r}, not {args.preset!r}")
+        if args.preset and saved.preset and saved.preset != preset.name:
+            raise CommandError(f"{run_dir} holds a run of preset {saved.preset!r}, not {preset.name!r}")
         config = _resolve_overrides(saved, overrides)
         for change in check_resume(saved, config, run_dir):  # ConfigError for a fixed field
             print(f"config change on resume: {change}")
@@ -250,6 +251,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_presets(args: argparse.Namespace) -> int:
     from drivetrain.train import presets
 
+    if args.show:
+        from drivetrain.train.preset_files import show_preset
+
+        print(show_preset(args.show, args.format), end="")
+        return 0
+
     width = max(len(p.name) for p in presets.presets())
     for p in presets.presets():
         default = " (default)" if p.name == presets.DEFAULT_PRESET else ""
@@ -289,6 +296,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, default=10_000, help="stop recording after this many frames")
     p.set_defaults(func=cmd_play)
     p = sub.add_parser("presets", help="list the presets, one line each")
+    p.add_argument("--show", metavar="PRESET", help="print this preset (or preset file) as a preset file")
+    p.add_argument(
+        "--format", choices=("yaml", "json"), default="yaml", help="--show's format (default: yaml)"
+    )
     p.set_defaults(func=cmd_presets)
     p = sub.add_parser("export", help="export the greedy policy of a run for inference without drivetrain")
     p.add_argument("run_dir", metavar="RUN_DIR")
@@ -297,6 +308,9 @@ def _parser() -> argparse.ArgumentParser:
     from drivetrain.train.compare import add_compare_parser
 
     add_compare_parser(sub)
+    from drivetrain.train.tune import add_tune_parser
+
+    add_tune_parser(sub)
     return parser
 
 
@@ -364,6 +378,10 @@ def _interrupted() -> tuple[type[BaseException], ...]:
 def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] == "train":
         return cmd_train(argv[1:])
+    if argv and argv[0] == "tune":
+        from drivetrain.train.tune import cmd_tune
+
+        return cmd_tune(argv[1:])
     args = _parser().parse_args(argv)
     return int(args.func(args))
 

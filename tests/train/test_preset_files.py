@@ -1,0 +1,145 @@
+"""Preset files: full and partial YAML/JSON presets for `drivetrain train FILE`, `presets --show`
+printing any preset as a file that loads back to the same config, and one-line errors naming
+the file and the key."""
+
+import json
+
+import pytest
+
+from drivetrain.cli import main
+from drivetrain.train import get_preset, preset_names
+from drivetrain.train.preset_files import (
+    PresetFileError,
+    find_preset,
+    load_preset_file,
+    show_preset,
+    write_preset_file,
+)
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+@pytest.mark.parametrize("name", preset_names())
+def test_show_prints_a_file_that_loads_back_to_the_same_config(name, fmt, tmp_path, capsys):
+    assert main(["presets", "--show", name, "--format", fmt]) == 0
+    text = capsys.readouterr().out
+    path = tmp_path / f"p.{fmt}"
+    path.write_text(text)
+    loaded = load_preset_file(path)
+    preset = get_preset(name)
+    assert loaded.config == preset.build()
+    assert (loaded.name, loaded.doc) == (preset.name, preset.doc)
+    assert show_preset(str(path), fmt) == text  # and prints the same again
+
+
+def test_a_full_yaml_file_takes_defaults_for_what_it_leaves_out(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "name: my-cartpole\ndoc: smaller\nagent_kind: dqn\nenv: {name: CartPole-v1}\n"
+        "agent: {learning_rate: 3e-4, fc_layers: [64, 64]}\nloop: {total_env_steps: 1e4}\nseed: 7\n"
+    )
+    preset = load_preset_file(path)
+    config = preset.config
+    assert (preset.name, preset.doc, config.preset, config.seed) == (
+        "my-cartpole",
+        "smaller",
+        "my-cartpole",
+        7,
+    )
+    assert config.agent.learning_rate == 3e-4 and config.agent.fc_layers == (64, 64)
+    assert config.loop.total_env_steps == 10_000 and isinstance(config.loop.total_env_steps, int)
+    assert config.loop.batch_size == type(config.loop)().batch_size  # a default
+
+
+def test_a_partial_file_changes_its_base(tmp_path):
+    path = tmp_path / "fast.yml"
+    path.write_text("base: cartpole-dqn\nagent:\n  learning_rate: 3e-4\nloop: {total_env_steps: 20000}\n")
+    config = load_preset_file(path).config
+    base = get_preset("cartpole-dqn").build()
+    assert config.agent.learning_rate == 3e-4 and config.loop.total_env_steps == 20_000
+    assert (
+        config.agent.fc_layers == base.agent.fc_layers
+        and config.loop.eval_interval == base.loop.eval_interval
+    )
+    assert config.preset == "fast"  # the file's stem: no name key
+    # a partial file on another partial file (relative to it), in JSON
+    (tmp_path / "faster.json").write_text(json.dumps({"base": "fast.yml", "name": "faster", "seed": 3}))
+    faster = load_preset_file(tmp_path / "faster.json").config
+    assert (faster.agent.learning_rate, faster.seed, faster.preset) == (3e-4, 3, "faster")
+    # another agent kind starts its agent section from that agent's defaults
+    (tmp_path / "ppo.yaml").write_text("base: cartpole-dqn\nagent_kind: ppo\nagent: {learning_rate: 1e-3}\n")
+    ppo = load_preset_file(tmp_path / "ppo.yaml").config
+    assert type(ppo.agent).__name__ == "PPOConfig" and ppo.agent.learning_rate == 1e-3
+
+
+def test_a_run_config_json_is_a_full_preset_file(tmp_path):
+    config = get_preset("cartpole-ppo").build()
+    from drivetrain.train import save_config
+
+    save_config(config, tmp_path / "config.json")
+    assert load_preset_file(tmp_path / "config.json").config == config
+    write_preset_file(config, tmp_path / "again.yaml", name="other")
+    assert load_preset_file(tmp_path / "again.yaml").config.preset == "other"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("a.yaml", "agent: {learnin_rate: 1e-3}\n", "a.yaml: unknown config key 'agent.learnin_rate'"),
+        ("b.yaml", "loop: {batch_size: many}\n", "b.yaml: loop.batch_size: expected int, got 'many'"),
+        ("c.json", '{"base": "cartpole-dqn", "envs": {}}', "c.json: unknown config key 'envs'"),
+        (
+            "d.yaml",
+            "base: cartpole-dq\n",
+            "d.yaml: base: unknown preset 'cartpole-dq'; did you mean cartpole-dqn",
+        ),
+        ("e.yaml", "agent_kind: dqm\n", "e.yaml: agent_kind:"),
+        ("f.yaml", "- 1\n- 2\n", "f.yaml: a preset file holds a mapping of config keys, got list"),
+        ("g.yaml", "agent: {learning_rate: [1\n", "g.yaml: not valid YAML"),
+        ("h.json", "{", "h.json: not valid JSON"),
+        ("i.yaml", "name: 3\n", "i.yaml: name: expected a string, got 3"),
+        ("j.yaml", "base: j.yaml\n", "j.yaml: base: j.yaml leads back to itself"),
+        ("k.yaml", "agent: {gamma: 1.5}\n", "k.yaml: "),
+    ],
+)
+def test_errors_name_the_file_and_the_key(name, text, message, tmp_path, capsys):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(PresetFileError, match="^" + str(path).replace("\\", "\\\\")):
+        load_preset_file(path)
+    assert main(["train", str(path), "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("drivetrain: error: ") and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_files_and_bad_suffixes_are_refused(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "nope.yaml")]) == 2
+    assert f"{tmp_path / 'nope.yaml'}: no such preset file" in capsys.readouterr().err
+    (tmp_path / "p.toml").write_text("x = 1\n")
+    assert main(["train", str(tmp_path / "p.toml")]) == 2
+    assert "p.toml: a preset file ends in .yaml, .yml, .json, not '.toml'" in capsys.readouterr().err
+    assert main(["presets", "--show", "cartpole-dq"]) == 2
+    assert "unknown preset 'cartpole-dq'" in capsys.readouterr().err
+    assert type(find_preset("cartpole-dqn")).__name__ == "Preset"  # names first
+
+
+TINY = [
+    "--total_env_steps", "600", "--learning_starts", "200", "--update_period", "100",
+    "--gradient_steps", "2", "--agent.fc_layers", "16", "--eval_interval=0", "--stop_at_return", "none",
+    "--final_eval_episodes", "2", "--checkpoint_interval", "0", "--tensorboard", "false",
+]  # fmt: skip
+
+
+def test_train_a_file_with_overrides_on_top_and_resume_it(tmp_path, capsys):
+    path = tmp_path / "mine.yaml"
+    path.write_text("base: cartpole-dqn\nagent: {learning_rate: 3e-4}\nseed: 5\n")
+    assert main(["train", str(path), "--help"]) == 0
+    assert "preset mine:" in capsys.readouterr().out
+    run = tmp_path / "run"
+    assert main(["train", str(path), "--run-dir", str(run), "--quiet", "--seed", "4", *TINY]) == 0
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["preset"] == "mine" and saved["seed"] == 4 and saved["agent"]["learning_rate"] == 3e-4
+    assert saved["loop"]["total_env_steps"] == 600
+    assert main(["train", str(path), "--run-dir", str(run), "--resume", "--quiet", "--seed", "4", *TINY]) == 0
+    assert main(["train", "cartpole-dqn", "--run-dir", str(run), "--resume", "--quiet"]) == 2
+    assert "holds a run of preset 'mine', not 'cartpole-dqn'" in capsys.readouterr().err
