@@ -195,13 +195,20 @@ def _optimize(
     import optuna
 
     from drivetrain.train.runs import RunSetupError, TrainingDivergedError
+    from drivetrain.train.signals import RunInterruptedError
 
     errors: list[BaseException] = []
     objective = _objective(config, run_dir, space, metric, errors)
     best_file = run_dir / "best.yaml"
     failures = 0
     while _finished(study) < trials:
-        study.optimize(objective, n_trials=1, catch=(ConfigError, RunSetupError, TrainingDivergedError))
+        try:
+            study.optimize(objective, n_trials=1, catch=(ConfigError, RunSetupError, TrainingDivergedError))
+        except RunInterruptedError as e:  # the trial is failed; the study resumes with a new one
+            raise RunInterruptedError(
+                e.signal,
+                f"tuning stopped by {e.signal.name}: the same command resumes the study in {run_dir}",
+            ) from e
         last = study.trials[-1]
         say(trial_table([last], header=False))
         if last.state == optuna.trial.TrialState.FAIL:

@@ -4,6 +4,11 @@ trials kept, a trial left running by a dead process not counted), refusals, and 
 by the median pruner inside the real training loop."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -183,3 +188,27 @@ def test_failing_trials_do_not_count_and_three_in_a_row_stop_the_study(tmp_path,
                  "--learning_starts", "5000"]) == 2  # fmt: skip
     assert "loop.learning_starts (5000) exceeds loop.total_env_steps (1000)" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["kill", "interrupt"])
+def test_a_study_stopped_during_a_trial_resumes_without_it(signum, tmp_path):
+    run = tmp_path / "study"
+    tiny = [*TINY, "--total_env_steps", "4000", "--eval_interval", "0"]  # a few seconds per trial
+    command = [sys.executable, "-m", "drivetrain", "tune", "cartpole-dqn", "--trials", "2", "--run-dir", str(run),
+               "--param", "learning_rate=loguniform(1e-4,1e-2)", "--quiet", *tiny]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (run / "trial-1" / "config.json").exists():  # trial 0 finished, trial 1 started
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.05)
+    os.kill(process.pid, signum)
+    _, err = process.communicate(timeout=60)
+    if signum == signal.SIGKILL:  # the trial stays RUNNING in the study
+        assert _states(run) == [TrialState.COMPLETE, TrialState.RUNNING]
+    else:  # stopped at a safe point: the trial is failed, the command says how to resume
+        assert process.returncode == 130, err
+        assert f"tuning stopped by SIGINT: the same command resumes the study in {run}" in err
+        assert _states(run) == [TrialState.COMPLETE, TrialState.FAIL]
+    assert main(command[3:]) == 0
+    assert _states(run) == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    assert (run / "best.yaml").is_file() and (run / "trial-2" / "eval.json").is_file()
