@@ -312,7 +312,7 @@ def _parser() -> argparse.ArgumentParser:
         "preset", nargs="?", default=None, help="preset name or preset file (default: cartpole-dqn)"
     )
     p.add_argument(
-        "--trials", type=int, required=False, default=None, help="finished trials wanted in the study"
+        "--trials", type=int, default=None, metavar="N", help="finished trials wanted in the study"
     )
     p.add_argument(
         "--param",
