@@ -8,8 +8,11 @@ warm-up, collection (the collect driver: policy, environment, replay, metrics), 
 setup), in wall-clock seconds, and the CPU seconds of the whole run (the machine may be
 shared: CPU time is what the run itself used). In the same run, a minimal hand-written loop does the same work (same budgets,
 schedule, network, optimizer and loss; a NumPy ring buffer, one-step transitions; no
-logging, checkpoints or evaluation) as the baseline of the collect + train time. The two
-alternate ``--repeats`` times and the median is reported.
+logging, checkpoints or evaluation) as the baseline of the collect + train time. After an
+untimed warm-up run of each (2,000 env steps: lazy imports such as ``torch._dynamo``, which
+``torch.optim.Adam`` loads, and first calls, which either side would otherwise pay for the
+other), the two alternate ``--repeats`` times (the order flips every repeat) and the
+median is reported.
 
     python bench/train.py [--steps 50000] [--repeats 1] [--threads 1] [--no-baseline]
 """
@@ -170,9 +173,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     ours: list[dict[str, float]] = []
     base: list[dict[str, float]] = []
-    for _ in range(args.repeats):
+    drivetrain_run(2_000, args.seed)  # untimed warm-up of each: lazy imports and first calls
+    if not args.no_baseline:
+        baseline_run(2_000, args.seed)
+    for i in range(args.repeats):
+        if i % 2 and not args.no_baseline:  # the order flips every repeat
+            base.append(baseline_run(args.steps, args.seed))
         ours.append(drivetrain_run(args.steps, args.seed))
-        if not args.no_baseline:
+        if not i % 2 and not args.no_baseline:
             base.append(baseline_run(args.steps, args.seed))
 
     def med(runs: list[dict[str, float]], key: str) -> float:
