@@ -246,10 +246,14 @@ class QLearningAgent(abc.ABC, Generic[NetworkT, PolicyT]):
         grad_norm = self._clip_gradients()
         if num_valid:
             self._optimizer.step()
-        self._train_step += 1
-        if self._train_step % self._target_update_period == 0:
-            self.update_target()
+        self._end_step()
         return grad_norm
+
+    def _end_step(self, target_updated: bool = False) -> None:
+        """``train_step += 1``, then the target update if it is due (and not ``target_updated`` yet)."""
+        self._train_step += 1
+        if not target_updated and self._train_step % self._target_update_period == 0:
+            self.update_target()
 
     def _clip_gradients(self) -> torch.Tensor:
         """The global gradient norm (before clipping); clips to ``gradient_clipping`` if set."""

@@ -19,6 +19,15 @@ skips the optimizer step. ``LossInfo.extra``: ``q_values`` and ``target`` (means
 valid windows), ``td_error`` (``|td|`` per window, float32 ``[B]``, 0 for boundary
 windows: new priorities), ``grad_norm`` (before clipping) and ``num_valid``.
 
+With ``compile=True`` a train call on a batch with a valid window runs the loss, the
+gradients, the clipping, the optimizer step and (with ``target_update_period == 1``)
+the target update as one compiled function (:mod:`~drivetrain.agents.dqn.compiled`;
+``torch.compile`` on the first call, which takes seconds); the results equal the eager
+update's within floating-point tolerance, the checkpoint format is the same, and a batch
+of boundary windows only takes the eager path. The optimizer must be ``torch.optim.Adam``,
+``torch.optim.RMSprop`` or :class:`~drivetrain.agents.optimizers.RMSpropTF` (ValueError
+otherwise, naming it).
+
 ``agent.policy`` is the greedy :class:`QPolicy` of the online network;
 ``agent.collect_policy`` is epsilon-greedy around it, epsilon a float or a schedule of
 ``agent.train_step``. ``state_dict()`` holds the online and target networks, the
@@ -37,6 +46,7 @@ from torch import nn
 
 from drivetrain.agents.dqn import loss as loss_lib
 from drivetrain.agents.dqn.batch import make_inputs
+from drivetrain.agents.dqn.compiled import CompiledUpdate
 from drivetrain.agents.dqn.policy import QPolicy
 from drivetrain.agents.loss_info import LossInfo
 from drivetrain.agents.q_learning import QLearningAgent, check_arguments
@@ -82,6 +92,7 @@ class DQN(QLearningAgent[nn.Module, QPolicy]):
         epsilon_greedy: float | Schedule = 0.1,
         seed: seeding.Seed = None,
         device: str | torch.device = "cpu",
+        compile: bool = False,
     ):
         check_arguments("DQN", {"n_step": (n_step >= 1, ">= 1", n_step)})
         super().__init__(
@@ -104,6 +115,20 @@ class DQN(QLearningAgent[nn.Module, QPolicy]):
             device=device,
         )
         self._n_step = int(n_step)
+        self._compiled: CompiledUpdate | None = None
+        if compile:
+            polyak = self._tau if self._target_update_period == 1 else None
+            self._compiled = CompiledUpdate(
+                self._q_network,
+                self._target_network,
+                self._optimizer,
+                double=self._double,
+                loss=self._loss,
+                huber_delta=self._huber_delta,
+                gradient_clipping=self._gradient_clipping,
+                polyak_tau=polyak,
+                owner="DQN",
+            )
 
     def _check_networks(self, q_network: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         _check_optimizer(optimizer, q_network)
@@ -131,6 +156,14 @@ class DQN(QLearningAgent[nn.Module, QPolicy]):
         next_observation = to_torch(inputs.next_observation, device)
         action = to_torch(inputs.action, device).unsqueeze(1)
         reward, discount, weight = to_torch(inputs.scalars, device)
+        if self._compiled is not None and inputs.num_valid:
+            packed = self._compiled(
+                observation, next_observation, action, reward, discount, weight, inputs.num_valid
+            )
+            self._end_step(target_updated=self._target_update_period == 1)
+            return self._loss_info_from(
+                packed.to("cpu", torch.float32).numpy(), inputs.valid, inputs.num_valid
+            )
 
         q = self._q_network(observation).gather(1, action).squeeze(1)
         with torch.no_grad():
@@ -157,7 +190,10 @@ class DQN(QLearningAgent[nn.Module, QPolicy]):
         # One device-to-host transfer; the rest is NumPy on [B] arrays.
         with torch.no_grad():
             packed = torch.cat([loss.detach().reshape(1), grad_norm.reshape(1), q.detach(), target])
-        values = packed.to("cpu", torch.float32).numpy()
+        return self._loss_info_from(packed.to("cpu", torch.float32).numpy(), valid, num_valid)
+
+    def _loss_info_from(self, values: np.ndarray, valid: np.ndarray, num_valid: int) -> LossInfo:
+        """LossInfo from ``[loss, grad_norm, q..., target...]``."""
         q_np, target_np = values[2:].reshape(2, -1)
         td_error = np.abs(q_np - target_np)
         if num_valid == len(valid):

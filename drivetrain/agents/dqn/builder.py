@@ -94,6 +94,7 @@ def make_dqn(
         q_network,
         make_optimizer(config, q_network.parameters()),
         **q_learning_kwargs(config, policy_seed),
+        compile=config.compile,
     )
 
 
@@ -139,6 +140,7 @@ _DQN_CHANGEABLE = frozenset(
         "epsilon_decay_steps",
         "epsilon_power",
         "device",
+        "compile",
     }
 )
 

@@ -1,0 +1,187 @@
+"""DQN's whole update as one compiled step: what :class:`~drivetrain.agents.DQN` runs with ``compile=True``.
+
+Protocol::
+
+    update = CompiledUpdate(q_network, target_network, optimizer, double=False, loss="huber",
+                            huber_delta=1.0, gradient_clipping=10.0, polyak_tau=None, owner="DQN")
+    packed = update(observation, next_observation, action, reward, discount, weight, num_valid)
+    # packed: float [2 + 2B]: loss, gradient norm before clipping, q [B], target [B]
+
+One call is the eager update of a batch with at least one valid window: the TD target
+(Double DQN if ``double``) from the target network, the loss ``sum(weight * l(q - target)) /
+num_valid`` (:mod:`~drivetrain.agents.dqn.loss`), its gradients, the global gradient norm
+and clipping to ``gradient_clipping``, and the optimizer's step
+(:class:`~drivetrain.agents.functional_optim.FunctionalOptimizer`); with ``polyak_tau`` set
+(a target update after every train step) also ``target <- tau * online + (1 - tau) * target``.
+It is written as a function of the parameter, optimizer-state and batch tensors
+(``torch.func.functional_call`` and ``torch.func.grad_and_value``) and compiled with
+``torch.compile(fullgraph=True, dynamic=False)`` on the first call (a new batch shape
+compiles again). It updates in place the q-network's parameters, the optimizer's own state
+tensors and the target network, so checkpoints keep their format and a run may switch
+between the eager and the compiled update at a checkpoint. The results equal the eager
+update's within floating-point tolerance; the same inputs give the same bits every time.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from drivetrain.agents.dqn import loss as loss_lib
+from drivetrain.agents.functional_optim import FunctionalOptimizer
+
+__all__ = ["CompiledUpdate"]
+
+
+def _fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` with its own code object: torch.compile caches and counts recompilations per code
+    object, so each update keeps its own cache instead of sharing one across agents."""
+    code = fn.__code__.replace()
+    return types.FunctionType(code, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+
+
+class CompiledUpdate:
+    """The DQN update as one ``torch.compile``-d function (see the module docstring)."""
+
+    def __init__(
+        self,
+        q_network: nn.Module,
+        target_network: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        *,
+        double: bool,
+        loss: loss_lib.LossKind,
+        huber_delta: float,
+        gradient_clipping: float | None,
+        polyak_tau: float | None,
+        owner: str,
+    ):
+        named = [(n, p) for n, p in q_network.named_parameters() if p.requires_grad]
+        self._names = [n for n, _ in named]
+        self._params = [p.detach() for _, p in named]
+        frozen = {n: p.detach() for n, p in q_network.named_parameters() if not p.requires_grad}
+        frozen.update({n: b.detach() for n, b in q_network.named_buffers()})
+        self._frozen = frozen
+        target = [*target_network.named_parameters(), *target_network.named_buffers()]
+        self._all_names = [n for n, _ in target]
+        self._target = [t.detach() for _, t in target]
+        self._optimizer = FunctionalOptimizer(optimizer, [p for _, p in named], owner)
+        self._step = torch.compile(
+            _fresh(
+                _make_step(
+                    q_network,
+                    (self._names, self._all_names),
+                    self._optimizer,
+                    double,
+                    loss,
+                    huber_delta,
+                    gradient_clipping,
+                    polyak_tau,
+                )
+            ),
+            fullgraph=True,
+            dynamic=False,
+        )
+
+    def __call__(
+        self,
+        observation: Any,
+        next_observation: Any,
+        action: torch.Tensor,
+        reward: torch.Tensor,
+        discount: torch.Tensor,
+        weight: torch.Tensor,
+        num_valid: int,
+    ) -> torch.Tensor:
+        """One update (in place); returns ``[loss, grad_norm, q..., target...]``."""
+        count = torch.full((), float(max(num_valid, 1)), dtype=reward.dtype, device=reward.device)
+        packed: torch.Tensor = self._step(
+            self._params,
+            self._frozen,
+            self._target,
+            self._optimizer.state(),
+            self._optimizer.hyperparameters(),
+            observation,
+            next_observation,
+            action,
+            reward,
+            discount,
+            weight,
+            count,
+        )
+        return packed
+
+
+def _make_step(
+    q_network: nn.Module,
+    names: tuple[list[str], list[str]],
+    optimizer: FunctionalOptimizer,
+    double: bool,
+    loss: loss_lib.LossKind,
+    huber_delta: float,
+    gradient_clipping: float | None,
+    polyak_tau: float | None,
+) -> Callable[..., torch.Tensor]:
+    """The update as a function of tensors, for ``torch.compile``; ``names``: those of the
+    trainable parameters and those of all parameters and buffers (the target's order)."""
+    trainable_names, all_names = names
+    functional_call = torch.func.functional_call
+
+    def loss_of(
+        trainable: dict[str, torch.Tensor],
+        frozen: dict[str, torch.Tensor],
+        observation: Any,
+        action: torch.Tensor,
+        target: torch.Tensor,
+        weight: torch.Tensor,
+        count: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        q = functional_call(q_network, {**trainable, **frozen}, (observation,)).gather(1, action).squeeze(1)
+        losses = loss_lib.element_loss(q, target, loss, huber_delta)
+        return (losses * weight).sum() / count, q
+
+    grad_and_loss = torch.func.grad_and_value(loss_of, has_aux=True)
+
+    def step(
+        params: list[torch.Tensor],
+        frozen: dict[str, torch.Tensor],
+        target_list: list[torch.Tensor],
+        optimizer_state: dict[str, list[torch.Tensor]],
+        hyper: torch.Tensor,
+        observation: Any,
+        next_observation: Any,
+        action: torch.Tensor,
+        reward: torch.Tensor,
+        discount: torch.Tensor,
+        weight: torch.Tensor,
+        count: torch.Tensor,
+    ) -> torch.Tensor:
+        trainable = dict(zip(trainable_names, params, strict=True))
+        online = {**trainable, **frozen}
+        target_tensors = dict(zip(all_names, target_list, strict=True))
+        next_target = functional_call(q_network, target_tensors, (next_observation,))
+        next_online = functional_call(q_network, online, (next_observation,)) if double else None
+        target = loss_lib.td_target(reward, discount, next_target, next_online)
+        grads_by_name, (loss_value, q) = grad_and_loss(
+            trainable, frozen, observation, action, target, weight, count
+        )
+        grads = [grads_by_name[n] for n in trainable_names]
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        if gradient_clipping is not None:
+            coefficient = torch.clamp(gradient_clipping / (norm + 1e-6), max=1.0)
+            grads = [g * coefficient for g in grads]
+        optimizer.update(params, grads, optimizer_state, hyper)
+        if polyak_tau is not None:
+            for t, name in zip(target_list, all_names, strict=True):
+                o = online[name]
+                if polyak_tau == 1.0 or not t.is_floating_point():
+                    t.copy_(o)
+                else:
+                    t.lerp_(o, polyak_tau)
+        return torch.cat([loss_value.reshape(1), norm.reshape(1), q, target])
+
+    return step

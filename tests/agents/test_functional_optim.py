@@ -1,0 +1,100 @@
+"""FunctionalOptimizer.update (run eagerly here: no compilation) follows optimizer.step()."""
+
+import copy
+import io
+
+import pytest
+import torch
+
+from drivetrain.agents.functional_optim import FunctionalOptimizer
+from drivetrain.agents.optimizers import RMSpropTF
+
+CASES = {
+    "adam": lambda ps: torch.optim.Adam(ps, lr=2e-2, eps=1e-5),
+    "adam-betas": lambda ps: torch.optim.Adam(ps, lr=1e-3, betas=(0.8, 0.9), eps=1e-8),
+    "rmsprop": lambda ps: torch.optim.RMSprop(ps, lr=1e-2, alpha=0.95, eps=1e-5),
+    "rmsprop-centered-momentum": lambda ps: torch.optim.RMSprop(
+        ps, lr=1e-2, alpha=0.95, eps=1e-5, centered=True, momentum=0.9
+    ),
+    "rmsprop_tf": lambda ps: RMSpropTF(ps, lr=1e-2, rho=0.95, eps=0.01, centered=True),
+    "rmsprop_tf-momentum": lambda ps: RMSpropTF(ps, lr=1e-2, rho=0.9, eps=1e-3, momentum=0.5),
+}
+
+
+def params(seed):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.nn.Parameter(torch.randn(shape, generator=g)) for shape in ((7, 3), (3,), (5,))]
+
+
+def grads_at(i, ps):
+    g = torch.Generator().manual_seed(100 + i)
+    return [torch.randn(p.shape, generator=g) * 0.1 for p in ps]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_update_follows_the_optimizer_and_keeps_its_state_dict(name):
+    eager_params, functional_params = params(0), params(0)
+    eager, functional = CASES[name](eager_params), CASES[name](functional_params)
+    fopt = FunctionalOptimizer(functional, functional_params, owner="test")
+    for i in range(20):
+        for p, g in zip(eager_params, grads_at(i, eager_params), strict=True):
+            p.grad = g
+        eager.step()
+        with torch.no_grad():
+            views = [p.detach() for p in functional_params]
+            fopt.update(views, grads_at(i, functional_params), fopt.state(), fopt.hyperparameters())
+    for a, b in zip(eager_params, functional_params, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7)
+    sa, sb = eager.state_dict(), functional.state_dict()
+    assert sa["param_groups"] == sb["param_groups"]
+    for k, state in sa["state"].items():
+        assert state.keys() == sb["state"][k].keys()
+        for key, value in state.items():
+            torch.testing.assert_close(sb["state"][k][key], value, rtol=1e-6, atol=1e-7)
+            assert sb["state"][k][key].dtype == value.dtype
+
+
+def test_state_follows_load_state_dict_and_a_new_learning_rate():
+    ps = params(0)
+    opt = torch.optim.Adam(ps, lr=1e-2)
+    fopt = FunctionalOptimizer(opt, ps, owner="test")
+    views = [p.detach() for p in ps]
+    with torch.no_grad():
+        fopt.update(views, grads_at(0, ps), fopt.state(), fopt.hyperparameters())
+    buffer = io.BytesIO()
+    torch.save(opt.state_dict(), buffer)
+    before = [p.detach().clone() for p in ps]
+    buffer.seek(0)
+    opt.load_state_dict(torch.load(buffer))
+    assert fopt.state()["exp_avg"][0] is opt.state[ps[0]]["exp_avg"]  # the loaded tensors, not the old
+    opt.param_groups[0]["lr"] = 0.0
+    with torch.no_grad():
+        fopt.update(views, grads_at(1, ps), fopt.state(), fopt.hyperparameters())
+    for p, b in zip(ps, before, strict=True):
+        assert torch.equal(p, b)
+    assert float(opt.state[ps[0]]["step"]) == 2.0
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda ps: torch.optim.Adam(ps, amsgrad=True), "Adam with amsgrad"),
+        (lambda ps: torch.optim.Adam(ps, weight_decay=1e-4), "Adam with weight_decay"),
+        (lambda ps: torch.optim.AdamW(ps), "AdamW with weight_decay"),
+        (lambda ps: torch.optim.SGD(ps, lr=0.1), "got SGD"),
+        (lambda ps: torch.optim.Adam([{"params": ps[:1]}, {"params": ps[1:]}]), "one parameter group"),
+    ],
+)
+def test_refuses_what_it_cannot_follow_by_name(make, match):
+    ps = params(0)
+    with pytest.raises(ValueError, match=match):
+        FunctionalOptimizer(make(ps), ps, owner="DQN")
+
+
+def test_a_changed_structure_is_refused():
+    ps = params(0)
+    opt = RMSpropTF(copy.copy(ps), momentum=0.0)
+    fopt = FunctionalOptimizer(opt, ps, owner="DQN")
+    opt.param_groups[0]["momentum"] = 0.9
+    with pytest.raises(ValueError, match="centered/momentum settings changed"):
+        fopt.hyperparameters()
