@@ -31,7 +31,7 @@ from drivetrain.train.evaluation import EvalResult, evaluate
 from drivetrain.train.experiment import eval_policy, make_env, run_seeds
 from drivetrain.train.rundir import RunDir, RunDirError
 
-__all__ = ["LoadedAgent", "evaluate_run", "load_agent", "save_agent"]
+__all__ = ["LoadedAgent", "evaluate_run", "final_eval_steps", "load_agent", "save_agent"]
 
 AGENT_FILE = "agent.pkl"
 
@@ -96,16 +96,28 @@ def _newest_agent_state(run: RunDir) -> tuple[dict[str, Any], int]:
     return loaded.state["experiment"]["agent"], int(loaded.state["env_steps"])
 
 
+def final_eval_steps(config: ExperimentConfig) -> int:
+    """The env steps after which a run's final evaluation counts no new episodes: its training
+    budget, ``loop.total_env_steps`` (``max_steps`` of :func:`~drivetrain.train.evaluation.evaluate`).
+
+    A smoke run with a small budget so evaluates briefly, on fewer whole episodes; the presets'
+    full budgets hold ``loop.final_eval_episodes`` episodes at the evaluation's time limit many times over.
+    """
+    return config.loop.total_env_steps
+
+
 def evaluate_run(
     run_dir: str | os.PathLike[str], episodes: int | None = None, seed: int | None = None
 ) -> tuple[EvalResult, LoadedAgent]:
     """Evaluates the newest agent of a run as its final evaluation did (same seed, ``loop.eval_epsilon``).
 
-    With the defaults this reproduces the run's ``eval.json``.
+    With the defaults this reproduces the run's ``eval.json`` (``loop.final_eval_episodes``, or
+    fewer once the run's budget of env steps was played); ``episodes`` plays exactly that many.
     """
     loaded = load_agent(run_dir)
     config = loaded.config
     n = config.loop.final_eval_episodes if episodes is None else episodes
+    max_steps = final_eval_steps(config) if episodes is None else None
     env_seed = run_seeds(config.seed).final_eval if seed is None else seed
     with make_env(config.env, config.loop.eval_num_envs, env_seed, evaluation=True) as env:
-        return evaluate(env, eval_policy(loaded.agent, config), n), loaded
+        return evaluate(env, eval_policy(loaded.agent, config), n, max_steps), loaded

@@ -5,6 +5,13 @@ environment of the batch finished its share of ``ceil(num_episodes / batch_size)
 episodes, then keeps ``num_episodes`` of them in order of their index within their
 environment. Episodes are picked by index, never by when they ended: with a batch, the
 first episodes to *end* are the short ones, and counting those would bias the mean low.
+
+``evaluate(env, policy, num_episodes, max_steps=N)`` bounds the work as an evaluation
+phase counted in steps does (Dopamine's, Machado et al. 2018): once the environments have
+taken ``N`` steps together, no further episodes are counted than every environment of the
+batch has finished (at least one each), so the result holds fewer, still whole, episodes,
+picked by index as above. With one environment: episodes are played one after another until
+``num_episodes`` or until ``N`` steps, finishing the episode in progress.
 """
 
 from __future__ import annotations
@@ -72,6 +79,8 @@ class _FirstEpisodes:
         self._returns: np.ndarray | None = None
         self._lengths: np.ndarray | None = None
         self._counts: np.ndarray | None = None
+        self.steps = 0
+        """Steps taken by all the environments together (boundaries excluded)."""
         self.episodes: list[tuple[int, int, float, int]] = []  # (index in env, env, return, length)
 
     def __call__(self, trajectory: types.Trajectory) -> None:
@@ -85,7 +94,9 @@ class _FirstEpisodes:
             )
         assert self._lengths is not None and self._counts is not None
         self._returns += trajectory.reward
-        self._lengths += step_type != _LAST
+        playing = step_type != _LAST
+        self._lengths += playing
+        self.steps += int(np.count_nonzero(playing))
         for i in np.flatnonzero(trajectory.next_step_type == _LAST):
             if self._counts[i] < self.quota:
                 self.episodes.append(
@@ -99,15 +110,27 @@ class _FirstEpisodes:
     def done(self) -> bool:
         return self._counts is not None and bool(np.all(self._counts >= self.quota))
 
+    def stop_early(self) -> None:
+        """Counts only the episodes every environment has finished (at least one each) from now on."""
+        assert self._counts is not None
+        self.quota = min(self.quota, max(1, int(self._counts.min())))
 
-def evaluate(env: Environment, policy: Policy, num_episodes: int) -> EvalResult:
-    """Resets ``env`` and plays ``policy`` for ``num_episodes`` whole episodes (see the module doc)."""
+
+def evaluate(env: Environment, policy: Policy, num_episodes: int, max_steps: int | None = None) -> EvalResult:
+    """Resets ``env`` and plays ``policy`` for ``num_episodes`` whole episodes, or fewer once
+    the environments took ``max_steps`` steps (None: no limit; see the module doc)."""
     if num_episodes < 1:
         raise ValueError(f"evaluate: num_episodes must be >= 1, got {num_episodes}")
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"evaluate: max_steps must be >= 1 or None, got {max_steps}")
     recorder = _FirstEpisodes(math.ceil(num_episodes / env.batch_size))
     driver = EpisodeDriver(env, policy, [recorder], num_episodes=1)
     time_step, policy_state = driver.run()
-    while not recorder.done:
+    while True:
+        if max_steps is not None and recorder.steps >= max_steps:
+            recorder.stop_early()
+        if recorder.done:
+            break
         time_step, policy_state = driver.run(time_step, policy_state)
-    chosen = sorted(recorder.episodes)[:num_episodes]
+    chosen = sorted(e for e in recorder.episodes if e[0] < recorder.quota)[:num_episodes]
     return EvalResult(tuple(e[2] for e in chosen), tuple(e[3] for e in chosen))

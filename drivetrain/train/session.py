@@ -30,7 +30,7 @@ import numpy as np
 from drivetrain.agents import Agent
 from drivetrain.core.environment import Environment
 from drivetrain.core.policy import Policy
-from drivetrain.train.artifacts import save_agent
+from drivetrain.train.artifacts import final_eval_steps, save_agent
 from drivetrain.train.checkpoint import CheckpointDir, CheckpointError, atomic_write_text
 from drivetrain.train.config import ExperimentConfig, config_to_dict
 from drivetrain.train.eval_videos import EvalVideos, video_due
@@ -277,10 +277,13 @@ class Session:
             return None  # not an eval.json this version wrote: evaluated again
 
     def evaluate(self, state: LoopState, episodes: int, final: bool = False) -> EvalResult:
-        """Plays ``episodes`` greedy episodes on a fresh evaluation environment (time counted in ``state``)."""
+        """Plays ``episodes`` greedy episodes on a fresh evaluation environment (time counted in ``state``);
+        the final one plays fewer once it took the run's budget of env steps
+        (:func:`~drivetrain.train.artifacts.final_eval_steps`)."""
         start = time.perf_counter()
+        max_steps = final_eval_steps(self.exp.config) if final else None
         with self.exp.make_eval_env(final=final) as env:
-            result = evaluate(env, self.exp.eval_policy, episodes)
+            result = evaluate(env, self.exp.eval_policy, episodes, max_steps)
         state.eval_seconds += time.perf_counter() - start
         return result
 
@@ -317,7 +320,9 @@ class Session:
         done = finished()
         if done:
             evaluation = self.evaluate(state, loop.final_eval_episodes, final=True)
-            self.say(f"final evaluation at env step {steps}: {describe(evaluation)}")
+            self.say(
+                f"final evaluation at env step {steps}: {describe(evaluation)}{_fewer(evaluation, loop)}"
+            )
         if done or eval_due or steps >= state.next_log:
             self.log_row(state, periodic or (evaluation if done else None))
         if done or (loop.checkpoint_interval > 0 and steps >= state.next_checkpoint):
@@ -335,6 +340,15 @@ class Session:
             self.write_eval(evaluation, steps)
         self.say(f"{self.run.path} had already finished at env step {steps}")
         return evaluation
+
+
+def _fewer(result: EvalResult, loop: Any) -> str:
+    if result.episodes >= loop.final_eval_episodes:
+        return ""
+    return (
+        f" (not loop.final_eval_episodes = {loop.final_eval_episodes}: the final evaluation counts no "
+        f"new episodes after loop.total_env_steps = {loop.total_env_steps} env steps)"
+    )
 
 
 def describe(result: EvalResult) -> str:

@@ -47,3 +47,26 @@ def test_zero_episodes_is_an_error():
     env = CountingEnv([3])
     with pytest.raises(ValueError, match="num_episodes must be >= 1"):
         evaluate(env, policy_for(env), 0)
+
+
+def test_max_steps_stops_counting_new_episodes_and_keeps_whole_ones():
+    env = CountingEnv([4])
+    result = evaluate(env, policy_for(env), num_episodes=30, max_steps=10)
+    assert result.lengths == (4, 4, 4)  # 8 steps < 10: a third episode starts and is finished
+    one = evaluate(env, policy_for(env), num_episodes=30, max_steps=1)
+    assert one.lengths == (4,)  # at least one whole episode
+    assert evaluate(env, policy_for(env), num_episodes=2, max_steps=100).lengths == (4, 4)
+
+
+def test_max_steps_with_a_batch_counts_by_index_every_env_at_least_once():
+    env = CountingEnv([1, 9])
+    result = evaluate(env, policy_for(env), num_episodes=10, max_steps=6)
+    # 6 steps: env 0 finished 3 one-step episodes, env 1 none; one each is kept, by index.
+    assert sorted(result.lengths) == [1, 9]
+    assert evaluate(env, policy_for(env), num_episodes=10, max_steps=20).lengths == (1, 9)
+
+
+def test_max_steps_below_one_is_an_error():
+    env = CountingEnv([3])
+    with pytest.raises(ValueError, match="max_steps must be >= 1 or None, got 0"):
+        evaluate(env, policy_for(env), 1, max_steps=0)
