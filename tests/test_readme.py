@@ -74,3 +74,34 @@ def test_sac_example_runs():
     assert {"critic_loss", "actor_loss", "alpha", "entropy", "q_values"} <= set(scope["loss_info"].extra)
     assert scope["loss_info"].extra["alpha"] < 1.0  # the temperature was tuned down from its start
     assert len(scope["replay"]) == 401  # 400 steps and the boundary item after the truncation at 200
+
+
+def readme_example(name):
+    block = README.split(f"<!-- readme-example: {name} -->", 1)[1]
+    return re.search(r"```python\n(.*?)```", block, flags=re.S).group(1)
+
+
+def test_load_agent_example_runs_on_a_run_directory(tmp_path, monkeypatch, capsys):
+    from drivetrain.cli import main
+
+    tiny = ["--total_env_steps", "300", "--learning_starts", "100", "--update_period", "100"]
+    tiny += [
+        "--gradient_steps",
+        "2",
+        "--fc_layers",
+        "16,16",
+        "--eval_interval",
+        "0",
+        "--stop_at_return",
+        "none",
+    ]
+    tiny += ["--tensorboard", "false"]
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "cartpole-dqn", "--quiet", *tiny]) == 0  # into runs/cartpole-dqn-0
+    capsys.readouterr()
+    scope = {}
+    exec(compile(readme_example("load-agent"), "README.md", "exec"), scope)
+    out = capsys.readouterr().out.split()
+    assert out[:2] == ["cartpole-dqn", "300"]
+    assert 1 <= float(out[2]) <= 500  # one greedy episode's return
+    assert scope["loaded"].agent.train_step == 4
