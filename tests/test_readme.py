@@ -1,5 +1,6 @@
 """The README's commands and example are real: CI runs the same test command, and the example runs."""
 
+import json
 import pathlib
 import re
 
@@ -105,3 +106,13 @@ def test_load_agent_example_runs_on_a_run_directory(tmp_path, monkeypatch, capsy
     assert out[:2] == ["cartpole-dqn", "300"]
     assert 1 <= float(out[2]) <= 500  # one greedy episode's return
     assert scope["loaded"].agent.train_step == 4
+
+
+def test_export_example_loads_the_program_with_torch_alone(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    exec(compile(readme_example("export"), "README.md", "exec"), scope)
+    metadata = json.loads(capsys.readouterr().out)
+    assert metadata["observation_shape"] == [4] and metadata["observation_dtype"] == "<f4"
+    assert tuple(scope["actions"].shape) == (8,) and tuple(scope["q_values"].shape) == (8, 2)
+    assert scope["q_values"].dtype == scope["torch"].float32
