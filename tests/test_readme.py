@@ -116,3 +116,37 @@ def test_export_example_loads_the_program_with_torch_alone(tmp_path, monkeypatch
     assert metadata["observation_shape"] == [4] and metadata["observation_dtype"] == "<f4"
     assert tuple(scope["actions"].shape) == (8,) and tuple(scope["q_values"].shape) == (8, 2)
     assert scope["q_values"].dtype == scope["torch"].float32
+
+
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)|^\[[^\]]+\]:\s*(\S+)", flags=re.M)
+REPO_PATH = re.compile(r"`((?:\.\./|drivetrain/|tests/|docs/|bench/|examples/)[^`\s]*)`")
+
+
+def heading_anchors(markdown):
+    """GitHub's anchors: headings lower-cased, punctuation dropped, spaces as hyphens."""
+    headings = re.findall(r"^#{1,6} (.+)$", markdown, flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def test_every_link_resolves_inside_the_repository():
+    anchors = heading_anchors(README)
+    links = [a or b for a, b in LINK.findall(README)]
+    assert links, "no links found: the pattern is wrong"
+    for target in links:
+        if re.match(r"[a-z][a-z0-9+.-]*://", target):
+            assert "drivetrain" not in target.lower(), f"{target}: link to the repository's own file instead"
+            continue
+        path, _, anchor = target.partition("#")
+        if not path:
+            assert anchor in anchors, f"#{anchor}: no such heading in README.md"
+            continue
+        resolved = (ROOT / path).resolve()
+        assert resolved.is_relative_to(ROOT), f"{target}: outside the repository"
+        assert resolved.exists(), f"{target}: no such file in the repository"
+
+
+def test_every_path_named_in_code_exists_in_the_repository():
+    for path in REPO_PATH.findall(README):
+        resolved = (ROOT / path).resolve()
+        assert resolved.is_relative_to(ROOT), f"`{path}`: outside the repository"
+        assert resolved.exists() or "<" in path or "*" in path, f"`{path}`: no such file in the repository"
