@@ -112,24 +112,6 @@ def _resolve_overrides(config: Any, overrides: list[tuple[str, str | None]]) -> 
         raise CommandError(str(e)) from None
 
 
-def _config_help(config: Any) -> str:
-    from drivetrain.train import fields
-
-    lines = ["config fields (set with --key value; a unique last name is enough, e.g. --learning_rate):"]
-    section = None
-    for f in fields.fields_of(config):
-        if f.key.startswith("env.atari.") and config.env.suite != "atari":
-            continue  # Atari preprocessing: shown for Atari presets only
-        head = f.key.split(".")[0] if "." in f.key else ""
-        if head != section:
-            section = head
-            lines.append(f"  [{head or 'run'}]")
-        lines.append(f"  --{f.key} {fields.type_name(f.type)} = {f.value!r}")
-        for doc_line in f.doc.splitlines():
-            lines.append(f"      {doc_line.strip()}")
-    return "\n".join(lines)
-
-
 def _print_config(config: Any) -> None:
     from drivetrain.train import fields
 
@@ -149,9 +131,11 @@ def cmd_train(argv: Sequence[str]) -> int:
     args = parser.parse_args(own)
     preset = find_preset(args.preset or presets.DEFAULT_PRESET)  # a name, or a preset file
     if args.help:
+        from drivetrain.train.console import config_help, plain_text
+
         print(parser.format_help())
-        print(f"preset {preset.name}: {preset.doc}\n")
-        print(_config_help(preset.build()))
+        print(f"preset {preset.name}: {plain_text(preset.doc)}\n")
+        print(config_help(preset.build()))
         return 0
     if args.resume and args.force:
         raise CommandError("--resume and --force contradict each other: pick one")

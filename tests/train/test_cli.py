@@ -1,10 +1,12 @@
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 
 from drivetrain.cli import _split_train_args, main
+from drivetrain.train import preset_names
 
 TINY = [
     "--total_env_steps", "600",
@@ -134,3 +136,12 @@ def test_train_seeds_then_compare_from_the_command_line(tmp_path, capsys):
     table = (tmp_path / "cmp.md").read_text()
     assert (tmp_path / "cmp.png").stat().st_size > 0
     assert f"0: {returns[0]:.1f}, 1: {returns[1]:.1f}" in table and "cartpole-dqn" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("preset", preset_names())
+def test_train_help_is_plain_text_without_restructuredtext(preset, capsys):
+    assert main(["train", preset, "--help"]) == 0
+    out = capsys.readouterr().out
+    for markup in (":class:", ":func:", ":meth:", ":data:", ":mod:", ":attr:", "``", "::\n"):
+        assert markup not in out, (preset, markup)
+    assert not re.search(r"(?<![\w*])\*[^\s*][^*\n]*\*(?![\w*])", out), preset  # *emphasis*
