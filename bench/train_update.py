@@ -13,7 +13,10 @@ reported (wall clock and process CPU time), so that load from other processes hi
 both alike.
 
     python bench/train_update.py [--threads 1] [--batch-size 64] [--gradient-clipping 10]
-                                 [--updates 300] [--blocks 11]
+                                 [--updates 300] [--blocks 11] [--compile]
+
+``--compile`` builds the agent with ``compile=True`` (the whole update as one
+``torch.compile``-d function) and reports the time of its first call (the compilation).
 """
 
 from __future__ import annotations
@@ -106,6 +109,7 @@ def main() -> None:
     parser.add_argument("--gradient-clipping", type=float, default=None, help="max global gradient norm")
     parser.add_argument("--updates", type=int, default=300, help="updates per timed block")
     parser.add_argument("--blocks", type=int, default=11, help="timed blocks per side (alternating)")
+    parser.add_argument("--compile", action="store_true", help="agent.train runs the compiled update")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -122,6 +126,7 @@ def main() -> None:
         loss="huber",
         gradient_clipping=args.gradient_clipping,
         seed=0,
+        compile=args.compile,
     )
     rng = np.random.default_rng(0)
     windows = make_windows(rng, args.batch_size, agent.train_sequence_length, 64)
@@ -139,6 +144,9 @@ def main() -> None:
             baseline.update(*transitions[i % len(transitions)])
         return time.perf_counter() - wall, time.process_time() - cpu
 
+    first = time.perf_counter()
+    agent.train(windows[0])  # with --compile: the compilation
+    first_call = time.perf_counter() - first
     run_agent(), run_baseline()  # warm-up
     agent_times, baseline_times = [], []
     for _ in range(args.blocks):
@@ -146,7 +154,8 @@ def main() -> None:
         baseline_times.append(run_baseline())
     print(
         f"threads={args.threads} batch={args.batch_size} gradient_clipping={args.gradient_clipping} "
-        f"network=MLP[256,256] optimizer=Adam loss=huber updates={args.updates}x{args.blocks} blocks"
+        f"network=MLP[256,256] optimizer=Adam loss=huber updates={args.updates}x{args.blocks} blocks "
+        f"compile={args.compile} (first agent.train call: {first_call:.2f} s)"
     )
     for i, clock in enumerate(("wall", "cpu")):
         agent_rate = args.updates / statistics.median(t[i] for t in agent_times)

@@ -3,9 +3,9 @@
 Protocol::
 
     fopt = FunctionalOptimizer(optimizer, params, owner="DQN")   # refuses what it cannot follow
-    state, hyper = fopt.state(), fopt.hyperparameters()            # before each compiled call
+    state, scalars = fopt.state(), fopt.scalars()                   # before each compiled call
     # inside the compiled function:
-    fopt.update(params, grads, state, hyper)   # in place: params and state, as optimizer.step()
+    fopt.update(params, grads, state, scalars)   # in place: params and state, as optimizer.step()
 
 ``update`` does what ``optimizer.step()`` does to ``params`` given ``grads``, with the same
 operations in the same order, on the optimizer's *own* state tensors: ``state()`` returns
@@ -13,12 +13,15 @@ the live tensors of ``optimizer.state`` (created as the optimizer's lazy initial
 creates them, if the optimizer has not stepped yet), so ``optimizer.state_dict()`` and
 ``load_state_dict()`` keep their format and a checkpoint written after compiled steps
 resumes into either path. ``state()`` looks the tensors up again after
-``optimizer.load_state_dict`` replaced them. The numeric hyperparameters (learning rate,
-betas, epsilon, ...) travel as a float64 tensor ``hyperparameters()`` read from the
-parameter group on every call, so a changed learning rate needs no recompilation; the
-structural ones (``centered``, ``momentum > 0``) are fixed when the object is built and
-``hyperparameters()`` raises if they changed. Results equal the eager step within
-floating-point tolerance (a compiler may fuse and contract the arithmetic differently).
+``optimizer.load_state_dict`` replaced them. The scalars of the step travel as a float64
+tensor ``scalars()``, computed on the host from the parameter group's hyperparameters
+(learning rate, betas, epsilon, ...) on every call, as the eager step computes them in
+Python (for Adam: the bias corrections of the coming step, from the state's step count,
+which all parameters share); so a changed learning rate needs no recompilation and the
+compiled kernels do no per-element scalar arithmetic. The structural settings
+(``centered``, ``momentum > 0``) are fixed when the object is built and ``scalars()``
+raises if they changed. Results equal the eager step within floating-point tolerance (a
+compiler may fuse and contract the arithmetic differently).
 
 Supported: ``torch.optim.Adam`` (``weight_decay=0``, no ``amsgrad``, ``maximize``,
 ``capturable``, ``fused`` or ``differentiable``), ``torch.optim.RMSprop`` (``weight_decay=0``,
@@ -71,8 +74,8 @@ class FunctionalOptimizer:
         self._structure = self._structure_of(group)
         self._live: list[torch.Tensor] | None = None
         self._state: State = {}
-        self._hyper_key: tuple[float, ...] = ()
-        self._hyper = torch.zeros(0, dtype=torch.float64)
+        self._key: tuple[float, ...] = ()
+        self._scalars = torch.zeros(0, dtype=torch.float64)
 
     @staticmethod
     def _structure_of(group: dict[str, Any]) -> tuple[bool, bool]:
@@ -116,10 +119,13 @@ class FunctionalOptimizer:
             states = [self._initialize(p) for p in self._params]
             self._state = {k: [s[k] for s in states] for k in self._state_keys()}
             self._live = [s["step"] for s in states]
+            if len({float(step) for step in self._live}) != 1:
+                raise ValueError(f"{self._owner}: compile=True needs one step count for all parameters")
         return self._state
 
-    def hyperparameters(self) -> torch.Tensor:
-        """float64 ``[lr, beta1, beta2, eps]`` (Adam) or ``[lr, alpha, eps, momentum]`` (RMSprop kinds)."""
+    def scalars(self) -> torch.Tensor:
+        """float64 ``[-lr / bias_correction1, sqrt(bias_correction2), 1 - beta1, beta2, 1 - beta2, eps]``
+        of Adam's coming step, or ``[lr, alpha, 1 - alpha, eps, momentum]`` (the RMSprop kinds)."""
         group = self._optimizer.param_groups[0]
         if self._structure_of(group) != self._structure:
             raise ValueError(
@@ -127,78 +133,78 @@ class FunctionalOptimizer:
                 "update was built"
             )
         if self._kind is torch.optim.Adam:
-            beta1, beta2 = group["betas"]
-            key = (float(group["lr"]), float(beta1), float(beta2), float(group["eps"]))
-        else:
-            alpha = group["rho"] if self._kind is RMSpropTF else group["alpha"]
-            key = (float(group["lr"]), float(alpha), float(group["eps"]), float(group["momentum"]))
-        if key != self._hyper_key:
-            self._hyper_key, self._hyper = key, torch.tensor(key, dtype=torch.float64)
-        return self._hyper
+            beta1, beta2 = (float(b) for b in group["betas"])
+            lr, eps = float(group["lr"]), float(group["eps"])
+            step = float(self.state()["step"][0]) + 1  # as torch.optim.Adam computes it after step += 1
+            step_size = lr / (1 - beta1**step)
+            bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+            values = (-step_size, bias_correction2_sqrt, 1 - beta1, beta2, 1 - beta2, eps)
+            return torch.tensor(values, dtype=torch.float64)
+        alpha = float(group["rho"] if self._kind is RMSpropTF else group["alpha"])
+        key = (float(group["lr"]), alpha, float(group["eps"]), float(group["momentum"]))
+        if key != self._key:
+            lr, alpha, eps, momentum = key
+            self._key = key
+            self._scalars = torch.tensor((lr, alpha, 1 - alpha, eps, momentum), dtype=torch.float64)
+        return self._scalars
 
-    def update(self, params: list[torch.Tensor], grads: list[torch.Tensor], state: State, hyper: Any) -> None:
+    def update(
+        self, params: list[torch.Tensor], grads: list[torch.Tensor], state: State, scalars: Any
+    ) -> None:
         """One step of the optimizer on ``params`` (in place), traceable by ``torch.compile``."""
         if self._kind is torch.optim.Adam:
-            _adam(params, grads, state, hyper)
+            _adam(params, grads, state, scalars)
         else:
-            _rmsprop(params, grads, state, hyper, *self._structure, eps_inside=self._kind is RMSpropTF)
+            _rmsprop(params, grads, state, scalars, *self._structure, eps_inside=self._kind is RMSpropTF)
 
 
-def _f32(x: torch.Tensor) -> torch.Tensor:
-    return x.to(torch.float32)
-
-
-def _adam(params: list[torch.Tensor], grads: list[torch.Tensor], state: State, hyper: torch.Tensor) -> None:
-    """``torch.optim.Adam``'s single-tensor step: Python-float scalars become float64 tensors."""
-    lr, beta1, beta2, eps = hyper.unbind()
-    one_minus_beta1, beta2_32, one_minus_beta2 = _f32(1 - beta1), _f32(beta2), _f32(1 - beta2)
+def _adam(params: list[torch.Tensor], grads: list[torch.Tensor], state: State, scalars: torch.Tensor) -> None:
+    """``torch.optim.Adam``'s single-tensor step; its Python-float scalars become float32, as there."""
+    neg_step_size, bias_correction2_sqrt, one_minus_beta1, beta2, one_minus_beta2, eps = scalars.to(
+        torch.float32
+    ).unbind()
     for p, g, step, m, v in zip(
         params, grads, state["step"], state["exp_avg"], state["exp_avg_sq"], strict=True
     ):
         step.add_(1)
         m.lerp_(g, one_minus_beta1)
-        v.copy_(v * beta2_32 + one_minus_beta2 * g * g)
-        t = step.to(torch.float64)
-        step_size = lr / (1 - torch.pow(beta1, t))
-        bias_correction2_sqrt = torch.pow(1 - torch.pow(beta2, t), 0.5)
-        denom = v.sqrt() / _f32(bias_correction2_sqrt) + _f32(eps)
-        p.copy_(p + _f32(-step_size) * m / denom)
+        v.copy_(v * beta2 + one_minus_beta2 * g * g)
+        denom = v.sqrt() / bias_correction2_sqrt + eps
+        p.copy_(p + neg_step_size * m / denom)
 
 
 def _rmsprop(
     params: list[torch.Tensor],
     grads: list[torch.Tensor],
     state: State,
-    hyper: torch.Tensor,
+    scalars: torch.Tensor,
     centered: bool,
     momentum: bool,
     *,
     eps_inside: bool,
 ) -> None:
     """``torch.optim.RMSprop`` (ε outside the root) or :class:`RMSpropTF` (ε inside)."""
-    lr, alpha, eps, mom = hyper.unbind()
-    alpha_32, one_minus_alpha = _f32(alpha), _f32(1 - alpha)
-    lr_32, eps_32, mom_32 = _f32(lr), _f32(eps), _f32(mom)
+    lr, alpha, one_minus_alpha, eps, mom = scalars.to(torch.float32).unbind()
     for i, (p, g) in enumerate(zip(params, grads, strict=True)):
         state["step"][i].add_(1)
         square_avg = state["square_avg"][i]
-        square_avg.copy_(square_avg * alpha_32 + one_minus_alpha * g * g)
+        square_avg.copy_(square_avg * alpha + one_minus_alpha * g * g)
         mean_square = square_avg
         if centered:
             grad_avg = state["grad_avg"][i]
             if eps_inside:
-                grad_avg.copy_(grad_avg * alpha_32 + one_minus_alpha * g)
+                grad_avg.copy_(grad_avg * alpha + one_minus_alpha * g)
             else:
                 grad_avg.lerp_(g, one_minus_alpha)
             mean_square = square_avg + (-1.0 * grad_avg) * grad_avg
-        avg = (mean_square + eps_32).sqrt() if eps_inside else mean_square.sqrt() + eps_32
+        avg = (mean_square + eps).sqrt() if eps_inside else mean_square.sqrt() + eps
         if momentum:
             buf = state["momentum_buffer"][i]
             if eps_inside:
-                buf.copy_(buf * mom_32 + lr_32 * g / avg)
+                buf.copy_(buf * mom + lr * g / avg)
                 p.copy_(p - buf)
             else:
-                buf.copy_(buf * mom_32 + g / avg)
-                p.copy_(p + -lr_32 * buf)
+                buf.copy_(buf * mom + g / avg)
+                p.copy_(p + -lr * buf)
         else:
-            p.copy_(p + -lr_32 * g / avg)
+            p.copy_(p + -lr * g / avg)

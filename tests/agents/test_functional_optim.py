@@ -42,7 +42,7 @@ def test_update_follows_the_optimizer_and_keeps_its_state_dict(name):
         eager.step()
         with torch.no_grad():
             views = [p.detach() for p in functional_params]
-            fopt.update(views, grads_at(i, functional_params), fopt.state(), fopt.hyperparameters())
+            fopt.update(views, grads_at(i, functional_params), fopt.state(), fopt.scalars())
     for a, b in zip(eager_params, functional_params, strict=True):
         torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7)
     sa, sb = eager.state_dict(), functional.state_dict()
@@ -60,7 +60,7 @@ def test_state_follows_load_state_dict_and_a_new_learning_rate():
     fopt = FunctionalOptimizer(opt, ps, owner="test")
     views = [p.detach() for p in ps]
     with torch.no_grad():
-        fopt.update(views, grads_at(0, ps), fopt.state(), fopt.hyperparameters())
+        fopt.update(views, grads_at(0, ps), fopt.state(), fopt.scalars())
     buffer = io.BytesIO()
     torch.save(opt.state_dict(), buffer)
     before = [p.detach().clone() for p in ps]
@@ -69,7 +69,7 @@ def test_state_follows_load_state_dict_and_a_new_learning_rate():
     assert fopt.state()["exp_avg"][0] is opt.state[ps[0]]["exp_avg"]  # the loaded tensors, not the old
     opt.param_groups[0]["lr"] = 0.0
     with torch.no_grad():
-        fopt.update(views, grads_at(1, ps), fopt.state(), fopt.hyperparameters())
+        fopt.update(views, grads_at(1, ps), fopt.state(), fopt.scalars())
     for p, b in zip(ps, before, strict=True):
         assert torch.equal(p, b)
     assert float(opt.state[ps[0]]["step"]) == 2.0
@@ -97,4 +97,4 @@ def test_a_changed_structure_is_refused():
     fopt = FunctionalOptimizer(opt, ps, owner="DQN")
     opt.param_groups[0]["momentum"] = 0.9
     with pytest.raises(ValueError, match="centered/momentum settings changed"):
-        fopt.hyperparameters()
+        fopt.scalars()

@@ -16,7 +16,8 @@ and clipping to ``gradient_clipping``, and the optimizer's step
 It is written as a function of the parameter, optimizer-state and batch tensors
 (``torch.func.functional_call`` and ``torch.func.grad_and_value``) and compiled with
 ``torch.compile(fullgraph=True, dynamic=False)`` on the first call (a new batch shape
-compiles again). It updates in place the q-network's parameters, the optimizer's own state
+compiles again); it guards on the input tensors only, so the networks must keep their
+structure and attributes (their weights change, in place). It updates in place the q-network's parameters, the optimizer's own state
 tensors and the target network, so checkpoints keep their format and a run may switch
 between the eager and the compiled update at a checkpoint. The results equal the eager
 update's within floating-point tolerance; the same inputs give the same bits every time.
@@ -42,6 +43,15 @@ def _fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
     object, so each update keeps its own cache instead of sharing one across agents."""
     code = fn.__code__.replace()
     return types.FunctionType(code, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+
+
+_OPTIONS: dict[str, Any] = {
+    # Guards on the input tensors only (shapes, dtypes, devices): the networks' structure and
+    # attributes, the closure's settings and the globals are fixed once the update is built,
+    # and checking them costs more per call than the kernels of a small network's update.
+    "guard_filter_fn": torch.compiler.keep_tensor_guards_unsafe,
+    "size_asserts": False,  # debugging checks of every intermediate's shape, on each call
+}
 
 
 class CompiledUpdate:
@@ -85,6 +95,7 @@ class CompiledUpdate:
             ),
             fullgraph=True,
             dynamic=False,
+            options=_OPTIONS,
         )
 
     def __call__(
@@ -104,7 +115,7 @@ class CompiledUpdate:
             self._frozen,
             self._target,
             self._optimizer.state(),
-            self._optimizer.hyperparameters(),
+            self._optimizer.scalars(),
             observation,
             next_observation,
             action,
@@ -151,7 +162,7 @@ def _make_step(
         frozen: dict[str, torch.Tensor],
         target_list: list[torch.Tensor],
         optimizer_state: dict[str, list[torch.Tensor]],
-        hyper: torch.Tensor,
+        scalars: torch.Tensor,
         observation: Any,
         next_observation: Any,
         action: torch.Tensor,
@@ -174,7 +185,7 @@ def _make_step(
         if gradient_clipping is not None:
             coefficient = torch.clamp(gradient_clipping / (norm + 1e-6), max=1.0)
             grads = [g * coefficient for g in grads]
-        optimizer.update(params, grads, optimizer_state, hyper)
+        optimizer.update(params, grads, optimizer_state, scalars)
         if polyak_tau is not None:
             for t, name in zip(target_list, all_names, strict=True):
                 o = online[name]
