@@ -17,6 +17,7 @@ when that name is unique).
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import json
 import os
@@ -45,7 +46,14 @@ def _split_train_args(
     argv: Sequence[str], flags: set[str] = _TRAIN_FLAGS, options: set[str] = _TRAIN_OPTIONS
 ) -> tuple[list[str], list[tuple[str, str | None]]]:
     """Separates the command's own arguments (``flags``, and ``options`` with a value) from
-    ``--key value`` config overrides."""
+    ``--key value`` config overrides.
+
+    A value is the next token unless that starts with ``--`` (``--reward_clip -1``); without
+    one the key is a bare flag (value None: true, for a bool field). A list value may be one
+    token (``--fc_layers 64,64``) or several: the tokens after the first that are numbers or
+    tuple/list literals join it, comma-separated (``--fc_layers 64 64`` is ``64,64``), and
+    a field that takes one value then refuses the list by its type.
+    """
     own: list[str] = []
     overrides: list[tuple[str, str | None]] = []
     i = 0
@@ -61,14 +69,27 @@ def _split_train_args(
             if eq:
                 overrides.append((name[2:], value))
             elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
-                overrides.append((name[2:], argv[i + 1]))
+                items = [argv[i + 1]]
                 i += 1
+                while i + 1 < len(argv) and _is_list_item(argv[i + 1]):
+                    items.append(argv[i + 1])
+                    i += 1
+                overrides.append((name[2:], ",".join(items)))
             else:
                 overrides.append((name[2:], None))  # a bare flag: true, for a bool field
         else:
             own.append(token)
         i += 1
     return own, overrides
+
+
+def _is_list_item(token: str) -> bool:
+    """A further item of a list value: a number (``64``, ``-1``, ``1e-3``) or a tuple/list literal."""
+    try:
+        value = ast.literal_eval(token)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return isinstance(value, (int, float, tuple, list)) and not isinstance(value, bool)
 
 
 def _train_parser() -> argparse.ArgumentParser:

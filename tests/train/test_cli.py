@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from drivetrain.cli import _split_train_args, main
-from drivetrain.train import preset_names
+from drivetrain.cli import _resolve_overrides, _split_train_args, main
+from drivetrain.train import get_preset, preset_names
 
 TINY = [
     "--total_env_steps", "600",
@@ -35,6 +35,36 @@ def test_split_separates_own_arguments_from_overrides():
         ("reward_clip", "-1"),
         ("lr", "1e-3"),
     ]
+
+
+def test_list_values_as_one_token_or_several():
+    own, overrides = _split_train_args(
+        ["--fc_layers", "64", "64", "cartpole-dqn", "--double", "--reward_clip", "-1", "--fc_layers=32,32",
+         "--conv_layers", "(32,8,4)", "(64,4,2)", "--gamma", "0.9", "--epsilon_end", "-1e-3", "--seed", "2"]
+    )  # fmt: skip
+    assert own == ["cartpole-dqn"]
+    assert overrides == [
+        ("fc_layers", "64,64"),
+        ("double", None),
+        ("reward_clip", "-1"),
+        ("fc_layers", "32,32"),
+        ("conv_layers", "(32,8,4),(64,4,2)"),
+        ("gamma", "0.9"),
+        ("epsilon_end", "-1e-3"),
+        ("seed", "2"),
+    ]
+    config = get_preset("cartpole-dqn").build()
+    for argv in (["--fc_layers", "64", "64"], ["--fc_layers", "64,64"], ["--agent.fc_layers", "(64, 64)"]):
+        _, overrides = _split_train_args(argv)
+        assert _resolve_overrides(config, overrides).agent.fc_layers == (64, 64), argv
+    _, overrides = _split_train_args(["--conv_layers", "(32,8,4)", "(64,4,2)"])
+    assert _resolve_overrides(config, overrides).agent.conv_layers == ((32, 8, 4), (64, 4, 2))
+
+
+def test_several_values_for_a_one_value_field_are_an_error(capsys, tmp_path):
+    assert main(["train", "--run-dir", str(tmp_path / "r"), "--total_env_steps", "2000", "64"]) == 2
+    assert "loop.total_env_steps: expected int, got '2000,64'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def test_presets_lists_one_line_each_default_first(capsys):
