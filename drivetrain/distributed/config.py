@@ -6,7 +6,8 @@ from the command line like the others::
     drivetrain train cartpole-dqn --execution.backend ray --execution.collectors 4
 
 ``backend="local"`` (the default) is the single-process training loop, which reads no other
-field of this section. ``backend="ray"`` runs the distributed topology: ``collectors``
+field of this section. ``backend="ray"`` runs the distributed topology (``backend="threads"``
+runs it in this process, collectors in threads beside the learner): ``collectors``
 collector actors (each its own batch of ``envs_per_collector`` environments) insert into one
 replay actor under a samples-per-insert rate limiter, and one learner samples
 ``batches_per_sample`` batches per call and publishes its weights every
@@ -32,8 +33,10 @@ __all__ = ["CHANGEABLE_ON_RESUME", "ExecutionConfig", "apex_epsilon"]
 class ExecutionConfig:
     """Where the run executes: one process ('local') or collectors, a replay and a learner on Ray."""
 
-    backend: Literal["local", "ray"] = "local"
-    """'local': the single-process training loop; 'ray': collector actors, a replay actor and a learner on Ray."""
+    backend: Literal["local", "ray", "threads"] = "local"
+    """'local': the single-process training loop; 'ray': collector actors, a replay actor and a learner on Ray;
+    'threads': the same parts in this process, collectors in threads that step their environments while the
+    learner trains."""
     collectors: int = 2
     """Collectors (backend 'ray'), each stepping its own batch of environments with the collect policy."""
     envs_per_collector: int | None = None
@@ -86,6 +89,11 @@ class ExecutionConfig:
             "ray_address",
             "None (start a local Ray) or an address such as 'auto' or 'ray://host:10001'",
         )
+
+    @property
+    def distributed(self) -> bool:
+        """Whether the run has collectors, a replay server and a learner (backend 'ray' or 'threads')."""
+        return self.backend != "local"
 
     def num_envs(self, env_num_envs: int) -> int:
         """Environments of each collector's batch: ``envs_per_collector``, else ``env.num_envs``."""

@@ -1,4 +1,4 @@
-"""The distributed training run: collectors, one replay and a learner (``execution.backend = "ray"``).
+"""The distributed training run: collectors, one replay and a learner (``execution.backend`` "ray" or "threads").
 
 :func:`train_distributed` is :func:`drivetrain.train.train` for the distributed topology, with
 the same run directory (``config.json``, progress.csv/jsonl, TensorBoard, ``checkpoints/``, the
@@ -176,7 +176,7 @@ def _build_learner(config: ExperimentConfig) -> tuple[Agent, ExperienceSource, d
     if not isinstance(source, ReplaySource):
         source.close()
         raise ConfigError(
-            f"execution.backend = 'ray' runs replay-based agents and on-policy agents with rollouts; "
+            f"a distributed execution.backend runs replay-based agents and on-policy agents with rollouts; "
             f"{type(config.agent).__name__}'s experience source is a {type(source).__name__}: "
             "set execution.backend = 'local'"
         )
@@ -233,6 +233,11 @@ def _build_parts(
 
 
 def _default_transport(config: ExperimentConfig) -> Transport:
+    """The transport of ``execution.backend``: Ray's, or collectors in threads of this process."""
+    if config.execution.backend == "threads":
+        from drivetrain.distributed.thread_topology import ThreadTransport
+
+        return ThreadTransport()
     from drivetrain.distributed.ray_topology import RayTransport
 
     return RayTransport()
@@ -250,10 +255,11 @@ def train_distributed(
     """Trains as ``config`` says with collectors, a replay and a learner; see the module docstring.
 
     Args and errors are those of :func:`drivetrain.train.train`, and:
-      transport: how the learner reaches the collectors and the replay; None: Ray
-        (:class:`~drivetrain.distributed.ray_topology.RayTransport`: ``ray.init(address=
-        execution.ray_address)`` unless Ray is initialised). ``InProcessTransport()`` runs the
-        same topology in this process, deterministically.
+      transport: how the learner reaches the collectors and the replay; None: that of
+        ``execution.backend``: Ray (:class:`~drivetrain.distributed.ray_topology.RayTransport`:
+        ``ray.init(address=execution.ray_address)`` unless Ray is initialised) or threads
+        (:class:`~drivetrain.distributed.thread_topology.ThreadTransport`). ``InProcessTransport()``
+        runs the same topology in this process, one collect at a time, deterministically.
 
     Raises:
       ConfigError: an on-policy agent (it names ``execution.backend``), or settings that cannot work.

@@ -117,7 +117,10 @@ class LoopConfig:
     eval_episodes: int = 10
     """Episodes per evaluation during training."""
     final_eval_episodes: int = 10
-    """Episodes of the final evaluation written to eval.json (seeded apart from the periodic ones)."""
+    """Episodes of the final evaluation written to eval.json (seeded apart from the periodic ones).
+    It counts no new episodes once it has played total_env_steps env steps, as an evaluation phase
+    counted in steps does (Dopamine): a smoke run with a small budget evaluates briefly, on fewer
+    whole episodes; the presets' full budgets are never reached this way."""
     eval_num_envs: int = 1
     """Environments of the evaluation batch (separate from the training ones)."""
     stop_at_return: float | None = None
@@ -139,7 +142,8 @@ class LoopConfig:
     checkpoint_replay: bool = True
     """Save the replay buffer in checkpoints (needed to resume exactly; large for Atari)."""
     progress_bar: bool = True
-    """Show a live progress bar."""
+    """Show the progress: a live bar on a terminal; elsewhere (a log file, a pipe) a plain line at
+    every 10% of total_env_steps."""
     tensorboard: bool = True
     """Write TensorBoard event files into <run_dir>/tb."""
     track: Literal["none", "wandb", "mlflow"] = "none"
@@ -345,12 +349,10 @@ def check_config(config: ExperimentConfig) -> None:
     # replay.capacity >= env.num_envs is the replay buffer's own check, for agents that have one
     builder, plan = builder_for(config.agent), run_plan(config)
     problems = builder.check(config.agent, plan)
-    envs = (
-        config.execution.num_envs(config.env.num_envs) if config.execution.backend == "ray" else plan.num_envs
-    )
+    envs = config.execution.num_envs(config.env.num_envs) if config.execution.distributed else plan.num_envs
     period = builder.update_period(config.agent, dataclasses.replace(plan, num_envs=envs))
     name = "loop.update_period"
-    if config.execution.backend == "ray" and config.execution.fragment_steps is not None:
+    if config.execution.distributed and config.execution.fragment_steps is not None:
         name, period = "execution.fragment_steps", config.execution.fragment_steps
         if loop.gradient_steps * period % loop.update_period:
             problems.append(

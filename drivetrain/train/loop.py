@@ -115,11 +115,12 @@ def train(
       RunInterruptedError: SIGINT or SIGTERM stopped the run (with a checkpoint).
       TrainingDivergedError: a loss was NaN or infinite.
 
-    ``execution.backend = "ray"`` runs collectors, a replay and a learner on Ray instead
+    ``execution.backend = "ray"`` runs collectors, a replay and a learner on Ray instead, and
+    ``"threads"`` the same parts in this process with the collectors in threads
     (:func:`drivetrain.distributed.runner.train_distributed`: the same run directory and errors).
     """
     check_config(config)
-    if config.execution.backend == "ray":
+    if config.execution.distributed:
         from drivetrain.distributed.runner import train_distributed
 
         if on_evaluation is not None:

@@ -1,0 +1,84 @@
+"""execution.backend = "threads": collectors in threads beside the learner, counters and schedule exact."""
+
+import json
+import threading
+
+import pytest
+from test_runner import tiny
+
+from drivetrain.distributed.collector import Collector
+from drivetrain.distributed.thread_topology import ThreadTransport
+from drivetrain.train import ConfigError, apply_overrides, get_preset, load_checkpoint, train
+
+
+def threads(*overrides, preset="cartpole-dqn"):
+    return tiny(("execution.backend", "threads"), *overrides, preset=preset)
+
+
+def test_a_threads_run_collects_in_other_threads_and_counts_exactly(tmp_path, monkeypatch):
+    collecting_threads = set()
+    real = Collector.collect
+
+    def collect(self, *args, **kwargs):
+        collecting_threads.add(threading.current_thread().name)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collector, "collect", collect)
+    result = train(threads(), tmp_path / "run", verbose=False)
+    assert collecting_threads and all(name.startswith("drivetrain-collector") for name in collecting_threads)
+    assert threading.current_thread().name not in collecting_threads
+    last = load_checkpoint(max((tmp_path / "run/checkpoints").glob("ckpt-*.pkl")))
+    collectors = last["experiment"]["transport"]["collectors"]
+    assert result.env_steps == sum(c["env_steps"] for c in collectors) >= 1600
+    assert last["experiment"]["transport"]["server"]["counts"]["stored"] == sum(
+        c["sequence_number"] for c in collectors
+    )
+    # the schedule is the config's whatever the threads' timing: gradient_steps per update_period
+    assert result.train_steps == pytest.approx((result.env_steps - 300) * 8 / 100, abs=16)
+    assert json.loads((tmp_path / "run/eval.json").read_text())["env_steps"] == result.env_steps
+
+
+def test_a_threads_run_resumes_with_the_checkpoints_counters(tmp_path):
+    train(threads(("loop.total_env_steps", "700")), tmp_path / "run", verbose=False)
+    saved = load_checkpoint(max((tmp_path / "run/checkpoints").glob("ckpt-*.pkl")))
+    result = train(threads(), tmp_path / "run", resume=True, verbose=False)
+    assert saved["env_steps"] < 1600 <= result.env_steps
+
+
+def test_an_error_in_a_collector_thread_ends_the_run_with_that_error(tmp_path, monkeypatch):
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("the environment broke")
+
+    monkeypatch.setattr(Collector, "collect", broken)
+    with pytest.raises(RuntimeError, match="the environment broke"):
+        train(threads(), tmp_path / "run", verbose=False)
+
+
+def test_ppo_runs_in_threads_too(tmp_path):
+    config = apply_overrides(
+        get_preset("cartpole-ppo").build(),
+        [
+            ("execution.backend", "threads"),
+            ("execution.collectors", 2),
+            ("execution.envs_per_collector", 2),
+            ("agent.rollout_steps", 16),
+            ("loop.total_env_steps", 512),
+            ("loop.eval_interval", 256),
+            ("loop.eval_episodes", 2),
+            ("loop.final_eval_episodes", 2),
+            ("loop.progress_bar", False),
+            ("loop.tensorboard", False),
+        ],
+    )
+    result = train(config, tmp_path / "run", verbose=False)
+    assert result.env_steps >= 512 and result.train_steps > 0
+
+
+def test_the_thread_transport_is_the_default_of_the_threads_backend():
+    from drivetrain.distributed.runner import _default_transport
+
+    assert isinstance(_default_transport(threads()), ThreadTransport)
+    with pytest.raises(ValueError, match=r"execution\.backend: expected one of \['local', 'ray', 'threads'\]"):
+        tiny(("execution.backend", "processes"))
+    with pytest.raises(ConfigError, match=r"execution\.fragment_steps"):
+        train(threads(("execution.fragment_steps", "5")), "unused")
