@@ -12,6 +12,8 @@ seconds are counted as the runs count them (:class:`~drivetrain.train.runs.Train
 - ``ray``: :func:`drivetrain.distributed.runner.train_distributed` (``execution.backend = "ray"``)
   with ``C`` collector actors of ``E`` environments each (``--collectors``, ``--envs-per-collector``),
   a replay actor and the learner in this process. The local rows use the same totals ``C x E``.
+- ``threads``: the same with ``execution.backend = "threads"``: the collectors in threads of this
+  process, stepping while the learner trains (no object store, no broadcast).
 
 Each run has two phases, measured separately:
 
@@ -44,7 +46,7 @@ for the final one (1 episode, timed apart by the run); checkpoints only at the e
 the replay; ``replay.capacity`` is raised where a run collects more than the preset holds.
 
     python bench/distributed.py [--env breakout|cartpole] [--collectors 1 2] [--envs-per-collector 4]
-                                [--seconds 20] [--rounds 2] [--fragment-steps N]
+                                [--seconds 20] [--rounds 2] [--fragment-steps N] [--backends ray threads]
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ import ray
 
 from drivetrain.distributed.ray_topology import RayTransport
 from drivetrain.distributed.runner import train_distributed
+from drivetrain.distributed.thread_topology import ThreadTransport
 from drivetrain.train import apply_overrides, get_preset, train
 from drivetrain.train.config import ExperimentConfig
 from drivetrain.train.runs import TrainResult
@@ -76,7 +79,7 @@ BROADCASTS = 5
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
-    backend: str  # "local" | "ray"
+    backend: str  # "local" | "ray" | "threads"
     collectors: int  # 0 for local
     envs: int  # environments in all
     env_backend: str  # EnvConfig.backend: "sync" (Gymnasium / ale-py) | "envpool"
@@ -170,7 +173,7 @@ def build_config(args: argparse.Namespace, v: Variant, warmup: int, post: int) -
     post = period * max(1, math.ceil(post / period))
     per_collector = v.envs // max(v.collectors, 1)
     capacity = max(preset.replay.capacity, math.ceil(1.25 * (warmup + post)) + v.envs)
-    if v.backend == "ray":  # the preset's schedule, collected in fragments of `period` env steps
+    if v.backend != "local":  # the preset's schedule, collected in fragments of `period` env steps
         schedule_overrides: list[tuple[str, Any]] = [("execution.fragment_steps", period)]
     else:  # the same updates per env step, trained after every `period` env steps
         schedule_overrides = [("loop.update_period", period), ("loop.gradient_steps", gradient_steps)]
@@ -190,7 +193,7 @@ def build_config(args: argparse.Namespace, v: Variant, warmup: int, post: int) -
         ("replay.capacity", capacity),
         ("execution.backend", v.backend),
     ]
-    if v.backend == "ray":
+    if v.backend != "local":
         overrides += [("execution.collectors", v.collectors), ("execution.envs_per_collector", per_collector)]
     config: ExperimentConfig = apply_overrides(preset, overrides)
     return config
@@ -201,6 +204,9 @@ def run_variant(args: argparse.Namespace, v: Variant, warmup: int, post: int) ->
     with tempfile.TemporaryDirectory() as run_dir:
         if v.backend == "local":
             result, transport, peak = train(config, run_dir, verbose=False), None, math.nan
+        elif v.backend == "threads":
+            result = train_distributed(config, run_dir, verbose=False, transport=ThreadTransport())
+            transport, peak = None, math.nan
         else:
             transport = TimedRayTransport()
             with StoreMonitor() as monitor:
@@ -235,7 +241,9 @@ def variants(args: argparse.Namespace) -> list[Variant]:
     out: list[Variant] = []
     for eb in env_backends:
         out += [Variant("local", 0, n, eb) for n in totals]
-        out += [Variant("ray", c, c * args.envs_per_collector, eb) for c in args.collectors]
+        for backend in ("ray", "threads"):
+            if backend in args.backends:
+                out += [Variant(backend, c, c * args.envs_per_collector, eb) for c in args.collectors]
     return out
 
 
@@ -341,6 +349,9 @@ def main() -> None:
     )
     parser.add_argument("--env", choices=sorted(PRESETS), default="breakout")
     parser.add_argument("--collectors", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--backends", nargs="+", default=["ray", "threads"], choices=["ray", "threads"], help="besides local"
+    )
     parser.add_argument("--envs-per-collector", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=20.0, help="about this long per phase and run")
     parser.add_argument("--rounds", type=int, default=2, help="timed runs of each variant, interleaved")
