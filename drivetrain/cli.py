@@ -262,10 +262,15 @@ def cmd_presets(args: argparse.Namespace) -> int:
         print(show_preset(args.show, args.format), end="")
         return 0
 
+    from drivetrain.train.console import plain_text
+    from drivetrain.train.extras import BASE_EXTRA, required_extras
+
     width = max(len(p.name) for p in presets.presets())
     for p in presets.presets():
         default = " (default)" if p.name == presets.DEFAULT_PRESET else ""
-        print(f"{p.name:<{width}}  {p.summary}{default}")
+        extras = [e for e in required_extras(p.build()) if e != BASE_EXTRA]
+        needs = f" [needs drivetrain[{','.join(extras)}]]" if extras else ""
+        print(f"{p.name:<{width}}  {plain_text(p.summary)}{default}{needs}")
     return 0
 
 
@@ -300,7 +305,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="environment seed (default: the run's seed)")
     p.add_argument("--max-frames", type=int, default=10_000, help="stop recording after this many frames")
     p.set_defaults(func=cmd_play)
-    p = sub.add_parser("presets", help="list the presets, one line each")
+    p = sub.add_parser(
+        "presets", help="list the presets, one line each, with the extras beyond [torch] they need"
+    )
     p.add_argument("--show", metavar="PRESET", help="print this preset (or preset file) as a preset file")
     p.add_argument(
         "--format", choices=("yaml", "json"), default="yaml", help="--show's format (default: yaml)"
