@@ -31,9 +31,9 @@ __all__ = ["main"]
 
 _TRAIN_USAGE = (
     "drivetrain train [PRESET] [--seed N | --seeds SPEC [--parallel N]] [--run-dir DIR] [--resume | --force] "
-    "[--quiet] [--key value ...]"
+    "[--quiet | --verbose] [--key value ...]"
 )
-_TRAIN_FLAGS = {"--resume", "--force", "--quiet", "-h", "--help"}
+_TRAIN_FLAGS = {"--resume", "--force", "--quiet", "--verbose", "-h", "--help"}
 _TRAIN_OPTIONS = {"--run-dir", "--seeds", "--parallel"}
 
 
@@ -108,6 +108,9 @@ def _train_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="delete the run already in --run-dir and start over")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no messages")
+    p.add_argument(
+        "--verbose", action="store_true", help="print the whole config before training (else one line)"
+    )
     p.add_argument("-h", "--help", action="store_true", help="show this help with the preset's config fields")
     from drivetrain.train.seeds import add_seeds_arguments
 
@@ -133,16 +136,6 @@ def _resolve_overrides(config: Any, overrides: list[tuple[str, str | None]]) -> 
         raise CommandError(str(e)) from None
 
 
-def _print_config(config: Any) -> None:
-    from drivetrain.train import fields
-
-    print("config:")
-    for f in fields.fields_of(config):
-        if f.key.startswith("env.atari.") and config.env.suite != "atari":
-            continue
-        print(f"  {f.key} = {f.value!r}")
-
-
 def cmd_train(argv: Sequence[str]) -> int:
     from drivetrain.train import presets
     from drivetrain.train.preset_files import find_preset
@@ -160,6 +153,8 @@ def cmd_train(argv: Sequence[str]) -> int:
         return 0
     if args.resume and args.force:
         raise CommandError("--resume and --force contradict each other: pick one")
+    if args.quiet and args.verbose:
+        raise CommandError("--quiet and --verbose contradict each other: pick one")
     from drivetrain.train import load_config, train
     from drivetrain.train.config import check_resume
     from drivetrain.train.rundir import RunDir
@@ -189,8 +184,12 @@ def cmd_train(argv: Sequence[str]) -> int:
     if args.quiet:
         config = dataclasses.replace(config, loop=dataclasses.replace(config.loop, progress_bar=False))
     else:
-        _print_config(config)
-        print(f"run directory: {run_dir}")
+        from drivetrain.train.console import config_lines, config_summary
+
+        if args.verbose:
+            print("\n".join(config_lines(config)))
+        hint = "" if args.verbose else " (--verbose prints the config)"
+        print(config_summary(config, run_dir) + hint, flush=True)
     result = train(config, run_dir, resume=args.resume, force=args.force, verbose=not args.quiet)
     ev = result.evaluation
     print(

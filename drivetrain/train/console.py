@@ -81,6 +81,5 @@ def config_summary(config: Any, run_dir: Any) -> str:
     where = "" if config.execution.backend == "local" else f", on {config.execution.backend}"
     return (
         f"{config.preset or 'config'}: {agent} on {env.name} ({env.suite}, {envs}{where}), "
-        f"{config.loop.total_env_steps:,} env steps, seed {config.seed} -> {run_dir} "
-        "(--verbose prints the whole config)"
+        f"{config.loop.total_env_steps:,} env steps, seed {config.seed} -> {run_dir}"
     )

@@ -135,7 +135,7 @@ def open_session(
         initial=steps,
         average_return=parts.metrics.average_return,
         desc=parts.config.preset or parts.config.env.name,
-        disable=not loop.progress_bar,
+        disable=None if loop.progress_bar else True,  # a live bar on a terminal, else plain lines
     )
     logger = RunLogger(
         run.path,

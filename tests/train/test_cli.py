@@ -133,6 +133,25 @@ def test_train_eval_refuse_overwrite_force_and_resume(capsys, tmp_path):
     assert json.loads((run / "eval.json").read_text())["env_steps"] == 600
 
 
+def test_train_prints_one_line_of_config_and_no_bar_without_a_terminal(capsys, tmp_path):
+    assert main(["train", "--run-dir", str(tmp_path / "a"), *TINY]) == 0
+    out, err = capsys.readouterr()
+    assert "config:" not in out and "loop.total_env_steps =" not in out  # no dump
+    summary = out.splitlines()[0]
+    assert summary.startswith("cartpole-dqn: DQN on CartPole-v1 (gymnasium, 1 env), 600 env steps, seed 0")
+    assert str(tmp_path / "a") in summary and "--verbose" in summary
+    assert "\r" not in err and "%|" not in err and "█" not in err  # no bar: plain lines
+    assert "cartpole-dqn: 600/600 env steps (100%)" in err
+
+    assert main(["train", "--run-dir", str(tmp_path / "b"), "--verbose", *TINY]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "config:" in out and "  loop.total_env_steps = 600" in out and "  agent.fc_layers = (16, 16)" in out
+    )
+    assert main(["train", "--run-dir", str(tmp_path / "c"), "--verbose", "--quiet", *TINY]) == 2
+    assert "--quiet and --verbose contradict each other" in capsys.readouterr().err
+
+
 def test_resume_of_a_missing_run_is_an_error(capsys, tmp_path):
     assert main(["train", "--run-dir", str(tmp_path / "none"), "--resume"]) == 2
     assert "nothing to resume" in capsys.readouterr().err

@@ -61,3 +61,49 @@ def test_disabled_bar_writes_nothing_but_counts():
 def test_negative_total_is_an_error():
     with pytest.raises(ValueError, match="total must be >= 0"):
         ProgressBar(-1)
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_final_bar_is_drawn_once_when_it_reaches_the_total():
+    bar, _, text = run(lambda avg: {"total": 10})  # mininterval 0: every step draws
+    assert text.count("10/10") == 1
+    bar.write("final evaluation")  # what comes after prints below the finished bar
+    bar.close()
+
+
+def test_without_a_terminal_plain_lines_replace_the_bar():
+    env = CountingEnv([2, 3])
+    out = io.StringIO()
+    policy = ScriptedPolicy(env.time_step_spec(), env.action_spec(), [0])
+    with ProgressBar(total=10, file=out, disable=None, line_every=0.25, desc="run") as bar:
+        dt.StepDriver(env, policy, [bar], num_steps=11).run()
+    lines = out.getvalue().splitlines()
+    done = [int(line.removeprefix("run: ").split("/")[0]) for line in lines]
+    assert len(done) == 4 and done[-1] == 10  # a line past each quarter (3, 6, 9 steps) and at the total
+    assert all(t <= d < t + 2 for t, d in zip((3, 6, 9), done, strict=False))  # 2 envs: 2 steps at a time
+    assert "(100%)" in lines[-1] and "steps/s, return " in lines[-1]
+    assert "\r" not in out.getvalue() and "|" not in out.getvalue()  # no bar, no carriage returns
+
+
+def test_on_a_terminal_disable_none_draws_the_live_bar():
+    out = Terminal()
+    with ProgressBar(total=100, file=out, disable=None, mininterval=0) as bar:
+        bar(make_trajectory())
+    assert "%|" in out.getvalue() and "\r" in out.getvalue()
+
+
+def make_trajectory():
+    env = CountingEnv([3])
+    policy = ScriptedPolicy(env.time_step_spec(), env.action_spec(), [0])
+    seen = []
+    dt.StepDriver(env, policy, [seen.append], num_steps=1).run()
+    return seen[0]
+
+
+def test_line_every_out_of_range_is_an_error():
+    with pytest.raises(ValueError, match=r"line_every must be in \(0, 1\], got 0"):
+        ProgressBar(10, line_every=0)
