@@ -32,8 +32,18 @@ def test_extras_follow_the_environment_and_the_execution():
 
 
 def test_an_ale_id_needs_the_atari_extra():
-    pytest.importorskip("ale_py")  # registers the ALE ids
     assert env_extras("ALE/Pong-v5") == ("atari",)
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_the_entry_points_read_without_gymnasium_are_gymnasiums(name):
+    import gymnasium
+
+    from drivetrain.train.extras import _gymnasium_entry_points
+
+    env = get_preset(name).build().env
+    if env.suite == "gymnasium":
+        assert _gymnasium_entry_points()[env.name] == gymnasium.spec(env.name).entry_point
 
 
 def test_every_extra_named_is_one_of_pyprojects():
