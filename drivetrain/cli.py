@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
-import json
 import os
 import sys
 import warnings
@@ -200,58 +199,7 @@ def cmd_train(argv: Sequence[str]) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------- eval, play, export, presets
-def cmd_eval(args: argparse.Namespace) -> int:
-    from drivetrain.train.artifacts import evaluate_run
-
-    result, loaded = evaluate_run(args.run_dir, episodes=args.episodes, seed=args.seed)
-    if args.json:
-        print(json.dumps(result.to_dict(env_steps=loaded.env_steps), indent=2))
-    else:
-        print(
-            f"{args.run_dir}: mean return {result.mean_return:.2f} ± {result.std_return:.2f} over "
-            f"{result.episodes} episodes (agent trained for {loaded.env_steps} env steps)"
-        )
-    return 0
-
-
-def cmd_play(args: argparse.Namespace) -> int:
-    from drivetrain.train.artifacts import load_agent
-    from drivetrain.train.experiment import eval_policy, make_env
-    from drivetrain.train.video import VideoError, VideoWriter, record_video
-
-    try:
-        VideoWriter.check_path(args.video)  # before loading the agent
-    except VideoError as e:
-        raise CommandError(f"--video: {e}") from None
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen; no display needed
-    loaded = load_agent(args.run_dir)
-    seed = loaded.config.seed if args.seed is None else args.seed
-    policy = eval_policy(loaded.agent, loaded.config)  # greedy, or with the run's evaluation epsilon
-    try:
-        with make_env(loaded.config.env, 1, seed, evaluation=True, render_mode="rgb_array") as env:
-            video = record_video(env, policy, args.video, args.episodes, args.max_frames, args.fps)
-    except VideoError as e:
-        raise CommandError(str(e)) from None
-    eps = loaded.config.loop.eval_epsilon
-    who = "the greedy policy" if eps == 0 else f"the evaluation policy (epsilon {eps})"
-    print(f"wrote {video.path} ({video.frames} frames, {args.episodes} episode(s) of {who})")
-    return 0
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from drivetrain.agents import export_policy
-    from drivetrain.train.artifacts import load_agent
-
-    loaded = load_agent(args.run_dir, device="cpu")
-    try:
-        path = export_policy(loaded.agent, args.file)
-    except TypeError as e:  # e.g. a recurrent agent
-        raise CommandError(str(e)) from None
-    print(f"wrote {path}")
-    return 0
-
-
+# ---------------------------------------------------------------------- presets
 def cmd_presets(args: argparse.Namespace) -> int:
     from drivetrain.train import presets
 
@@ -281,29 +229,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "train", help="train an agent from a preset (train PRESET --help lists its config)", add_help=False
     )
-    p = sub.add_parser("eval", help="evaluate the newest agent of a run")
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument(
-        "--episodes", type=int, default=None, help="episodes (default: the run's final_eval_episodes)"
-    )
-    p.add_argument(
-        "--seed", type=int, default=None, help="environment seed (default: the run's evaluation seed)"
-    )
-    p.add_argument("--json", action="store_true", help="print the result as JSON (as eval.json)")
-    p.set_defaults(func=cmd_eval)
-    p = sub.add_parser("play", help="record a video of the greedy policy of a run")
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument(
-        "--video",
-        required=True,
-        metavar="FILE",
-        help="output file: .mp4 (H.264, imageio-ffmpeg) or .gif (Pillow); frames are written as they are rendered",
-    )
-    p.add_argument("--episodes", type=int, default=1)
-    p.add_argument("--fps", type=int, default=30)
-    p.add_argument("--seed", type=int, default=None, help="environment seed (default: the run's seed)")
-    p.add_argument("--max-frames", type=int, default=10_000, help="stop recording after this many frames")
-    p.set_defaults(func=cmd_play)
+    from drivetrain.train.run_commands import add_run_commands
+
+    add_run_commands(sub)  # eval, play, export
     p = sub.add_parser(
         "presets", help="list the presets, one line each, with the extras beyond [torch] they need"
     )
@@ -312,10 +240,6 @@ def _parser() -> argparse.ArgumentParser:
         "--format", choices=("yaml", "json"), default="yaml", help="--show's format (default: yaml)"
     )
     p.set_defaults(func=cmd_presets)
-    p = sub.add_parser("export", help="export the greedy policy of a run for inference without drivetrain")
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("file", metavar="FILE")
-    p.set_defaults(func=cmd_export)
     from drivetrain.train.compare import add_compare_parser
 
     add_compare_parser(sub)

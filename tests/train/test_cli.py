@@ -194,3 +194,12 @@ def test_train_help_is_plain_text_without_restructuredtext(preset, capsys):
     for markup in (":class:", ":func:", ":meth:", ":data:", ":mod:", ":attr:", "``", "::\n"):
         assert markup not in out, (preset, markup)
     assert not re.search(r"(?<![\w*])\*[^\s*][^*\n]*\*(?![\w*])", out), preset  # *emphasis*
+
+
+def test_export_help_says_how_to_load_the_file_without_drivetrain(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert 'torch.export.load("policy.pt2").module()' in out
+    assert "float32" in out and "[B, *shape]" in out and "uint8" in out
