@@ -38,7 +38,7 @@ def test_train_help_documents_every_execution_field(capsys):
     assert main(["train", "cartpole-dqn", "--help"]) == 0
     out = capsys.readouterr().out
     assert "[execution]" in out
-    assert "--execution.backend {local,ray} = 'local'" in out
+    assert "--execution.backend {local,ray,threads} = 'local'" in out
     assert "--execution.collectors int = 2" in out
     for f in dataclasses.fields(ExecutionConfig):
         assert f"--execution.{f.name} " in out
