@@ -14,7 +14,12 @@ untimed warm-up run of each (2,000 env steps: lazy imports such as ``torch._dyna
 other), the two alternate ``--repeats`` times (the order flips every repeat) and the
 median is reported.
 
-    python bench/train.py [--steps 50000] [--repeats 1] [--threads 1] [--no-baseline]
+    python bench/train.py [--steps 50000] [--repeats 1] [--threads 1] [--no-baseline] [--compile]
+
+``--compile`` runs drivetrain with ``agent.compile=True`` (each update one compiled
+function). The untimed warm-up run then compiles it once, and the timed runs find the
+compiled kernels in torch's on-disk cache and only trace again: the first run on a new
+machine pays the full compilation once (bench/train_update.py reports it).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from torch.nn import functional
 from drivetrain.train import apply_overrides, get_preset, train
 
 
-def drivetrain_run(steps: int, seed: int) -> dict[str, float]:
+def drivetrain_run(steps: int, seed: int, compile: bool = False) -> dict[str, float]:
     config = get_preset("cartpole-dqn").build()
     config = apply_overrides(
         config,
@@ -44,6 +49,7 @@ def drivetrain_run(steps: int, seed: int) -> dict[str, float]:
             ("stop_at_return", None),
             ("progress_bar", False),
             ("seed", seed),
+            ("compile", compile),
         ],
     )
     with tempfile.TemporaryDirectory() as run_dir:
@@ -169,17 +175,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both (the preset uses 1)")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="agent.compile=True (the compiled update)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     ours: list[dict[str, float]] = []
     base: list[dict[str, float]] = []
-    drivetrain_run(2_000, args.seed)  # untimed warm-up of each: lazy imports and first calls
+    drivetrain_run(2_000, args.seed, args.compile)  # untimed warm-up of each: lazy imports and first calls
     if not args.no_baseline:
         baseline_run(2_000, args.seed)
     for i in range(args.repeats):
         if i % 2 and not args.no_baseline:  # the order flips every repeat
             base.append(baseline_run(args.steps, args.seed))
-        ours.append(drivetrain_run(args.steps, args.seed))
+        ours.append(drivetrain_run(args.steps, args.seed, args.compile))
         if not i % 2 and not args.no_baseline:
             base.append(baseline_run(args.steps, args.seed))
 
@@ -193,6 +200,7 @@ def main() -> None:
         "env_steps": steps,
         "train_steps": train_steps,
         "torch_threads": args.threads,
+        "compile": args.compile,
         "drivetrain": {
             "wall_s": med(ours, "wall"),
             "cpu_s": med(ours, "cpu"),
