@@ -42,10 +42,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from drivetrain.agents.dqn import loss as loss_lib
-from drivetrain.agents.dqn.batch import make_inputs
+from drivetrain.agents.dqn.batch import DQNInputs, make_inputs
 from drivetrain.agents.dqn.compiled import CompiledUpdate
 from drivetrain.agents.dqn.policy import QPolicy
 from drivetrain.agents.loss_info import LossInfo
@@ -157,12 +157,8 @@ class DQN(QLearningAgent[nn.Module, QPolicy]):
         action = to_torch(inputs.action, device).unsqueeze(1)
         reward, discount, weight = to_torch(inputs.scalars, device)
         if self._compiled is not None and inputs.num_valid:
-            packed = self._compiled(
-                observation, next_observation, action, reward, discount, weight, inputs.num_valid
-            )
-            self._end_step(target_updated=self._target_update_period == 1)
-            return self._loss_info_from(
-                packed.to("cpu", torch.float32).numpy(), inputs.valid, inputs.num_valid
+            return self._train_compiled(
+                self._compiled, (observation, next_observation, action, reward, discount, weight), inputs
             )
 
         q = self._q_network(observation).gather(1, action).squeeze(1)
@@ -178,6 +174,28 @@ class DQN(QLearningAgent[nn.Module, QPolicy]):
         grad_norm = self._apply_loss(loss, inputs.num_valid)
         return self._loss_info(loss, q, target, grad_norm, inputs.valid, inputs.num_valid)
 
+    def _train_compiled(
+        self,
+        update: CompiledUpdate,
+        tensors: tuple[Any, Any, Tensor, Tensor, Tensor, Tensor],
+        inputs: DQNInputs,
+    ) -> LossInfo:
+        """The update of :mod:`~drivetrain.agents.dqn.compiled` and its LossInfo (the same keys)."""
+        valid = to_torch(inputs.valid, self._device)
+        packed = update(*tensors, valid, inputs.num_valid)
+        self._end_step(target_updated=self._target_update_period == 1)
+        values = packed.to("cpu", torch.float32).numpy()
+        return LossInfo(
+            float(values[0]),
+            {
+                "q_values": float(values[2]),
+                "target": float(values[3]),
+                "grad_norm": float(values[1]),
+                "td_error": values[4:],
+                "num_valid": inputs.num_valid,
+            },
+        )
+
     def _loss_info(
         self,
         loss: torch.Tensor,
@@ -190,10 +208,7 @@ class DQN(QLearningAgent[nn.Module, QPolicy]):
         # One device-to-host transfer; the rest is NumPy on [B] arrays.
         with torch.no_grad():
             packed = torch.cat([loss.detach().reshape(1), grad_norm.reshape(1), q.detach(), target])
-        return self._loss_info_from(packed.to("cpu", torch.float32).numpy(), valid, num_valid)
-
-    def _loss_info_from(self, values: np.ndarray, valid: np.ndarray, num_valid: int) -> LossInfo:
-        """LossInfo from ``[loss, grad_norm, q..., target...]``."""
+        values = packed.to("cpu", torch.float32).numpy()
         q_np, target_np = values[2:].reshape(2, -1)
         td_error = np.abs(q_np - target_np)
         if num_valid == len(valid):

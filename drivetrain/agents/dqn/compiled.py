@@ -4,8 +4,9 @@ Protocol::
 
     update = CompiledUpdate(q_network, target_network, optimizer, double=False, loss="huber",
                             huber_delta=1.0, gradient_clipping=10.0, polyak_tau=None, owner="DQN")
-    packed = update(observation, next_observation, action, reward, discount, weight, num_valid)
-    # packed: float [2 + 2B]: loss, gradient norm before clipping, q [B], target [B]
+    packed = update(observation, next_observation, action, reward, discount, weight, valid, num_valid)
+    # packed: float [4 + B]: loss, gradient norm before clipping, mean q and mean target over the
+    # valid windows, |q - target| per window (0 where not valid)
 
 One call is the eager update of a batch with at least one valid window: the TD target
 (Double DQN if ``double``) from the target network, the loss ``sum(weight * l(q - target)) /
@@ -106,9 +107,10 @@ class CompiledUpdate:
         reward: torch.Tensor,
         discount: torch.Tensor,
         weight: torch.Tensor,
+        valid: torch.Tensor,
         num_valid: int,
     ) -> torch.Tensor:
-        """One update (in place); returns ``[loss, grad_norm, q..., target...]``."""
+        """One update (in place); returns ``[loss, grad_norm, q_mean, target_mean, td_error...]``."""
         count = torch.full((), float(max(num_valid, 1)), dtype=reward.dtype, device=reward.device)
         packed: torch.Tensor = self._step(
             self._params,
@@ -122,6 +124,7 @@ class CompiledUpdate:
             reward,
             discount,
             weight,
+            valid,
             count,
         )
         return packed
@@ -169,6 +172,7 @@ def _make_step(
         reward: torch.Tensor,
         discount: torch.Tensor,
         weight: torch.Tensor,
+        valid: torch.Tensor,
         count: torch.Tensor,
     ) -> torch.Tensor:
         trainable = dict(zip(trainable_names, params, strict=True))
@@ -193,6 +197,10 @@ def _make_step(
                     t.copy_(o)
                 else:
                     t.lerp_(o, polyak_tau)
-        return torch.cat([loss_value.reshape(1), norm.reshape(1), q, target])
+        td_error = torch.where(valid, (q - target).abs(), 0.0)
+        q_mean = torch.where(valid, q, 0.0).sum() / count
+        target_mean = torch.where(valid, target, 0.0).sum() / count
+        statistics = [loss_value, norm, q_mean, target_mean]
+        return torch.cat([torch.stack(statistics), td_error])
 
     return step
