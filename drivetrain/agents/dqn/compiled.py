@@ -18,9 +18,10 @@ It is written as a function of the parameter, optimizer-state and batch tensors
 (``torch.func.functional_call`` and ``torch.func.grad_and_value``) and compiled with
 ``torch.compile(fullgraph=True, dynamic=False)`` on the first call (a new batch shape
 compiles again); it guards on the input tensors only, so the networks must keep their
-structure and attributes (their weights change, in place). It updates in place the q-network's parameters, the optimizer's own state
-tensors and the target network, so checkpoints keep their format and a run may switch
-between the eager and the compiled update at a checkpoint. The results equal the eager
+structure and attributes (their weights change, in place). It updates in place the
+q-network's parameters, the optimizer's own state tensors and the target network, so
+checkpoints keep their format and a run may switch between the eager and the compiled
+update at a checkpoint. The results equal the eager
 update's within floating-point tolerance; the same inputs give the same bits every time.
 """
 
