@@ -74,7 +74,7 @@ def test_each_bad_value_is_refused_by_name(overrides, message):
 
 def test_wrong_types_are_refused_by_name():
     with pytest.raises(
-        ConfigTypeError, match=r"^ExecutionConfig\.backend: expected 'local' or 'ray', got 'dask'$"
+        ConfigTypeError, match=r"^ExecutionConfig\.backend: expected 'local', 'ray' or 'threads', got 'dask'$"
     ):
         ExecutionConfig(backend="dask")  # type: ignore[arg-type]
     with pytest.raises(
