@@ -26,13 +26,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from drivetrain.agents import Agent
 from drivetrain.distributed.collector import Fragment
 from drivetrain.distributed.replay_server import InsertStatus
 from drivetrain.distributed.topology import Collected, TakeBatches, Transport
 from drivetrain.distributed.weights import get_policy_weights
+from drivetrain.observers import ProgressBar
 from drivetrain.replay.sources import Batch, ReplaySource
 from drivetrain.train.checkpoint import CheckpointDir
 from drivetrain.train.config import ExperimentConfig
@@ -51,13 +53,13 @@ from drivetrain.train.runs import (
     train_batch,
     train_result,
 )
-from drivetrain.train.session import LoopState
+from drivetrain.train.session import LoopState, TrainStats
 from drivetrain.train.signals import StopSignals
 
 if TYPE_CHECKING:
     from drivetrain.distributed.runner import LearnerParts
 
-__all__ = ["Learner", "SessionContext", "count_fragment"]
+__all__ = ["IterationTimes", "Learner", "SessionContext", "count_fragment", "run_session"]
 
 
 def count_fragment(m: TrainMetrics, f: Fragment) -> None:
@@ -68,6 +70,52 @@ def count_fragment(m: TrainMetrics, f: Fragment) -> None:
         if values:
             s = metric.state_dict()
             metric.load_state_dict({**s, "buffer": [*s["buffer"], *values]})
+
+
+class IterationTimes(NamedTuple):
+    """Seconds one iteration of a distributed loop spent in the warm-up, collecting and training."""
+
+    warmup: float = 0.0
+    collect: float = 0.0
+    train: float = 0.0
+
+
+def run_session(
+    parts: LearnerParts,
+    state: LoopState,
+    ctx: SessionContext,
+    iteration: Callable[[ProgressBar, TrainStats], IterationTimes],
+) -> TrainResult:
+    """The session around a distributed loop's iterations: the run directory's logger and progress
+    bar, stop signals (a checkpoint, then RunInterruptedError), a non-finite loss (TrainingDivergedError),
+    then after each ``iteration(bar, stats)`` the rows, evaluations and checkpoints that are due
+    (``Session.end_iteration``) until the budget or ``loop.stop_at_return``; the run's result."""
+    bar, logger, session = open_session(
+        parts, ctx.run, ctx.checkpoints, ctx.start, state, ctx.verbose, ctx.rows_dropped
+    )
+    evaluation: EvalResult | None = None
+    finished = finished_check(parts, state)
+    try:
+        refuse_early_stop(ctx.signals, ctx.start)
+        while not finished():
+            if ctx.signals.received is not None:
+                stop(session, state, ctx.signals.received)
+            try:
+                times = iteration(bar, state.stats)
+            except NonFiniteTrainLossError as e:
+                raise diverged(session, e) from None
+            state.warmup_seconds += times.warmup
+            state.collect_seconds += times.collect
+            state.train_seconds += times.train
+            state.iteration += 1
+            latest, _ = session.end_iteration(state, finished)
+            evaluation = latest or evaluation
+        if evaluation is None:
+            evaluation = session.already_finished(state)
+    finally:
+        bar.close()
+        logger.close()
+    return train_result(session, state, evaluation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,52 +168,30 @@ class Learner:
 
     # ------------------------------------------------------------------ the loop
     def run(self, parts: LearnerParts, state: LoopState, ctx: SessionContext) -> TrainResult:
+        """The distributed loop (see the module docstring), in :func:`run_session`."""
+        return run_session(parts, state, ctx, self._iteration)
+
+    def _iteration(self, bar: ProgressBar, stats: TrainStats) -> IterationTimes:
+        """One fragment: start collects, insert the next finished one, train what it owes."""
         from drivetrain.distributed.runner import advance_bar
 
-        loop = self.config.loop
-        bar, logger, session = open_session(
-            parts, ctx.run, ctx.checkpoints, ctx.start, state, ctx.verbose, ctx.rows_dropped
-        )
-        self._stats = state.stats
-        evaluation: EvalResult | None = None
-        finished = finished_check(parts, state)
-        try:
-            refuse_early_stop(ctx.signals, ctx.start)
-            if self.schedule.published < 0:
-                self._publish()
-            while not finished():
-                if ctx.signals.received is not None:
-                    stop(session, state, ctx.signals.received)
-                self._start_collects()
-                t0 = time.perf_counter()
-                got = self.transport.next_fragment()
-                t1 = time.perf_counter()
-                try:
-                    self._insert(got)
-                    advance_bar(bar, got.fragment)
-                    if not got.warmup and self.config.execution.samples_per_insert is None:
-                        period, gradient_steps = loop.update_period, loop.gradient_steps
-                        self.schedule.owed += math.ceil(gradient_steps * got.requested / period)
-                    if not got.warmup or self.config.execution.samples_per_insert is not None:
-                        self._train(None if self.config.execution.samples_per_insert else self.schedule.owed)
-                except NonFiniteTrainLossError as e:
-                    raise diverged(session, e) from None
-                if got.warmup:
-                    state.warmup_seconds += time.perf_counter() - t0
-                else:
-                    state.collect_seconds += t1 - t0
-                    state.train_seconds += time.perf_counter() - t1
-                state.iteration += 1
-                state.stats = self._stats
-                latest, _ = session.end_iteration(state, finished)
-                self._stats = state.stats
-                evaluation = latest or evaluation
-            if evaluation is None:
-                evaluation = session.already_finished(state)
-        finally:
-            bar.close()
-            logger.close()
-        return train_result(session, state, evaluation)
+        loop, execution = self.config.loop, self.config.execution
+        self._stats = stats
+        if self.schedule.published < 0:
+            self._publish()
+        self._start_collects()
+        t0 = time.perf_counter()
+        got = self.transport.next_fragment()
+        t1 = time.perf_counter()
+        self._insert(got)
+        advance_bar(bar, got.fragment)
+        if not got.warmup and execution.samples_per_insert is None:
+            self.schedule.owed += math.ceil(loop.gradient_steps * got.requested / loop.update_period)
+        if not got.warmup or execution.samples_per_insert is not None:
+            self._train(None if execution.samples_per_insert else self.schedule.owed)
+        if got.warmup:
+            return IterationTimes(warmup=time.perf_counter() - t0)
+        return IterationTimes(collect=t1 - t0, train=time.perf_counter() - t1)
 
     # ------------------------------------------------------------------ parts of an iteration
     def _start_collects(self) -> None:

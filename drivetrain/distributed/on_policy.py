@@ -38,26 +38,16 @@ import numpy as np
 
 from drivetrain.agents import Agent
 from drivetrain.core import nest, types
-from drivetrain.distributed.learner import SessionContext, count_fragment
+from drivetrain.distributed.learner import IterationTimes, SessionContext, count_fragment, run_session
 from drivetrain.distributed.topology import Collected, Transport
 from drivetrain.distributed.weights import get_policy_weights
+from drivetrain.observers import ProgressBar
 from drivetrain.replay.sources import RolloutSource
 from drivetrain.train.config import ExperimentConfig
-from drivetrain.train.evaluation import EvalResult
 from drivetrain.train.experiment import TrainMetrics
 from drivetrain.train.fields import ConfigError
-from drivetrain.train.runs import (
-    NonFiniteTrainLossError,
-    TrainResult,
-    diverged,
-    finished_check,
-    open_session,
-    refuse_early_stop,
-    stop,
-    train_batch,
-    train_result,
-)
-from drivetrain.train.session import LoopState
+from drivetrain.train.runs import TrainResult, train_batch
+from drivetrain.train.session import LoopState, TrainStats
 
 if TYPE_CHECKING:
     from drivetrain.distributed.runner import LearnerParts
@@ -133,46 +123,25 @@ class OnPolicyLearner:
         del dropped  # no replay: nothing is dropped
 
     def run(self, parts: LearnerParts, state: LoopState, ctx: SessionContext) -> TrainResult:
+        """Synchronous rounds (see the module docstring), in :func:`~drivetrain.distributed.learner.run_session`."""
+        return run_session(parts, state, ctx, self._iteration)
+
+    def _iteration(self, bar: ProgressBar, stats: TrainStats) -> IterationTimes:
+        """One round: every collector's fragment, joined, then one update on the union."""
         from drivetrain.distributed.runner import advance_bar
 
-        bar, logger, session = open_session(
-            parts, ctx.run, ctx.checkpoints, ctx.start, state, ctx.verbose, ctx.rows_dropped
-        )
-        stats = state.stats
-        evaluation: EvalResult | None = None
-        finished = finished_check(parts, state)
-        try:
-            refuse_early_stop(ctx.signals, ctx.start)
-            while not finished():
-                if ctx.signals.received is not None:
-                    stop(session, state, ctx.signals.received)
-                t0 = time.perf_counter()
-                fragments = self._collect_round()
-                t1 = time.perf_counter()
-                collected = 0
-                for got in fragments:
-                    count_fragment(self.metrics, got.fragment)
-                    advance_bar(bar, got.fragment)
-                    collected += got.fragment.env_steps
-                self._observe(fragments)
-                try:
-                    for batch in self.source.batches(collected):
-                        self.source.trained(batch, train_batch(self.agent, batch.experience, None, stats))
-                except NonFiniteTrainLossError as e:
-                    raise diverged(session, e) from None
-                state.collect_seconds += t1 - t0
-                state.train_seconds += time.perf_counter() - t1
-                state.iteration += 1
-                state.stats = stats
-                latest, _ = session.end_iteration(state, finished)
-                stats = state.stats
-                evaluation = latest or evaluation
-            if evaluation is None:
-                evaluation = session.already_finished(state)
-        finally:
-            bar.close()
-            logger.close()
-        return train_result(session, state, evaluation)
+        t0 = time.perf_counter()
+        fragments = self._collect_round()
+        t1 = time.perf_counter()
+        collected = 0
+        for got in fragments:
+            count_fragment(self.metrics, got.fragment)
+            advance_bar(bar, got.fragment)
+            collected += got.fragment.env_steps
+        self._observe(fragments)
+        for batch in self.source.batches(collected):
+            self.source.trained(batch, train_batch(self.agent, batch.experience, None, stats))
+        return IterationTimes(collect=t1 - t0, train=time.perf_counter() - t1)
 
     def _collect_round(self) -> list[Collected]:
         """Every collector takes ``rollout_steps`` steps of its batch with the latest weights."""
