@@ -103,7 +103,11 @@ def test_a_resumed_run_continues_to_the_same_counters_and_weights(tmp_path):
 def test_an_on_policy_run_refuses_the_replay_settings_by_name(tmp_path):
     config = apply_overrides(
         get_preset("cartpole-ppo").build(),
-        [("execution.backend", "ray"), ("execution.samples_per_insert", "2.0"), ("loop.progress_bar", "false")],
+        [
+            ("execution.backend", "ray"),
+            ("execution.samples_per_insert", "2.0"),
+            ("loop.progress_bar", "false"),
+        ],
     )
     with pytest.raises(ConfigError, match=r"execution\.samples_per_insert.*on-policy"):
         run(config, tmp_path / "ppo")

@@ -78,7 +78,9 @@ def test_the_thread_transport_is_the_default_of_the_threads_backend():
     from drivetrain.distributed.runner import _default_transport
 
     assert isinstance(_default_transport(threads()), ThreadTransport)
-    with pytest.raises(ValueError, match=r"execution\.backend: expected one of \['local', 'ray', 'threads'\]"):
+    with pytest.raises(
+        ValueError, match=r"execution\.backend: expected one of \['local', 'ray', 'threads'\]"
+    ):
         tiny(("execution.backend", "processes"))
     with pytest.raises(ConfigError, match=r"execution\.fragment_steps"):
         train(threads(("execution.fragment_steps", "5")), "unused")
