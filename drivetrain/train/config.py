@@ -155,11 +155,10 @@ class LoopConfig:
     MLFLOW_EXPERIMENT_NAME, else 'drivetrain'. The tracked run is named after the run directory."""
     torch_threads: int | None = 1
     """PyTorch's intra-op threads for the run (torch.set_num_threads); None leaves PyTorch's default
-    (one a core). 1 by measurement (bench/threads.py, docs/benchmarks.md): on 2 cores shared with
-    other processes, whole runs on 2 threads were 2 to 5 times slower for the CartPole MLP and the
-    Nature CNN, and from 4x slower to 1.4x faster for SAC's MLPs as the other load varied (the
-    driver, the replay's sampling thread and other processes need the cores too), though an update
-    alone can be up to 1.5x faster. More threads pay only with idle cores to spare."""
+    (one a core). 1 by measurement (bench/threads.py, docs/benchmarks.md): on an idle 2-core machine
+    2 threads made whole runs 1.12x (CartPole MLP), 1.37x (SAC) and 1.40x (Nature CNN) faster, but
+    with other processes on the cores (another seed, --parallel, a collector) 2 to 5 times slower;
+    1 is the setting that never loses much. Give a run the machine's cores when it has them alone."""
 
     def __post_init__(self) -> None:
         check_fields(self)  # each field's type, named (ConfigTypeError)
