@@ -94,6 +94,10 @@ class QNetwork(nn.Module):
         fc_layers: hidden widths after the encoder.
         dueling: a dueling head instead of a linear one.
         seed: seeds the weight initialization (``None``: PyTorch's global generator).
+
+    The forward pass calls its parts' ``forward`` directly (a module call each costs more than a
+    small layer): hooks registered on ``encoder``, ``torso`` or ``head`` are not called; hooks on
+    the QNetwork itself are.
     """
 
     def __init__(
@@ -119,5 +123,5 @@ class QNetwork(nn.Module):
         self.action_spec = action_spec
 
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
-        q: torch.Tensor = self.head(self.torso(self.encoder(observation)))
+        q: torch.Tensor = self.head.forward(self.torso.forward(self.encoder.forward(observation)))
         return q
