@@ -155,7 +155,7 @@ def cmd_train(argv: Sequence[str]) -> int:
     if args.quiet and args.verbose:
         raise CommandError("--quiet and --verbose contradict each other: pick one")
     from drivetrain.train import load_config, train
-    from drivetrain.train.config import check_resume
+    from drivetrain.train.config_resume import check_resume
     from drivetrain.train.rundir import RunDir
 
     config = _resolve_overrides(preset.build(), overrides)

@@ -85,6 +85,7 @@ __getattr__, __dir__ = lazy_exports(
         "atari_presets",
         "checkpoint",
         "config",
+        "config_resume",
         "continuous_presets",
         "evaluation",
         "experiment",

@@ -95,7 +95,7 @@ def train(
       config: the resolved config (a preset with overrides); saved as ``config.json``.
       run_dir: the run directory (see :mod:`drivetrain.train.rundir`); locked while training.
       resume: continue from the latest checkpoint in ``run_dir`` (from env step 0 if none);
-        fields fixed on resume (:data:`~drivetrain.train.config.CHANGEABLE_ON_RESUME`) must
+        fields fixed on resume (:data:`~drivetrain.train.config_resume.CHANGEABLE_ON_RESUME`) must
         equal the run's, the others take their new values.
       force: delete a run already in ``run_dir`` and start over.
       verbose: print what happens (checkpoints, evaluations) above the progress bar.

@@ -4,7 +4,7 @@ A new run starts at env step 0. A resumed run starts from the newest intact chec
 (a damaged newer one is passed over with a warning, see
 :meth:`~drivetrain.train.checkpoint.CheckpointDir.load_latest`), or from env step 0 when
 the run has none yet. Either way the new config is checked against the run's own (the
-checkpoint's, else ``config.json``) by :func:`~drivetrain.train.config.check_resume`:
+checkpoint's, else ``config.json``) by :func:`~drivetrain.train.config_resume.check_resume`:
 a change to a field that is fixed on resume is refused here, before the run directory
 is touched.
 """
@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from drivetrain.train.checkpoint import CheckpointDir, CheckpointError
-from drivetrain.train.config import ExperimentConfig, check_resume, config_from_dict, load_config
+from drivetrain.train.config import ExperimentConfig, config_from_dict, load_config
+from drivetrain.train.config_resume import check_resume
 from drivetrain.train.fields import ConfigError
 from drivetrain.train.rundir import RunDir
 from drivetrain.train.session import check_format

@@ -9,7 +9,8 @@ from drivetrain.cli import _resolve_overrides, _split_train_args, main
 from drivetrain.core.config_checks import ConfigTypeError
 from drivetrain.distributed.config import ExecutionConfig, apex_epsilon
 from drivetrain.train import ExperimentConfig, get_preset, load_config, save_config
-from drivetrain.train.config import changeable_on_resume, check_resume, config_to_dict
+from drivetrain.train.config import config_to_dict
+from drivetrain.train.config_resume import changeable_on_resume, check_resume
 from drivetrain.train.fields import ConfigError, apply_overrides
 
 

@@ -64,7 +64,7 @@ def test_train_refuses_a_changed_fixed_field_before_writing(run):
 def test_resume_classification_names_real_fields():
     from drivetrain.agents import R2D2Config
     from drivetrain.train import ExperimentConfig
-    from drivetrain.train.config import CHANGEABLE_ON_RESUME, check_resume
+    from drivetrain.train.config_resume import CHANGEABLE_ON_RESUME, check_resume
 
     keys = {f.key for f in fields_of(ExperimentConfig(agent=R2D2Config()))}
     assert keys >= CHANGEABLE_ON_RESUME, sorted(CHANGEABLE_ON_RESUME - keys)
