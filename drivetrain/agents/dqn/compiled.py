@@ -27,33 +27,17 @@ update's within floating-point tolerance; the same inputs give the same bits eve
 
 from __future__ import annotations
 
-import types
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
+from drivetrain.agents.compiling import COMPILE_OPTIONS, fresh_function
 from drivetrain.agents.dqn import loss as loss_lib
 from drivetrain.agents.functional_optim import FunctionalOptimizer
 
 __all__ = ["CompiledUpdate"]
-
-
-def _fresh(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` with its own code object: torch.compile caches and counts recompilations per code
-    object, so each update keeps its own cache instead of sharing one across agents."""
-    code = fn.__code__.replace()
-    return types.FunctionType(code, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
-
-
-_OPTIONS: dict[str, Any] = {
-    # Guards on the input tensors only (shapes, dtypes, devices): the networks' structure and
-    # attributes, the closure's settings and the globals are fixed once the update is built,
-    # and checking them costs more per call than the kernels of a small network's update.
-    "guard_filter_fn": torch.compiler.keep_tensor_guards_unsafe,
-    "size_asserts": False,  # debugging checks of every intermediate's shape, on each call
-}
 
 
 class CompiledUpdate:
@@ -83,7 +67,7 @@ class CompiledUpdate:
         self._target = [t.detach() for _, t in target]
         self._optimizer = FunctionalOptimizer(optimizer, [p for _, p in named], owner)
         self._step = torch.compile(
-            _fresh(
+            fresh_function(
                 _make_step(
                     q_network,
                     (self._names, self._all_names),
@@ -97,7 +81,7 @@ class CompiledUpdate:
             ),
             fullgraph=True,
             dynamic=False,
-            options=_OPTIONS,
+            options=COMPILE_OPTIONS,
         )
 
     def __call__(

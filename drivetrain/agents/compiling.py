@@ -1,0 +1,36 @@
+"""What every agent's compiled update shares: a fresh code object per update, and the options.
+
+Protocol::
+
+    step = torch.compile(fresh_function(make_step(...)), fullgraph=True, dynamic=False,
+                         options=COMPILE_OPTIONS)
+
+:func:`fresh_function` gives each compiled update its own code object (``torch.compile``
+caches and counts recompilations per code object, so two agents in one process would
+otherwise share one cache and its recompilation limit). :data:`COMPILE_OPTIONS` makes the
+compiled function guard on its input tensors only: the networks' structure and attributes,
+the closure's settings and the globals are fixed once an update is built, and checking them
+on every call costs more than the kernels of a small network's update.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+__all__ = ["COMPILE_OPTIONS", "fresh_function"]
+
+
+def fresh_function(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` with its own code object (see the module docstring)."""
+    code = fn.__code__.replace()
+    return types.FunctionType(code, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+
+
+COMPILE_OPTIONS: dict[str, Any] = {
+    "guard_filter_fn": torch.compiler.keep_tensor_guards_unsafe,
+    "size_asserts": False,  # debugging checks of every intermediate's shape, on each call
+}
