@@ -6,6 +6,7 @@ Protocol::
     state, scalars = fopt.state(), fopt.scalars()                   # before each compiled call
     # inside the compiled function:
     fopt.update(params, grads, state, scalars)   # in place: params and state, as optimizer.step()
+    fopt.update(params, grads, state, scalars, enabled=flag)   # a no-op where the bool flag is false
 
 ``update`` does what ``optimizer.step()`` does to ``params`` given ``grads``, with the same
 operations in the same order, on the optimizer's *own* state tensors: ``state()`` returns
@@ -18,13 +19,17 @@ tensor ``scalars()``, computed on the host from the parameter group's hyperparam
 (learning rate, betas, epsilon, ...) on every call, as the eager step computes them in
 Python (for Adam: the bias corrections of the coming step, from the state's step count,
 which all parameters share); so a changed learning rate needs no recompilation and the
-compiled kernels do no per-element scalar arithmetic. The structural settings
+compiled kernels do no per-element scalar arithmetic. With ``enabled`` (a 0-dim bool tensor,
+e.g. "the loss is finite") the step writes ``torch.where(enabled, new, old)`` into every
+parameter and state tensor, the step count included: a step refused inside a compiled graph
+leaves the parameters and the optimizer exactly as they were. The structural settings
 (``centered``, ``momentum > 0``) are fixed when the object is built and ``scalars()``
 raises if they changed. Results equal the eager step within floating-point tolerance (a
 compiler may fuse and contract the arithmetic differently).
 
 Supported: ``torch.optim.Adam`` (``weight_decay=0``, no ``amsgrad``, ``maximize``,
-``capturable``, ``fused`` or ``differentiable``), ``torch.optim.RMSprop`` (``weight_decay=0``,
+``capturable`` or ``differentiable``; fused or not: a fused Adam keeps the same state, its
+step count on the parameters' device), ``torch.optim.RMSprop`` (``weight_decay=0``,
 no ``maximize``, ``capturable`` or ``differentiable``) and
 :class:`~drivetrain.agents.optimizers.RMSpropTF`, with one parameter group holding exactly
 ``params``. Anything else is a ValueError naming the optimizer and the setting.
@@ -61,14 +66,16 @@ class FunctionalOptimizer:
             )
         group = optimizer.param_groups[0]
         name = type(optimizer).__name__
-        refused = [f for f in _REFUSED_FLAGS if group.get(f)]
+        adam = type(optimizer) is torch.optim.Adam
+        refused = [f for f in _REFUSED_FLAGS if group.get(f) and not (f == "fused" and adam)]
         if group.get("weight_decay", 0):
             refused.append("weight_decay")
         if refused or type(optimizer) not in (torch.optim.Adam, torch.optim.RMSprop, RMSpropTF):
             what = f"{name} with {', '.join(refused)}" if refused else name
             raise ValueError(
                 f"{owner}: compile=True supports torch.optim.Adam, torch.optim.RMSprop and RMSpropTF "
-                f"without weight_decay, amsgrad, maximize, capturable, fused or differentiable; got {what}"
+                f"without weight_decay, amsgrad, maximize, capturable or differentiable (fused: Adam only); "
+                f"got {what}"
             )
         self._kind = type(optimizer)
         self._structure = self._structure_of(group)
@@ -98,7 +105,8 @@ class FunctionalOptimizer:
         if state:
             return state
         group = self._optimizer.param_groups[0]
-        state["step"] = torch.tensor(0.0, dtype=torch.float32)
+        fused = bool(group.get("fused"))  # torch.optim.Adam keeps a fused step's count on the device
+        state["step"] = torch.zeros((), dtype=torch.float32, device=p.device if fused else "cpu")
         if self._kind is torch.optim.Adam:
             state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
@@ -149,16 +157,38 @@ class FunctionalOptimizer:
         return self._scalars
 
     def update(
-        self, params: list[torch.Tensor], grads: list[torch.Tensor], state: State, scalars: Any
+        self,
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        state: State,
+        scalars: Any,
+        enabled: torch.Tensor | None = None,
     ) -> None:
-        """One step of the optimizer on ``params`` (in place), traceable by ``torch.compile``."""
+        """One step of the optimizer on ``params`` (in place), traceable by ``torch.compile``;
+        with ``enabled`` (0-dim bool) a no-op where it is false."""
         if self._kind is torch.optim.Adam:
-            _adam(params, grads, state, scalars)
+            _adam(params, grads, state, scalars, enabled)
         else:
-            _rmsprop(params, grads, state, scalars, *self._structure, eps_inside=self._kind is RMSpropTF)
+            _rmsprop(
+                params, grads, state, scalars, *self._structure, enabled, eps_inside=self._kind is RMSpropTF
+            )
 
 
-def _adam(params: list[torch.Tensor], grads: list[torch.Tensor], state: State, scalars: torch.Tensor) -> None:
+def _assign(t: torch.Tensor, new: torch.Tensor, enabled: torch.Tensor | None) -> None:
+    """``t <- new`` in place, or ``t <- where(enabled, new, t)``."""
+    if enabled is None:
+        t.copy_(new)
+    else:
+        t.copy_(torch.where(enabled.to(t.device), new, t))
+
+
+def _adam(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    state: State,
+    scalars: torch.Tensor,
+    enabled: torch.Tensor | None,
+) -> None:
     """``torch.optim.Adam``'s single-tensor step; its Python-float scalars become float32, as there."""
     neg_step_size, bias_correction2_sqrt, one_minus_beta1, beta2, one_minus_beta2, eps = scalars.to(
         torch.float32
@@ -166,11 +196,20 @@ def _adam(params: list[torch.Tensor], grads: list[torch.Tensor], state: State, s
     for p, g, step, m, v in zip(
         params, grads, state["step"], state["exp_avg"], state["exp_avg_sq"], strict=True
     ):
-        step.add_(1)
-        m.lerp_(g, one_minus_beta1)
-        v.copy_(v * beta2 + one_minus_beta2 * g * g)
-        denom = v.sqrt() / bias_correction2_sqrt + eps
-        p.copy_(p + neg_step_size * m / denom)
+        if enabled is None:
+            step.add_(1)
+            m.lerp_(g, one_minus_beta1)
+            v.copy_(v * beta2 + one_minus_beta2 * g * g)
+            denom = v.sqrt() / bias_correction2_sqrt + eps
+            p.copy_(p + neg_step_size * m / denom)
+            continue
+        new_m = m.lerp(g, one_minus_beta1)
+        new_v = v * beta2 + one_minus_beta2 * g * g
+        denom = new_v.sqrt() / bias_correction2_sqrt + eps
+        _assign(p, p + neg_step_size * new_m / denom, enabled)
+        _assign(m, new_m, enabled)
+        _assign(v, new_v, enabled)
+        _assign(step, step + 1, enabled)
 
 
 def _rmsprop(
@@ -180,31 +219,33 @@ def _rmsprop(
     scalars: torch.Tensor,
     centered: bool,
     momentum: bool,
+    enabled: torch.Tensor | None,
     *,
     eps_inside: bool,
 ) -> None:
     """``torch.optim.RMSprop`` (ε outside the root) or :class:`RMSpropTF` (ε inside)."""
     lr, alpha, one_minus_alpha, eps, mom = scalars.to(torch.float32).unbind()
     for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-        state["step"][i].add_(1)
+        step = state["step"][i]
+        _assign(step, step + 1, enabled)
         square_avg = state["square_avg"][i]
-        square_avg.copy_(square_avg * alpha + one_minus_alpha * g * g)
-        mean_square = square_avg
+        mean_square = square_avg * alpha + one_minus_alpha * g * g
+        _assign(square_avg, mean_square, enabled)
+        if enabled is None:
+            mean_square = square_avg
         if centered:
             grad_avg = state["grad_avg"][i]
             if eps_inside:
-                grad_avg.copy_(grad_avg * alpha + one_minus_alpha * g)
+                new_grad_avg = grad_avg * alpha + one_minus_alpha * g
             else:
-                grad_avg.lerp_(g, one_minus_alpha)
-            mean_square = square_avg + (-1.0 * grad_avg) * grad_avg
+                new_grad_avg = grad_avg.lerp(g, one_minus_alpha)
+            _assign(grad_avg, new_grad_avg, enabled)
+            mean_square = mean_square + (-1.0 * new_grad_avg) * new_grad_avg
         avg = (mean_square + eps).sqrt() if eps_inside else mean_square.sqrt() + eps
         if momentum:
             buf = state["momentum_buffer"][i]
-            if eps_inside:
-                buf.copy_(buf * mom + lr * g / avg)
-                p.copy_(p - buf)
-            else:
-                buf.copy_(buf * mom + g / avg)
-                p.copy_(p + -lr * buf)
+            new_buf = buf * mom + lr * g / avg if eps_inside else buf * mom + g / avg
+            _assign(buf, new_buf, enabled)
+            _assign(p, p - new_buf if eps_inside else p + -lr * new_buf, enabled)
         else:
-            p.copy_(p + -lr * g / avg)
+            _assign(p, p + -lr * g / avg, enabled)

@@ -98,3 +98,61 @@ def test_a_changed_structure_is_refused():
     opt.param_groups[0]["momentum"] = 0.9
     with pytest.raises(ValueError, match="centered/momentum settings changed"):
         fopt.scalars()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_disabled_step_changes_nothing_and_an_enabled_one_is_the_step(name):
+    gated_params, plain_params = params(0), params(0)
+    gated, plain = CASES[name](gated_params), CASES[name](plain_params)
+    fgated = FunctionalOptimizer(gated, gated_params, owner="test")
+    fplain = FunctionalOptimizer(plain, plain_params, owner="test")
+    gated_views = [p.detach() for p in gated_params]
+    plain_views = [p.detach() for p in plain_params]
+    with torch.no_grad():
+        for i in range(6):
+            grads = grads_at(i, gated_params)
+            if i in (0, 3):  # refused (the first one before any step: the lazily created state stays zero)
+                before = copy.deepcopy(gated.state_dict())
+                snapshot = [p.clone() for p in gated_views]
+                nan = [g * float("nan") for g in grads]
+                fgated.update(gated_views, nan, fgated.state(), fgated.scalars(), enabled=torch.tensor(False))
+                for p, q in zip(gated_views, snapshot, strict=True):
+                    assert torch.equal(p, q)
+                after = gated.state_dict()
+                for k, state in before["state"].items():
+                    for key, value in state.items():
+                        assert torch.equal(after["state"][k][key], value), (k, key)
+                continue
+            fgated.update(gated_views, grads, fgated.state(), fgated.scalars(), enabled=torch.tensor(True))
+            fplain.update(plain_views, grads, fplain.state(), fplain.scalars())
+    for a, b in zip(plain_params, gated_params, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7)
+    assert float(gated.state[gated_params[0]]["step"]) == float(plain.state[plain_params[0]]["step"]) == 4.0
+
+
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")),
+    ],
+)
+def test_a_fused_adam_is_followed_with_its_state_where_it_keeps_it(device):
+    eager_params = [torch.nn.Parameter(p.detach().to(device)) for p in params(0)]
+    functional_params = [torch.nn.Parameter(p.detach().to(device)) for p in params(0)]
+    eager = torch.optim.Adam(eager_params, lr=1e-2, eps=1e-6, fused=True)
+    functional = torch.optim.Adam(functional_params, lr=1e-2, eps=1e-6, fused=True)
+    fopt = FunctionalOptimizer(functional, functional_params, owner="test")
+    for i in range(10):
+        for p, g in zip(eager_params, grads_at(i, eager_params), strict=True):
+            p.grad = g.to(device)
+        eager.step()
+        with torch.no_grad():
+            views = [p.detach() for p in functional_params]
+            grads = [g.to(device) for g in grads_at(i, functional_params)]
+            fopt.update(views, grads, fopt.state(), fopt.scalars())
+    for a, b in zip(eager_params, functional_params, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-7)
+    ea, fa = eager.state[eager_params[0]], functional.state[functional_params[0]]
+    assert fa["step"].device == ea["step"].device and fa["step"].dtype == ea["step"].dtype
+    assert float(fa["step"]) == float(ea["step"]) == 10.0

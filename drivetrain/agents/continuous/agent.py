@@ -17,7 +17,10 @@
 - the training noise: a seeded NumPy generator (checkpointed), so runs repeat and resume
   bit for bit;
 - checkpoints (networks, optimizers, ``train_step``, the generators) and weights out and in
-  (the actor's, for collectors).
+  (the actor's, for collectors);
+- with ``compile=True``, the subclass's compiled update (``_build_compiled``, built on first use
+  and again if an optimizer in ``optimizers`` was replaced), the learning rates it reads and
+  the non-finite check of its losses on the host.
 
 A subclass brings :meth:`~OffPolicyActorCritic.train` (its losses on :class:`Transitions`).
 """
@@ -100,6 +103,7 @@ class OffPolicyActorCritic(abc.ABC):
         learning_rate_fraction: Schedule | None = None,
         device: str | torch.device,
         seed: int | None,
+        compile: bool = False,
     ):
         self._device = torch.device(device)
         self._scale = ActionScale(action_spec).to(self._device)
@@ -146,6 +150,9 @@ class OffPolicyActorCritic(abc.ABC):
         self._train_step = 0
         self._weights_version = 0
         self._batch_checked = False
+        self._compile = bool(compile)
+        self._compiled: Any = None
+        self._compiled_for: list[torch.optim.Optimizer] = []
 
     # ------------------------------------------------------------------ protocol
     @property
@@ -264,17 +271,9 @@ class OffPolicyActorCritic(abc.ABC):
         self._optimize(name, loss, norm=False)
 
     def _optimize(self, name: str, loss: torch.Tensor, *, norm: bool) -> torch.Tensor | None:
-        value = loss.item()  # one read of a scalar: cheaper than a finite check on the tensor
-        if not math.isfinite(value):  # refused before the step: the weights stay finite
-            step = self._train_step + 1
-            raise NonFiniteLossError(
-                f"{self._name}.train: the {name} loss of train step {step} is {value}", step, value
-            )
+        self._check_finite((name, loss.item()))  # one read of a scalar: cheaper than a check on the tensor
         optimizer = self._optimizers[name]
-        if self._learning_rate_fraction is not None:
-            lr = self._learning_rates[name] * self._learning_rate_fraction(self._train_step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+        self._set_learning_rates(name)
         optimizer.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)
         total: torch.Tensor | None = None
@@ -285,6 +284,39 @@ class OffPolicyActorCritic(abc.ABC):
                 torch.nn.utils.clip_grads_with_norm_(params, self._max_grad_norm, total)
         optimizer.step()
         return total
+
+    def _check_finite(self, *losses: tuple[str, float]) -> None:
+        """NonFiniteLossError for the first ``(name, value)`` that is not finite (refused before its step:
+        the weights stay finite)."""
+        for name, value in losses:
+            if not math.isfinite(value):
+                step = self._train_step + 1
+                raise NonFiniteLossError(
+                    f"{self._name}.train: the {name} loss of train step {step} is {value}", step, value
+                )
+
+    def _set_learning_rates(self, *names: str) -> None:
+        """The learning rates of the optimizers ``names`` for this train step (with a schedule)."""
+        if self._learning_rate_fraction is None:
+            return
+        fraction = self._learning_rate_fraction(self._train_step)
+        for name in names:
+            lr = self._learning_rates[name] * fraction
+            for group in self._optimizers[name].param_groups:
+                group["lr"] = lr
+
+    # ------------------------------------------------------------------ the compiled update
+    def _build_compiled(self) -> Any:
+        """The subclass's compiled update over the current networks and optimizers."""
+        raise NotImplementedError(f"{self._name} has no compiled update")
+
+    def _compiled_update(self) -> Any:
+        """The compiled update, built on first use and again when an optimizer was replaced."""
+        optimizers = list(self._optimizers.values())
+        if self._compiled is None or optimizers != self._compiled_for:  # (optimizers compare by identity)
+            self._compiled = self._build_compiled()
+            self._compiled_for = optimizers
+        return self._compiled
 
     def update_targets(self, *pairs: tuple[str, str], tau: float | None = None) -> None:
         """Polyak averaging of each ``(target, online)`` pair of networks (``tau``: the agent's by default)."""

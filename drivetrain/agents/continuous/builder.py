@@ -49,10 +49,11 @@ SHARED_CHANGEABLE_ON_RESUME = frozenset(
         "tau",
         "max_grad_norm",
         "device",
+        "compile",
     }
 )
 """Config fields of SAC and TD3 alike that a resumed run may change (optimizer constants,
-targets, clipping, device); each builder adds its own."""
+targets, clipping, device, the compiled update); each builder adds its own."""
 
 
 class ReplayActorCriticBuilder:

@@ -26,6 +26,13 @@ temperature used in this step), ``entropy`` (``-mean log π`` of the actor's sam
 ``actor_grad_norm`` (before clipping) and ``num_valid``. A batch without a valid window
 changes nothing but ``train_step`` and reports zeros.
 
+With ``config.compile`` a train call on a batch with a valid transition runs steps 1-4 (step 4
+when ``target_update_period`` is 1; otherwise it stays on the host) as one compiled function
+(:mod:`drivetrain.agents.sac.compiled`; ``torch.compile`` on the first call, which takes
+seconds). It consumes the same noise, gives the same results within floating-point
+tolerance, raises the same :class:`~drivetrain.agents.loss_info.NonFiniteLossError` with the
+same weights left, and keeps the checkpoint format.
+
 ``agent.policy`` is deterministic, ``tanh(mean)`` rescaled to the bounds; ``agent.collect_policy``
 samples. The noise of both (and of training) comes from seeded NumPy generators that
 ``state_dict()`` holds with every network and optimizer, so a restored agent continues bit for bit.
@@ -43,6 +50,7 @@ from torch import nn
 from drivetrain.agents.continuous.agent import OffPolicyActorCritic, Transitions
 from drivetrain.agents.loss_info import LossInfo
 from drivetrain.agents.sac import loss as loss_lib
+from drivetrain.agents.sac.compiled import CompiledSACUpdate
 from drivetrain.agents.sac.config import SACConfig
 from drivetrain.core import types
 from drivetrain.core.schedules import Schedule
@@ -103,10 +111,13 @@ class SAC(OffPolicyActorCritic):
             learning_rate_fraction=learning_rate_fraction,
             device=config.device,
             seed=seed,
+            compile=config.compile,
         )
         dim = int(action_spec.shape[0])
         self._target_entropy = -float(dim) if config.target_entropy is None else float(config.target_entropy)
         self._action_dim = dim
+        if self._compile:
+            self._compiled_update()  # refuses what it cannot compile now; torch compiles on the first call
 
     @property
     def config(self) -> SACConfig:
@@ -137,6 +148,8 @@ class SAC(OffPolicyActorCritic):
         if t.num_valid == 0:
             self._finish_step()
             return _empty_info()
+        if self._compile:
+            return self._train_compiled(t, noise)
         alpha = self._temperature().detach()
 
         target = self.critic_target(t, noise[0], alpha)
@@ -175,22 +188,53 @@ class SAC(OffPolicyActorCritic):
                     actor_grad,
                 ]
             ).to("cpu", torch.float64)
-        c, a, al, alpha_value, entropy, q_mean, target_mean, cg, ag = values.tolist()
-        return LossInfo(
-            c + a,
-            {
-                "critic_loss": c,
-                "actor_loss": a,
-                "alpha_loss": al,
-                "alpha": alpha_value,
-                "entropy": entropy,
-                "q_values": q_mean,
-                "target": target_mean,
-                "critic_grad_norm": cg,
-                "actor_grad_norm": ag,
-                "num_valid": t.num_valid,
-            },
+        return _info(values.tolist(), t.num_valid)
+
+    def _build_compiled(self) -> CompiledSACUpdate:
+        c = self._config
+        return CompiledSACUpdate(
+            self._sac_actor,
+            self._critic,
+            self._target_critic,
+            self._temperature,
+            self._optimizers,
+            max_grad_norm=self._max_grad_norm,
+            tau=self._tau if c.target_update_period == 1 else None,
+            autotune_alpha=c.autotune_alpha,
+            target_entropy=self._target_entropy,
         )
+
+    def _train_compiled(self, t: Transitions, noise: torch.Tensor) -> LossInfo:
+        """:mod:`~drivetrain.agents.sac.compiled`'s update, the host's checks and the LossInfo."""
+        update = self._compiled_update()
+        parts = ("critic", "actor", "temperature") if self._config.autotune_alpha else ("critic", "actor")
+        self._set_learning_rates(*parts)
+        values = update(t, noise).to("cpu", torch.float64).tolist()
+        self._check_finite(*zip(parts, values[:3], strict=False))
+        self._finish_step()
+        period = self._config.target_update_period
+        if period != 1 and self._train_step % period == 0:
+            self.update_targets(("target_critic", "critic"))
+        return _info(values, t.num_valid)
+
+
+def _info(values: list[float], num_valid: int) -> LossInfo:
+    c, a, al, alpha_value, entropy, q_mean, target_mean, cg, ag = values
+    return LossInfo(
+        c + a,
+        {
+            "critic_loss": c,
+            "actor_loss": a,
+            "alpha_loss": al,
+            "alpha": alpha_value,
+            "entropy": entropy,
+            "q_values": q_mean,
+            "target": target_mean,
+            "critic_grad_norm": cg,
+            "actor_grad_norm": ag,
+            "num_valid": num_valid,
+        },
+    )
 
 
 def _empty_info() -> LossInfo:

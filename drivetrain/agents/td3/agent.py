@@ -21,6 +21,13 @@ the latest actor loss; ``extra``: ``critic_loss``, ``actor_loss`` and ``actor_gr
 latest actor update, so that averages over train steps stay meaningful), ``actor_updated``
 (1 when this step updated the actor), ``q_values``, ``target``, ``critic_grad_norm``, ``num_valid``.
 
+With ``config.compile`` a train call on a batch with a valid transition runs as one compiled
+function (:mod:`drivetrain.agents.td3.compiled`: one for the critic-only steps, one for the
+steps that also update the actor and the targets; ``torch.compile`` on the first call of each,
+which takes seconds). It consumes the same noise, gives the same results within
+floating-point tolerance, raises the same :class:`~drivetrain.agents.loss_info.NonFiniteLossError`
+with the same weights left, and keeps the checkpoint format.
+
 ``agent.policy`` is deterministic, ``tanh(mean)`` rescaled to the bounds; ``agent.collect_policy``
 adds Gaussian noise of ``exploration_noise`` (unit actions) and clips. All noise comes from
 seeded NumPy generators that ``state_dict()`` holds: a restored agent continues bit for bit.
@@ -36,6 +43,7 @@ import torch
 from drivetrain.agents.continuous.agent import OffPolicyActorCritic, Transitions
 from drivetrain.agents.loss_info import LossInfo
 from drivetrain.agents.td3 import loss as loss_lib
+from drivetrain.agents.td3.compiled import CompiledTD3Update
 from drivetrain.agents.td3.config import TD3Config
 from drivetrain.core import types
 from drivetrain.core.schedules import Schedule
@@ -77,9 +85,12 @@ class TD3(OffPolicyActorCritic):
             learning_rate_fraction=learning_rate_fraction,
             device=config.device,
             seed=seed,
+            compile=config.compile,
         )
         self._action_dim = int(action_spec.shape[0])
         self._last_actor = (0.0, 0.0)  # (loss, grad norm) of the latest actor update
+        if self._compile:
+            self._compiled_update()  # refuses what it cannot compile now; torch compiles on the first call
 
     @property
     def config(self) -> TD3Config:
@@ -106,6 +117,8 @@ class TD3(OffPolicyActorCritic):
         if t.num_valid == 0:
             self._finish_step()
             return _empty_info()
+        if self._compile:
+            return self._train_compiled(t, noise, update_actor)
         target = self.critic_target(t, noise)
         q = self._critic(t.observation, t.action)
         critic_loss = loss_lib.critic_loss(q, target, t.weight)
@@ -130,7 +143,37 @@ class TD3(OffPolicyActorCritic):
                     critic_grad,
                 ]
             ).to("cpu", torch.float64)
-        c, q_mean, target_mean, cg = values.tolist()
+        return self._info(values.tolist(), update_actor, t.num_valid)
+
+    def _build_compiled(self) -> CompiledTD3Update:
+        c = self._config
+        assert self._target_actor is not None
+        return CompiledTD3Update(
+            self._td3_actor,
+            self._critic,
+            self._target_actor,
+            self._target_critic,
+            self._optimizers,
+            max_grad_norm=self._max_grad_norm,
+            tau=self._tau,
+            noise_std=c.target_policy_noise,
+            noise_clip=c.target_noise_clip,
+        )
+
+    def _train_compiled(self, t: Transitions, noise: torch.Tensor, update_actor: bool) -> LossInfo:
+        """:mod:`~drivetrain.agents.td3.compiled`'s update, the host's checks and the LossInfo."""
+        update = self._compiled_update()
+        parts = ("critic", "actor") if update_actor else ("critic",)
+        self._set_learning_rates(*parts)
+        values = update(t, noise, update_actor).to("cpu", torch.float64).tolist()
+        self._check_finite(*zip(parts, values[::4], strict=True))
+        if update_actor:
+            self._last_actor = (values[4], values[5])
+        self._finish_step()
+        return self._info(values[:4], update_actor, t.num_valid)
+
+    def _info(self, values: list[float], update_actor: bool, num_valid: int) -> LossInfo:
+        c, q_mean, target_mean, cg = values
         actor_loss_value, actor_grad_value = self._last_actor
         return LossInfo(
             c + actor_loss_value,
@@ -142,7 +185,7 @@ class TD3(OffPolicyActorCritic):
                 "target": target_mean,
                 "critic_grad_norm": cg,
                 "actor_grad_norm": actor_grad_value,
-                "num_valid": t.num_valid,
+                "num_valid": num_valid,
             },
         )
 

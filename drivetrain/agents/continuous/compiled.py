@@ -1,0 +1,99 @@
+"""What the compiled updates of SAC and TD3 share: named tensors, gated optimizer steps, Polyak averaging.
+
+Protocol (inside a function that :func:`compile_step` compiles)::
+
+    critic = NamedTensors(critic_module)              # built once, on the host
+    tensors = critic.as_dict(params, buffers)         # name -> tensor, for torch.func.functional_call
+    ok = finite(loss)                                 # 0-dim bool
+    norm = optimizer_step(fopt, params, grads, state, scalars, max_grad_norm, ok)
+    polyak(targets, onlines, tau, ok)                 # target <- where(ok, lerp(target, online, tau), target)
+
+A compiled update takes the live tensors of the networks (detached views of the parameters
+and buffers, updated in place) and of the optimizers
+(:class:`~drivetrain.agents.functional_optim.FunctionalOptimizer`), so the agent's
+``state_dict()`` keeps its format. Each optimizer step is gated by a flag: the chain of
+"every loss so far is finite", so that, as in the eager update, a non-finite loss leaves the
+part it would have trained (and every later part) untouched, while the parts before it keep
+their step; the host reads the losses after the call and raises
+:class:`~drivetrain.agents.loss_info.NonFiniteLossError` for the first non-finite one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from drivetrain.agents.compiling import COMPILE_OPTIONS, fresh_function
+from drivetrain.agents.functional_optim import FunctionalOptimizer, State
+
+__all__ = ["NamedTensors", "compile_step", "finite", "optimizer_step", "polyak"]
+
+
+class NamedTensors:
+    """A module's parameters and buffers as detached views (their storage is the module's).
+
+    ``params`` and ``names`` follow ``named_parameters()``; ``buffers`` maps the buffers' names;
+    ``everything`` is ``[*parameters(), *buffers()]`` (the order of Polyak averaging)."""
+
+    def __init__(self, module: nn.Module):
+        named = list(module.named_parameters())
+        self.names = [n for n, _ in named]
+        self.params = [p.detach() for _, p in named]
+        self.buffers = {n: b.detach() for n, b in module.named_buffers()}
+        self.everything = [*self.params, *self.buffers.values()]
+        self.all_names = [*self.names, *self.buffers]
+
+    def as_dict(
+        self, params: Sequence[torch.Tensor], buffers: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """``name -> tensor`` of ``params`` (in the order of ``names``) and ``buffers``."""
+        return {**dict(zip(self.names, params, strict=True)), **buffers}
+
+
+def compile_step(step: Callable[..., Any]) -> Callable[..., Any]:
+    """``step`` compiled as one graph (compiled on its first call; see :mod:`~drivetrain.agents.compiling`)."""
+    compiled: Callable[..., Any] = torch.compile(
+        fresh_function(step), fullgraph=True, dynamic=False, options=COMPILE_OPTIONS
+    )
+    return compiled
+
+
+def finite(x: torch.Tensor) -> torch.Tensor:
+    """0-dim bool: ``x`` (a scalar loss) is finite."""
+    return torch.isfinite(x)
+
+
+def optimizer_step(
+    optimizer: FunctionalOptimizer,
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    state: State,
+    scalars: torch.Tensor,
+    max_grad_norm: float | None,
+    enabled: torch.Tensor,
+    *,
+    norm: bool = True,
+) -> torch.Tensor | None:
+    """The eager ``_optimize`` after the backward pass: the gradients' global norm (if ``norm`` or
+    clipping), the clip to ``max_grad_norm`` (as ``clip_grads_with_norm_``), the optimizer's
+    step where ``enabled``; returns the norm before clipping (None if not computed)."""
+    total = None
+    if norm or max_grad_norm is not None:
+        total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        if max_grad_norm is not None:
+            coefficient = torch.clamp(max_grad_norm / (total + 1e-6), max=1.0)
+            grads = [g * coefficient for g in grads]
+    optimizer.update(params, grads, state, scalars, enabled)
+    return total
+
+
+def polyak(
+    targets: Sequence[torch.Tensor], onlines: Sequence[torch.Tensor], tau: float, enabled: torch.Tensor
+) -> None:
+    """:func:`~drivetrain.agents.continuous.agent.polyak_update` where ``enabled`` (in place)."""
+    for t, o in zip(targets, onlines, strict=True):
+        new = o if tau == 1.0 or not t.is_floating_point() else t.lerp(o, tau)
+        t.copy_(torch.where(enabled, new, t))
