@@ -29,7 +29,24 @@ from typing import Any
 
 import torch
 
-__all__ = ["RMSpropTF"]
+__all__ = ["RMSpropTF", "adam"]
+
+
+def adam(params: Iterable[torch.Tensor], *, lr: float, eps: float = 1e-8) -> torch.optim.Adam:
+    """``torch.optim.Adam``, fused when every parameter can be: one kernel steps all parameters.
+
+    Fused when every parameter is a floating-point tensor on a device with fused Adam
+    kernels (the CPU and CUDA among them); else the default implementation. The fused step
+    computes the same update up to floating-point rounding, with the same state (``step``,
+    ``exp_avg``, ``exp_avg_sq``), so checkpoints load into either. On a small network the
+    default step's per-parameter operations cost more than its arithmetic: fused, an update
+    of the ``cartpole-dqn`` network is about a tenth faster on one CPU thread
+    (``bench/train_update.py``).
+    """
+    params = list(params)
+    devices = torch.utils._foreach_utils._get_fused_kernels_supported_devices()
+    fused = bool(params) and all(p.is_floating_point() and p.device.type in devices for p in params)
+    return torch.optim.Adam(params, lr=lr, eps=eps, fused=fused or None)
 
 
 class RMSpropTF(torch.optim.Optimizer):

@@ -157,22 +157,49 @@ class ReplayBuffer(abc.ABC):
     # ------------------------------------------------------------------ sampling
     def sample(self, batch_size: int = 64, num_steps: int = 2) -> tuple[types.Trajectory, SampleInfo]:
         """``batch_size`` eligible windows of ``num_steps`` items: ``([batch, num_steps, ...], info)``."""
+        leaves, info = self._sample_leaves("sample", batch_size, num_steps)
+        return self._layout.pack(leaves), info
+
+    def sample_many(
+        self, count: int, batch_size: int = 64, num_steps: int = 2
+    ) -> list[tuple[types.Trajectory, SampleInfo]]:
+        """``count`` batches as ``count`` calls of :meth:`sample` would give them while the buffer
+        does not change between the calls (no add, no priority update), drawn and gathered at once.
+
+        The windows of all batches are drawn in one draw of ``count * batch_size`` and gathered
+        with one copy; each batch is a view of its rows. One call costs about what one
+        :meth:`sample` call costs, so a loop that trains several times in a row on uniformly
+        sampled windows saves the per-call cost of all but one.
+        """
+        if count < 1:
+            raise ValueError(f"sample_many: count must be >= 1, got {count}")
+        leaves, info = self._sample_leaves("sample_many", count * batch_size, num_steps)
+        out = []
+        for k in range(count):
+            rows = slice(k * batch_size, (k + 1) * batch_size)
+            part = SampleInfo(info.ids[rows], info.probabilities[rows], info.weights[rows])
+            out.append((self._layout.pack([leaf[rows] for leaf in leaves]), part))
+        return out
+
+    def _sample_leaves(
+        self, name: str, batch_size: int, num_steps: int
+    ) -> tuple[list[np.ndarray], SampleInfo]:
         if batch_size < 1 or num_steps < 1:
-            raise ValueError(f"sample: batch_size and num_steps must be >= 1, got {batch_size}, {num_steps}")
+            raise ValueError(f"{name}: batch_size and num_steps must be >= 1, got {batch_size}, {num_steps}")
         with self._lock:
             st = self._storage
             st.sync()
             windows = st.windows(num_steps)
             if windows.eligible == 0:
                 raise ValueError(
-                    f"sample: no window of {num_steps} steps to sample yet: each of the {st.num_envs} "
+                    f"{name}: no window of {num_steps} steps to sample yet: each of the {st.num_envs} "
                     f"environments holds {[int(x) for x in st.adds - st.starts]} items (boundaries included), "
                     f"and a window needs {num_steps} consecutive items that do not start at a boundary"
                 )
             env, t, probabilities, weights = self._draw(batch_size, num_steps, windows)
             leaves = st.gather(env, t, num_steps)
         ids = t if st.num_envs == 1 else t * st.num_envs + env
-        return self._layout.pack(leaves), SampleInfo(ids, probabilities, weights)
+        return leaves, SampleInfo(ids, probabilities, weights)
 
     @abc.abstractmethod
     def _draw(

@@ -14,7 +14,9 @@ and knows nothing of windows, priorities or epochs; the source does:
 - :class:`ReplaySource`: an off-policy replay buffer (uniform or prioritized). Each
   collect phase of ``update_period`` steps is followed by ``gradient_steps`` batches of
   ``batch_size`` windows of ``num_steps`` items; with prioritized replay each batch
-  carries importance weights and its new priorities go back after training.
+  carries importance weights and its new priorities go back after training. Uniform
+  batches sampled in the loop are drawn up to 32 at a time (``replay.sample_many``: the
+  buffer does not change between them: the same distribution as one call each).
 - :class:`RolloutSource`: on-policy rollouts. What the driver produced since the last
   update is prepared (advantages, returns: ``prepare``), trained on for ``num_epochs``
   passes of ``num_minibatches`` minibatches (or fewer when ``stop`` says so, e.g. PPO's
@@ -37,6 +39,9 @@ from drivetrain.replay.buffer import ReplayBuffer, SampleInfo
 from drivetrain.replay.rollout import RolloutBatch, RolloutBuffer, minibatches
 
 __all__ = ["Batch", "ExperienceSource", "ReplaySource", "RolloutSource"]
+
+_CHUNK = 32
+"""The most batches of uniform windows drawn and gathered in one call."""
 
 
 class Batch(NamedTuple):
@@ -126,6 +131,10 @@ class ReplaySource:
         self._priorities = priorities
         self._weighted = priorities is not None
         self._dataset = replay.as_dataset(batch_size, num_steps, prefetch=prefetch)
+        # Uniform windows sampled in the loop: the batches of a train phase are drawn together
+        # (the buffer does not change between them), in chunks that keep the copy small.
+        self._together = not self._weighted and prefetch == 0
+        self._shape = (int(batch_size), int(num_steps))
         self._keep = _info_filter(replay.data_spec)
         self._add = replay.add_batch
 
@@ -134,6 +143,13 @@ class ReplaySource:
 
     def batches(self, collected: int) -> Iterator[Batch]:
         steps = math.ceil(self._gradient_steps * collected / self._update_period)
+        if self._together:
+            while steps > 0:
+                count = min(steps, _CHUNK)
+                steps -= count
+                for windows, info in self.replay.sample_many(count, *self._shape):
+                    yield Batch(windows, None, info)
+            return
         for _ in range(steps):
             windows, info = next(self._dataset)
             yield Batch(windows, info.weights if self._weighted else None, info)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from drivetrain.agents import make_optimizer
-from drivetrain.agents.optimizers import RMSpropTF
+from drivetrain.agents.optimizers import RMSpropTF, adam
 from drivetrain.train.atari_presets import breakout_dqn, breakout_dqn_nature
 
 GRADS = [0.3, -2.0, 1e-4, 0.0]  # a small gradient shows where ε goes
@@ -113,3 +113,34 @@ def test_where_eps_sits_changes_the_books_first_step_by_more_than_10x():
     inside = first_step(dataclasses.replace(book, optimizer="rmsprop_tf"), [1e-4])[0]
     assert inside == pytest.approx(2.5e-4 * 1e-4 / math.sqrt(0.0475 * 1e-8 + 1e-5), rel=1e-6)
     assert outside > 10 * inside
+
+
+def test_adam_is_fused_on_the_cpu_and_steps_as_the_default_adam_does():
+    torch.manual_seed(0)
+    start = [torch.randn(5, 3), torch.randn(3)]
+    fused_params = [p.clone().requires_grad_() for p in start]
+    plain_params = [p.clone().requires_grad_() for p in start]
+    fused = adam(fused_params, lr=1e-2, eps=1e-5)
+    plain = torch.optim.Adam(plain_params, lr=1e-2, eps=1e-5)
+    assert fused.defaults["fused"] is True and not plain.defaults["fused"]
+    for _ in range(20):
+        grads = [torch.randn_like(p) for p in start]
+        for params, opt in ((fused_params, fused), (plain_params, plain)):
+            for p, g in zip(params, grads, strict=True):
+                p.grad = g.clone()
+            opt.step()
+    for a, b in zip(fused_params, plain_params, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert fused.state_dict()["state"].keys() == plain.state_dict()["state"].keys()
+
+
+def test_adam_is_not_fused_for_a_parameter_that_cannot_be():
+    assert not adam([torch.zeros(3, dtype=torch.int64)], lr=1e-3).defaults["fused"]
+
+
+def test_dqn_adam_is_fused_except_when_the_update_is_compiled():
+    from drivetrain.agents.dqn.config import DQNConfig
+
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    assert make_optimizer(DQNConfig(), params).defaults["fused"] is True
+    assert not make_optimizer(DQNConfig(compile=True), params).defaults["fused"]

@@ -222,3 +222,43 @@ def test_memmap_storage_matches_memory_storage(tmp_path):
     b.save(path)
     c = UniformReplay.load(path, storage_dir=tmp_path)
     np.testing.assert_array_equal(c.gather_all().observation, b.gather_all().observation)
+
+
+def test_sample_many_gives_batches_of_exactly_what_was_added():
+    stream, replay = filled(capacity=24, num_envs=2, adds=30)
+    batches = replay.sample_many(5, 16, 3)
+    assert len(batches) == 5
+    for batch, info in batches:
+        assert batch.observation.shape == (16, 3, 2) and info.ids.shape == (16,)
+        np.testing.assert_array_equal(info.weights, 1.0)
+        for row, i in enumerate(info.ids):
+            check_window(stream, batch, row, int(i % 2), int(i // 2))
+
+
+def test_sample_many_draws_what_as_many_sample_calls_draw_when_no_window_is_redrawn():
+    # One environment, one long episode: no start is a boundary, so no draw is redrawn and the
+    # one draw of 4 x 8 windows takes the random numbers of four draws of 8, in order.
+    spec = data_spec()
+    twins = [UniformReplay(spec, 64, 1, seed=3) for _ in range(2)]
+    for t in range(50):
+        item = (
+            Stream(1)
+            .next()
+            ._replace(
+                observation=np.array([[0.0, t]], np.float32),
+                step_type=np.array([0 if t == 0 else 1], np.int32),
+            )
+        )
+        for replay in twins:
+            replay.add_batch(item)
+    together = twins[0].sample_many(4, 8, 2)
+    one_by_one = [twins[1].sample(8, 2) for _ in range(4)]
+    for (a, info_a), (b, info_b) in zip(together, one_by_one, strict=True):
+        np.testing.assert_array_equal(info_a.ids, info_b.ids)
+        np.testing.assert_array_equal(a.observation, b.observation)
+
+
+def test_sample_many_refuses_a_count_below_one():
+    _, replay = filled()
+    with pytest.raises(ValueError, match="count must be >= 1"):
+        replay.sample_many(0, 4, 2)

@@ -15,7 +15,7 @@ import torch
 from drivetrain.agents.dqn.agent import DQN
 from drivetrain.agents.dqn.config import DQNConfig
 from drivetrain.agents.dqn.loss import LossKind
-from drivetrain.agents.optimizers import RMSpropTF
+from drivetrain.agents.optimizers import RMSpropTF, adam
 from drivetrain.agents.protocol import RunPlan, register_builder
 from drivetrain.core import seeding, types
 from drivetrain.core.policy import Policy
@@ -46,9 +46,14 @@ class QLearningKwargs(TypedDict):
 
 
 def make_optimizer(config: DQNConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    """Adam, RMSprop or RMSpropTF with the config's learning rate and constants."""
+    """Adam, RMSprop or RMSpropTF with the config's learning rate and constants.
+
+    Adam is fused where it can be (:func:`~drivetrain.agents.optimizers.adam`), except with
+    ``config.compile``: the compiled update steps the optimizer's state itself."""
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.learning_rate, eps=config.adam_eps)
+        if config.compile:
+            return torch.optim.Adam(params, lr=config.learning_rate, eps=config.adam_eps)
+        return adam(params, lr=config.learning_rate, eps=config.adam_eps)
     if config.optimizer == "rmsprop_tf":
         return RMSpropTF(
             params,
