@@ -206,15 +206,23 @@ class EpsilonGreedyPolicy(Policy):
     def _action(self, time_step: types.TimeStep, policy_state: Any) -> types.PolicyStep:
         eps = self.epsilon
         self._calls += 1
-        explore = self._rng.random(_batch_size(time_step)) < eps
-        if explore.all() and not self._emit_info and not self._stateful_wrapped:
+        n = _batch_size(time_step)
+        if n == 1:  # one draw, the number rng.random(1) would take, without the array
+            explore = None
+            explored = int(self._rng.random() < eps)
+        else:
+            explore = self._rng.random(n) < eps
+            explored = int(np.count_nonzero(explore))
+        if explored == n and not self._emit_info and not self._stateful_wrapped:
             # every row explores and nothing of the wrapped policy is kept: it need not run
             return types.PolicyStep(self._random.action(time_step).action, (), {})
         step = self.wrapped.action(time_step, policy_state)
         if not self._emit_info:
             step = step._replace(info={})
-        if not explore.any():
+        if not explored:
             return step
+        if explore is None:
+            explore = np.ones(1, bool)
         random_action = self._random.action(time_step).action
 
         def mix(greedy: np.ndarray, rand: np.ndarray) -> np.ndarray:

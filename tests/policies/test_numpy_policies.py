@@ -135,3 +135,19 @@ def test_random_policy_emits_zero_info_of_a_given_spec():
     assert not info["q_values"].any()
     assert policy.trajectory_spec.policy_info == info_spec
     assert RandomPolicy(TS_SPEC, ACTIONS).action(ts(3)).info == {}
+
+
+@pytest.mark.parametrize("emit_info", [True, False])
+def test_epsilon_greedy_one_row_at_a_time_explores_as_the_batched_draws_do(emit_info):
+    # Row by row (batch 1) the policy takes one uniform draw per step, then the random action's
+    # draw when it explores: the same numbers, in the same order, as the batched path takes.
+    policy = EpsilonGreedyPolicy(FixedQPolicy(), 0.3, seed=7, emit_info=emit_info)
+    twin = np.random.default_rng(7)
+    explored = 0
+    for _ in range(400):
+        action = int(policy.action(ts(1)).action[0])
+        explores = twin.random(1)[0] < 0.3
+        expected = int((twin.random(1) * 4).astype(np.int64)[0]) + 2 if explores else 2
+        assert action == expected
+        explored += explores
+    assert 90 < explored < 150  # ~120 of 400
