@@ -39,7 +39,13 @@ The preset runs 20,000 env steps; an update takes milliseconds on one thread, so
 here is shorter (``--total-steps 20000`` is the preset's whole run).
 
     python bench/sac.py [--total-steps 3000] [--rounds 3] [--seed 0] [--threads 1]
-                        [--updates 25] [--blocks 15]
+                        [--updates 25] [--blocks 15] [--compile]
+
+``--compile`` runs drivetrain with ``agent.compile=True`` (each update one compiled
+function; the hand-written side stays eager). The untimed warm-up run compiles it once;
+every timed run builds a new agent, which traces again and finds the compiled kernels in
+torch's on-disk cache (seconds, inside that run's training phase); the update-alone
+measurement compiles before its warm-up, so it times the compiled update alone.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import dataclasses
 import math
 import statistics
 import tempfile
@@ -90,10 +97,11 @@ def _timed(owner: Any, name: str, totals: dict[str, float], key: str) -> Iterato
         setattr(owner, name, original)
 
 
-def drivetrain_run(steps: int, seed: int, threads: int) -> dict[str, float]:
+def drivetrain_run(steps: int, seed: int, threads: int, compile: bool = False) -> dict[str, float]:
     config = apply_overrides(
         get_preset(PRESET).build(),
         [
+            ("agent.compile", compile),
             ("loop.total_env_steps", steps),
             ("loop.eval_interval", 0),
             ("loop.stop_at_return", None),
@@ -313,11 +321,12 @@ def baseline_run(steps: int, seed: int) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------- 2. the update alone
-def update_bench(seed: int, updates: int, blocks: int) -> dict[str, Any]:
+def update_bench(seed: int, updates: int, blocks: int, compile: bool = False) -> dict[str, Any]:
     """Median µs per update of ``agent.train`` and of ``HandSAC.update`` on one fixed batch."""
     preset = get_preset(PRESET).build()
     env = dt.envs.make("Pendulum-v1", 1, seed=seed)
-    agent = make_sac(preset.agent, env.time_step_spec(), env.action_spec(), seed=seed)
+    config = dataclasses.replace(preset.agent, compile=compile)
+    agent = make_sac(config, env.time_step_spec(), env.action_spec(), seed=seed)
     replay = UniformReplay(agent.collect_data_spec, 10_000, 1, seed=seed)
     dt.StepDriver(env, agent.collect_policy, [replay.add_batch], num_steps=2_000).run()
     env.close()
@@ -397,6 +406,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both (the preset: 1)")
     parser.add_argument("--updates", type=int, default=25, help="updates per block (update alone)")
     parser.add_argument("--blocks", type=int, default=15, help="blocks of each (update alone), interleaved")
+    parser.add_argument("--compile", action="store_true", help="agent.compile=True (the compiled update)")
     args = parser.parse_args()
     learning_starts = get_preset(PRESET).build().loop.learning_starts
     if args.total_steps <= learning_starts:
@@ -405,7 +415,7 @@ def main() -> None:
     ours: list[dict[str, float]] = []
     base: list[dict[str, float]] = []
     runs: list[tuple[str, Callable[[int], dict[str, float]]]] = [
-        ("drivetrain", lambda steps: drivetrain_run(steps, args.seed, args.threads)),
+        ("drivetrain", lambda steps: drivetrain_run(steps, args.seed, args.threads, args.compile)),
         ("hand-written", lambda steps: baseline_run(steps, args.seed)),
     ]
     for _, run in runs:  # untimed warm-up: lazy imports (plotting, checkpoints) and first calls
@@ -413,7 +423,7 @@ def main() -> None:
     for r in range(args.rounds):
         for name, run in runs if r % 2 == 0 else runs[::-1]:
             (ours if name == "drivetrain" else base).append(run(args.total_steps))
-    upd = update_bench(args.seed, args.updates, args.blocks)
+    upd = update_bench(args.seed, args.updates, args.blocks, args.compile)
 
     def med(results: list[dict[str, float]], key: str) -> float:
         return statistics.median(x[key] for x in results)
@@ -435,7 +445,8 @@ def main() -> None:
     print(
         f"`{PRESET}`, {int(steps):,} env steps, {int(n_updates):,} updates of batch 256, torch threads "
         f"{args.threads}, medians of {args.rounds} interleaved rounds (`python bench/sac.py --total-steps "
-        f"{args.total_steps} --rounds {args.rounds}`)"
+        f"{args.total_steps} --rounds {args.rounds}{' --compile' if args.compile else ''}`)"
+        + (": drivetrain with `agent.compile=True`" if args.compile else "")
     )
     print()
     print(
@@ -513,13 +524,18 @@ def main() -> None:
     )
     print()
     p = upd["parts_us"]
+    rest = upd["profiled_us"] - sum(p.values())
+    parts = (
+        f"the compiled update and its statistics {rest:,.0f} µs."
+        if args.compile
+        else f"the three `_step`s (backward, grad norm, Adam) {p['step']:,.0f} µs, `update_targets` "
+        f"{p['targets']:,.0f} µs, the rest (forward passes, losses, statistics) {rest:,.0f} µs."
+    )
     print(
         f"Update alone: drivetrain at **{ratio_update:.2f}×** the hand-written update's speed: "
         f"{verdict(ratio_update)} the {TARGET}× target. Inside `agent.train` (one timed pass, "
         f"{upd['profiled_us']:,.0f} µs/update): `transitions` (windows -> tensors) {p['transitions']:,.0f} µs, "
-        f"the three `_step`s (backward, grad norm, Adam) {p['step']:,.0f} µs, `update_targets` "
-        f"{p['targets']:,.0f} µs, the rest (forward passes, losses, statistics) "
-        f"{upd['profiled_us'] - sum(p.values()):,.0f} µs."
+        + parts
     )
     print()
     print(
