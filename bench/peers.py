@@ -23,7 +23,10 @@ side by side. The target of issue 14: drivetrain's wall time ≤ 0.5× SB3's wit
 worse; on Atari ≥ 1.5× SB3's agent steps per second.
 
     python bench/peers.py [--tasks dqn ppo sac atari] [--seeds 0 1 2] [--atari-steps 10000]
-                          [--venv bench/.peers-venv] [--scale 1.0]
+                          [--venv bench/.peers-venv] [--scale 1.0] [--compile]
+
+``--compile`` runs drivetrain with ``agent.compile=True``; its wall time includes the
+compilation (torch's on-disk cache, warm after the first run on a machine, shortens it).
 
 ``--scale`` multiplies every budget (a quick check of the script: ``--scale 0.05``).
 """
@@ -95,11 +98,13 @@ PRESETS = {"dqn": "cartpole-dqn", "ppo": "cartpole-ppo", "sac": "pendulum-sac", 
 BUDGETS = {"dqn": 50_000, "ppo": 100_000, "sac": 20_000}
 
 
-def drivetrain_command(task: str, seed: int, steps: int, run_dir: str) -> list[str]:
+def drivetrain_command(task: str, seed: int, steps: int, run_dir: str, compile: bool = False) -> list[str]:
     overrides = [
         "--seed", str(seed), "--loop.total_env_steps", str(steps), "--loop.eval_interval", "0",
         "--loop.stop_at_return", "none", "--loop.torch_threads", "1",
     ]  # fmt: skip
+    if compile:
+        overrides += ["--agent.compile", "true"]
     if task == "atari":
         overrides += [
             "--loop.learning_starts", str(min(1000, steps // 4)), "--loop.batch_size", "32",
@@ -140,14 +145,16 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
     return time.perf_counter() - start, out.stdout
 
 
-def run_pair(task: str, seed: int, steps: int, peers: Path, env: dict[str, str]) -> dict[str, float]:
+def run_pair(
+    task: str, seed: int, steps: int, peers: Path, env: dict[str, str], compile: bool = False
+) -> dict[str, float]:
     """One run of each (in an order that flips with the seed); wall seconds and returns."""
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         sides = ["drivetrain", "sb3"] if seed % 2 == 0 else ["sb3", "drivetrain"]
         for side in sides:
             if side == "drivetrain":
-                wall, _ = timed(drivetrain_command(task, seed, steps, f"{tmp}/run"), env)
+                wall, _ = timed(drivetrain_command(task, seed, steps, f"{tmp}/run", compile), env)
                 evaluation = json.loads(Path(f"{tmp}/run/eval.json").read_text())
                 out["drivetrain_wall"] = wall
                 out["drivetrain_return"] = evaluation["mean_return"]
@@ -168,6 +175,11 @@ def main() -> None:
     parser.add_argument("--atari-steps", type=int, default=10_000)
     parser.add_argument("--venv", type=Path, default=Path(__file__).parent / ".peers-venv")
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every budget (quick checks)")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="drivetrain with agent.compile=True (its wall time includes the compilation)",
+    )
     args = parser.parse_args()
     peers = make_venv(args.venv)
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
@@ -180,7 +192,7 @@ def main() -> None:
         steps = int((args.atari_steps if task == "atari" else BUDGETS[task]) * args.scale)
         ratios = []
         for seed in args.seeds:
-            r = run_pair(task, seed, steps, peers, env)
+            r = run_pair(task, seed, steps, peers, env, args.compile)
             ratios.append(r["drivetrain_wall"] / r["sb3_wall"])
             print(
                 f"| {task} ({steps:,} steps) | {seed} | {r['drivetrain_wall']:.1f} | {r['sb3_wall']:.1f} | "
