@@ -195,14 +195,18 @@ class ActorCriticAgent(abc.ABC):
         """The step the learning-rate schedule is called with (``train_step`` by default)."""
         return self._train_step
 
-    def _step(self, loss: torch.Tensor) -> tuple[float, float, float]:
-        """Sets this step's learning rate, backward, clips, steps; returns ``(loss, grad_norm, lr)``."""
-        value = loss.item()
+    def _refuse_non_finite(self, value: float) -> None:
+        """A :class:`NonFiniteLossError` for a NaN or infinite loss (before any optimizer step)."""
         if not math.isfinite(value):
             step = self._train_step + 1
             raise NonFiniteLossError(
                 f"{self._name}.train: the loss of train step {step} is {value}", step, value
             )
+
+    def _step(self, loss: torch.Tensor) -> tuple[float, float, float]:
+        """Sets this step's learning rate, backward, clips, steps; returns ``(loss, grad_norm, lr)``."""
+        value = loss.item()
+        self._refuse_non_finite(value)
         lr = float(self._learning_rate(self._schedule_step()))
         for group in self._optimizer.param_groups:
             group["lr"] = lr

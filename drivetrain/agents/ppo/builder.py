@@ -84,6 +84,7 @@ class PPOBuilder:
             "target_kl",
             "anneal_clip_ratio",
             "device",
+            "compile",
         }
     )
 

@@ -97,6 +97,13 @@ class PPOConfig:
     device: str = "cpu"
     """Torch device of the networks ("cpu", "cuda", "cuda:1", ...)."""
 
+    compile: bool = False
+    """Run each minibatch update (network, loss, gradients, clipping, Adam step) as one
+    torch.compile-d function (feed-forward networks only): ~3x the updates/s on cartpole-ppo's
+    network (0.4 vs 1.3 ms per 256-item update), after a compilation on the run's first update of
+    ~20 s (~4 s once torch's on-disk cache holds it), so it pays from ~20,000 updates (~5,000
+    with the cache); the same results within floating-point tolerance and the same checkpoints."""
+
     def __post_init__(self) -> None:
         check_fields(self)  # types first (a ConfigTypeError naming the field), then the ranges
         self.layers = tuple(self.layers)
@@ -120,3 +127,4 @@ class PPOConfig:
         need(all(w >= 1 for w in self.layers), "layers", "widths >= 1")
         need(self.core in (None, "lstm", "gru"), "core", "'lstm', 'gru' or None")
         need(self.hidden_size >= 1, "hidden_size", "an integer >= 1")
+        need(not (self.compile and self.core is not None), "compile", "False with a recurrent core")

@@ -51,13 +51,17 @@ def ppo_loss(
     entropy: torch.Tensor,
     mask: torch.Tensor | None,
     *,
-    clip_ratio: float,
+    clip_ratio: float | torch.Tensor,
     value_clip: float | None,
     vf_coef: float,
     ent_coef: float,
     normalize_advantages: bool,
 ) -> PPOLossTerms:
-    """The PPO loss over the items where ``mask`` is True (all tensors share one shape; None: all)."""
+    """The PPO loss over the items where ``mask`` is True (all tensors share one shape; None: all).
+
+    ``clip_ratio`` may be a 0-d tensor (a compiled update's input): float64 gives the bounds
+    ``1 ± ε`` a Python float would.
+    """
     if mask is not None:
         mask = mask.to(torch.bool)
         count = mask.sum().clamp(min=1).to(log_prob.dtype)
@@ -69,7 +73,8 @@ def ppo_loss(
         advantages = (advantages - mean) / (var.sqrt() + 1e-8)
     log_ratio = log_prob - old_log_prob
     ratio = log_ratio.exp()
-    surrogate = torch.max(-advantages * ratio, -advantages * ratio.clamp(1.0 - clip_ratio, 1.0 + clip_ratio))
+    low, high = 1.0 - clip_ratio, 1.0 + clip_ratio  # both floats or both 0-d tensors
+    surrogate = torch.max(-advantages * ratio, -advantages * ratio.clamp(low, high))  # type: ignore[arg-type]
     policy_loss = _mean(surrogate, mask, count)
     error = (value - returns) ** 2
     if value_clip is not None:
