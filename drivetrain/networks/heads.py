@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional
 
 from drivetrain.networks.initialization import OUTPUT_GAIN, linear
 from drivetrain.networks.mlp import MLP
@@ -17,15 +18,18 @@ __all__ = ["DuelingHead", "QHead", "q_head"]
 
 
 class QHead(nn.Module):
-    """``q = W x + b``: one linear output per action (orthogonal, gain 1, zero bias)."""
+    """``q = W x + b``: one linear output per action (orthogonal, gain 1, zero bias).
+
+    The forward pass applies the layer's weights directly (as :class:`~drivetrain.networks.MLP`
+    does: a module call costs more than a small layer); hooks on ``linear`` are not called.
+    """
 
     def __init__(self, input_dim: int, num_actions: int, generator: torch.Generator | None = None):
         super().__init__()
         self.linear = linear(input_dim, num_actions, OUTPUT_GAIN, generator)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.linear(features)
-        return out
+        return functional.linear(features, self.linear.weight, self.linear.bias)
 
 
 class DuelingHead(nn.Module):
@@ -33,7 +37,8 @@ class DuelingHead(nn.Module):
 
     The value and the advantage streams each have their own hidden layers
     (``hidden``, ``Linear -> ReLU``) followed by a linear output of size 1 and
-    ``num_actions``; subtracting the mean advantage makes the split identifiable.
+    ``num_actions``; subtracting the mean advantage makes the split identifiable. The
+    forward pass applies the layers' weights directly (hooks on the inner layers are not called).
     """
 
     def __init__(
@@ -50,8 +55,10 @@ class DuelingHead(nn.Module):
         self.advantage = linear(self.advantage_torso.output_dim, num_actions, OUTPUT_GAIN, generator)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        value = self.value(self.value_torso(features))
-        advantage = self.advantage(self.advantage_torso(features))
+        value = functional.linear(self.value_torso.forward(features), self.value.weight, self.value.bias)
+        advantage = functional.linear(
+            self.advantage_torso.forward(features), self.advantage.weight, self.advantage.bias
+        )
         q: torch.Tensor = value + advantage - advantage.mean(dim=1, keepdim=True)
         return q
 
