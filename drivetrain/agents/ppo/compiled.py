@@ -20,8 +20,8 @@ checkpoints keep their format and a run may switch between the eager and the com
 update at a checkpoint. The learning rate (the optimizer's, set before each call) and
 the clip ratio travel as tensors, so annealing them compiles nothing again.
 
-**Non-finite losses.** The step is written as ``where(isfinite(loss), updated, old)`` on
-every parameter and optimizer-state tensor: a NaN or infinite loss leaves them as they
+**Non-finite losses.** The optimizer step is ``enabled`` by ``isfinite(loss)`` (a ``where``
+on every parameter and optimizer-state tensor): a NaN or infinite loss leaves them as they
 were, and the caller reads the loss on the host and refuses it
 (:class:`~drivetrain.agents.loss_info.NonFiniteLossError`), as the eager update does
 before its step.
@@ -293,25 +293,7 @@ def _make_step(
         if max_grad_norm is not None:  # as torch.nn.utils.clip_grad_norm_
             coefficient = torch.clamp(max_grad_norm / (norm + 1e-6), max=1.0)
             grads = [g * coefficient for g in grads]
-        _step_if(torch.isfinite(loss), optimizer, params, grads, optimizer_state, scalars)
+        optimizer.update(params, grads, optimizer_state, scalars, enabled=torch.isfinite(loss))
         return torch.cat([torch.stack([loss, norm]), parts])
 
     return step
-
-
-def _step_if(
-    finite: torch.Tensor,
-    optimizer: FunctionalOptimizer,
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    state: State,
-    scalars: torch.Tensor,
-) -> None:
-    """The optimizer's step where ``finite`` is True; params and state unchanged otherwise."""
-    new_params = [p.clone() for p in params]
-    new_state = {key: [t.clone() for t in tensors] for key, tensors in state.items()}
-    optimizer.update(new_params, grads, new_state, scalars)
-    olds = [*params, *(t for tensors in state.values() for t in tensors)]
-    news = [*new_params, *(t for tensors in new_state.values() for t in tensors)]
-    for old, new in zip(olds, news, strict=True):
-        old.copy_(torch.where(finite.to(old.device), new, old))
