@@ -228,6 +228,10 @@ def steps(state):
     return counts
 
 
+def learning_rates(agent):
+    return {part: optimizer.param_groups[0]["lr"] for part, optimizer in agent.optimizers.items()}
+
+
 def test_non_finite_losses_are_refused_before_their_step_with_the_weights_intact(pair):
     eager, compiled = pair.reset()
     before = loaded(saved(compiled))
@@ -248,6 +252,8 @@ def test_non_finite_losses_are_refused_before_their_step_with_the_weights_intact
     a, b = refusal(eager, batch(0)), refusal(compiled, batch(0))
     prefix = f"{pair.kind.upper()}.train: the actor loss of train step 1 is "
     assert str(a).startswith(prefix) and str(b).startswith(prefix) and b.train_step == 1
+    assert learning_rates(compiled) == learning_rates(eager)  # set for the critics' step only
+    assert learning_rates(compiled)["critic"] > 1.0 > learning_rates(compiled)["actor"]
     after = compiled.state_dict()
     assert after["train_step"] == 0
     for name, value in before["network"].items():
@@ -272,3 +278,20 @@ def test_an_unsupported_optimizer_is_refused_by_name(pair):
         compiled.train(batch(0))
     compiled.optimizers["actor"] = original
     assert compiled.train(batch(0)).extra["num_valid"] > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("kind", ["sac", "td3"])
+def test_compiled_updates_on_cuda_match_eager_ones(kind):
+    case = {**(SAC_CASE if kind == "sac" else TD3_CASE), "device": "cuda"}
+    eager, compiled = (make(kind, c, case, Fraction()) for c in (False, True))
+    for i in range(40):
+        assert_same_info(eager.train(batch(i)), compiled.train(batch(i)), 1e-4, 1e-5)
+    assert_same_state(eager, compiled, 1e-4, 1e-5)
+    before = loaded(saved(compiled))
+    poisoned = batch(40)
+    poisoned.reward[3, 0] = np.nan
+    assert str(refusal(compiled, poisoned)) == str(refusal(eager, poisoned))
+    after = compiled.state_dict()
+    for key in ("network", "optimizers", "train_step"):  # (the refused step drew its noise)
+        assert_same_bits(after[key], before[key])

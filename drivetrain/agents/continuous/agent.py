@@ -295,15 +295,35 @@ class OffPolicyActorCritic(abc.ABC):
                     f"{self._name}.train: the {name} loss of train step {step} is {value}", step, value
                 )
 
-    def _set_learning_rates(self, *names: str) -> None:
-        """The learning rates of the optimizers ``names`` for this train step (with a schedule)."""
+    def _set_learning_rates(self, *names: str) -> dict[str, list[Any]]:
+        """The learning rates of the optimizers ``names`` for this train step (with a schedule);
+        returns those they had (by name, per parameter group)."""
+        previous: dict[str, list[Any]] = {}
         if self._learning_rate_fraction is None:
-            return
+            return previous
         fraction = self._learning_rate_fraction(self._train_step)
         for name in names:
             lr = self._learning_rates[name] * fraction
-            for group in self._optimizers[name].param_groups:
+            groups = self._optimizers[name].param_groups
+            previous[name] = [group["lr"] for group in groups]
+            for group in groups:
                 group["lr"] = lr
+        return previous
+
+    def _check_compiled(self, losses: dict[str, float], previous: dict[str, list[Any]]) -> None:
+        """The eager update's refusal after a compiled one (whose graph skipped the steps from the
+        first non-finite loss on): NonFiniteLossError for it, with the learning rates of its part and
+        the later ones as :meth:`_set_learning_rates` found them (the eager update sets each just
+        before its step)."""
+        names = list(losses)
+        for i, (name, value) in enumerate(losses.items()):
+            if not math.isfinite(value):
+                for later in names[i:]:
+                    for group, lr in zip(
+                        self._optimizers[later].param_groups, previous.get(later, []), strict=False
+                    ):
+                        group["lr"] = lr
+                self._check_finite((name, value))
 
     # ------------------------------------------------------------------ the compiled update
     def _build_compiled(self) -> Any:

@@ -208,9 +208,9 @@ class SAC(OffPolicyActorCritic):
         """:mod:`~drivetrain.agents.sac.compiled`'s update, the host's checks and the LossInfo."""
         update = self._compiled_update()
         parts = ("critic", "actor", "temperature") if self._config.autotune_alpha else ("critic", "actor")
-        self._set_learning_rates(*parts)
+        previous = self._set_learning_rates(*parts)
         values = update(t, noise).to("cpu", torch.float64).tolist()
-        self._check_finite(*zip(parts, values[:3], strict=False))
+        self._check_compiled(dict(zip(parts, values[:3], strict=False)), previous)
         self._finish_step()
         period = self._config.target_update_period
         if period != 1 and self._train_step % period == 0:

@@ -164,9 +164,9 @@ class TD3(OffPolicyActorCritic):
         """:mod:`~drivetrain.agents.td3.compiled`'s update, the host's checks and the LossInfo."""
         update = self._compiled_update()
         parts = ("critic", "actor") if update_actor else ("critic",)
-        self._set_learning_rates(*parts)
+        previous = self._set_learning_rates(*parts)
         values = update(t, noise, update_actor).to("cpu", torch.float64).tolist()
-        self._check_finite(*zip(parts, values[::4], strict=True))
+        self._check_compiled(dict(zip(parts, values[::4], strict=True)), previous)
         if update_actor:
             self._last_actor = (values[4], values[5])
         self._finish_step()
