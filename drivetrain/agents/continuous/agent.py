@@ -296,8 +296,7 @@ class OffPolicyActorCritic(abc.ABC):
                 )
 
     def _set_learning_rates(self, *names: str) -> dict[str, list[Any]]:
-        """The learning rates of the optimizers ``names`` for this train step (with a schedule);
-        returns those they had (by name, per parameter group)."""
+        """Sets this train step's learning rates (with a schedule); returns those they replaced."""
         previous: dict[str, list[Any]] = {}
         if self._learning_rate_fraction is None:
             return previous
@@ -311,19 +310,16 @@ class OffPolicyActorCritic(abc.ABC):
         return previous
 
     def _check_compiled(self, losses: dict[str, float], previous: dict[str, list[Any]]) -> None:
-        """The eager update's refusal after a compiled one (whose graph skipped the steps from the
-        first non-finite loss on): NonFiniteLossError for it, with the learning rates of its part and
-        the later ones as :meth:`_set_learning_rates` found them (the eager update sets each just
-        before its step)."""
+        """The eager refusal after a compiled update (whose graph skipped every step from the first
+        non-finite loss on), leaving that part's and the later parts' learning rates as they were."""
         names = list(losses)
-        for i, (name, value) in enumerate(losses.items()):
-            if not math.isfinite(value):
+        for i, name in enumerate(names):
+            if not math.isfinite(losses[name]):
                 for later in names[i:]:
-                    for group, lr in zip(
-                        self._optimizers[later].param_groups, previous.get(later, []), strict=False
-                    ):
+                    groups = self._optimizers[later].param_groups
+                    for group, lr in zip(groups, previous.get(later, []), strict=False):
                         group["lr"] = lr
-                self._check_finite((name, value))
+                self._check_finite((name, losses[name]))
 
     # ------------------------------------------------------------------ the compiled update
     def _build_compiled(self) -> Any:
