@@ -256,6 +256,25 @@ def test_a_non_finite_loss_is_refused_before_the_step(case):
         assert torch.equal(p, q)
 
 
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_items_left_out_by_the_mask_are_left_out_as_eagerly(case):
+    r = run(case)
+    eager, compiled = restore(r.eager, r.compiled_saved), restore(r.compiled, r.compiled_saved)
+    batches = []
+    for agent in (eager, compiled):
+        data = agent.prepare(*r.rollouts[4])
+        batch = next(
+            minibatches(data, 1, agent.config.num_minibatches, np.random.default_rng(1), sequences=False)
+        )
+        mask = batch.mask.copy()
+        mask[::4] = False  # their advantages would change the normalization, and their terms the means
+        batches.append(batch._replace(mask=mask))
+    for _ in range(3):
+        assert_same_loss_info(eager.train(batches[0]), compiled.train(batches[1]), **TOLERANCE)
+    assert_same_agents(eager, compiled, **TOLERANCE)
+    assert len(compiled._compiled._steps) == 1  # fewer items, the same padded size
+
+
 def test_a_copied_compiled_agent_follows_its_own_network():
     agent = make_agent("cartpole", True)
     twin = copy.deepcopy(agent)
