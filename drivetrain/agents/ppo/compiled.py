@@ -4,7 +4,8 @@ Protocol::
 
     update = CompiledUpdate(network, optimizer, value_clip=None, vf_coef=0.5, ent_coef=0.0,
                             normalize_advantages=True, max_grad_norm=0.5, owner="PPO")
-    inputs = padded_inputs(minibatch, mask, action_minimum=0, continuous=False)   # NumPy
+    capacity = minibatch_capacity(num_envs, rollout_steps, num_minibatches)   # per rollout
+    inputs = padded_inputs(minibatch, mask, capacity, action_minimum=0, continuous=False)   # NumPy
     packed = update(*to_torch(inputs, device), clip_ratio=0.2)
     # packed: float32 [7]: loss, gradient norm before clipping, policy loss, value loss,
     # entropy, approximate KL, clip fraction
@@ -32,11 +33,11 @@ mean; each size is compiled once (``torch.compile(fullgraph=True, dynamic=False)
 code object). The size is the ``capacity`` of the training loop's minibatches when the
 items fill at least half of it: :meth:`PPO.prepare <drivetrain.agents.PPO.prepare>` sets it
 from the rollout, :func:`minibatch_capacity`, ``ceil(num_envs x (rollout_steps + 2) /
-num_minibatches)``. A rollout's trainable items are at most ``num_envs x (rollout_steps + 2)
-- 1`` (the driver's last step may pass ``rollout_steps`` by up to ``num_envs - 1`` real
-steps, whose reset steps it does not count, and the newest item of the previous rollout is
-trained on with this one), so a training loop's minibatches, the last of each epoch
-included, compile once. Other item counts are rounded up to a multiple of 1/8 of the
+num_minibatches)``. A rollout's trainable items are fewer than ``num_envs x (rollout_steps +
+2)``: the driver's last step may pass ``num_envs x rollout_steps`` by up to ``num_envs - 1``
+real steps (it does not count reset steps), and the newest item of each environment in the
+previous rollout is trained on with this one. So a training loop's minibatches, the last of
+each epoch included, compile once. Other item counts are rounded up to a multiple of 1/8 of the
 largest power of two not above them (at least 8): :func:`padded_size`. The size depends on
 the item count and the prepared rollout's shape only: the same minibatch of the same
 rollout gives the same bits every time, after a restore too.
@@ -165,12 +166,8 @@ class CompiledUpdate:
         settings: tuple[float | None, float, float, bool, float | None],
         owner: str,
     ) -> None:
-        self._network, self._torch_optimizer, self._settings, self._owner = (
-            network,
-            optimizer,
-            settings,
-            owner,
-        )
+        self._network, self._torch_optimizer = network, optimizer
+        self._settings, self._owner = settings, owner
         named = [(n, p) for n, p in network.named_parameters() if p.requires_grad]
         self._names = [n for n, _ in named]
         self._params = [p.detach() for _, p in named]
