@@ -21,8 +21,9 @@ at their first step and reset at every FIRST inside, as the policy did while act
 With ``config.compile`` (feed-forward networks) each train call runs the network, the loss,
 the gradients, their clipping and Adam's step as one compiled function
 (:mod:`~drivetrain.agents.ppo.compiled`; ``torch.compile`` on the first call of each
-padded minibatch size, which takes seconds); the results equal the eager update's within
-floating-point tolerance, the LossInfo has the same keys and the checkpoints the same format.
+padded minibatch size, which takes seconds: a training loop's minibatches share one, which
+:meth:`prepare` sets); the results equal the eager update's within floating-point tolerance,
+the LossInfo has the same keys and the checkpoints the same format.
 """
 
 from __future__ import annotations
