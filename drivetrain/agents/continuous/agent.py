@@ -7,8 +7,8 @@
   every weight; target copies are made here and never get gradients;
 - the :class:`~drivetrain.networks.continuous.ActionScale`, the deterministic ``policy`` and
   the exploring ``collect_policy`` (:class:`~drivetrain.agents.continuous.policy.ActorPolicy`);
-- one Adam optimizer per part (separate learning rates, optionally scaled by a schedule of the
-  train step, e.g. a linear anneal), the optimizer step with an optional clip of the gradients'
+- one Adam optimizer per part (fused where it can be; separate learning rates, optionally scaled
+  by a schedule of the train step, e.g. a linear anneal), the optimizer step with an optional clip of the gradients'
   global norm, and Polyak averaging (:func:`polyak_update`);
 - the batch: windows of 2 steps from a uniform replay become 1-step transitions through
   :func:`drivetrain.replay.nstep.n_step_transitions` (a truncation bootstraps from the
@@ -39,6 +39,7 @@ from torch import nn
 
 from drivetrain.agents.continuous.policy import ActorPolicy, Exploration
 from drivetrain.agents.loss_info import LossInfo, NonFiniteLossError
+from drivetrain.agents.optimizers import adam
 from drivetrain.agents.tensors import to_torch
 from drivetrain.core import seeding, specs, types
 from drivetrain.core.schedules import Schedule
@@ -122,7 +123,7 @@ class OffPolicyActorCritic(abc.ABC):
         self._critic_parameters = list(self._critic.parameters())
         self._target_tensors: dict[tuple[str, str], tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
         self._optimizers: dict[str, torch.optim.Optimizer] = {
-            name: torch.optim.Adam(self._networks[name].parameters(), lr=float(lr), eps=adam_eps)
+            name: adam(self._networks[name].parameters(), lr=float(lr), eps=adam_eps)
             for name, lr in learning_rates.items()
         }
         self._learning_rates = {name: float(lr) for name, lr in learning_rates.items()}
