@@ -129,9 +129,13 @@ def run(case):
     """An eager and a compiled agent on the same six rollouts; each test restores what it needs."""
     rollouts = collect_rollouts(case)
     eager, compiled = make_agent(case, False), make_agent(case, True)
-    eager_infos, compiled_infos = train_on(eager, rollouts[:4]), train_on(compiled, rollouts[:4])
-    eager_saved, compiled_saved = checkpoint(eager), checkpoint(compiled)
-    eager_next, compiled_next = record(eager, rollouts[4:]), record(compiled, rollouts[4:])
+    eager_infos = train_on(eager, rollouts[:4])
+    eager_saved = checkpoint(eager)
+    eager_next = record(eager, rollouts[4:])
+    with torch._dynamo.config.patch(error_on_recompile=True):  # new learning rates and clip ratios
+        compiled_infos = train_on(compiled, rollouts[:4])
+        compiled_saved = checkpoint(compiled)
+        compiled_next = record(compiled, rollouts[4:])
     return Run(
         rollouts,
         eager,
