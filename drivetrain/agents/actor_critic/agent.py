@@ -1,6 +1,6 @@
 """What the policy-gradient agents (REINFORCE, PPO) share around their loss.
 
-:class:`ActorCriticAgent` holds the :class:`ActorCriticNetwork`, Adam with a learning-rate
+:class:`ActorCriticAgent` holds the :class:`ActorCriticNetwork`, Adam (fused where it can be) with a learning-rate
 schedule of ``train_step``, the deterministic ``policy`` and the sampling
 ``collect_policy``, the generator that shuffles minibatches, the evaluation of a batch
 (log-probabilities of the actions taken, entropies, values; recurrent sequences start
@@ -27,6 +27,7 @@ from drivetrain.agents.actor_critic.distributions import (
 from drivetrain.agents.actor_critic.networks import ActorCriticNetwork, ActorCriticOutput
 from drivetrain.agents.actor_critic.policy import ActorCriticPolicy
 from drivetrain.agents.loss_info import LossInfo, NonFiniteLossError
+from drivetrain.agents.optimizers import adam
 from drivetrain.agents.tensors import to_torch
 from drivetrain.core import nest, seeding, types
 from drivetrain.core.schedules import Schedule, as_schedule
@@ -65,7 +66,7 @@ class ActorCriticAgent(abc.ABC):
         self._network = network.to(self._device)
         self._params = [p for p in self._network.parameters() if p.requires_grad]
         self._learning_rate = as_schedule(learning_rate, "learning_rate")
-        self._optimizer = torch.optim.Adam(self._params, lr=self._learning_rate(0), eps=adam_eps)
+        self._optimizer = adam(self._params, lr=self._learning_rate(0), eps=adam_eps)
         self._max_grad_norm = max_grad_norm
         policy_seed, minibatch_seed = seeding.spawn_seeds(seed, 2)
         self._policy = ActorCriticPolicy(
