@@ -15,6 +15,11 @@ other), the two alternate ``--repeats`` times (the order flips every repeat) and
 median is reported.
 
     python bench/train.py [--steps 50000] [--repeats 1] [--threads 1] [--no-baseline] [--compile]
+                          [--baseline-fused]
+
+drivetrain's Adam is fused (one kernel for all parameters, ``agents.optimizers.adam``); the
+hand-written loop uses ``torch.optim.Adam`` as CleanRL writes it, unless ``--baseline-fused``
+(then the comparison shows what the rest of the library costs).
 
 ``--compile`` runs drivetrain with ``agent.compile=True`` (each update one compiled
 function). The untimed warm-up run then compiles it once, and the timed runs find the
@@ -73,8 +78,9 @@ def drivetrain_run(steps: int, seed: int, compile: bool = False) -> dict[str, fl
     }
 
 
-def baseline_run(steps: int, seed: int) -> dict[str, float]:
-    """A CleanRL-style DQN loop with the preset's numbers; times its collect and train parts."""
+def baseline_run(steps: int, seed: int, fused: bool = False) -> dict[str, float]:
+    """A CleanRL-style DQN loop with the preset's numbers; times its collect and train parts.
+    ``fused``: its Adam fused too (``torch.optim.Adam(..., fused=True)``), as drivetrain's is."""
     preset = get_preset("cartpole-dqn").build()
     loop, agent = preset.loop, preset.agent
     rng = np.random.default_rng(seed)
@@ -87,7 +93,7 @@ def baseline_run(steps: int, seed: int) -> dict[str, float]:
 
     q, target = mlp(), mlp()
     target.load_state_dict(q.state_dict())
-    opt = torch.optim.Adam(q.parameters(), lr=agent.learning_rate)
+    opt = torch.optim.Adam(q.parameters(), lr=agent.learning_rate, fused=fused or None)
     cap = preset.replay.capacity
     buf_obs = np.zeros((cap, 4), np.float32)
     buf_next = np.zeros((cap, 4), np.float32)
@@ -176,19 +182,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both (the preset uses 1)")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--compile", action="store_true", help="agent.compile=True (the compiled update)")
+    parser.add_argument(
+        "--baseline-fused", action="store_true", help="the hand-written loop's Adam fused too"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     ours: list[dict[str, float]] = []
     base: list[dict[str, float]] = []
     drivetrain_run(2_000, args.seed, args.compile)  # untimed warm-up of each: lazy imports and first calls
     if not args.no_baseline:
-        baseline_run(2_000, args.seed)
+        baseline_run(2_000, args.seed, args.baseline_fused)
     for i in range(args.repeats):
         if i % 2 and not args.no_baseline:  # the order flips every repeat
-            base.append(baseline_run(args.steps, args.seed))
+            base.append(baseline_run(args.steps, args.seed, args.baseline_fused))
         ours.append(drivetrain_run(args.steps, args.seed, args.compile))
         if not i % 2 and not args.no_baseline:
-            base.append(baseline_run(args.steps, args.seed))
+            base.append(baseline_run(args.steps, args.seed, args.baseline_fused))
 
     def med(runs: list[dict[str, float]], key: str) -> float:
         return statistics.median(r[key] for r in runs)
@@ -201,6 +210,7 @@ def main() -> None:
         "train_steps": train_steps,
         "torch_threads": args.threads,
         "compile": args.compile,
+        "baseline_fused_adam": args.baseline_fused,
         "drivetrain": {
             "wall_s": med(ours, "wall"),
             "cpu_s": med(ours, "cpu"),
