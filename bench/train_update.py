@@ -2,7 +2,9 @@
 
 Both sides update the same network (a ``QNetwork`` with the same initial weights; CartPole:
 observations (4,), 2 actions, MLP [256, 256]) with the same loss (Huber, δ = 1), the same
-optimizer (Adam, lr 2.3e-3) and a hard target update every 10 updates, on the same data.
+optimizer (Adam, lr 2.3e-3: ``torch.optim.Adam`` as CleanRL writes it for the baseline,
+``drivetrain.agents.optimizers.adam`` -- fused -- as the presets build it for the agent) and a
+hard target update every 10 updates, on the same data.
 The baseline gets what a hand-written replay buffer would give it (NumPy arrays of
 ``obs, action, reward, done, next_obs``) and converts them with ``torch.from_numpy``;
 ``agent.train`` gets the sampled windows ``[B, n_step + 1]`` and does everything it
@@ -31,6 +33,7 @@ import torch
 from torch.nn import functional
 
 from drivetrain.agents import DQN
+from drivetrain.agents.optimizers import adam
 from drivetrain.core import specs, types
 from drivetrain.networks import QNetwork
 
@@ -120,7 +123,7 @@ def main() -> None:
         types.time_step_spec(OBS_SPEC),
         ACTION_SPEC,
         agent_net,
-        torch.optim.Adam(agent_net.parameters(), lr=LR),
+        adam(agent_net.parameters(), lr=LR),  # as the presets build it: fused where it can be
         gamma=GAMMA,
         target_update_period=TARGET_PERIOD,
         loss="huber",
