@@ -66,6 +66,7 @@ class CompiledUpdate:
         self._all_names = [n for n, _ in target]
         self._target = [t.detach() for _, t in target]
         self._optimizer = FunctionalOptimizer(optimizer, [p for _, p in named], owner)
+        self._counts: dict[tuple[int, torch.dtype, torch.device], torch.Tensor] = {}
         self._step = torch.compile(
             fresh_function(
                 _make_step(
@@ -96,7 +97,12 @@ class CompiledUpdate:
         num_valid: int,
     ) -> torch.Tensor:
         """One update (in place); returns ``[loss, grad_norm, q_mean, target_mean, td_error...]``."""
-        count = torch.full((), float(max(num_valid, 1)), dtype=reward.dtype, device=reward.device)
+        key = (max(num_valid, 1), reward.dtype, reward.device)
+        count = self._counts.get(key)
+        if count is None:  # one tensor per count: most batches have the same
+            count = self._counts[key] = torch.full(
+                (), float(key[0]), dtype=reward.dtype, device=reward.device
+            )
         packed: torch.Tensor = self._step(
             self._params,
             self._frozen,
