@@ -189,3 +189,23 @@ def test_unsupported_optimizers_are_refused_by_name():
             torch.optim.SGD(net.parameters(), lr=0.1),
             compile=True,
         )
+
+
+def test_a_copy_of_a_compiled_agent_trains_its_own_network_as_the_original_does():
+    import copy
+
+    agent = make_agent(True, **CASES["adam-huber-clip"])
+    agent.train(windows(0, 2))
+    twin = copy.deepcopy(agent)
+    before = {k: v.clone() for k, v in agent.state_dict()["q_network"].items()}
+    for seed in (1, 2):
+        info = twin.train(windows(seed, 2))
+        assert np.isfinite(info.loss)
+    after_original = agent.state_dict()["q_network"]
+    for key, value in before.items():  # the original is left alone
+        assert torch.equal(after_original[key], value)
+    for seed in (1, 2):
+        agent.train(windows(seed, 2))
+    for key, value in agent.state_dict()["q_network"].items():  # the copy moved as the original then did
+        assert not torch.equal(value, before[key]) or key.endswith("bias")
+        torch.testing.assert_close(twin.state_dict()["q_network"][key], value, rtol=0, atol=0)

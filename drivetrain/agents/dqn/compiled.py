@@ -56,6 +56,25 @@ class CompiledUpdate:
         polyak_tau: float | None,
         owner: str,
     ):
+        settings = {
+            "double": double,
+            "loss": loss,
+            "huber_delta": huber_delta,
+            "gradient_clipping": gradient_clipping,
+            "polyak_tau": polyak_tau,
+            "owner": owner,
+        }
+        self._setup(q_network, target_network, optimizer, settings)
+
+    def _setup(
+        self,
+        q_network: nn.Module,
+        target_network: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        settings: dict[str, Any],
+    ) -> None:
+        self._networks = (q_network, target_network, optimizer)
+        self._settings = settings
         named = [(n, p) for n, p in q_network.named_parameters() if p.requires_grad]
         self._names = [n for n, _ in named]
         self._params = [p.detach() for _, p in named]
@@ -65,7 +84,7 @@ class CompiledUpdate:
         target = [*target_network.named_parameters(), *target_network.named_buffers()]
         self._all_names = [n for n, _ in target]
         self._target = [t.detach() for _, t in target]
-        self._optimizer = FunctionalOptimizer(optimizer, [p for _, p in named], owner)
+        self._optimizer = FunctionalOptimizer(optimizer, [p for _, p in named], settings["owner"])
         self._counts: dict[tuple[int, torch.dtype, torch.device], torch.Tensor] = {}
         self._step = torch.compile(
             fresh_function(
@@ -73,17 +92,26 @@ class CompiledUpdate:
                     q_network,
                     (self._names, self._all_names),
                     self._optimizer,
-                    double,
-                    loss,
-                    huber_delta,
-                    gradient_clipping,
-                    polyak_tau,
+                    settings["double"],
+                    settings["loss"],
+                    settings["huber_delta"],
+                    settings["gradient_clipping"],
+                    settings["polyak_tau"],
                 )
             ),
             fullgraph=True,
             dynamic=False,
             options=COMPILE_OPTIONS,
         )
+
+    # A copy (``copy.deepcopy`` of its agent) updates the copied networks and optimizer, and
+    # compiles again on its first call: the tensors it holds are views of the originals'.
+    def __getstate__(self) -> dict[str, Any]:
+        q_network, target_network, optimizer = self._networks
+        return {"networks": (q_network, target_network, optimizer), "settings": self._settings}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._setup(*state["networks"], state["settings"])
 
     def __call__(
         self,
