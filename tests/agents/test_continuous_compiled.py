@@ -295,3 +295,22 @@ def test_compiled_updates_on_cuda_match_eager_ones(kind):
     after = compiled.state_dict()
     for key in ("network", "optimizers", "train_step"):  # (the refused step drew its noise)
         assert_same_bits(after[key], before[key])
+
+
+@pytest.mark.parametrize("kind", ["sac", "td3"])
+def test_a_copy_of_a_compiled_agent_trains_its_own_networks_as_the_original_does(kind):
+    agent = make(kind, True, SAC_CASE if kind == "sac" else TD3_CASE)
+    agent.train(batch(0))
+    twin = copy.deepcopy(agent)
+    before = copy.deepcopy(agent.state_dict()["network"])
+    for i in (1, 2, 3):
+        twin.train(batch(i))
+    for key, value in agent.state_dict()["network"].items():  # the original is left alone
+        assert torch.equal(value, before[key]), key
+    for i in (1, 2, 3):
+        agent.train(batch(i))
+    moved = 0
+    for key, value in agent.state_dict()["network"].items():  # the copy moved as the original then did
+        moved += not torch.equal(value, before[key])
+        assert torch.equal(twin.state_dict()["network"][key], value), key
+    assert moved > len(before) // 2

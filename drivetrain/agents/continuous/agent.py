@@ -19,7 +19,7 @@
 - checkpoints (networks, optimizers, ``train_step``, the generators) and weights out and in
   (the actor's, for collectors);
 - with ``compile=True``, the subclass's compiled update (``_build_compiled``, built on first use
-  and again if an optimizer in ``optimizers`` was replaced), the learning rates it reads and
+  and again if an optimizer in ``optimizers`` was replaced or the agent copied), the learning rates it reads and
   the non-finite check of its losses on the host.
 
 A subclass brings :meth:`~OffPolicyActorCritic.train` (its losses on :class:`Transitions`).
@@ -153,7 +153,7 @@ class OffPolicyActorCritic(abc.ABC):
         self._batch_checked = False
         self._compile = bool(compile)
         self._compiled: Any = None
-        self._compiled_for: list[torch.optim.Optimizer] = []
+        self._compiled_for: list[int] = []  # ids of the optimizers it was built for
 
     # ------------------------------------------------------------------ protocol
     @property
@@ -329,8 +329,9 @@ class OffPolicyActorCritic(abc.ABC):
 
     def _compiled_update(self) -> Any:
         """The compiled update, built on first use and again when an optimizer was replaced."""
-        optimizers = list(self._optimizers.values())
-        if self._compiled is None or optimizers != self._compiled_for:  # (optimizers compare by identity)
+        # By id (held by the compiled update, so never reused): a deep copy of the agent builds its own.
+        optimizers = [id(o) for o in self._optimizers.values()]
+        if self._compiled is None or optimizers != self._compiled_for:
             self._compiled = self._build_compiled()
             self._compiled_for = optimizers
         return self._compiled
