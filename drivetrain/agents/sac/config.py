@@ -76,10 +76,11 @@ class SACConfig:
 
     compile: bool = False
     """Run each update (the three losses, gradients, clipping, Adam steps and the Polyak targets) as
-    one torch.compile-d function: ~1.3x the updates/s on pendulum-sac's networks (one thread; a
-    noisy measurement), after a compilation at the start of each run of ~40 s (~6 s once torch's
-    on-disk cache holds it), so it pays on runs of tens of thousands of updates; the same noise,
-    results within floating-point tolerance and the same checkpoints (a run may switch at one)."""
+    one torch.compile-d function: ~1.3x the updates/s on pendulum-sac's networks (one thread;
+    matrix products are most of the update), after a compilation at the start of each run of ~40 s
+    (~6 s once torch's on-disk cache holds it), so it pays from ~20,000 updates (~3,000 with the
+    cache); the same noise, results within floating-point tolerance and the same checkpoints (a
+    run may switch at one)."""
 
     def __post_init__(self) -> None:
         check_fields(self)  # types first (a ConfigTypeError naming the field), then the ranges
