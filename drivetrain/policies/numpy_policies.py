@@ -158,8 +158,9 @@ class EpsilonGreedyPolicy(Policy):
 
     ``emit_info=False`` drops the wrapped policy's info (e.g. its q-values): the policy's
     ``info_spec`` is then empty, and its trajectories hold only what an agent trains on
-    (an agent's collect policy, as in TF-Agents). Then, when every row of a step explores,
-    a stateless wrapped policy is not run at all (its actions would all be replaced).
+    (an agent's collect policy, as in TF-Agents). Then a stateless wrapped policy runs on the
+    rows that do not explore only, and not at all when every row explores (its actions there
+    would be replaced).
     """
 
     def __init__(
@@ -213,9 +214,9 @@ class EpsilonGreedyPolicy(Policy):
         else:
             explore = self._rng.random(n) < eps
             explored = int(np.count_nonzero(explore))
-        if explored == n and not self._emit_info and not self._stateful_wrapped:
-            # every row explores and nothing of the wrapped policy is kept: it need not run
-            return types.PolicyStep(self._random.action(time_step).action, (), {})
+        if explored and not self._emit_info and not self._stateful_wrapped:
+            # nothing of the wrapped policy is kept but its actions: it runs on the greedy rows only
+            return types.PolicyStep(self._greedy_rows_only(time_step, explore, explored == n), (), {})
         step = self.wrapped.action(time_step, policy_state)
         if not self._emit_info:
             step = step._replace(info={})
@@ -230,6 +231,24 @@ class EpsilonGreedyPolicy(Policy):
             return np.where(m, rand, greedy).astype(np.asarray(greedy).dtype, copy=False)
 
         return step._replace(action=nest.map_structure(mix, step.action, random_action))
+
+    def _greedy_rows_only(
+        self, time_step: types.TimeStep, explore: np.ndarray | None, every_row: bool
+    ) -> Any:
+        """The random actions, with the wrapped policy's in the rows that do not explore (it runs
+        on those rows alone, and not at all when every row explores)."""
+        action = self._random.action(time_step).action
+        if every_row or explore is None:
+            return action
+        rows = np.flatnonzero(~explore)
+        greedy = self.wrapped.action(nest.map_structure(lambda x: x[rows], time_step)).action
+
+        def put(rand: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+            out = np.asarray(rand).astype(np.asarray(chosen).dtype)
+            out[rows] = chosen
+            return out
+
+        return nest.map_structure(put, action, greedy)
 
     def state_dict(self) -> dict[str, Any]:
         return {

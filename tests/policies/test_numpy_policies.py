@@ -151,3 +151,36 @@ def test_epsilon_greedy_one_row_at_a_time_explores_as_the_batched_draws_do(emit_
         assert action == expected
         explored += explores
     assert 90 < explored < 150  # ~120 of 400
+
+
+class RecordingPolicy(FixedQPolicy):
+    """FixedQPolicy whose greedy action is 2 + (observation > 0), recording each batch's rows."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows = []
+
+    def _action(self, time_step, policy_state):
+        self.rows.append(time_step.observation[:, 0].copy())
+        step = super()._action(time_step, policy_state)
+        return step._replace(action=step.action + (time_step.observation[:, 0] > 0))
+
+
+def test_epsilon_greedy_runs_a_dropped_info_policy_on_the_greedy_rows_only():
+    observation = np.linspace(-1, 1, 64, dtype=np.float32)[:, None]  # row i: a distinct value
+    time_step = types.restart(observation)
+    recording = RecordingPolicy()
+    policy = EpsilonGreedyPolicy(recording, 0.5, seed=3, emit_info=False)
+    twin = np.random.default_rng(3)
+    for _ in range(5):
+        action = policy.action(time_step).action
+        explore = twin.random(64) < 0.5
+        random_action = (twin.random(64) * 4).astype(np.int64) + 2
+        greedy = 2 + (observation[:, 0] > 0)
+        np.testing.assert_array_equal(action, np.where(explore, random_action, greedy))
+        assert action.dtype == np.int64
+        np.testing.assert_array_equal(recording.rows[-1], observation[~explore, 0])  # greedy rows only
+    assert len(recording.rows) == 5
+    kept = EpsilonGreedyPolicy(RecordingPolicy(), 0.5, seed=3)  # info kept: every row runs
+    kept.action(time_step)
+    assert len(kept.wrapped.rows[-1]) == 64
