@@ -111,7 +111,8 @@ class CompiledUpdate:
         return {"networks": (q_network, target_network, optimizer), "settings": self._settings}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._setup(*state["networks"], state["settings"])
+        q_network, target_network, optimizer = state["networks"]
+        self._setup(q_network, target_network, optimizer, state["settings"])
 
     def __call__(
         self,
