@@ -1,9 +1,11 @@
-"""What the compiled updates of SAC and TD3 share: named tensors, gated optimizer steps, Polyak averaging.
+"""What the compiled updates of SAC and TD3 share: named tensors, the critics' loss, gated optimizer
+steps, Polyak averaging.
 
 Protocol (inside a function that :func:`compile_step` compiles)::
 
     critic = NamedTensors(critic_module)              # built once, on the host
     tensors = critic.as_dict(params, buffers)         # name -> tensor, for torch.func.functional_call
+    critic_grad = torch.func.grad_and_value(critic_loss_function(critic_module), has_aux=True)
     ok = finite(loss)                                 # 0-dim bool
     norm = optimizer_step(fopt, params, grads, state, scalars, max_grad_norm, ok)
     polyak(targets, onlines, tau, ok)                 # target <- where(ok, lerp(target, online, tau), target)
@@ -27,9 +29,10 @@ import torch
 from torch import nn
 
 from drivetrain.agents.compiling import COMPILE_OPTIONS, fresh_function
+from drivetrain.agents.continuous.loss import critic_loss
 from drivetrain.agents.functional_optim import FunctionalOptimizer, State
 
-__all__ = ["NamedTensors", "compile_step", "finite", "optimizer_step", "polyak"]
+__all__ = ["NamedTensors", "compile_step", "critic_loss_function", "finite", "optimizer_step", "polyak"]
 
 
 class NamedTensors:
@@ -59,6 +62,25 @@ def compile_step(step: Callable[..., Any]) -> Callable[..., Any]:
         fresh_function(step), fullgraph=True, dynamic=False, options=COMPILE_OPTIONS
     )
     return compiled
+
+
+def critic_loss_function(critic_module: nn.Module) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    """``(params, buffers, observation, action, target, weight) -> (loss, q)``: the critics' loss
+    (:func:`~drivetrain.agents.continuous.loss.critic_loss`) as a function of their tensors, for
+    ``torch.func.grad_and_value``; ``q`` ``[num_critics, B]``."""
+
+    def critic_loss_of(
+        params: dict[str, torch.Tensor],
+        buffers: dict[str, torch.Tensor],
+        observation: Any,
+        action: torch.Tensor,
+        target: torch.Tensor,
+        weight: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        q = torch.func.functional_call(critic_module, {**params, **buffers}, (observation, action))
+        return critic_loss(q, target, weight), q
+
+    return critic_loss_of
 
 
 def finite(x: torch.Tensor) -> torch.Tensor:

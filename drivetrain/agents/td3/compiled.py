@@ -31,7 +31,14 @@ import torch
 from torch import nn
 
 from drivetrain.agents.continuous.agent import Transitions
-from drivetrain.agents.continuous.compiled import NamedTensors, compile_step, finite, optimizer_step, polyak
+from drivetrain.agents.continuous.compiled import (
+    NamedTensors,
+    compile_step,
+    critic_loss_function,
+    finite,
+    optimizer_step,
+    polyak,
+)
 from drivetrain.agents.functional_optim import FunctionalOptimizer
 from drivetrain.agents.td3 import loss as loss_lib
 from drivetrain.networks.continuous import QCritics
@@ -110,17 +117,6 @@ def _make_step(
     functional_call = torch.func.functional_call
     first_critic = critic_module.critics[0]
 
-    def critic_loss_of(
-        params: dict[str, torch.Tensor],
-        buffers: dict[str, torch.Tensor],
-        observation: Any,
-        action: torch.Tensor,
-        target: torch.Tensor,
-        weight: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        q = functional_call(critic_module, {**params, **buffers}, (observation, action))
-        return loss_lib.critic_loss(q, target, weight), q
-
     def actor_loss_of(
         params: dict[str, torch.Tensor],
         buffers: dict[str, torch.Tensor],
@@ -132,7 +128,7 @@ def _make_step(
         q_pi = functional_call(first_critic, first_critic_tensors, (observation, action))
         return loss_lib.actor_loss(q_pi, weight)
 
-    critic_grad = torch.func.grad_and_value(critic_loss_of, has_aux=True)
+    critic_grad = torch.func.grad_and_value(critic_loss_function(critic_module), has_aux=True)
     actor_grad = torch.func.grad_and_value(actor_loss_of)
 
     def step(
