@@ -22,7 +22,28 @@ from typing import Any
 
 import torch
 
-__all__ = ["COMPILE_OPTIONS", "fresh_function"]
+__all__ = ["COMPILE_OPTIONS", "check_compiler", "fresh_function"]
+
+
+def check_compiler(owner: str) -> None:
+    """RuntimeError naming ``owner`` when ``torch.compile`` has no C++ compiler to build with.
+
+    Inductor compiles the update's CPU kernels and the function that calls them
+    (``cpp_wrapper``) with the C++ compiler of ``torch._inductor.config.cpp.cxx`` (``$CXX``,
+    else ``g++``); without one the first update would fail deep inside the compilation.
+    """
+    try:
+        from torch._inductor import exc
+        from torch._inductor.cpp_builder import get_cpp_compiler
+    except ImportError:  # moved in another torch version: the compilation itself says what is missing
+        return
+    try:
+        get_cpp_compiler()
+    except exc.InvalidCxxCompiler:
+        raise RuntimeError(
+            f"{owner}: compile=True needs a C++ compiler (torch.compile builds the update's kernels "
+            "with it) and none was found: install g++ (or set $CXX to one), or use compile=False"
+        ) from None
 
 
 def fresh_function(fn: Callable[..., Any]) -> Callable[..., Any]:

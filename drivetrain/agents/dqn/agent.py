@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from drivetrain.agents.compiling import check_compiler
 from drivetrain.agents.dqn import loss as loss_lib
 from drivetrain.agents.dqn.batch import DQNInputs, make_inputs
 from drivetrain.agents.dqn.compiled import CompiledUpdate
@@ -117,6 +118,7 @@ class DQN(QLearningAgent[nn.Module, QPolicy]):
         self._n_step = int(n_step)
         self._compiled: CompiledUpdate | None = None
         if compile:
+            check_compiler(self._name)
             polyak = self._tau if self._target_update_period == 1 else None
             self._compiled = CompiledUpdate(
                 self._q_network,

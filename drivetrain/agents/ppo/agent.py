@@ -37,6 +37,7 @@ import torch
 from drivetrain.agents.actor_critic.agent import ActorCriticAgent
 from drivetrain.agents.actor_critic.networks import ActorCriticNetwork
 from drivetrain.agents.actor_critic.normalization import RunningMeanStd, discounted_returns
+from drivetrain.agents.compiling import check_compiler
 from drivetrain.agents.loss_info import LossInfo
 from drivetrain.agents.ppo.compiled import CompiledUpdate, minibatch_capacity, padded_inputs
 from drivetrain.agents.ppo.config import PPOConfig
@@ -85,6 +86,7 @@ class PPO(ActorCriticAgent):
         self._compiled: CompiledUpdate | None = None
         self._capacity: int | None = None  # of the compiled update's minibatches, set by prepare
         if config.compile:
+            check_compiler("PPO")
             self._compiled = CompiledUpdate(
                 self._network,
                 self._optimizer,
