@@ -173,6 +173,29 @@ class FunctionalOptimizer:
                 params, grads, state, scalars, *self._structure, enabled, eps_inside=self._kind is RMSpropTF
             )
 
+    def clipped_update(
+        self,
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        state: State,
+        scalars: Any,
+        max_norm: float | None,
+        enabled: torch.Tensor | None = None,
+        *,
+        norm: bool = True,
+    ) -> torch.Tensor | None:
+        """What an eager update does after its backward pass: the gradients' global norm (if
+        ``norm`` or clipping), their clip to ``max_norm`` (as ``torch.nn.utils.clip_grad_norm_``),
+        then :meth:`update`; returns the norm before clipping (None if not computed)."""
+        total = None
+        if norm or max_norm is not None:
+            total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+            if max_norm is not None:
+                coefficient = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+                grads = [g * coefficient for g in grads]
+        self.update(params, grads, state, scalars, enabled)
+        return total
+
 
 def _assign(t: torch.Tensor, new: torch.Tensor, enabled: torch.Tensor | None) -> None:
     """``t <- new`` in place, or ``t <- where(enabled, new, t)``."""

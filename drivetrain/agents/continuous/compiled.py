@@ -1,13 +1,15 @@
-"""What the compiled updates of SAC and TD3 share: named tensors, the critics' loss, gated optimizer
-steps, Polyak averaging.
+"""What the compiled updates of SAC and TD3 share: named tensors, the critics' loss and step, gated
+optimizer steps, Polyak averaging.
 
 Protocol (inside a function that :func:`compile_step` compiles)::
 
     critic = NamedTensors(critic_module)              # built once, on the host
     tensors = critic.as_dict(params, buffers)         # name -> tensor, for torch.func.functional_call
     critic_grad = torch.func.grad_and_value(critic_loss_function(critic_module), has_aux=True)
-    ok = finite(loss)                                 # 0-dim bool
-    norm = optimizer_step(fopt, params, grads, state, scalars, max_grad_norm, ok)
+    loss, q, norm, ok = critic_step(critic_grad, critic, fopt, (params, buffers, state, scalars),
+                                    (observation, action, target, weight), max_grad_norm)
+    ok = ok & finite(actor_loss)                      # 0-dim bool
+    norm = fopt.clipped_update(params, grads, state, scalars, max_grad_norm, ok)
     polyak(targets, onlines, tau, ok)                 # target <- where(ok, lerp(target, online, tau), target)
 
 A compiled update takes the live tensors of the networks (detached views of the parameters
@@ -32,7 +34,7 @@ from drivetrain.agents.compiling import COMPILE_OPTIONS, fresh_function
 from drivetrain.agents.continuous.loss import critic_loss
 from drivetrain.agents.functional_optim import FunctionalOptimizer, State
 
-__all__ = ["NamedTensors", "compile_step", "critic_loss_function", "finite", "optimizer_step", "polyak"]
+__all__ = ["NamedTensors", "compile_step", "critic_loss_function", "critic_step", "finite", "polyak"]
 
 
 class NamedTensors:
@@ -88,28 +90,27 @@ def finite(x: torch.Tensor) -> torch.Tensor:
     return torch.isfinite(x)
 
 
-def optimizer_step(
+def critic_step(
+    critic_grad: Callable[..., Any],
+    critic: NamedTensors,
     optimizer: FunctionalOptimizer,
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    state: State,
-    scalars: torch.Tensor,
+    tensors: tuple[list[torch.Tensor], dict[str, torch.Tensor], State, torch.Tensor],
+    batch: tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor],
     max_grad_norm: float | None,
-    enabled: torch.Tensor,
-    *,
-    norm: bool = True,
-) -> torch.Tensor | None:
-    """The eager ``_optimize`` after the backward pass: the gradients' global norm (if ``norm`` or
-    clipping), the clip to ``max_grad_norm`` (as ``clip_grads_with_norm_``), the optimizer's
-    step where ``enabled``; returns the norm before clipping (None if not computed)."""
-    total = None
-    if norm or max_grad_norm is not None:
-        total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-        if max_grad_norm is not None:
-            coefficient = torch.clamp(max_grad_norm / (total + 1e-6), max=1.0)
-            grads = [g * coefficient for g in grads]
-    optimizer.update(params, grads, state, scalars, enabled)
-    return total
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The critics' step, the same in SAC and TD3: with ``tensors = (params, buffers, optimizer
+    state, scalars)`` and ``batch = (observation, action, target, weight)``, the loss of
+    ``critic_grad`` (:func:`critic_loss_function` under ``torch.func.grad_and_value``), its
+    gradients and the clipped optimizer step where the loss is finite. Returns ``(loss, q,
+    gradient norm before clipping, finite)``."""
+    params, buffers, state, scalars = tensors
+    trainable = dict(zip(critic.names, params, strict=True))
+    grads, (loss, q) = critic_grad(trainable, buffers, *batch)
+    ok = finite(loss)
+    grad_list = [grads[n] for n in critic.names]
+    norm = optimizer.clipped_update(params, grad_list, state, scalars, max_grad_norm, ok)
+    assert norm is not None
+    return loss, q, norm, ok
 
 
 def polyak(

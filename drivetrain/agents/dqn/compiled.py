@@ -205,11 +205,8 @@ def _make_step(
             trainable, frozen, observation, action, target, weight, count
         )
         grads = [grads_by_name[n] for n in trainable_names]
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-        if gradient_clipping is not None:
-            coefficient = torch.clamp(gradient_clipping / (norm + 1e-6), max=1.0)
-            grads = [g * coefficient for g in grads]
-        optimizer.update(params, grads, optimizer_state, scalars)
+        norm = optimizer.clipped_update(params, grads, optimizer_state, scalars, gradient_clipping)
+        assert norm is not None
         if polyak_tau is not None:
             for t, name in zip(target_list, all_names, strict=True):
                 o = online[name]

@@ -286,11 +286,10 @@ def _make_step(
             trainable, frozen, observation, action, data, valid, clip
         )
         grads = [grads_by_name[n] for n in names]
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-        if max_grad_norm is not None:  # as torch.nn.utils.clip_grad_norm_
-            coefficient = torch.clamp(max_grad_norm / (norm + 1e-6), max=1.0)
-            grads = [g * coefficient for g in grads]
-        optimizer.update(params, grads, optimizer_state, scalars, enabled=torch.isfinite(loss))
+        norm = optimizer.clipped_update(
+            params, grads, optimizer_state, scalars, max_grad_norm, enabled=torch.isfinite(loss)
+        )
+        assert norm is not None
         return torch.cat([torch.stack([loss, norm]), parts])
 
     return step

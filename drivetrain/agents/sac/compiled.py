@@ -35,8 +35,8 @@ from drivetrain.agents.continuous.compiled import (
     NamedTensors,
     compile_step,
     critic_loss_function,
+    critic_step,
     finite,
-    optimizer_step,
     polyak,
 )
 from drivetrain.agents.functional_optim import FunctionalOptimizer
@@ -168,17 +168,13 @@ def _make_step(
         next_q = functional_call(critic_module, target_now, (next_observation, next_action)).min(0).values
         target = loss_lib.critic_target(reward, discount, next_q, next_log_prob, alpha)
 
-        trainable = dict(zip(critic.names, critic_params, strict=True))
-        grads, (critic_loss, q) = critic_grad(trainable, critic_buffers, observation, action, target, weight)
-        ok = finite(critic_loss)
-        critic_norm = optimizer_step(
+        critic_loss, q, critic_norm, ok = critic_step(
+            critic_grad,
+            critic,
             optimizers["critic"],
-            critic_params,
-            [grads[n] for n in critic.names],
-            states["critic"],
-            scalars["critic"],
+            (critic_params, critic_buffers, states["critic"], scalars["critic"]),
+            (observation, action, target, weight),
             max_grad_norm,
-            ok,
         )
         critic_now = critic.as_dict(critic_params, critic_buffers)  # the updated weights
 
@@ -187,8 +183,7 @@ def _make_step(
             trainable, actor_buffers, critic_now, observation, noise[1], alpha, weight
         )
         ok = ok & finite(actor_loss)
-        actor_norm = optimizer_step(
-            optimizers["actor"],
+        actor_norm = optimizers["actor"].clipped_update(
             actor_params,
             [grads[n] for n in actor.names],
             states["actor"],
@@ -200,8 +195,7 @@ def _make_step(
         if autotune:
             grad, alpha_loss = temperature_grad(log_alpha, log_prob, weight)
             ok = ok & finite(alpha_loss)
-            optimizer_step(
-                optimizers["temperature"],
+            optimizers["temperature"].clipped_update(
                 [log_alpha],
                 [grad],
                 states["temperature"],

@@ -35,8 +35,8 @@ from drivetrain.agents.continuous.compiled import (
     NamedTensors,
     compile_step,
     critic_loss_function,
+    critic_step,
     finite,
-    optimizer_step,
     polyak,
 )
 from drivetrain.agents.functional_optim import FunctionalOptimizer
@@ -157,19 +157,14 @@ def _make_step(
         )
         target = loss_lib.critic_target(reward, discount, next_q)
 
-        trainable = dict(zip(critic.names, critic_params, strict=True))
-        grads, (critic_loss, q) = critic_grad(trainable, critic_buffers, observation, action, target, weight)
-        ok = finite(critic_loss)
-        critic_norm = optimizer_step(
+        critic_loss, q, critic_norm, ok = critic_step(
+            critic_grad,
+            critic,
             optimizers["critic"],
-            critic_params,
-            [grads[n] for n in critic.names],
-            states[0],
-            scalars[0],
+            (critic_params, critic_buffers, states[0], scalars[0]),
+            (observation, action, target, weight),
             max_grad_norm,
-            ok,
         )
-        assert critic_norm is not None
         statistics = [critic_loss, (q * weight).sum() / q.shape[0], (target * weight).sum(), critic_norm]
         if not update_actor:
             return torch.stack(statistics)
@@ -179,8 +174,7 @@ def _make_step(
         trainable = dict(zip(actor.names, actor_params, strict=True))
         grads, actor_loss = actor_grad(trainable, actor_buffers, first, observation, weight)
         ok = ok & finite(actor_loss)
-        actor_norm = optimizer_step(
-            optimizers["actor"],
+        actor_norm = optimizers["actor"].clipped_update(
             actor_params,
             [grads[n] for n in actor.names],
             states[1],
