@@ -18,9 +18,9 @@
   bit for bit;
 - checkpoints (networks, optimizers, ``train_step``, the generators) and weights out and in
   (the actor's, for collectors);
-- with ``compile=True``, the subclass's compiled update (``_build_compiled``, built on first use
-  and again if an optimizer in ``optimizers`` was replaced or the agent copied), the learning rates it reads and
-  the non-finite check of its losses on the host.
+- with ``compile=True``, the subclass's compiled update (``_build_compiled``, built on first use,
+  again if an optimizer was replaced or the agent copied), its learning rates and the host's
+  non-finite check of its losses.
 
 A subclass brings :meth:`~OffPolicyActorCritic.train` (its losses on :class:`Transitions`).
 """
@@ -31,13 +31,14 @@ import abc
 import copy
 import math
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from drivetrain.agents.continuous.policy import ActorPolicy, Exploration
+from drivetrain.agents.continuous.transitions import Transitions
 from drivetrain.agents.loss_info import LossInfo, NonFiniteLossError
 from drivetrain.agents.optimizers import adam
 from drivetrain.agents.tensors import to_torch
@@ -63,21 +64,6 @@ def polyak_update(target: Iterable[torch.Tensor], online: Iterable[torch.Tensor]
                 lerp_online.append(o)
         if lerp_targets:  # one fused call: the same values as ``t.lerp_(o, tau)`` one by one
             torch._foreach_lerp_(lerp_targets, lerp_online, tau)
-
-
-class Transitions(NamedTuple):
-    """1-step transitions of a batch, as tensors; ``weight`` sums to 1 over the valid windows."""
-
-    observation: Any
-    action: torch.Tensor
-    """Unit actions ``[B, d]`` (the replay's environment actions, rescaled)."""
-    reward: torch.Tensor
-    discount: torch.Tensor
-    """``γ`` where the target bootstraps (also at a truncation), 0 after a termination."""
-    next_observation: Any
-    weight: torch.Tensor
-    """``valid / num_valid``: a masked mean is ``(x * weight).sum()``."""
-    num_valid: int
 
 
 class OffPolicyActorCritic(abc.ABC):
@@ -328,8 +314,8 @@ class OffPolicyActorCritic(abc.ABC):
         raise NotImplementedError(f"{self._name} has no compiled update")
 
     def _compiled_update(self) -> Any:
-        """The compiled update, built on first use and again when an optimizer was replaced."""
-        # By id (held by the compiled update, so never reused): a deep copy of the agent builds its own.
+        """The compiled update, built on first use and again when an optimizer was replaced or the
+        agent copied (optimizers compared by id: the compiled update holds them, so none is reused)."""
         optimizers = [id(o) for o in self._optimizers.values()]
         if self._compiled is None or optimizers != self._compiled_for:
             self._compiled = self._build_compiled()

@@ -30,7 +30,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from drivetrain.agents.continuous.agent import Transitions
 from drivetrain.agents.continuous.compiled import (
     NamedTensors,
     compile_step,
@@ -39,6 +38,7 @@ from drivetrain.agents.continuous.compiled import (
     finite,
     polyak,
 )
+from drivetrain.agents.continuous.transitions import Transitions
 from drivetrain.agents.functional_optim import FunctionalOptimizer
 from drivetrain.agents.sac import loss as loss_lib
 from drivetrain.networks.continuous import squashed_sample
