@@ -192,6 +192,7 @@ def build_config(args: argparse.Namespace, v: Variant, warmup: int, post: int) -
         ("loop.checkpoint_replay", False),
         ("replay.capacity", capacity),
         ("execution.backend", v.backend),
+        ("agent.compile", False),  # the eager update on every variant (Atari presets say "auto")
     ]
     if v.backend != "local":
         overrides += [("execution.collectors", v.collectors), ("execution.envs_per_collector", per_collector)]

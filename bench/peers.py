@@ -103,8 +103,7 @@ def drivetrain_command(task: str, seed: int, steps: int, run_dir: str, compile: 
         "--seed", str(seed), "--loop.total_env_steps", str(steps), "--loop.eval_interval", "0",
         "--loop.stop_at_return", "none", "--loop.torch_threads", "1",
     ]  # fmt: skip
-    if compile:
-        overrides += ["--agent.compile", "true"]
+    overrides += ["--agent.compile", "true" if compile else "false"]  # presets may say "auto"
     if task == "atari":
         overrides += [
             "--loop.learning_starts", str(min(1000, steps // 4)), "--loop.batch_size", "32",

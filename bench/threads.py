@@ -45,7 +45,7 @@ BATCHES = 16
 
 def build(preset: str) -> tuple[Experiment, list[Any], Any]:
     """The preset's parts, ``BATCHES`` sampled training batches and a time step to act on."""
-    config = get_preset(preset).build()
+    config = apply_overrides(get_preset(preset).build(), [("agent.compile", False)])  # eager updates
     config = dataclasses.replace(
         config,
         replay=dataclasses.replace(config.replay, capacity=max(FILL_STEPS, 5_000), prefetch=0),
@@ -114,6 +114,7 @@ def run_rate(preset: str, threads: int, steps: int) -> float:
             ("tensorboard", "false"),
             ("progress_bar", "false"),
             ("replay.capacity", str(max(warmup + steps, 5_000))),
+            ("agent.compile", "false"),
             ("torch_threads", str(threads)),
         ],
     )

@@ -100,6 +100,7 @@ def breakout_dqn() -> ExperimentConfig:
             fc_layers=(512,),
             conv_layers=None,
             reward_clip=None,
+            compile="auto",  # 620k updates: the compilation pays on the first run (bench/compile_pays.py)
         ),
         replay=ReplayConfig(capacity=100_000),
         loop=LoopConfig(
@@ -142,6 +143,7 @@ def _nature(game: str) -> ExperimentConfig:
             fc_layers=(512,),
             conv_layers=None,
             reward_clip=1.0,
+            compile="auto",  # 3.1M updates: the compilation pays on the first run (bench/compile_pays.py)
         ),
         replay=ReplayConfig(capacity=1_000_000),
         loop=LoopConfig(

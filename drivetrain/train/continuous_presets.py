@@ -61,7 +61,12 @@ def pendulum_sac() -> ExperimentConfig:
     """
     return ExperimentConfig(
         env=EnvConfig(name="Pendulum-v1", num_envs=1),
-        agent=SACConfig(actor_learning_rate=1e-3, critic_learning_rate=1e-3, alpha_learning_rate=1e-3),
+        agent=SACConfig(
+            actor_learning_rate=1e-3,
+            critic_learning_rate=1e-3,
+            alpha_learning_rate=1e-3,
+            compile="auto",  # 20k updates: the compilation pays on the first run (bench/compile_pays.py)
+        ),
         replay=ReplayConfig(capacity=1_000_000),
         loop=_loop(20_000, 100, eval_interval=2_000, log_interval=1_000, checkpoint_interval=10_000),
     )
@@ -121,6 +126,7 @@ def lunarlander_continuous_sac() -> ExperimentConfig:
             tau=0.01,
             actor_layers=(400, 300),
             critic_layers=(400, 300),
+            compile="auto",  # 490k updates (bench/compile_pays.py)
         ),
         replay=ReplayConfig(capacity=1_000_000),
         loop=_loop(500_000, 10_000, eval_interval=25_000, log_interval=5_000, checkpoint_interval=50_000),
@@ -130,7 +136,12 @@ def lunarlander_continuous_sac() -> ExperimentConfig:
 def _cleanrl_sac(env_id: str) -> ExperimentConfig:
     return ExperimentConfig(
         env=EnvConfig(name=env_id, num_envs=1),
-        agent=SACConfig(actor_learning_rate=3e-4, critic_learning_rate=1e-3, alpha_learning_rate=1e-3),
+        agent=SACConfig(
+            actor_learning_rate=3e-4,
+            critic_learning_rate=1e-3,
+            alpha_learning_rate=1e-3,
+            compile="auto",  # 995k updates (bench/compile_pays.py)
+        ),
         replay=ReplayConfig(capacity=1_000_000),
         loop=_loop(1_000_000, 5_000, eval_interval=50_000, log_interval=10_000, checkpoint_interval=100_000),
     )
@@ -168,7 +179,7 @@ def halfcheetah_td3() -> ExperimentConfig:
     """
     return ExperimentConfig(
         env=EnvConfig(name="HalfCheetah-v5", num_envs=1),
-        agent=TD3Config(actor_learning_rate=3e-4, critic_learning_rate=3e-4),
+        agent=TD3Config(actor_learning_rate=3e-4, critic_learning_rate=3e-4, compile="auto"),  # 975k updates
         replay=ReplayConfig(capacity=1_000_000),
         loop=_loop(1_000_000, 25_000, eval_interval=50_000, log_interval=10_000, checkpoint_interval=100_000),
     )

@@ -104,6 +104,7 @@ def lunarlander_ppo() -> ExperimentConfig:
             gamma=0.999,
             gae_lambda=0.98,
             ent_coef=0.01,
+            compile="auto",  # 62k updates: the compilation pays on the first run (bench/compile_pays.py)
         ),
         loop=_loop(1_000_000, 50_000, None, log_interval=16_384),
     )
@@ -131,6 +132,7 @@ def pendulum_ppo() -> ExperimentConfig:
             ent_coef=0.0,
             normalize_observations=True,
             scale_rewards=True,
+            compile="auto",  # 47k updates: the compilation pays on the first run (bench/compile_pays.py)
         ),
         loop=_loop(300_000, 25_000, None, log_interval=4_096),
     )

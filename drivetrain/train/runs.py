@@ -156,7 +156,20 @@ def open_session(
             f"no checkpoint in {run.checkpoints}: the run starts over from env step 0"
             + ("; the rows it had logged are dropped" if rows_dropped else "")
         )
+    note = compile_note(parts.agent)
+    if note is not None:
+        session.say(note)
     return bar, logger, session
+
+
+def compile_note(agent: Any) -> str | None:
+    """What a run says when its agent's updates are compiled (the first one waits for it), else None."""
+    if not getattr(agent, "compiled", False):  # an optional capability (DQN, PPO, SAC, TD3)
+        return None
+    return (
+        f"{type(agent).__name__}'s updates are compiled (agent.compile): the first waits for the "
+        "compilation, ~10-40 s the first time on this machine and a few seconds after"
+    )
 
 
 def _quiet(message: str) -> None:

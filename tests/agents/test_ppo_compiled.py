@@ -337,10 +337,13 @@ def test_padded_inputs_take_the_masked_items_and_repeat_the_first():
 
 
 def test_recurrent_networks_are_refused():
-    with pytest.raises(ValueError, match=r"PPOConfig.compile: expected False with a recurrent core"):
+    with pytest.raises(
+        ValueError, match=r"PPOConfig.compile: expected False or 'auto' with a recurrent core"
+    ):
         PPOConfig(compile=True, core="gru")
     env = dt.envs.make("CartPole-v1", num_envs=1, seed=0)
     network = ActorCriticNetwork(env.observation_spec(), env.action_spec(), (8,), core="gru", hidden_size=8)
     with pytest.raises(ValueError, match="PPO: compile=True supports feed-forward networks only"):
         PPO(env.time_step_spec(), env.action_spec(), network, PPOConfig(compile=True))
+    assert not PPO(env.time_step_spec(), env.action_spec(), network, PPOConfig(compile="auto")).compiled
     env.close()

@@ -22,12 +22,15 @@ SMALL = [
     ("loop.final_eval_episodes", 1),
     ("loop.checkpoint_interval", 400),
 ]
+EAGER = [
+    ("agent.compile", False)
+]  # pendulum-sac and breakout-dqn compile by default ("auto"); tested eagerly
 
 
 @pytest.mark.parametrize(
     ("preset", "agent_type", "extra"),
     [
-        ("pendulum-sac", SAC, [("agent.actor_layers", (32,)), ("agent.critic_layers", (32,))]),
+        ("pendulum-sac", SAC, [("agent.actor_layers", (32,)), ("agent.critic_layers", (32,)), *EAGER]),
         ("pendulum-td3", TD3, [("loop.update_period", 100), ("loop.gradient_steps", 100)]),
         ("cartpole-masked-rdqn", R2D2, []),
     ],
@@ -53,6 +56,7 @@ ATARI_TINY = [
     ("agent.conv_layers", ((4, 8, 8),)),
     ("agent.fc_layers", (16,)),
     ("env.atari.max_episode_steps", 300),
+    *EAGER,
 ]
 
 

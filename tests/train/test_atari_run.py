@@ -36,6 +36,7 @@ TINY = [
     ("epsilon_decay_steps", 100),
     ("terminal_on_life_loss", True),
     ("env.atari.max_episode_steps", 500),
+    ("agent.compile", False),  # the preset's "auto" would compile: the loop is tested eagerly
 ]
 
 

@@ -25,6 +25,7 @@ TINY = [
     ("checkpoint_interval", 300),
     ("progress_bar", False),
     ("tensorboard", False),
+    ("agent.compile", False),  # the stack eagerly; compiled updates: tests/agents/test_continuous_compiled.py
 ]
 
 

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from drivetrain.agents.compiling import CompileSetting, resolve_compile
 from drivetrain.agents.continuous.policy import ActorPolicy, Exploration
 from drivetrain.agents.continuous.transitions import Transitions
 from drivetrain.agents.loss_info import LossInfo, NonFiniteLossError
@@ -90,7 +91,7 @@ class OffPolicyActorCritic(abc.ABC):
         learning_rate_fraction: Schedule | None = None,
         device: str | torch.device,
         seed: int | None,
-        compile: bool = False,
+        compile: CompileSetting = False,
     ):
         self._device = torch.device(device)
         self._scale = ActionScale(action_spec).to(self._device)
@@ -137,7 +138,7 @@ class OffPolicyActorCritic(abc.ABC):
         self._train_step = 0
         self._weights_version = 0
         self._batch_checked = False
-        self._compile = bool(compile)
+        self._compile = resolve_compile(compile, self._device, self._name)
         self._compiled: Any = None
         self._compiled_for: list[int] = []  # ids of the optimizers it was built for
 
@@ -169,6 +170,11 @@ class OffPolicyActorCritic(abc.ABC):
     def train_sequence_length(self) -> int:
         """Steps per sampled window: 2 (one transition and the next time step)."""
         return 2
+
+    @property
+    def compiled(self) -> bool:
+        """Whether train calls run the compiled update (``compile`` True, or ``"auto"`` resolved so)."""
+        return self._compile
 
     @property
     def train_step(self) -> int:

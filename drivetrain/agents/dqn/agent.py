@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from drivetrain.agents.compiling import check_compiler
+from drivetrain.agents.compiling import CompileSetting, resolve_compile
 from drivetrain.agents.dqn import loss as loss_lib
 from drivetrain.agents.dqn.batch import DQNInputs, make_inputs
 from drivetrain.agents.dqn.compiled import CompiledUpdate
@@ -93,7 +93,7 @@ class DQN(QLearningAgent[nn.Module, QPolicy]):
         epsilon_greedy: float | Schedule = 0.1,
         seed: seeding.Seed = None,
         device: str | torch.device = "cpu",
-        compile: bool = False,
+        compile: CompileSetting = False,
     ):
         check_arguments("DQN", {"n_step": (n_step >= 1, ">= 1", n_step)})
         super().__init__(
@@ -117,8 +117,7 @@ class DQN(QLearningAgent[nn.Module, QPolicy]):
         )
         self._n_step = int(n_step)
         self._compiled: CompiledUpdate | None = None
-        if compile:
-            check_compiler(self._name)
+        if resolve_compile(compile, self._device, self._name):
             polyak = self._tau if self._target_update_period == 1 else None
             self._compiled = CompiledUpdate(
                 self._q_network,
@@ -134,6 +133,11 @@ class DQN(QLearningAgent[nn.Module, QPolicy]):
 
     def _check_networks(self, q_network: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         _check_optimizer(optimizer, q_network)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether train calls run the compiled update (``compile`` True, or ``"auto"`` resolved so)."""
+        return self._compiled is not None
 
     @property
     def train_sequence_length(self) -> int:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, TypedDict
 import numpy as np
 import torch
 
+from drivetrain.agents.compiling import resolve_compile
 from drivetrain.agents.dqn.agent import DQN
 from drivetrain.agents.dqn.config import DQNConfig
 from drivetrain.agents.dqn.loss import LossKind
@@ -45,13 +46,18 @@ class QLearningKwargs(TypedDict):
     device: str | torch.device
 
 
-def make_optimizer(config: DQNConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+def make_optimizer(
+    config: DQNConfig, params: Iterable[torch.nn.Parameter], compiled: bool | None = None
+) -> torch.optim.Optimizer:
     """Adam, RMSprop or RMSpropTF with the config's learning rate and constants.
 
-    Adam is fused where it can be (:func:`~drivetrain.agents.optimizers.adam`), except with
-    ``config.compile``: the compiled update steps the optimizer's state itself."""
+    Adam is fused where it can be (:func:`~drivetrain.agents.optimizers.adam`), except for a
+    compiled update (``compiled``; None: as ``config.compile`` resolves), which steps the
+    optimizer's state itself."""
+    if compiled is None:
+        compiled = resolve_compile(config.compile, config.device, "DQN")
     if config.optimizer == "adam":
-        if config.compile:
+        if compiled:
             return torch.optim.Adam(params, lr=config.learning_rate, eps=config.adam_eps)
         return adam(params, lr=config.learning_rate, eps=config.adam_eps)
     if config.optimizer == "rmsprop_tf":
@@ -93,13 +99,14 @@ def make_dqn(
         dueling=config.dueling,
         seed=network_seed,
     ).to(config.device)
+    compiled = resolve_compile(config.compile, config.device, "DQN")
     return DQN(
         time_step_spec,
         action_spec,
         q_network,
-        make_optimizer(config, q_network.parameters()),
+        make_optimizer(config, q_network.parameters(), compiled),
         **q_learning_kwargs(config, policy_seed),
-        compile=config.compile,
+        compile=compiled,
     )
 
 

@@ -97,13 +97,16 @@ class DQNConfig:
     device: str = "cpu"
     """PyTorch device of the networks and the updates ("cpu", "cuda", "cuda:1", ...)."""
 
-    compile: bool = False
-    """Run each update (loss, gradients, clipping, optimizer step) as one torch.compile-d function:
-    ~1.8x the updates/s on cartpole-dqn's network (the whole run 1.44x a hand-written loop's
-    speed, eager 1.06x), after a compilation at the start of each run of ~20 s the first time on
-    a machine (~3 s once torch's on-disk cache holds it), so it pays from ~60,000 updates (~9,000
-    with the cache); the same results within floating-point tolerance and the same checkpoints
-    (Adam, RMSprop, RMSpropTF)."""
+    compile: bool | Literal["auto"] = False
+    """Run each update (loss, gradients, clipping, optimizer step) as one torch.compile-d function.
+    True, False or "auto": compiled on the CPU when a C++ compiler is found (else eager, with a
+    warning), eager on other devices; the presets whose runs pay for the compilation set "auto"
+    (bench/compile_pays.py). On cartpole-dqn's network an update is ~1.7x as fast (0.55 vs 0.96
+    ms; the whole run 1.44x a hand-written loop's speed, eager 1.06x), the Nature CNN's 1.18x;
+    the compilation at the start of a run takes ~12-16 s the first time on a machine and ~3 s
+    once torch's on-disk cache holds it, so it pays from ~30,000 updates (~7,000 with the
+    cache). The same results within floating-point tolerance and the same checkpoints (Adam,
+    RMSprop, RMSpropTF)."""
 
     def __post_init__(self) -> None:
         check_fields(self)  # types first (a ConfigTypeError naming the field), then the ranges

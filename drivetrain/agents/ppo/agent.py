@@ -37,7 +37,7 @@ import torch
 from drivetrain.agents.actor_critic.agent import ActorCriticAgent
 from drivetrain.agents.actor_critic.networks import ActorCriticNetwork
 from drivetrain.agents.actor_critic.normalization import RunningMeanStd, discounted_returns
-from drivetrain.agents.compiling import check_compiler
+from drivetrain.agents.compiling import resolve_compile
 from drivetrain.agents.loss_info import LossInfo
 from drivetrain.agents.ppo.compiled import CompiledUpdate, minibatch_capacity, padded_inputs
 from drivetrain.agents.ppo.config import PPOConfig
@@ -85,8 +85,8 @@ class PPO(ActorCriticAgent):
         self._progress = 0
         self._compiled: CompiledUpdate | None = None
         self._capacity: int | None = None  # of the compiled update's minibatches, set by prepare
-        if config.compile:
-            check_compiler("PPO")
+        recurrent_auto = config.compile == "auto" and self._network.recurrent  # no compiled update
+        if not recurrent_auto and resolve_compile(config.compile, config.device, "PPO"):
             self._compiled = CompiledUpdate(
                 self._network,
                 self._optimizer,
@@ -101,6 +101,11 @@ class PPO(ActorCriticAgent):
     @property
     def config(self) -> PPOConfig:
         return self._config
+
+    @property
+    def compiled(self) -> bool:
+        """Whether train calls run the compiled update (``compile`` True, or ``"auto"`` resolved so)."""
+        return self._compiled is not None
 
     def prepare(self, trajectory: types.Trajectory, trained: np.ndarray | None = None) -> RolloutBatch:
         """GAE(λ) advantages and λ-returns of a rollout ``[E, T]`` from the values it holds."""

@@ -97,13 +97,16 @@ class PPOConfig:
     device: str = "cpu"
     """Torch device of the networks ("cpu", "cuda", "cuda:1", ...)."""
 
-    compile: bool = False
-    """Run each minibatch update (network, loss, gradients, clipping, Adam step) as one
-    torch.compile-d function (feed-forward networks only): ~2.2x the updates/s on cartpole-ppo's
-    network (the whole run 1.76x a hand-written loop's speed, eager 0.99x), after a compilation on
-    the run's first update of ~20 s (~4 s once torch's on-disk cache holds it), so it pays from
-    ~30,000 updates (~6,000 with the cache); the same results within floating-point tolerance and
-    the same checkpoints."""
+    compile: bool | Literal["auto"] = False
+    """Run each minibatch update (network, loss, gradients, clipping, Adam step) as one torch.compile-d
+    function (feed-forward networks only; "auto" leaves a recurrent core eager). True, False or
+    "auto": compiled on the CPU when a C++ compiler is found (else eager, with a warning), eager
+    on other devices; the presets whose runs pay for the compilation set "auto"
+    (bench/compile_pays.py). An update is 2.3-3.2x as fast on the presets' networks (the whole
+    cartpole-ppo run 1.76x a hand-written loop's speed, eager 0.99x); the compilation on the
+    run's first update takes ~16-26 s the first time on a machine and ~3-4 s once torch's
+    on-disk cache holds it, so it pays from ~25,000-37,000 updates (~6,000 with the cache). The
+    same results within floating-point tolerance and the same checkpoints."""
 
     def __post_init__(self) -> None:
         check_fields(self)  # types first (a ConfigTypeError naming the field), then the ranges
@@ -128,4 +131,8 @@ class PPOConfig:
         need(all(w >= 1 for w in self.layers), "layers", "widths >= 1")
         need(self.core in (None, "lstm", "gru"), "core", "'lstm', 'gru' or None")
         need(self.hidden_size >= 1, "hidden_size", "an integer >= 1")
-        need(not (self.compile and self.core is not None), "compile", "False with a recurrent core")
+        need(
+            not (self.compile is True and self.core is not None),
+            "compile",
+            "False or 'auto' with a recurrent core (it trains eagerly)",
+        )

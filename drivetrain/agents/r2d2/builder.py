@@ -39,7 +39,7 @@ def make_r2d2(
         time_step_spec,
         action_spec,
         q_network,
-        make_optimizer(config, q_network.parameters()),
+        make_optimizer(config, q_network.parameters(), compiled=False),  # no compiled update
         sequence_length=config.sequence_length,
         burn_in=config.burn_in,
         initial_state=config.initial_state,

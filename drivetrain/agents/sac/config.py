@@ -9,6 +9,7 @@ batch size, warm-up and schedule live in the loop config, and the presets cite t
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 from drivetrain.core.config_checks import check_fields, require
 
@@ -74,13 +75,16 @@ class SACConfig:
     device: str = "cpu"
     """Torch device of the networks ("cpu", "cuda", "cuda:1", ...)."""
 
-    compile: bool = False
+    compile: bool | Literal["auto"] = False
     """Run each update (the three losses, gradients, clipping, Adam steps and the Polyak targets) as
-    one torch.compile-d function: ~1.3x the updates/s on pendulum-sac's networks (one thread;
-    matrix products are most of the update), after a compilation at the start of each run of ~40 s
-    (~6 s once torch's on-disk cache holds it), so it pays from ~20,000 updates (~3,000 with the
-    cache); the same noise, results within floating-point tolerance and the same checkpoints (a
-    run may switch at one)."""
+    one torch.compile-d function. True, False or "auto": compiled on the CPU when a C++ compiler
+    is found (else eager, with a warning), eager on other devices; the presets whose runs pay
+    for the compilation set "auto" (bench/compile_pays.py). An update is 1.12-1.23x as fast on
+    the presets' networks (one thread; matrix products are most of it); the compilation at the
+    start of a run takes ~20 s the first time on a machine and ~3.5 s once torch's on-disk cache
+    holds it, so it pays from ~10,000-21,000 updates (~2,000-4,000 with the cache). The same
+    noise, results within floating-point tolerance and the same checkpoints (a run may switch at
+    one)."""
 
     def __post_init__(self) -> None:
         check_fields(self)  # types first (a ConfigTypeError naming the field), then the ranges

@@ -11,6 +11,7 @@ Noise scales are in unit actions: 0.1 is a tenth of each dimension's half range.
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 from drivetrain.core.config_checks import check_fields, require
 
@@ -67,13 +68,16 @@ class TD3Config:
     device: str = "cpu"
     """Torch device of the networks ("cpu", "cuda", "cuda:1", ...)."""
 
-    compile: bool = False
+    compile: bool | Literal["auto"] = False
     """Run each update (losses, gradients, clipping, Adam steps, the Polyak targets) as one
-    torch.compile-d function (two: with and without the actor's delayed update): ~1.3x the
-    updates/s on pendulum-sized networks (one thread; a noisy measurement), after compilations at
-    the start of each run of ~45 s (a few seconds once torch's on-disk cache holds them), so it
-    pays on runs of tens of thousands of updates; the same noise, results within floating-point
-    tolerance and the same checkpoints (a run may switch at one)."""
+    torch.compile-d function (two: with and without the actor's delayed update). True, False or
+    "auto": compiled on the CPU when a C++ compiler is found (else eager, with a warning), eager
+    on other devices; the presets whose runs pay for the compilation set "auto"
+    (bench/compile_pays.py). An update is 1.07-1.13x as fast on the presets' networks (one
+    thread); the compilations at the start of a run take ~25 s the first time on a machine and
+    ~4.5 s once torch's on-disk cache holds them, so they pay from ~34,000-40,000 updates
+    (~6,000-7,000 with the cache). The same noise, results within floating-point tolerance and
+    the same checkpoints (a run may switch at one)."""
 
     def __post_init__(self) -> None:
         check_fields(self)  # types first (a ConfigTypeError naming the field), then the ranges
