@@ -44,13 +44,12 @@ def resolve_compile(setting: CompileSetting, device: str | torch.device, owner: 
     what it costs, once per process) and on other devices, where the compiled update has not
     been measured against the eager one.
     """
-    if setting is True:
-        check_compiler(owner)
-        return True
-    if setting is False:
-        return False
     if setting != "auto":
-        raise ValueError(f"{owner}: compile must be True, False or 'auto', got {setting!r}")
+        if type(setting).__name__ not in ("bool", "bool_"):  # Python's or NumPy's
+            raise ValueError(f"{owner}: compile must be True, False or 'auto', got {setting!r}")
+        if setting:
+            check_compiler(owner)
+        return bool(setting)
     if torch.device(device).type != "cpu":
         return False
     if _compiler_missing() is not None:

@@ -94,6 +94,9 @@ def test_auto_is_eager_off_the_cpu_and_other_settings_are_refused():
     assert compiling.resolve_compile("auto", "meta", "X") is False
     with pytest.raises(ValueError, match=r"X: compile must be True, False or 'auto', got 'yes'"):
         compiling.resolve_compile("yes", "cpu", "X")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"X: compile must be True, False or 'auto', got 1"):
+        compiling.resolve_compile(1, "cpu", "X")  # a number is not a setting
+    assert compiling.resolve_compile(np.bool_(True), "cpu", "X") is True
 
 
 def test_auto_with_a_recurrent_ppo_core_trains_eagerly_and_true_is_refused():
