@@ -8,7 +8,7 @@ Measures environment steps per second (``num_envs`` x batched steps per second) 
     (same random actions, a reset when an episode ends) -- the floor;
 (c) ``drivetrain``: ``dt.envs.make("CartPole-v1", n)`` + ``StepDriver`` + ``RandomPolicy``
     with ``NumberOfEpisodes``, ``EnvironmentSteps``, ``AverageReturn``,
-    ``AverageEpisodeLength`` and, when ``drivetrain.replay.UniformReplay`` exists, its
+    ``AverageEpisodeLength`` and ``drivetrain.replay.UniformReplay``'s
     ``add_batch`` (capacity 100_000) as observers.
 
 They run in one process, in short chunks interleaved over ``--rounds`` rounds (so that
@@ -35,13 +35,9 @@ import numpy as np
 import drivetrain as dt
 from drivetrain.core import metrics
 from drivetrain.policies import RandomPolicy
+from drivetrain.replay import UniformReplay
 
 TARGET = 0.9
-
-try:  # written concurrently by another engineer; measured when it exists
-    from drivetrain.replay import UniformReplay
-except ImportError:  # pragma: no cover - depends on the state of the checkout
-    UniformReplay = None
 
 
 def gymnasium_loop(n: int) -> Callable[[int], int]:
@@ -111,7 +107,7 @@ def drivetrain_loop(
         metrics.AverageEpisodeLength(),
     ]
     what = "RandomPolicy + 4 metrics"
-    if with_replay and UniformReplay is not None:
+    if with_replay:
         replay = UniformReplay(policy.trajectory_spec, 100_000, n)
         observers.append(replay.add_batch)
         what += " + UniformReplay.add_batch"
@@ -145,11 +141,10 @@ def bench(n: int, steps: int, rounds: int) -> float:
         "raw": "(b) raw envs loop (floor)",
         "drivetrain": f"(c) drivetrain StepDriver [{what}]",
     }
-    if UniformReplay is not None:  # where the time goes: (c) without the replay buffer
-        runs["no_replay"], labels["no_replay"] = (
-            drivetrain_loop(n, with_replay=False)[0],
-            "(c') (c) without the replay",
-        )
+    runs["no_replay"], labels["no_replay"] = (  # where the time goes: (c) without the replay buffer
+        drivetrain_loop(n, with_replay=False)[0],
+        "(c') (c) without the replay",
+    )
     runs["unchecked"], labels["unchecked"] = (
         drivetrain_loop(n, checks=False)[0],
         "(c'') (c) without the observation and reward checks",
