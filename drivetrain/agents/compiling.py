@@ -36,13 +36,16 @@ CompileSetting = bool | Literal["auto"]
 """An agent's ``compile``: ``True``, ``False`` or ``"auto"`` (see :func:`resolve_compile`)."""
 
 
-def resolve_compile(setting: CompileSetting, device: str | torch.device, owner: str) -> bool:
+def resolve_compile(
+    setting: CompileSetting, device: str | torch.device, owner: str, supported: bool = True
+) -> bool:
     """Whether an agent with ``compile=setting`` on ``device`` runs its compiled update.
 
     ``True`` is checked for a C++ compiler (:func:`check_compiler`); ``"auto"`` is ``True`` on the
     CPU when a compiler is found, and ``False`` otherwise: without one (a ``UserWarning`` says
-    what it costs, once per process) and on other devices, where the compiled update has not
-    been measured against the eager one.
+    what it costs, once per process), on other devices, where the compiled update has not been
+    measured against the eager one, and where the agent has no compiled update for its networks
+    (``supported=False``: a recurrent core), which it refuses when ``setting`` is ``True``.
     """
     if setting != "auto":
         if type(setting).__name__ not in ("bool", "bool_"):  # Python's or NumPy's
@@ -50,7 +53,7 @@ def resolve_compile(setting: CompileSetting, device: str | torch.device, owner: 
         if setting:
             check_compiler(owner)
         return bool(setting)
-    if torch.device(device).type != "cpu":
+    if not supported or torch.device(device).type != "cpu":
         return False
     if _compiler_missing() is not None:
         _warn_eager_once()

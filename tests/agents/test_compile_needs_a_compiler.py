@@ -92,6 +92,7 @@ def test_auto_is_eager_off_the_cpu_and_other_settings_are_refused():
     assert compiling.resolve_compile("auto", "cpu", "X") is True
     assert compiling.resolve_compile("auto", torch.device("cuda"), "X") is False  # not measured there
     assert compiling.resolve_compile("auto", "meta", "X") is False
+    assert compiling.resolve_compile("auto", "cpu", "X", supported=False) is False  # e.g. a recurrent core
     with pytest.raises(ValueError, match=r"X: compile must be True, False or 'auto', got 'yes'"):
         compiling.resolve_compile("yes", "cpu", "X")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"X: compile must be True, False or 'auto', got 1"):

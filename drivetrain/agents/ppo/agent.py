@@ -85,8 +85,7 @@ class PPO(ActorCriticAgent):
         self._progress = 0
         self._compiled: CompiledUpdate | None = None
         self._capacity: int | None = None  # of the compiled update's minibatches, set by prepare
-        recurrent_auto = config.compile == "auto" and self._network.recurrent  # no compiled update
-        if not recurrent_auto and resolve_compile(config.compile, config.device, "PPO"):
+        if resolve_compile(config.compile, config.device, "PPO", supported=not self._network.recurrent):
             self._compiled = CompiledUpdate(
                 self._network,
                 self._optimizer,

@@ -47,7 +47,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from drivetrain.agents.compiling import check_compiler
 from drivetrain.agents.continuous.agent import OffPolicyActorCritic, Transitions
 from drivetrain.agents.loss_info import LossInfo
 from drivetrain.agents.sac import loss as loss_lib
@@ -192,7 +191,6 @@ class SAC(OffPolicyActorCritic):
         return _info(values.tolist(), t.num_valid)
 
     def _build_compiled(self) -> CompiledSACUpdate:
-        check_compiler(self._name)
         c = self._config
         return CompiledSACUpdate(
             self._sac_actor,

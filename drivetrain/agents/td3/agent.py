@@ -40,7 +40,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from drivetrain.agents.compiling import check_compiler
 from drivetrain.agents.continuous.agent import OffPolicyActorCritic, Transitions
 from drivetrain.agents.loss_info import LossInfo
 from drivetrain.agents.td3 import loss as loss_lib
@@ -147,7 +146,6 @@ class TD3(OffPolicyActorCritic):
         return self._info(values.tolist(), update_actor, t.num_valid)
 
     def _build_compiled(self) -> CompiledTD3Update:
-        check_compiler(self._name)
         c = self._config
         assert self._target_actor is not None
         return CompiledTD3Update(
