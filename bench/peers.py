@@ -4,7 +4,7 @@ Stable-Baselines3 is not a dependency: the script makes its own virtual environm
 (``--venv``, default ``bench/.peers-venv``, ignored by git) with ``torch==2.13.0`` (the CPU
 build on this machine), ``stable-baselines3`` and the Gymnasium / ale-py versions installed
 here, the first time it runs. Every run is a fresh process, timed from the outside (so both
-sides pay their imports), the two libraries alternating run by run; each uses one torch thread.
+sides pay their imports), the two libraries alternating run by run; each uses the same number of torch threads (``--threads``).
 
 Tasks (rl-baselines3-zoo's settings, which the presets follow):
 
@@ -12,10 +12,15 @@ Tasks (rl-baselines3-zoo's settings, which the presets follow):
   rl-zoo's CartPole-v1 hyperparameters;
 - ``ppo``: ``cartpole-ppo`` (100k env steps, 8 envs), SB3 ``PPO`` with rl-zoo's CartPole-v1 ones;
 - ``sac``: ``pendulum-sac`` (20k env steps), SB3 ``SAC`` with rl-zoo's Pendulum-v1 ones;
-- ``atari``: DQN with the Nature CNN on Breakout, 1 environment, ``--atari-steps`` agent steps
-  (updates every 4 steps after 1,000 (a quarter of a shorter budget); batch 32; a replay of 10k;
-  the target network copied every 1,000 agent steps: SB3 counts them in env steps, drivetrain in
-  its 250 updates), agent steps per second.
+- ``atari``: DQN with the Nature CNN on Breakout, 1 environment, ``--atari-steps`` agent steps,
+  agent steps per second. Both sides on SB3's Atari DQN settings: ``breakout-dqn-nature``'s
+  preprocessing (SB3's ``AtariWrapper``: 30 no-op starts, a lost life terminal for training
+  and followed by FIRE, rewards clipped to [-1, 1]) with SB3's learner: Adam (lr 2.5e-4,
+  ε 1e-8), gradients clipped to a global norm of 10, Huber loss, γ 0.99, batch 32, a replay
+  of 10k, updates every 4 steps after 1,000 (a quarter of a shorter budget), the target
+  network copied every 1,000 agent steps (SB3 counts env steps, drivetrain its 250 updates),
+  ε-greedy at 0.05 once learning starts (SB3's schedule reaches 0.05 at 10 % of the budget,
+  the end of the warm-up).
 
 Returns: the greedy mean over 10 episodes after training (drivetrain's ``eval.json``; SB3's
 ``evaluate_policy(deterministic=True)`` on a fresh environment seeded alike), every seed
@@ -23,7 +28,10 @@ side by side. The target of issue 14: drivetrain's wall time ≤ 0.5× SB3's wit
 worse; on Atari ≥ 1.5× SB3's agent steps per second.
 
     python bench/peers.py [--tasks dqn ppo sac atari] [--seeds 0 1 2] [--atari-steps 10000]
-                          [--venv bench/.peers-venv] [--scale 1.0] [--compile]
+                          [--venv bench/.peers-venv] [--scale 1.0] [--compile] [--threads 1]
+
+``--threads`` is both sides' torch intra-op threads (``torch.set_num_threads``,
+``OMP_NUM_THREADS``, drivetrain's ``loop.torch_threads``); 1 by default.
 
 ``--compile`` runs drivetrain with ``agent.compile=True``; its wall time includes the
 compilation (torch's on-disk cache, warm after the first run on a machine, shortens it).
@@ -49,12 +57,12 @@ SB3_VERSION = "2.9.2"
 SB3_SCRIPT = r"""
 import json, sys, time
 import gymnasium as gym, numpy as np, torch
-torch.set_num_threads(1)
 from stable_baselines3 import DQN, PPO, SAC
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.env_util import make_vec_env, make_atari_env
 from stable_baselines3.common.vec_env import VecFrameStack
 task, seed, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+torch.set_num_threads(int(sys.argv[4]))
 atari_starts = min(1000, steps // 4)
 def lin(v):
     return lambda progress: progress * v
@@ -94,21 +102,30 @@ if eval_env is not None:
 print("RESULT " + json.dumps(result))
 """
 
-PRESETS = {"dqn": "cartpole-dqn", "ppo": "cartpole-ppo", "sac": "pendulum-sac", "atari": "breakout-dqn"}
+PRESETS = {
+    "dqn": "cartpole-dqn",
+    "ppo": "cartpole-ppo",
+    "sac": "pendulum-sac",
+    "atari": "breakout-dqn-nature",
+}
 BUDGETS = {"dqn": 50_000, "ppo": 100_000, "sac": 20_000}
 
 
-def drivetrain_command(task: str, seed: int, steps: int, run_dir: str, compile: bool = False) -> list[str]:
+def drivetrain_command(
+    task: str, seed: int, steps: int, run_dir: str, compile: bool = False, threads: int = 1
+) -> list[str]:
     overrides = [
         "--seed", str(seed), "--loop.total_env_steps", str(steps), "--loop.eval_interval", "0",
-        "--loop.stop_at_return", "none", "--loop.torch_threads", "1",
+        "--loop.stop_at_return", "none", "--loop.torch_threads", str(threads),
     ]  # fmt: skip
     overrides += ["--agent.compile", "true" if compile else "false"]  # presets may say "auto"
-    if task == "atari":
+    if task == "atari":  # SB3's DQN on the Nature preset's preprocessing (the module's docstring)
         overrides += [
             "--loop.learning_starts", str(min(1000, steps // 4)), "--loop.batch_size", "32",
-            "--replay.capacity", "10000",
-            "--agent.target_update_period", "250", "--loop.final_eval_episodes", "1",
+            "--replay.capacity", "10000", "--agent.target_update_period", "250",
+            "--agent.optimizer", "adam", "--agent.learning_rate", "2.5e-4", "--agent.adam_eps", "1e-8",
+            "--agent.gradient_clipping", "10", "--agent.epsilon_start", "0.05", "--agent.epsilon_end", "0.05",
+            "--env.atari.fire_on_life_loss", "true", "--loop.final_eval_episodes", "1",
             "--env.atari.max_episode_steps", "2000", "--loop.checkpoint_interval", "0",
         ]  # fmt: skip
     return [
@@ -145,7 +162,13 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
 
 
 def run_pair(
-    task: str, seed: int, steps: int, peers: Path, env: dict[str, str], compile: bool = False
+    task: str,
+    seed: int,
+    steps: int,
+    peers: Path,
+    env: dict[str, str],
+    compile: bool = False,
+    threads: int = 1,
 ) -> dict[str, float]:
     """One run of each (in an order that flips with the seed); wall seconds and returns."""
     out: dict[str, float] = {}
@@ -153,12 +176,14 @@ def run_pair(
         sides = ["drivetrain", "sb3"] if seed % 2 == 0 else ["sb3", "drivetrain"]
         for side in sides:
             if side == "drivetrain":
-                wall, _ = timed(drivetrain_command(task, seed, steps, f"{tmp}/run", compile), env)
+                wall, _ = timed(drivetrain_command(task, seed, steps, f"{tmp}/run", compile, threads), env)
                 evaluation = json.loads(Path(f"{tmp}/run/eval.json").read_text())
                 out["drivetrain_wall"] = wall
                 out["drivetrain_return"] = evaluation["mean_return"]
             else:
-                wall, stdout = timed([str(peers), "-c", SB3_SCRIPT, task, str(seed), str(steps)], env)
+                wall, stdout = timed(
+                    [str(peers), "-c", SB3_SCRIPT, task, str(seed), str(steps), str(threads)], env
+                )
                 result = json.loads(stdout.split("RESULT ", 1)[1])
                 out["sb3_wall"] = wall
                 out["sb3_return"] = result.get("mean_return", float("nan"))
@@ -179,9 +204,11 @@ def main() -> None:
         action="store_true",
         help="drivetrain with agent.compile=True (its wall time includes the compilation)",
     )
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads, both sides")
     args = parser.parse_args()
     peers = make_venv(args.venv)
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+    threads = str(args.threads)
+    env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, MPLBACKEND="Agg")
     print(f"`python {' '.join(sys.argv)}`; {os.cpu_count()} CPUs; stable-baselines3 {SB3_VERSION}\n")
     print(
         "| task | seed | drivetrain s | SB3 s | time ratio (drivetrain / SB3) | drivetrain return | SB3 return |"
@@ -191,7 +218,7 @@ def main() -> None:
         steps = int((args.atari_steps if task == "atari" else BUDGETS[task]) * args.scale)
         ratios = []
         for seed in args.seeds:
-            r = run_pair(task, seed, steps, peers, env, args.compile)
+            r = run_pair(task, seed, steps, peers, env, args.compile, args.threads)
             ratios.append(r["drivetrain_wall"] / r["sb3_wall"])
             print(
                 f"| {task} ({steps:,} steps) | {seed} | {r['drivetrain_wall']:.1f} | {r['sb3_wall']:.1f} | "

@@ -4,7 +4,9 @@
 (checkpointed by :meth:`Learner.state_dict`):
 
 - **Collects.** Before each fragment the learner starts a collect on every idle collector
-  (up to the transport's ``max_in_flight``, in round-robin order from ``cursor``) of
+  (up to the transport's ``max_in_flight``, in round-robin order from ``cursor``; on a
+  ``concurrent`` transport also as soon as a fragment arrives, so that its collector steps
+  the next one while the learner inserts and trains on it) of
   ``min(fragment, target - inserted - requested)`` env steps (``fragment``:
   ``execution.fragment_steps``, else ``loop.update_period``), ``target`` being
   ``loop.learning_starts`` during the warm-up (the warm-up policy plays) and
@@ -183,6 +185,8 @@ class Learner:
         t0 = time.perf_counter()
         got = self.transport.next_fragment()
         t1 = time.perf_counter()
+        if self.transport.concurrent:  # its collector steps the next fragment while this one trains
+            self._start_collects()
         self._insert(got)
         advance_bar(bar, got.fragment)
         if not got.warmup and execution.samples_per_insert is None:

@@ -91,6 +91,7 @@ class RayTransport:
     def __init__(self, on_fragment: Callable[[RayTransport, Collected], None] | None = None):
         self.on_fragment = on_fragment
         self.max_in_flight = 1
+        self.concurrent = True
         self.restarts = 0
         self._actors: list[Any] = []
         self._pids: list[int] = []

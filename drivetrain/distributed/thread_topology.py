@@ -38,6 +38,8 @@ __all__ = ["ThreadTransport"]
 class ThreadTransport(InProcessTransport):
     """Collectors in threads of this process; see the module docstring."""
 
+    concurrent = True
+
     def __init__(self) -> None:
         super().__init__()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None

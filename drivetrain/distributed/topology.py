@@ -75,6 +75,9 @@ class Transport(Protocol):
 
     max_in_flight: int
     """Collects the learner keeps running at once."""
+    concurrent: bool
+    """Whether collects run while the learner trains (threads, Ray processes): the learner then
+    starts a collector's next collect as soon as its fragment arrives, before training on it."""
     restarts: int
     """Collectors found restarted (and renumbered) so far in this session."""
 
@@ -119,6 +122,7 @@ class InProcessTransport:
     """Collectors and the replay server as plain objects, called in the learner's order (deterministic)."""
 
     max_in_flight = 1
+    concurrent = False
 
     def __init__(self) -> None:
         self.restarts = 0

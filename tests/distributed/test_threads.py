@@ -6,8 +6,11 @@ import threading
 import pytest
 from test_runner import tiny
 
+from drivetrain.distributed import learner as learner_module
 from drivetrain.distributed.collector import Collector
+from drivetrain.distributed.runner import train_distributed
 from drivetrain.distributed.thread_topology import ThreadTransport
+from drivetrain.distributed.topology import InProcessTransport
 from drivetrain.train import ConfigError, apply_overrides, get_preset, load_checkpoint, train
 
 
@@ -84,3 +87,41 @@ def test_the_thread_transport_is_the_default_of_the_threads_backend():
         tiny(("execution.backend", "processes"))
     with pytest.raises(ConfigError, match=r"execution\.fragment_steps"):
         train(threads(("execution.fragment_steps", "5")), "unused")
+
+
+def sequenced(base, events):
+    """A ``base`` transport that records, in the learner's thread, when collects start and fragments arrive."""
+
+    class Sequenced(base):
+        def collect(self, *args, **kwargs):
+            events.append("collect")
+            super().collect(*args, **kwargs)
+
+        def next_fragment(self):
+            got = super().next_fragment()
+            events.append("fragment")
+            return got
+
+    return Sequenced()
+
+
+@pytest.mark.parametrize("base", [ThreadTransport, InProcessTransport])
+def test_a_lone_collector_steps_its_next_fragment_while_the_learner_trains(tmp_path, monkeypatch, base):
+    events: list[str] = []
+    real = learner_module.train_batch
+
+    def train_batch(*args, **kwargs):
+        events.append("train")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(learner_module, "train_batch", train_batch)
+    transport = sequenced(base, events)
+    result = train_distributed(
+        threads(("execution.collectors", "1")), tmp_path / "run", transport=transport, verbose=False
+    )
+    # the fragments trained on (all but the warm-up's): was the next collect started before training?
+    trained = [i for i, e in enumerate(events) if e == "fragment" and "train" in events[i + 1 : i + 3]]
+    assert len(trained) >= 5 and result.train_steps > 0
+    ahead = [events[i + 1] == "collect" for i in trained[:-1]]
+    # threads: always; in-process (same seed, same run): never, collects stay in the learner's order
+    assert all(ahead) if base is ThreadTransport else not any(ahead)
