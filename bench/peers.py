@@ -29,6 +29,13 @@ worse; on Atari ≥ 1.5× SB3's agent steps per second.
 
     python bench/peers.py [--tasks dqn ppo sac atari] [--seeds 0 1 2] [--atari-steps 10000]
                           [--venv bench/.peers-venv] [--scale 1.0] [--compile] [--threads 1]
+                          [--atari-execution threads]
+
+``--atari-execution threads`` (the default) runs drivetrain's Atari task with collection beside
+learning: ``--execution.backend threads --execution.collectors 1 --execution.fragment_steps 32``
+(one collector thread steps the environment and acts with weights at most one fragment old
+while the learner trains; the updates per env step stay the config's); ``local`` runs the
+single-process loop.
 
 ``--threads`` is both sides' torch intra-op threads (``torch.set_num_threads``,
 ``OMP_NUM_THREADS``, drivetrain's ``loop.torch_threads``); 1 by default.
@@ -112,7 +119,13 @@ BUDGETS = {"dqn": 50_000, "ppo": 100_000, "sac": 20_000}
 
 
 def drivetrain_command(
-    task: str, seed: int, steps: int, run_dir: str, compile: bool = False, threads: int = 1
+    task: str,
+    seed: int,
+    steps: int,
+    run_dir: str,
+    compile: bool = False,
+    threads: int = 1,
+    atari_execution: str = "threads",
 ) -> list[str]:
     overrides = [
         "--seed", str(seed), "--loop.total_env_steps", str(steps), "--loop.eval_interval", "0",
@@ -128,6 +141,11 @@ def drivetrain_command(
             "--env.atari.fire_on_life_loss", "true", "--loop.final_eval_episodes", "1",
             "--env.atari.max_episode_steps", "2000", "--loop.checkpoint_interval", "0",
         ]  # fmt: skip
+        if atari_execution == "threads":  # collection beside learning
+            overrides += [
+                "--execution.backend", "threads", "--execution.collectors", "1",
+                "--execution.fragment_steps", "32",
+            ]  # fmt: skip
     return [
         sys.executable,
         "-m",
@@ -169,6 +187,7 @@ def run_pair(
     env: dict[str, str],
     compile: bool = False,
     threads: int = 1,
+    atari_execution: str = "threads",
 ) -> dict[str, float]:
     """One run of each (in an order that flips with the seed); wall seconds and returns."""
     out: dict[str, float] = {}
@@ -176,7 +195,10 @@ def run_pair(
         sides = ["drivetrain", "sb3"] if seed % 2 == 0 else ["sb3", "drivetrain"]
         for side in sides:
             if side == "drivetrain":
-                wall, _ = timed(drivetrain_command(task, seed, steps, f"{tmp}/run", compile, threads), env)
+                wall, _ = timed(
+                    drivetrain_command(task, seed, steps, f"{tmp}/run", compile, threads, atari_execution),
+                    env,
+                )
                 evaluation = json.loads(Path(f"{tmp}/run/eval.json").read_text())
                 out["drivetrain_wall"] = wall
                 out["drivetrain_return"] = evaluation["mean_return"]
@@ -205,6 +227,12 @@ def main() -> None:
         help="drivetrain with agent.compile=True (its wall time includes the compilation)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads, both sides")
+    parser.add_argument(
+        "--atari-execution",
+        choices=["threads", "local"],
+        default="threads",
+        help="drivetrain's Atari run: collection beside learning (threads) or the single-process loop",
+    )
     args = parser.parse_args()
     peers = make_venv(args.venv)
     threads = str(args.threads)
@@ -218,7 +246,7 @@ def main() -> None:
         steps = int((args.atari_steps if task == "atari" else BUDGETS[task]) * args.scale)
         ratios = []
         for seed in args.seeds:
-            r = run_pair(task, seed, steps, peers, env, args.compile, args.threads)
+            r = run_pair(task, seed, steps, peers, env, args.compile, args.threads, args.atari_execution)
             ratios.append(r["drivetrain_wall"] / r["sb3_wall"])
             print(
                 f"| {task} ({steps:,} steps) | {seed} | {r['drivetrain_wall']:.1f} | {r['sb3_wall']:.1f} | "
