@@ -52,7 +52,8 @@ class ExecutionConfig:
     """How far samples may run ahead of or behind samples_per_insert x inserts, in samples;
     None: derived from the ratio, the minimum size and the batch sizes (the smallest that cannot deadlock or more)."""
     weight_publish_period: int = 1
-    """Learner updates (train steps) between two broadcasts of the weights to the collectors."""
+    """Learner updates (train steps) between two broadcasts of the weights to the collectors; a broadcast
+    goes out when a collect starts (collectors take new weights then), so 1 means the latest weights."""
     batches_per_sample: int = 4
     """Batches the learner takes from the replay actor per call (fewer round trips)."""
     ray_address: str | None = None

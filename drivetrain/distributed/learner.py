@@ -19,8 +19,11 @@
   pro rata), trained at once while the replay has windows (``owed`` carries the rest); with it,
   the learner trains as long as the rate limiter allows. Each sample call takes up to
   ``execution.batches_per_sample`` batches; while they train, the next call is on its way.
-- **Weights.** ``get_policy_weights(agent)`` goes to every collector at the start and whenever
-  ``execution.weight_publish_period`` updates passed since the last broadcast.
+- **Weights.** ``get_policy_weights(agent)`` goes to every collector at the start, and when a
+  collect starts if ``execution.weight_publish_period`` updates passed since the last broadcast:
+  a collector applies weights only when a collect starts, so a broadcast between two collect
+  starts would never be acted with (it only cost a copy of the weights, or on Ray an object
+  store put and a call to every collector).
 """
 
 from __future__ import annotations
@@ -215,6 +218,8 @@ class Learner:
             num_steps = min(self.config.execution.fragment(loop.update_period), target - done)
             if num_steps <= 0:
                 return
+            if self.agent.train_step - schedule.published >= self.config.execution.weight_publish_period:
+                self._publish()  # a collector takes weights when a collect starts, so they go now
             transport.collect(index, num_steps, warmup)
             busy.add(index)
             schedule.requested += num_steps
@@ -242,7 +247,7 @@ class Learner:
 
         While one sample call's batches train, the next call is already on its way (when more
         updates are due), so the replay samples and sends while the learner computes."""
-        loop, execution = self.config.loop, self.config.execution
+        loop = self.config.loop
         done = 0
         take = self._sample(self._want(limit, done))
         while take is not None:
@@ -260,8 +265,6 @@ class Learner:
                 self.source.trained(Batch(windows, weights, info), loss_info)
             if not refused:
                 self.schedule.owed = max(self.schedule.owed - len(batches), 0)
-            if self.agent.train_step - self.schedule.published >= execution.weight_publish_period:
-                self._publish()
         return done
 
     def _want(self, limit: int | None, done: int) -> int:

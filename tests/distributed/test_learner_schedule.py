@@ -86,3 +86,34 @@ def test_bad_fragment_steps_are_refused_by_name(tmp_path, monkeypatch, overrides
     with pytest.raises((ConfigError, ValueError), match=match):
         run(tiny(*overrides), tmp_path / "bad", monkeypatch)
     assert not (tmp_path / "bad").exists()
+
+
+def test_weights_go_out_when_a_collect_starts_and_collectors_act_with_the_latest(tmp_path, monkeypatch):
+    published, started = [], []
+    real_get = learner_module.get_policy_weights
+
+    def get(agent):
+        published.append(agent.train_step)
+        return real_get(agent)
+
+    monkeypatch.setattr(learner_module, "get_policy_weights", get)
+
+    class Started(InProcessTransport):
+        def collect(self, index, num_steps, warmup, count_boundaries=False):
+            started.append(published[-1] if published else None)
+            super().collect(index, num_steps, warmup, count_boundaries)
+
+        def next_fragment(self):
+            got = super().next_fragment()
+            started.append(("acted with", got.fragment.weights_version))
+            return got
+
+    config = tiny(("execution.collectors", "1"), ("execution.batches_per_sample", "2"))
+    result = train_distributed(config, tmp_path / "run", transport=Started(), verbose=False)
+    collects = [s for s in started if not isinstance(s, tuple)]
+    # 8 updates per fragment in calls of 2 batches: one broadcast per collect, not one per call
+    assert result.train_steps >= 8 * 5
+    assert len(published) <= len(collects) + 1 < result.train_steps // 2
+    # every collect acts with the weights of the learner's latest update when it started
+    acted = [s[1] for s in started if isinstance(s, tuple)]
+    assert acted[-1] == collects[-1] and acted == collects
