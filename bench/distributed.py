@@ -312,8 +312,8 @@ def report(
             b = ms[0].broadcasts
             line += (
                 f"; updates/s {fmt(u_ratio, '.2f')}x local's; {b} broadcasts in the run "
-                f"({b / max(r.train_steps, 1):.2f} per update: after each sample call of up to "
-                f"`execution.batches_per_sample` batches, at `execution.weight_publish_period` 1)"
+                f"({b / max(r.train_steps, 1):.2f} per update: when a collect starts, at "
+                f"`execution.weight_publish_period` 1)"
             )
             restarts = sum(m.restarts for m in ms)
             line += f"; {restarts} collector restarts" if restarts else ""
