@@ -22,7 +22,9 @@ devices, where the compiled updates have not been measured.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 import types
 import warnings
 from collections.abc import Callable
@@ -52,13 +54,43 @@ def resolve_compile(
             raise ValueError(f"{owner}: compile must be True, False or 'auto', got {setting!r}")
         if setting:
             check_compiler(owner)
+            if torch.device(device).type == "cpu":
+                _probe_cpu_in_background()
         return bool(setting)
     if not supported or torch.device(device).type != "cpu":
         return False
     if _compiler_missing() is not None:
         _warn_eager_once()
         return False
+    _probe_cpu_in_background()
     return True
+
+
+@functools.cache
+def _probe_cpu_in_background() -> None:
+    """Starts inductor's probe of the CPU's vector instructions in a daemon thread (once per process).
+
+    Before it builds its first CPU kernels, inductor compiles a test library for each kind of
+    vector instructions the CPU lists and loads each in a new Python process, to pick the widest
+    that works: about a second, paid on the first compiled call of every process, however warm
+    its cache. Started when an agent resolves to compile on the CPU, the probe runs beside what
+    comes before the first update (the environments, the replay's warm-up): the thread mostly
+    waits for its child processes, without the GIL. The first compilation reads the probe's
+    cached answer, or probes itself when it comes first. The modules the probe needs are
+    imported here, so that the thread imports nothing beside the main thread.
+    """
+    try:
+        import torch._inductor.codecache
+        import torch._inductor.cpp_builder  # noqa: F401
+        from torch._inductor.cpu_vec_isa import pick_vec_isa
+    except ImportError:  # moved in another torch version: the first compilation probes
+        return
+
+    def probe() -> None:
+        with contextlib.suppress(Exception):  # the first compilation probes again and reports it
+            pick_vec_isa()
+
+    threading.Thread(target=probe, name="drivetrain-cpu-probe", daemon=True).start()
 
 
 @functools.cache

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["RMSpropTF", "adam"]
+__all__ = ["RMSpropTF", "adam", "load_optimizer_state"]
 
 
 def adam(params: Iterable[torch.Tensor], *, lr: float, eps: float = 1e-8) -> torch.optim.Adam:
@@ -47,6 +47,37 @@ def adam(params: Iterable[torch.Tensor], *, lr: float, eps: float = 1e-8) -> tor
     devices = torch.utils._foreach_utils._get_fused_kernels_supported_devices()
     fused = bool(params) and all(p.is_floating_point() and p.device.type in devices for p in params)
     return torch.optim.Adam(params, lr=lr, eps=eps, fused=fused or None)
+
+
+def load_optimizer_state(
+    optimizer: torch.optim.Optimizer, state: dict[str, Any], *, keep_hyperparameters: bool = True
+) -> None:
+    """``optimizer.load_state_dict(state)``, then two repairs of what it leaves.
+
+    - With ``keep_hyperparameters``, every ``param_groups`` entry but the parameters (learning
+      rate, epsilon, ...) stays what it was before: an agent built from a config with a new
+      learning rate trains with it after loading an older checkpoint.
+    - Each state tensor shaped like its parameter gets the parameter's memory layout. The
+      loaded tensors keep the strides they were saved with (a checkpoint's are contiguous),
+      while a first step creates them like the parameter (channels-last convolution weights:
+      :mod:`drivetrain.networks.conv`); so the steps after a resume run on the same layouts as
+      those of the run it continues.
+    """
+    built = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    if keep_hyperparameters:
+        for group, hyperparameters in zip(optimizer.param_groups, built, strict=True):
+            group.update(hyperparameters)
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            moments = optimizer.state.get(p, {})
+            for key, value in moments.items():
+                if (
+                    isinstance(value, torch.Tensor)
+                    and value.shape == p.shape
+                    and value.stride() != p.stride()
+                ):
+                    moments[key] = torch.empty_like(p, dtype=value.dtype, device=value.device).copy_(value)
 
 
 class RMSpropTF(torch.optim.Optimizer):

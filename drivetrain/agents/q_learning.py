@@ -40,6 +40,7 @@ from torch import nn
 
 from drivetrain.agents.dqn.loss import LossKind
 from drivetrain.agents.loss_info import LossInfo
+from drivetrain.agents.optimizers import load_optimizer_state
 from drivetrain.core import seeding, specs, types
 from drivetrain.core.policy import Policy
 from drivetrain.core.schedules import Schedule
@@ -317,9 +318,6 @@ class QLearningAgent(abc.ABC, Generic[NetworkT, PolicyT]):
             raise KeyError(f"{self._name}.load_state_dict: missing keys {sorted(missing)}")
         self._q_network.load_state_dict(state["q_network"])
         self._target_network.load_state_dict(state["target_network"])
-        built = [{k: v for k, v in group.items() if k != "params"} for group in self._optimizer.param_groups]
-        self._optimizer.load_state_dict(state["optimizer"])
-        for group, hyperparameters in zip(self._optimizer.param_groups, built, strict=True):
-            group.update(hyperparameters)
+        load_optimizer_state(self._optimizer, state["optimizer"])
         self._train_step = int(state["train_step"])
         self._collect_policy.load_state_dict(state["collect_policy"])

@@ -1,5 +1,6 @@
 """RMSpropTF (ε inside the root) against updates worked out by hand, and the presets' optimizers."""
 
+import copy
 import dataclasses
 import io
 import math
@@ -144,3 +145,52 @@ def test_dqn_adam_is_fused_except_when_the_update_is_compiled():
     params = [torch.nn.Parameter(torch.zeros(3))]
     assert make_optimizer(DQNConfig(), params).defaults["fused"] is True
     assert not make_optimizer(DQNConfig(compile=True), params).defaults["fused"]
+
+
+# ---------------------------------------------------------------------- loading a checkpoint's state
+def channels_last_adam(lr: float = 1e-2) -> tuple[torch.nn.Parameter, torch.optim.Optimizer]:
+    weight = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5) / 100
+    p = torch.nn.Parameter(weight.contiguous(memory_format=torch.channels_last))
+    return p, adam([p], lr=lr)
+
+
+def step_with(p: torch.nn.Parameter, optimizer: torch.optim.Optimizer, seed: int) -> None:
+    grad = torch.randn(p.shape, generator=torch.Generator().manual_seed(seed))
+    p.grad = grad.contiguous(memory_format=torch.channels_last)  # as a convolution's backward gives it
+    optimizer.step()
+
+
+def test_loaded_state_takes_its_parameters_memory_layout_and_continues_bit_for_bit():
+    from drivetrain.agents.optimizers import load_optimizer_state
+
+    p, optimizer = channels_last_adam()
+    for seed in range(3):
+        step_with(p, optimizer, seed)
+    assert optimizer.state[p]["exp_avg"].stride() == p.stride()  # a first step makes them like p
+    # a checkpoint written while the weights were in the default format: contiguous moments
+    saved = copy.deepcopy(optimizer.state_dict())
+    for key in ("exp_avg", "exp_avg_sq"):
+        saved["state"][0][key] = saved["state"][0][key].contiguous()
+
+    q, restored = channels_last_adam()
+    with torch.no_grad():
+        q.copy_(p)
+    load_optimizer_state(restored, saved)
+    for key in ("exp_avg", "exp_avg_sq"):
+        assert restored.state[q][key].stride() == q.stride(), key
+        assert torch.equal(restored.state[q][key], optimizer.state[p][key])
+    for seed in range(3, 6):
+        step_with(p, optimizer, seed)
+        step_with(q, restored, seed)
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_loading_keeps_the_built_learning_rate_only_when_asked(keep):
+    from drivetrain.agents.optimizers import load_optimizer_state
+
+    p, optimizer = channels_last_adam(lr=1e-2)
+    step_with(p, optimizer, 0)
+    _, rebuilt = channels_last_adam(lr=5e-3)  # a resumed run with a new learning rate
+    load_optimizer_state(rebuilt, optimizer.state_dict(), keep_hyperparameters=keep)
+    assert rebuilt.param_groups[0]["lr"] == (5e-3 if keep else 1e-2)

@@ -65,6 +65,20 @@ def test_cnn_permutes_channels_last_and_scales_uint8():
     assert torso.output_dim == 3 * 4 * 5
 
 
+@pytest.mark.parametrize("frames_first", [False, True])
+def test_cnn_convolves_in_the_channels_last_format_with_nchw_values(frames_first):
+    torso = ConvTorso((12, 12, 4), [(8, 4, 2), (6, 3, 1)], scale=1.0 / 255.0, generator=make_generator(0))
+    for conv in torso.convs[::2]:
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randint(0, 256, (3, 4, 12, 12), dtype=torch.uint8)  # frames first in memory: a replay's stacks
+    x = x.permute(0, 2, 3, 1) if frames_first else x.permute(0, 2, 3, 1).contiguous()
+    expected = x.permute(0, 3, 1, 2).contiguous().float() / 255.0  # the default NCHW format, written out
+    for conv in torso.convs[::2]:
+        weight = conv.weight.contiguous()
+        expected = torch.relu(functional.conv2d(expected, weight, conv.bias, stride=conv.stride))
+    torch.testing.assert_close(torso(x), expected.flatten(1), rtol=1e-5, atol=1e-6)
+
+
 def test_float_images_are_not_scaled():
     spec = specs.ArraySpec((8, 8, 1), np.float32)
     net = QNetwork(spec, ACTIONS, conv_layers=[(2, 3, 1)], fc_layers=(), seed=0)

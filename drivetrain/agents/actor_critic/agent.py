@@ -27,7 +27,7 @@ from drivetrain.agents.actor_critic.distributions import (
 from drivetrain.agents.actor_critic.networks import ActorCriticNetwork, ActorCriticOutput
 from drivetrain.agents.actor_critic.policy import ActorCriticPolicy
 from drivetrain.agents.loss_info import LossInfo, NonFiniteLossError
-from drivetrain.agents.optimizers import adam
+from drivetrain.agents.optimizers import adam, load_optimizer_state
 from drivetrain.agents.tensors import to_torch
 from drivetrain.core import nest, seeding, types
 from drivetrain.core.schedules import Schedule, as_schedule
@@ -248,7 +248,7 @@ class ActorCriticAgent(abc.ABC):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._network.load_state_dict(state["network"])
-        self._optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self._optimizer, state["optimizer"], keep_hyperparameters=False)
         self._train_step = int(state["train_step"])
         self._weights_version = int(state["weights_version"])
         self._collect_policy.load_state_dict(state["collect_policy"])

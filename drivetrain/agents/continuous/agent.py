@@ -41,7 +41,7 @@ from drivetrain.agents.compiling import CompileSetting, resolve_compile
 from drivetrain.agents.continuous.policy import ActorPolicy, Exploration
 from drivetrain.agents.continuous.transitions import Transitions
 from drivetrain.agents.loss_info import LossInfo, NonFiniteLossError
-from drivetrain.agents.optimizers import adam
+from drivetrain.agents.optimizers import adam, load_optimizer_state
 from drivetrain.agents.tensors import to_torch
 from drivetrain.core import seeding, specs, types
 from drivetrain.core.schedules import Schedule
@@ -384,10 +384,7 @@ class OffPolicyActorCritic(abc.ABC):
             raise KeyError(f"{self._name}.load_state_dict: missing keys {sorted(missing)}")
         self._networks.load_state_dict(state["network"])
         for name, optimizer in self._optimizers.items():
-            built = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
-            optimizer.load_state_dict(state["optimizers"][name])
-            for group, hyperparameters in zip(optimizer.param_groups, built, strict=True):
-                group.update(hyperparameters)
+            load_optimizer_state(optimizer, state["optimizers"][name])
         self._train_step = int(state["train_step"])
         self._weights_version = int(state.get("weights_version", self._train_step))
         self._collect_policy.load_state_dict(state["collect_policy"])
