@@ -58,10 +58,11 @@ def load_optimizer_state(
       rate, epsilon, ...) stays what it was before: an agent built from a config with a new
       learning rate trains with it after loading an older checkpoint.
     - Each state tensor shaped like its parameter gets the parameter's memory layout. The
-      loaded tensors keep the strides they were saved with (a checkpoint's are contiguous),
-      while a first step creates them like the parameter (channels-last convolution weights:
-      :mod:`drivetrain.networks.conv`); so the steps after a resume run on the same layouts as
-      those of the run it continues.
+      loaded tensors keep the strides they were saved with, while a first step creates them
+      like the parameter: a checkpoint written while convolution weights were contiguous
+      holds contiguous moments for what are now channels-last weights
+      (:mod:`drivetrain.networks.conv`). So the steps after a resume run on the layouts of
+      a run that never stopped.
     """
     built = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
     optimizer.load_state_dict(state)
