@@ -138,15 +138,13 @@ class _EpisodeMetric(Metric):
         next_step_types = trajectory.next_step_type.tolist()
         if _LAST in next_step_types:
             ends = [i for i, nst in enumerate(next_step_types) if nst == _LAST]
-            self._episodes_ended(
-                np.array([returns[i] for i in ends], np.float64),
-                np.array([lengths[i] for i in ends], np.int64),
-            )
+            self._episodes_ended([returns[i] for i in ends], [lengths[i] for i in ends])
             for i in ends:
                 returns[i] = 0.0
                 lengths[i] = 0
 
-    def _episodes_ended(self, returns: np.ndarray, lengths: np.ndarray) -> None:
+    def _episodes_ended(self, returns: list[float], lengths: list[int]) -> None:
+        """The returns and lengths of the episodes that ended at this step (Python lists)."""
         raise NotImplementedError
 
     def _accumulators(self) -> dict[str, Any]:
@@ -190,8 +188,8 @@ class AverageReturn(_WindowedEpisodeMetric):
 
     name = "AverageReturn"
 
-    def _episodes_ended(self, returns: np.ndarray, lengths: np.ndarray) -> None:
-        self._buffer.extend(returns.tolist())
+    def _episodes_ended(self, returns: list[float], lengths: list[int]) -> None:
+        self._buffer.extend(returns)
 
 
 class AverageEpisodeLength(_WindowedEpisodeMetric):
@@ -199,8 +197,8 @@ class AverageEpisodeLength(_WindowedEpisodeMetric):
 
     name = "AverageEpisodeLength"
 
-    def _episodes_ended(self, returns: np.ndarray, lengths: np.ndarray) -> None:
-        self._buffer.extend(lengths.astype(np.float64).tolist())
+    def _episodes_ended(self, returns: list[float], lengths: list[int]) -> None:
+        self._buffer.extend(map(float, lengths))
 
 
 class _ExtremeReturn(_EpisodeMetric):
@@ -210,8 +208,8 @@ class _ExtremeReturn(_EpisodeMetric):
         super().__init__()
         self._value = float("nan")
 
-    def _episodes_ended(self, returns: np.ndarray, lengths: np.ndarray) -> None:
-        best = float(returns.max() if self._highest else returns.min())
+    def _episodes_ended(self, returns: list[float], lengths: list[int]) -> None:
+        best = float(np.max(returns) if self._highest else np.min(returns))  # NaN if any is
         if np.isnan(self._value):
             self._value = best
         else:

@@ -106,9 +106,9 @@ class _EpisodeLog(metrics._EpisodeMetric):
         self.returns: list[float] = []
         self.lengths: list[int] = []
 
-    def _episodes_ended(self, returns: np.ndarray, lengths: np.ndarray) -> None:
-        self.returns.extend(returns.tolist())
-        self.lengths.extend(lengths.tolist())
+    def _episodes_ended(self, returns: list[float], lengths: list[int]) -> None:
+        self.returns.extend(returns)
+        self.lengths.extend(lengths)
 
     def clear(self) -> None:
         self.returns, self.lengths = [], []
