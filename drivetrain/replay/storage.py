@@ -139,7 +139,9 @@ class RingStorage:
         self._last_before = alloc("last_before", (e, cap), np.dtype(np.int64))
         self._last_total = np.zeros(e, np.int64)
         self.seams = Seams(e)
-        self._plain = [(i, a) for i, a in enumerate(self.arrays) if a is not None]
+        # Several environments: write through time-major views ``[cap, e, ...]`` of the arrays,
+        # one integer index per leaf (cheaper than ``arr[:, pos] = leaf``'s tuple of a slice and an int).
+        self._plain = [(i, np.moveaxis(a, 1, 0)) for i, a in enumerate(self.arrays) if a is not None]
         # One environment: write through the flat views, scalars as elements (about half the
         # cost of ``arr[:, pos] = leaf`` per leaf on this hot path).
         self._single = [
@@ -199,8 +201,8 @@ class RingStorage:
             for i, flat, scalar in self._single:
                 flat[pos] = leaves[i][0] if scalar else leaves[i]
         else:
-            for i, arr in self._plain:
-                arr[:, pos] = leaves[i]
+            for i, by_time in self._plain:
+                by_time[pos] = leaves[i]
         for i, store in self._stores:
             store.add(leaves[i], self.adds)
         self.adds += 1
