@@ -126,3 +126,26 @@ def test_the_configs_take_auto_from_the_command_line_and_refuse_other_words():
     assert R2D2Config(compile="auto").compile == "auto"  # R2D2 trains eagerly either way
     with pytest.raises(ValueError, match=r"R2D2Config\.compile: expected False or 'auto'"):
         R2D2Config(compile=True)
+
+
+PROBE_CHECK = """
+import threading, time
+from torch._inductor import cpu_vec_isa
+from drivetrain.agents.compiling import resolve_compile
+assert resolve_compile({setting!r}, "cpu", "DQN") is {compiles}
+for thread in threading.enumerate():
+    if thread.name == "drivetrain-cpu-probe":
+        thread.join(120)
+print("PROBED", cpu_vec_isa.valid_vec_isa_list.cache_info().currsize)
+"""
+
+
+@pytest.mark.parametrize(("setting", "compiles"), [(True, True), ("auto", True), (False, False)])
+def test_an_agent_that_compiles_on_the_cpu_probes_the_cpu_in_the_background(setting, compiles):
+    # in a fresh interpreter: inductor caches the probe's answer per process
+    import subprocess
+    import sys
+
+    code = PROBE_CHECK.format(setting=setting, compiles=compiles)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert f"PROBED {int(compiles)}" in out.stdout  # the main thread never probed: the thread did
