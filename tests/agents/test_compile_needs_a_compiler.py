@@ -147,5 +147,7 @@ def test_an_agent_that_compiles_on_the_cpu_probes_the_cpu_in_the_background(sett
     import sys
 
     code = PROBE_CHECK.format(setting=setting, compiles=compiles)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
     assert f"PROBED {int(compiles)}" in out.stdout  # the main thread never probed: the thread did
