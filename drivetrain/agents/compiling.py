@@ -49,21 +49,23 @@ def resolve_compile(
     measured against the eager one, and where the agent has no compiled update for its networks
     (``supported=False``: a recurrent core), which it refuses when ``setting`` is ``True``.
     """
+    on_cpu = torch.device(device).type == "cpu"
     if setting != "auto":
         if type(setting).__name__ not in ("bool", "bool_"):  # Python's or NumPy's
             raise ValueError(f"{owner}: compile must be True, False or 'auto', got {setting!r}")
         if setting:
             check_compiler(owner)
-            if torch.device(device).type == "cpu":
-                _probe_cpu_in_background()
-        return bool(setting)
-    if not supported or torch.device(device).type != "cpu":
-        return False
-    if _compiler_missing() is not None:
+        compiles = bool(setting)
+    elif not supported or not on_cpu:
+        compiles = False
+    elif _compiler_missing() is not None:
         _warn_eager_once()
-        return False
-    _probe_cpu_in_background()
-    return True
+        compiles = False
+    else:
+        compiles = True
+    if compiles and on_cpu:
+        _probe_cpu_in_background()
+    return compiles
 
 
 @functools.cache

@@ -69,16 +69,10 @@ def load_optimizer_state(
     if keep_hyperparameters:
         for group, hyperparameters in zip(optimizer.param_groups, built, strict=True):
             group.update(hyperparameters)
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            moments = optimizer.state.get(p, {})
-            for key, value in moments.items():
-                if (
-                    isinstance(value, torch.Tensor)
-                    and value.shape == p.shape
-                    and value.stride() != p.stride()
-                ):
-                    moments[key] = torch.empty_like(p, dtype=value.dtype, device=value.device).copy_(value)
+    for p, moments in optimizer.state.items():  # keyed by parameter
+        for key, value in moments.items():
+            if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                moments[key] = torch.empty_like(p, dtype=value.dtype, device=value.device).copy_(value)
 
 
 class RMSpropTF(torch.optim.Optimizer):

@@ -141,7 +141,7 @@ class RingStorage:
         self.seams = Seams(e)
         # Several environments: write through time-major views ``[cap, e, ...]`` of the arrays,
         # one integer index per leaf (cheaper than ``arr[:, pos] = leaf``'s tuple of a slice and an int).
-        self._plain = [(i, np.moveaxis(a, 1, 0)) for i, a in enumerate(self.arrays) if a is not None]
+        self._by_time = [(i, np.moveaxis(a, 1, 0)) for i, a in enumerate(self.arrays) if a is not None]
         # One environment: write through the flat views, scalars as elements (about half the
         # cost of ``arr[:, pos] = leaf`` per leaf on this hot path).
         self._single = [
@@ -201,7 +201,7 @@ class RingStorage:
             for i, flat, scalar in self._single:
                 flat[pos] = leaves[i][0] if scalar else leaves[i]
         else:
-            for i, by_time in self._plain:
+            for i, by_time in self._by_time:
                 by_time[pos] = leaves[i]
         for i, store in self._stores:
             store.add(leaves[i], self.adds)
