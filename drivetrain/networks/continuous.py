@@ -26,6 +26,10 @@ Initialization is explicit (:mod:`~drivetrain.networks.initialization`): orthogo
 gain √2 in the torsos, 1 for the critics' output, 0.01 for the actors' heads (so the
 first actions are near the middle of the range and SAC starts with a standard deviation
 near 1, as its ``log_std`` head outputs about 0).
+
+The forward passes call their parts' ``forward`` and apply their linear heads directly
+(:func:`~drivetrain.networks.mlp.apply_linear`): a module call costs more than a small
+layer. Hooks registered on the parts are therefore not called; hooks on the networks are.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from torch.nn import functional
 
 from drivetrain.core import specs
 from drivetrain.networks.initialization import OUTPUT_GAIN, linear, make_generator
-from drivetrain.networks.mlp import MLP
+from drivetrain.networks.mlp import MLP, apply_linear
 from drivetrain.networks.q_network import make_encoder
 
 __all__ = [
@@ -139,6 +143,12 @@ def squashed_sample(
     return torch.tanh(u), squashed_gaussian_log_prob(u, mean, log_std)
 
 
+def _features(parts: dict[str, nn.Module | None], observation: torch.Tensor) -> torch.Tensor:
+    """``torso(encoder(observation))`` of a network's ``_modules``, without module calls."""
+    out: torch.Tensor = parts["torso"].forward(parts["encoder"].forward(observation))  # type: ignore[union-attr]
+    return out
+
+
 def _torso(observation_spec: Any, extra: int, layers: Sequence[int], gen: Any) -> tuple[nn.Module, MLP]:
     encoder = make_encoder(observation_spec, None, gen)
     width: int = encoder.output_dim  # type: ignore[assignment]
@@ -168,14 +178,15 @@ class SquashedGaussianActor(nn.Module):
         self.log_std_min, self.log_std_max = (float(b) for b in log_std_bounds)
 
     def forward(self, observation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.torso(self.encoder(observation))
-        log_std = self.log_std_head(features).clamp(self.log_std_min, self.log_std_max)
-        return self.mean_head(features), log_std
+        parts = self._modules
+        features = _features(parts, observation)
+        log_std = apply_linear(parts["log_std_head"], features).clamp(self.log_std_min, self.log_std_max)
+        return apply_linear(parts["mean_head"], features), log_std
 
     def mean(self, observation: torch.Tensor) -> torch.Tensor:
         """The pre-tanh mean: ``tanh(mean)`` is the deterministic (evaluation) action."""
-        out: torch.Tensor = self.mean_head(self.torso(self.encoder(observation)))
-        return out
+        parts = self._modules
+        return apply_linear(parts["mean_head"], _features(parts, observation))
 
 
 class DeterministicActor(nn.Module):
@@ -198,8 +209,8 @@ class DeterministicActor(nn.Module):
         return self.mean(observation)
 
     def mean(self, observation: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.head(self.torso(self.encoder(observation)))
-        return out
+        parts = self._modules
+        return apply_linear(parts["head"], _features(parts, observation))
 
 
 class _Critic(nn.Module):
@@ -211,9 +222,9 @@ class _Critic(nn.Module):
     def forward(self, observation: torch.Tensor, unit_action: torch.Tensor) -> torch.Tensor:
         if unit_action.dtype is not torch.float32:
             unit_action = unit_action.to(torch.float32)
-        features = torch.cat([self.encoder(observation), unit_action], dim=-1)
-        out: torch.Tensor = self.head(self.torso(features)).squeeze(-1)
-        return out
+        parts = self._modules
+        features = torch.cat([parts["encoder"].forward(observation), unit_action], dim=-1)  # type: ignore[union-attr]
+        return apply_linear(parts["head"], parts["torso"].forward(features)).squeeze(-1)  # type: ignore[union-attr]
 
 
 class QCritics(nn.Module):
@@ -245,19 +256,20 @@ class QCritics(nn.Module):
         return len(self.critics)
 
     def forward(self, observation: torch.Tensor, unit_action: torch.Tensor) -> torch.Tensor:
-        return torch.stack([critic(observation, unit_action) for critic in self.critics])
+        return torch.stack([critic.forward(observation, unit_action) for critic in self.critics])
 
     def min(self, observation: torch.Tensor, unit_action: torch.Tensor) -> torch.Tensor:
         """``min_i Q_i`` ``[B]`` (clipped double Q): pairwise minima, without stacking the critics.
 
         The values of ``forward(...).min(0).values``; a gradient flows to the smaller critic
         (split between them on an exact tie)."""
-        out: torch.Tensor = self.critics[0](observation, unit_action)
-        for critic in self.critics[1:]:
-            out = torch.minimum(out, critic(observation, unit_action))
+        critics = self.critics
+        out: torch.Tensor = critics[0].forward(observation, unit_action)
+        for critic in critics[1:]:
+            out = torch.minimum(out, critic.forward(observation, unit_action))
         return out
 
     def first(self, observation: torch.Tensor, unit_action: torch.Tensor) -> torch.Tensor:
         """``Q_1`` alone ``[B]`` (TD3's and DDPG's actor loss)."""
-        out: torch.Tensor = self.critics[0](observation, unit_action)
+        out: torch.Tensor = self.critics[0].forward(observation, unit_action)
         return out

@@ -9,10 +9,9 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.nn import functional
 
 from drivetrain.networks.initialization import OUTPUT_GAIN, linear
-from drivetrain.networks.mlp import MLP
+from drivetrain.networks.mlp import MLP, apply_linear
 
 __all__ = ["DuelingHead", "QHead", "q_head"]
 
@@ -20,8 +19,8 @@ __all__ = ["DuelingHead", "QHead", "q_head"]
 class QHead(nn.Module):
     """``q = W x + b``: one linear output per action (orthogonal, gain 1, zero bias).
 
-    The forward pass applies the layer's weights directly (as :class:`~drivetrain.networks.MLP`
-    does: a module call costs more than a small layer); hooks on ``linear`` are not called.
+    The forward pass applies the layer's weights directly (:func:`~drivetrain.networks.mlp.apply_linear`:
+    a module call costs more than a small layer); hooks on ``linear`` are not called.
     """
 
     def __init__(self, input_dim: int, num_actions: int, generator: torch.Generator | None = None):
@@ -29,7 +28,7 @@ class QHead(nn.Module):
         self.linear = linear(input_dim, num_actions, OUTPUT_GAIN, generator)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return functional.linear(features, self.linear.weight, self.linear.bias)
+        return apply_linear(self._modules["linear"], features)
 
 
 class DuelingHead(nn.Module):
@@ -55,10 +54,9 @@ class DuelingHead(nn.Module):
         self.advantage = linear(self.advantage_torso.output_dim, num_actions, OUTPUT_GAIN, generator)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        value = functional.linear(self.value_torso.forward(features), self.value.weight, self.value.bias)
-        advantage = functional.linear(
-            self.advantage_torso.forward(features), self.advantage.weight, self.advantage.bias
-        )
+        parts = self._modules  # the parts without Module.__getattr__ (see apply_linear)
+        value = apply_linear(parts["value"], self.value_torso.forward(features))
+        advantage = apply_linear(parts["advantage"], self.advantage_torso.forward(features))
         q: torch.Tensor = value + advantage - advantage.mean(dim=1, keepdim=True)
         return q
 

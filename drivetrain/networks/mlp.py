@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 import torch
 from torch import nn
@@ -10,37 +11,71 @@ from torch.nn import functional
 
 from drivetrain.networks.initialization import HIDDEN_GAIN, linear
 
-__all__ = ["MLP"]
+__all__ = ["MLP", "apply_linear"]
+
+
+def apply_linear(layer: nn.Module | None, x: torch.Tensor) -> torch.Tensor:
+    """``layer(x)`` without the module call: ``linear`` on the layer's live parameters.
+
+    The parameters are read from the layer's parameter dict, which is what ``layer.weight``
+    returns (``torch.func.functional_call`` swaps the tensors there too), without
+    ``Module.__getattr__``'s search of three dicts: on a small network the module calls and
+    attribute lookups cost more than the layers' arithmetic. Hooks on ``layer`` are not called.
+    """
+    params = layer._parameters  # type: ignore[union-attr]
+    return functional.linear(x, params["weight"], params["bias"])  # type: ignore[arg-type]
+
+
+Activation = Literal["relu", "tanh"]
+"""The nonlinearity after each of an :class:`MLP`'s linear layers."""
+
+_ACTIVATIONS: dict[str, tuple[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]]] = {
+    "relu": (nn.ReLU, torch.relu),
+    "tanh": (nn.Tanh, torch.tanh),
+}
 
 
 class MLP(nn.Sequential):
-    """``[B, input_dim] -> [B, output_dim]``: a ``Linear -> ReLU`` pair per width in ``layers``.
+    """``[B, input_dim] -> [B, output_dim]``: a ``Linear -> activation`` pair per width in ``layers``.
 
-    With no ``layers`` it is the identity and ``output_dim == input_dim``. Weights are
-    initialized orthogonally with gain √2 (see :mod:`drivetrain.networks.initialization`).
-    The forward pass applies the layers' weights directly (``linear``, then ``relu``): the
-    same operations as calling the ``Linear`` and ``ReLU`` modules, without a module call
-    each (the Python overhead that dominates small networks); hooks registered on the
+    ``activation`` is ``"relu"`` (the default) or ``"tanh"`` (the policy-gradient agents'
+    torsos). With no ``layers`` it is the identity and ``output_dim == input_dim``. Weights
+    are initialized orthogonally with gain √2 (see :mod:`drivetrain.networks.initialization`).
+    The forward pass applies the layers' weights directly (``linear``, then the activation):
+    the same operations as calling the ``Linear`` and activation modules, without a module
+    call each (the Python overhead that dominates small networks); hooks registered on the
     inner layers are therefore not called.
     """
 
-    def __init__(self, input_dim: int, layers: Sequence[int], generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        input_dim: int,
+        layers: Sequence[int],
+        generator: torch.Generator | None = None,
+        activation: Activation = "relu",
+    ):
         if input_dim < 1:
             raise ValueError(f"MLP: input_dim must be >= 1, got {input_dim}")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"MLP: activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        module_type = _ACTIVATIONS[activation][0]
         modules: list[nn.Module] = []
         width = int(input_dim)
         for i, units in enumerate(layers):
             if int(units) < 1:
                 raise ValueError(f"MLP: layer {i} must have >= 1 units, got {units} in {list(layers)}")
             modules.append(linear(width, int(units), HIDDEN_GAIN, generator))
-            modules.append(nn.ReLU())
+            modules.append(module_type())
             width = int(units)
         super().__init__(*modules)
         self.input_dim = int(input_dim)
         self.output_dim = width
+        self.activation = activation
         self._linears: list[nn.Linear] = [m for m in modules if isinstance(m, nn.Linear)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        activate, linear = _ACTIVATIONS[self.activation][1], functional.linear
         for layer in self._linears:
-            x = torch.relu(functional.linear(x, layer.weight, layer.bias))
+            params = layer._parameters  # as in apply_linear, without a call per layer
+            x = activate(linear(x, params["weight"], params["bias"]))  # type: ignore[arg-type]
         return x

@@ -123,5 +123,7 @@ class QNetwork(nn.Module):
         self.action_spec = action_spec
 
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
-        q: torch.Tensor = self.head.forward(self.torso.forward(self.encoder.forward(observation)))
+        parts = self._modules  # the parts without Module.__getattr__'s search (see mlp.apply_linear)
+        features = parts["torso"].forward(parts["encoder"].forward(observation))  # type: ignore[union-attr]
+        q: torch.Tensor = parts["head"].forward(features)  # type: ignore[union-attr]
         return q

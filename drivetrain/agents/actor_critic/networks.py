@@ -22,6 +22,10 @@ by running statistics kept in the network (:mod:`~drivetrain.agents.actor_critic
 the agent updates them between updates). With ``core`` the encoder output (after the shared torso) runs through a
 :class:`~drivetrain.networks.RecurrentCore` that resets its state where ``first`` is True;
 ``state_spec`` is the policy state a driver stores in ``policy_info["state"]``.
+
+The forward pass calls its parts' ``forward`` and applies the heads' weights directly
+(:func:`~drivetrain.networks.mlp.apply_linear`): a module call costs more than a small layer.
+Hooks registered on the parts are therefore not called; hooks on the network are.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from drivetrain.agents.actor_critic.distributions import is_continuous
 from drivetrain.agents.actor_critic.normalization import RunningMeanStd
 from drivetrain.networks.conv import ConvLayers
 from drivetrain.networks.initialization import linear, make_generator
+from drivetrain.networks.mlp import MLP, apply_linear
 from drivetrain.networks.q_network import make_encoder
 from drivetrain.networks.recurrent import CoreKind, RecurrentCore, State
 
@@ -55,14 +60,11 @@ class ActorCriticOutput(NamedTuple):
     state: State = ()
 
 
-def _torso(width: int, layers: Sequence[int], gen: torch.Generator | None) -> tuple[nn.Sequential, int]:
-    modules: list[nn.Module] = []
-    for units in layers:
-        if int(units) < 1:
-            raise ValueError(f"ActorCriticNetwork: layer widths must be >= 1, got {list(layers)}")
-        modules += [linear(width, int(units), float(np.sqrt(2.0)), gen), nn.Tanh()]
-        width = int(units)
-    return nn.Sequential(*modules), width
+def _torso(width: int, layers: Sequence[int], gen: torch.Generator | None) -> tuple[MLP, int]:
+    if any(int(units) < 1 for units in layers):
+        raise ValueError(f"ActorCriticNetwork: layer widths must be >= 1, got {list(layers)}")
+    torso = MLP(width, layers, gen, activation="tanh")
+    return torso, torso.output_dim
 
 
 class ActorCriticNetwork(nn.Module):
@@ -128,20 +130,22 @@ class ActorCriticNetwork(nn.Module):
         """Feed-forward: ``observation [B, ...]``. Recurrent: ``[B, T, ...]`` with ``first [B, T]``."""
         if self.obs_rms is not None:
             observation = self.obs_rms(observation.to(torch.float32))
+        parts = self._modules  # the parts without module calls (see networks.mlp.apply_linear)
         if self.core is None:
-            features = self.shared_torso(self.encoder(observation))
+            features = parts["shared_torso"].forward(parts["encoder"].forward(observation))  # type: ignore[union-attr]
             return self._heads(features, ())
         if first is None:
             raise ValueError("ActorCriticNetwork: a recurrent network needs first [B, T] and a state")
         b, t = first.shape
         flat = observation.reshape(b * t, *observation.shape[2:])
-        features = self.shared_torso(self.encoder(flat)).reshape(b, t, -1)
+        features = parts["shared_torso"].forward(parts["encoder"].forward(flat)).reshape(b, t, -1)  # type: ignore[union-attr]
         outputs, state = self.core(features, first, state)
         return self._heads(outputs, state)
 
     def _heads(self, features: torch.Tensor, state: State) -> ActorCriticOutput:
-        params = self.policy_head(self.actor_torso(features))
-        value = self.value_head(self.critic_torso(features)).squeeze(-1)
+        parts = self._modules
+        params = apply_linear(parts["policy_head"], parts["actor_torso"].forward(features))  # type: ignore[union-attr]
+        value = apply_linear(parts["value_head"], parts["critic_torso"].forward(features)).squeeze(-1)  # type: ignore[union-attr]
         if self.continuous:
             return ActorCriticOutput(None, params, value, state)
         return ActorCriticOutput(params, None, value, state)
