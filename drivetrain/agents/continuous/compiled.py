@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from drivetrain.agents.compiling import COMPILE_OPTIONS, fresh_function
+from drivetrain.agents.compiling import COMPILE_OPTIONS, fresh_function, functional_call_of
 from drivetrain.agents.continuous.loss import critic_loss
 from drivetrain.agents.functional_optim import FunctionalOptimizer, State
 
@@ -71,6 +71,8 @@ def critic_loss_function(critic_module: nn.Module) -> Callable[..., tuple[torch.
     (:func:`~drivetrain.agents.continuous.loss.critic_loss`) as a function of their tensors, for
     ``torch.func.grad_and_value``; ``q`` ``[num_critics, B]``."""
 
+    functional_call = functional_call_of(critic_module)
+
     def critic_loss_of(
         params: dict[str, torch.Tensor],
         buffers: dict[str, torch.Tensor],
@@ -79,7 +81,7 @@ def critic_loss_function(critic_module: nn.Module) -> Callable[..., tuple[torch.
         target: torch.Tensor,
         weight: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        q = torch.func.functional_call(critic_module, {**params, **buffers}, (observation, action))
+        q = functional_call(critic_module, {**params, **buffers}, (observation, action))
         return critic_loss(q, target, weight), q
 
     return critic_loss_of

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from drivetrain.agents.compiling import COMPILE_OPTIONS, fresh_function
+from drivetrain.agents.compiling import COMPILE_OPTIONS, fresh_function, functional_call_of
 from drivetrain.agents.dqn import loss as loss_lib
 from drivetrain.agents.functional_optim import FunctionalOptimizer
 
@@ -163,7 +163,7 @@ def _make_step(
     """The update as a function of tensors, for ``torch.compile``; ``names``: those of the
     trainable parameters and those of all parameters and buffers (the target's order)."""
     trainable_names, all_names = names
-    functional_call = torch.func.functional_call
+    functional_call = functional_call_of(q_network)
 
     def loss_of(
         trainable: dict[str, torch.Tensor],

@@ -62,7 +62,7 @@ from drivetrain.agents.actor_critic.distributions import (
     gaussian_log_prob,
 )
 from drivetrain.agents.actor_critic.networks import ActorCriticNetwork
-from drivetrain.agents.compiling import COMPILE_OPTIONS, fresh_function
+from drivetrain.agents.compiling import COMPILE_OPTIONS, fresh_function, functional_call_of
 from drivetrain.agents.functional_optim import FunctionalOptimizer
 from drivetrain.agents.ppo.loss import ppo_loss
 from drivetrain.replay.rollout import RolloutBatch
@@ -231,7 +231,7 @@ def _make_step(
     vf_coef, ent_coef, normalize_advantages, max_grad_norm)``."""
     value_clip, vf_coef, ent_coef, normalize_advantages, max_grad_norm = settings
     continuous = network.continuous
-    functional_call = torch.func.functional_call
+    functional_call = functional_call_of(network)
 
     def loss_of(
         trainable: dict[str, torch.Tensor],

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from drivetrain.agents.compiling import functional_call_of
 from drivetrain.agents.continuous.compiled import (
     NamedTensors,
     compile_step,
@@ -117,7 +118,7 @@ def _make_step(
 ) -> Callable[..., torch.Tensor]:
     """The update as a function of tensors, for ``torch.compile``."""
     actor, critic, target_critic = named
-    functional_call = torch.func.functional_call
+    functional_call = functional_call_of(actor_module, critic_module)
     autotune = "temperature" in optimizers
 
     def actor_loss_of(

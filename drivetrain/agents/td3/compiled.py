@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from drivetrain.agents.compiling import functional_call_of
 from drivetrain.agents.continuous.compiled import (
     NamedTensors,
     compile_step,
@@ -114,7 +115,7 @@ def _make_step(
     """The update (with the actor's or without) as a function of tensors, for ``torch.compile``."""
     actor, critic, target_actor, target_critic = named
     max_grad_norm, tau, noise_std, noise_clip = settings
-    functional_call = torch.func.functional_call
+    functional_call = functional_call_of(actor_module, critic_module)
     first_critic = critic_module.critics[0]
 
     def actor_loss_of(
