@@ -29,9 +29,11 @@ def apply_linear(layer: nn.Module | None, x: torch.Tensor) -> torch.Tensor:
 Activation = Literal["relu", "tanh"]
 """The nonlinearity after each of an :class:`MLP`'s linear layers."""
 
+# The module, and the in-place function applied to each linear layer's fresh output (no second
+# tensor; autograd keeps what the backward pass needs: the linear layer's input, the result).
 _ACTIVATIONS: dict[str, tuple[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]]] = {
-    "relu": (nn.ReLU, torch.relu),
-    "tanh": (nn.Tanh, torch.tanh),
+    "relu": (nn.ReLU, torch.relu_),
+    "tanh": (nn.Tanh, torch.tanh_),
 }
 
 

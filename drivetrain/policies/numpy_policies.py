@@ -219,7 +219,7 @@ class EpsilonGreedyPolicy(Policy):
             return types.PolicyStep(self._greedy_rows_only(time_step, explore, explored == n), (), {})
         step = self.wrapped.action(time_step, policy_state)
         if not self._emit_info:
-            step = step._replace(info={})
+            step = types.PolicyStep(step.action, step.state, {})
         if not explored:
             return step
         if explore is None:

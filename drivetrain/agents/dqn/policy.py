@@ -90,7 +90,9 @@ class QPolicy(Policy):
         obs = to_torch(observation, self._device)
         with torch.inference_mode():
             q = self._q_network(obs)
-        out: np.ndarray = q.to("cpu", torch.float32).numpy()
+        if q.dtype is not torch.float32 or q.device.type != "cpu":
+            q = q.to("cpu", torch.float32)
+        out: np.ndarray = q.numpy()
         return out
 
     def _action(self, time_step: types.TimeStep, policy_state: Any) -> types.PolicyStep:
