@@ -99,3 +99,14 @@ def test_actor_critic_network_keeps_its_parameter_names_and_values():
     )
     value = net.value_head(_by_module_calls(net.critic_torso, x)).squeeze(-1)
     torch.testing.assert_close(out.value, value, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_mlp_gradients_equal_those_of_calling_its_modules(activation):
+    """The activations run in place on each layer's output: the backward pass is unchanged."""
+    mlp = MLP(4, (8, 8), make_generator(0), activation=activation)
+    x = torch.randn(5, 4, requires_grad=True)
+    grads = torch.autograd.grad(mlp(x).square().sum(), [x, *mlp.parameters()])
+    expected = torch.autograd.grad(_by_module_calls(mlp, x).square().sum(), [x, *mlp.parameters()])
+    for got, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
