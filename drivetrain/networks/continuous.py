@@ -46,7 +46,7 @@ from torch.nn import functional
 from drivetrain.core import specs
 from drivetrain.networks.initialization import OUTPUT_GAIN, linear, make_generator
 from drivetrain.networks.mlp import MLP, apply_linear
-from drivetrain.networks.q_network import make_encoder
+from drivetrain.networks.q_network import encoded_features, make_encoder
 
 __all__ = [
     "ActionScale",
@@ -143,12 +143,6 @@ def squashed_sample(
     return torch.tanh(u), squashed_gaussian_log_prob(u, mean, log_std)
 
 
-def _features(parts: dict[str, nn.Module | None], observation: torch.Tensor) -> torch.Tensor:
-    """``torso(encoder(observation))`` of a network's ``_modules``, without module calls."""
-    out: torch.Tensor = parts["torso"].forward(parts["encoder"].forward(observation))  # type: ignore[union-attr]
-    return out
-
-
 def _torso(observation_spec: Any, extra: int, layers: Sequence[int], gen: Any) -> tuple[nn.Module, MLP]:
     encoder = make_encoder(observation_spec, None, gen)
     width: int = encoder.output_dim  # type: ignore[assignment]
@@ -179,14 +173,14 @@ class SquashedGaussianActor(nn.Module):
 
     def forward(self, observation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         parts = self._modules
-        features = _features(parts, observation)
+        features = encoded_features(parts, observation)
         log_std = apply_linear(parts["log_std_head"], features).clamp(self.log_std_min, self.log_std_max)
         return apply_linear(parts["mean_head"], features), log_std
 
     def mean(self, observation: torch.Tensor) -> torch.Tensor:
         """The pre-tanh mean: ``tanh(mean)`` is the deterministic (evaluation) action."""
         parts = self._modules
-        return apply_linear(parts["mean_head"], _features(parts, observation))
+        return apply_linear(parts["mean_head"], encoded_features(parts, observation))
 
 
 class DeterministicActor(nn.Module):
@@ -210,7 +204,7 @@ class DeterministicActor(nn.Module):
 
     def mean(self, observation: torch.Tensor) -> torch.Tensor:
         parts = self._modules
-        return apply_linear(parts["head"], _features(parts, observation))
+        return apply_linear(parts["head"], encoded_features(parts, observation))
 
 
 class _Critic(nn.Module):

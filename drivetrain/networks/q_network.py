@@ -36,7 +36,7 @@ from drivetrain.networks.heads import q_head
 from drivetrain.networks.initialization import make_generator
 from drivetrain.networks.mlp import MLP
 
-__all__ = ["QNetwork", "num_actions_of"]
+__all__ = ["QNetwork", "encoded_features", "num_actions_of"]
 
 
 def num_actions_of(action_spec: Any) -> int:
@@ -82,6 +82,13 @@ def make_encoder(observation_spec: Any, conv_layers: ConvLayers | None, gen: Any
     )
 
 
+def encoded_features(parts: dict[str, nn.Module | None], observation: torch.Tensor) -> torch.Tensor:
+    """``torso(encoder(observation))`` of a network's ``_modules``, calling the parts' ``forward``
+    (without module calls or ``Module.__getattr__``'s search; see :func:`~drivetrain.networks.mlp.apply_linear`)."""
+    out: torch.Tensor = parts["torso"].forward(parts["encoder"].forward(observation))  # type: ignore[union-attr]
+    return out
+
+
 class QNetwork(nn.Module):
     """``observation [B, ...] -> q-values [B, num_actions]`` (see the module docstring).
 
@@ -123,7 +130,6 @@ class QNetwork(nn.Module):
         self.action_spec = action_spec
 
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
-        parts = self._modules  # the parts without Module.__getattr__'s search (see mlp.apply_linear)
-        features = parts["torso"].forward(parts["encoder"].forward(observation))  # type: ignore[union-attr]
-        q: torch.Tensor = parts["head"].forward(features)  # type: ignore[union-attr]
+        parts = self._modules
+        q: torch.Tensor = parts["head"].forward(encoded_features(parts, observation))  # type: ignore[union-attr]
         return q
