@@ -223,6 +223,7 @@ def test_agents_are_what_their_builders_make():
     assert isinstance(sac(), SAC) and isinstance(td3(), TD3)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("make", [sac, td3])
 def test_cuda_agent_matches_cpu_agent(tmp_path, make):

@@ -280,6 +280,7 @@ def test_an_unsupported_optimizer_is_refused_by_name(pair):
     assert compiled.train(batch(0)).extra["num_valid"] > 0
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("kind", ["sac", "td3"])
 def test_compiled_updates_on_cuda_match_eager_ones(kind):

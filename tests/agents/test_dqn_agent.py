@@ -221,6 +221,7 @@ def test_train_ignores_policy_info():
     assert a.train(batch).loss == b.train(batch._replace(policy_info={})).loss
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_agent_matches_cpu_agent():
     env = CountingEnv((3, 5))

@@ -134,7 +134,10 @@ def test_a_disabled_step_changes_nothing_and_an_enabled_one_is_the_step(name):
     "device",
     [
         "cpu",
-        pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")),
+        pytest.param(
+            "cuda",
+            marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")],
+        ),
     ],
 )
 def test_a_fused_adam_is_followed_with_its_state_where_it_keeps_it(device):

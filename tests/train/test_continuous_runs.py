@@ -115,6 +115,7 @@ def test_the_continuous_presets_are_registered_with_their_agents():
     assert get_preset("pendulum-td3").build().agent.actor_layers == (400, 300)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("preset", ["pendulum-sac", "pendulum-td3"])
 def test_a_cuda_run_trains_evaluates_and_exports(tmp_path, preset):
