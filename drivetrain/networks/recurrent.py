@@ -120,16 +120,23 @@ class RecurrentCore(nn.Module):
                 )
         return tuple(state)
 
-    def forward(self, inputs: torch.Tensor, first: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    def forward(
+        self, inputs: torch.Tensor, first: torch.Tensor, state: State, *, stepwise: bool = False
+    ) -> tuple[torch.Tensor, State]:
         """``inputs [B, T, D]``, ``first`` bool ``[B, T]`` -> ``(outputs [B, T, H], final state)``.
 
         The sequence is cut at every step where some row resets; each piece runs through
         PyTorch's fused ``nn.LSTM``/``nn.GRU`` from the state zeroed where ``first`` is True.
+        ``stepwise=True`` runs one ``torch.lstm_cell``/``gru_cell`` step at a time instead, the
+        same recurrence with the same weights, in an order that does not depend on the data
+        (what a compiled update traces).
         """
         length = inputs.shape[1]
         state = self.check_state(state, inputs.shape[0])
         first = first.to(torch.bool)
         keep = (~first).to(inputs.dtype).unsqueeze(-1)  # [B, T, 1]: 0 where the state resets
+        if stepwise:
+            return self._steps(inputs, keep, state)
         starts = [0, *(t for t in torch.nonzero(first[:, 1:].any(dim=0)).flatten().add(1).tolist())]
         if len(starts) > max(2, length // 4):  # resets nearly everywhere: cheaper one cell step at a time
             return self._steps(inputs, keep, state)
@@ -208,11 +215,12 @@ class RecurrentQNetwork(nn.Module):
         return self.core.initial_state(batch_size, device)
 
     def forward(
-        self, observation: torch.Tensor, first: torch.Tensor, state: State
+        self, observation: torch.Tensor, first: torch.Tensor, state: State, *, stepwise: bool = False
     ) -> tuple[torch.Tensor, State]:
+        """``stepwise``: the core's fixed-order recurrence (:meth:`RecurrentCore.forward`)."""
         batch, length = first.shape[0], first.shape[1]
         flat = observation.reshape(batch * length, *observation.shape[2:])
         features = self.torso(self.encoder(flat)).reshape(batch, length, -1)
-        outputs, state = self.core(features, first, state)
+        outputs, state = self.core(features, first, state, stepwise=stepwise)
         q: torch.Tensor = self.head(outputs.reshape(batch * length, -1)).reshape(batch, length, -1)
         return q, state

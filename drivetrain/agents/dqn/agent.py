@@ -44,10 +44,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from drivetrain.agents.compiled_q import CompiledQUpdate
 from drivetrain.agents.compiling import CompileSetting, resolve_compile
 from drivetrain.agents.dqn import loss as loss_lib
 from drivetrain.agents.dqn.batch import DQNInputs, make_inputs
-from drivetrain.agents.dqn.compiled import CompiledUpdate
+from drivetrain.agents.dqn.compiled import compiled_update
 from drivetrain.agents.dqn.policy import QPolicy
 from drivetrain.agents.loss_info import LossInfo
 from drivetrain.agents.q_learning import QLearningAgent, check_arguments
@@ -116,10 +117,10 @@ class DQN(QLearningAgent[nn.Module, QPolicy]):
             device=device,
         )
         self._n_step = int(n_step)
-        self._compiled: CompiledUpdate | None = None
+        self._compiled: CompiledQUpdate | None = None
         if resolve_compile(compile, self._device, self._name):
             polyak = self._tau if self._target_update_period == 1 else None
-            self._compiled = CompiledUpdate(
+            self._compiled = compiled_update(
                 self._q_network,
                 self._target_network,
                 self._optimizer,
@@ -182,13 +183,13 @@ class DQN(QLearningAgent[nn.Module, QPolicy]):
 
     def _train_compiled(
         self,
-        update: CompiledUpdate,
+        update: CompiledQUpdate,
         tensors: tuple[Any, Any, Tensor, Tensor, Tensor, Tensor],
         inputs: DQNInputs,
     ) -> LossInfo:
         """The update of :mod:`~drivetrain.agents.dqn.compiled` and its LossInfo (the same keys)."""
         valid = to_torch(inputs.valid, self._device)
-        packed = update(*tensors, valid, inputs.num_valid)
+        packed = update(*tensors, valid, num_valid=inputs.num_valid)
         self._end_step(target_updated=self._target_update_period == 1)
         values = packed.to("cpu", torch.float32).numpy()
         return LossInfo(

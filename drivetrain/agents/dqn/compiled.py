@@ -2,9 +2,10 @@
 
 Protocol::
 
-    update = CompiledUpdate(q_network, target_network, optimizer, double=False, loss="huber",
-                            huber_delta=1.0, gradient_clipping=10.0, polyak_tau=None, owner="DQN")
-    packed = update(observation, next_observation, action, reward, discount, weight, valid, num_valid)
+    update = compiled_update(q_network, target_network, optimizer, double=False, loss="huber",
+                             huber_delta=1.0, gradient_clipping=10.0, polyak_tau=None, owner="DQN")
+    packed = update(observation, next_observation, action, reward, discount, weight, valid,
+                    num_valid=num_valid)
     # packed: float [4 + B]: loss, gradient norm before clipping, mean q and mean target over the
     # valid windows, |q - target| per window (0 where not valid)
 
@@ -33,127 +34,46 @@ from typing import Any
 import torch
 from torch import nn
 
-from drivetrain.agents.compiling import COMPILE_OPTIONS, fresh_function, functional_call_of
+from drivetrain.agents.compiled_q import CompiledQUpdate, update_target
+from drivetrain.agents.compiling import functional_call_of
 from drivetrain.agents.dqn import loss as loss_lib
 from drivetrain.agents.functional_optim import FunctionalOptimizer
 
-__all__ = ["CompiledUpdate"]
+__all__ = ["compiled_update", "make_step"]
 
 
-class CompiledUpdate:
-    """The DQN update as one ``torch.compile``-d function (see the module docstring)."""
-
-    def __init__(
-        self,
-        q_network: nn.Module,
-        target_network: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        *,
-        double: bool,
-        loss: loss_lib.LossKind,
-        huber_delta: float,
-        gradient_clipping: float | None,
-        polyak_tau: float | None,
-        owner: str,
-    ):
-        settings = {
-            "double": double,
-            "loss": loss,
-            "huber_delta": huber_delta,
-            "gradient_clipping": gradient_clipping,
-            "polyak_tau": polyak_tau,
-            "owner": owner,
-        }
-        self._setup(q_network, target_network, optimizer, settings)
-
-    def _setup(
-        self,
-        q_network: nn.Module,
-        target_network: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        settings: dict[str, Any],
-    ) -> None:
-        self._networks = (q_network, target_network, optimizer)
-        self._settings = settings
-        named = [(n, p) for n, p in q_network.named_parameters() if p.requires_grad]
-        self._names = [n for n, _ in named]
-        self._params = [p.detach() for _, p in named]
-        frozen = {n: p.detach() for n, p in q_network.named_parameters() if not p.requires_grad}
-        frozen.update({n: b.detach() for n, b in q_network.named_buffers()})
-        self._frozen = frozen
-        target = [*target_network.named_parameters(), *target_network.named_buffers()]
-        self._all_names = [n for n, _ in target]
-        self._target = [t.detach() for _, t in target]
-        self._optimizer = FunctionalOptimizer(optimizer, [p for _, p in named], settings["owner"])
-        self._counts: dict[tuple[int, torch.dtype, torch.device], torch.Tensor] = {}
-        self._step = torch.compile(
-            fresh_function(
-                _make_step(
-                    q_network,
-                    (self._names, self._all_names),
-                    self._optimizer,
-                    settings["double"],
-                    settings["loss"],
-                    settings["huber_delta"],
-                    settings["gradient_clipping"],
-                    settings["polyak_tau"],
-                )
-            ),
-            fullgraph=True,
-            dynamic=False,
-            options=COMPILE_OPTIONS,
-        )
-
-    # A copy (``copy.deepcopy`` of its agent) updates the copied networks and optimizer, and
-    # compiles again on its first call: the tensors it holds are views of the originals'.
-    def __getstate__(self) -> dict[str, Any]:
-        q_network, target_network, optimizer = self._networks
-        return {"networks": (q_network, target_network, optimizer), "settings": self._settings}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        q_network, target_network, optimizer = state["networks"]
-        self._setup(q_network, target_network, optimizer, state["settings"])
-
-    def __call__(
-        self,
-        observation: Any,
-        next_observation: Any,
-        action: torch.Tensor,
-        reward: torch.Tensor,
-        discount: torch.Tensor,
-        weight: torch.Tensor,
-        valid: torch.Tensor,
-        num_valid: int,
-    ) -> torch.Tensor:
-        """One update (in place); returns ``[loss, grad_norm, q_mean, target_mean, td_error...]``."""
-        key = (max(num_valid, 1), reward.dtype, reward.device)
-        count = self._counts.get(key)
-        if count is None:  # one tensor per count: most batches have the same
-            count = self._counts[key] = torch.full(
-                (), float(key[0]), dtype=reward.dtype, device=reward.device
-            )
-        packed: torch.Tensor = self._step(
-            self._params,
-            self._frozen,
-            self._target,
-            self._optimizer.state(),
-            self._optimizer.scalars(),
-            observation,
-            next_observation,
-            action,
-            reward,
-            discount,
-            weight,
-            valid,
-            count,
-        )
-        return packed
+def compiled_update(
+    q_network: nn.Module,
+    target_network: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    double: bool,
+    loss: loss_lib.LossKind,
+    huber_delta: float,
+    gradient_clipping: float | None,
+    polyak_tau: float | None,
+    owner: str,
+) -> CompiledQUpdate:
+    """DQN's update (see the module docstring) as a :class:`~drivetrain.agents.compiled_q.CompiledQUpdate`."""
+    return CompiledQUpdate(
+        q_network,
+        target_network,
+        optimizer,
+        make_step,
+        owner=owner,
+        double=double,
+        loss=loss,
+        huber_delta=huber_delta,
+        gradient_clipping=gradient_clipping,
+        polyak_tau=polyak_tau,
+    )
 
 
-def _make_step(
+def make_step(
     q_network: nn.Module,
     names: tuple[list[str], list[str]],
     optimizer: FunctionalOptimizer,
+    *,
     double: bool,
     loss: loss_lib.LossKind,
     huber_delta: float,
@@ -208,12 +128,7 @@ def _make_step(
         norm = optimizer.clipped_update(params, grads, optimizer_state, scalars, gradient_clipping)
         assert norm is not None
         if polyak_tau is not None:
-            for t, name in zip(target_list, all_names, strict=True):
-                o = online[name]
-                if polyak_tau == 1.0 or not t.is_floating_point():
-                    t.copy_(o)
-                else:
-                    t.lerp_(o, polyak_tau)
+            update_target(target_list, online, all_names, polyak_tau)
         td_error = torch.where(valid, (q - target).abs(), 0.0)
         q_mean = torch.where(valid, q, 0.0).sum() / count
         target_mean = torch.where(valid, target, 0.0).sum() / count
