@@ -36,6 +36,7 @@ DEFAULT_PRESETS = (
     "cartpole-ppo",
     "acrobot-ppo",
     "cartpole-masked-ppo",
+    "cartpole-masked-rdqn",
     "pendulum-ppo",
     "lunarlander-ppo",
     "pendulum-sac",

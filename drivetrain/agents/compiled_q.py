@@ -27,6 +27,7 @@ structure and attributes (their weights change, in place).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -82,6 +83,10 @@ class CompiledQUpdate:
         self._step = torch.compile(
             fresh_function(step), fullgraph=True, dynamic=False, options=COMPILE_OPTIONS
         )
+        # Dynamo refuses to trace into modules that hold an nn.LSTM/GRU unless told it may; the
+        # recurrent cores' stepwise forward only reads their weights.
+        recurrent = any(isinstance(m, nn.RNNBase) for m in q_network.modules())
+        self._tracing = torch._dynamo.config.patch(allow_rnn=True) if recurrent else contextlib.nullcontext()
 
     # A copy (``copy.deepcopy`` of its agent) updates the copied networks and optimizer, and
     # compiles again on its first call: the tensors it holds are views of the originals'.
@@ -102,15 +107,16 @@ class CompiledQUpdate:
         count = self._counts.get(key)
         if count is None:  # one tensor per count: most batches have the same
             count = self._counts[key] = torch.full((), float(key[0]), dtype=like.dtype, device=like.device)
-        packed: torch.Tensor = self._step(
-            self._params,
-            self._frozen,
-            self._target,
-            self._optimizer.state(),
-            self._optimizer.scalars(),
-            *batch,
-            count,
-        )
+        with self._tracing:
+            packed: torch.Tensor = self._step(
+                self._params,
+                self._frozen,
+                self._target,
+                self._optimizer.state(),
+                self._optimizer.scalars(),
+                *batch,
+                count,
+            )
         return packed
 
 

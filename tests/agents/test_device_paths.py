@@ -4,8 +4,8 @@ Each test builds two agents with the same seed, one eager on the CPU and one on 
 (eager or compiled), trains both on the same batches, and compares what they report, their
 weights afterwards and their greedy actions, within float32 tolerance. The ``"cuda"``
 parameters are skipped without a CUDA device (``python -m pytest -m cuda`` runs them where
-there is one); the ``"cpu"`` ones run the same checks CPU against CPU, where equal seeds must
-give equal bits (eager) or agree within the compiled update's tolerance.
+there is one); the ``"cpu"`` ones run the same checks CPU against CPU, eagerly, where equal
+seeds must give equal bits.
 """
 
 from __future__ import annotations
@@ -25,14 +25,17 @@ from drivetrain.agents.reinforce import ReinforceConfig, make_reinforce
 from drivetrain.core import types
 from drivetrain.replay.rollout import RolloutBuffer, minibatches
 
-CUDA = pytest.param(
-    "cuda",
-    marks=[
-        pytest.mark.cuda,
-        pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
-    ],
-)
-DEVICES = ["cpu", CUDA]
+ON_CUDA = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
+DEVICES = ["cpu", pytest.param("cuda", marks=ON_CUDA)]
+# Compiled updates against the eager CPU ones on the CPU: tests/agents/test_*_compiled.py.
+VARIANTS = [
+    pytest.param("cpu", False, id="cpu-eager"),
+    pytest.param("cuda", False, id="cuda-eager", marks=ON_CUDA),
+    pytest.param("cuda", True, id="cuda-compiled", marks=ON_CUDA),
+]
 ROLLOUT_ENVS, ROLLOUT_STEPS = 4, 32
 
 
@@ -75,8 +78,7 @@ def dqn_windows(seed: int, batch: int = 16, length: int = 3) -> types.Trajectory
     )
 
 
-@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(("device", "compiled"), VARIANTS)
 def test_dqn_on_the_device_matches_the_cpu(device: str, compiled: bool) -> None:
     env = dt.envs.CountingEnv((3, 5))
     config = DQNConfig(
@@ -101,8 +103,8 @@ def test_dqn_on_the_device_matches_the_cpu(device: str, compiled: bool) -> None:
     np.testing.assert_allclose(other.policy.q_values(observation), cpu.policy.q_values(observation), **tol)
 
 
-@pytest.mark.parametrize("device", DEVICES)
-def test_r2d2_on_the_device_matches_the_cpu(device: str) -> None:
+@pytest.mark.parametrize(("device", "compiled"), VARIANTS)
+def test_r2d2_on_the_device_matches_the_cpu(device: str, compiled: bool) -> None:
     env = dt.envs.CountingEnv(episode_lengths=(5, 3), truncate=(True, False))
     config = R2D2Config(
         core="lstm", hidden_size=8, fc_layers=(8,), sequence_length=4, burn_in=2, n_step=3,
@@ -110,11 +112,15 @@ def test_r2d2_on_the_device_matches_the_cpu(device: str) -> None:
     )  # fmt: skip
     cpu = make_r2d2(config, env.time_step_spec(), env.action_spec(), seed=1)
     other = make_r2d2(
-        dataclasses.replace(config, device=device), env.time_step_spec(), env.action_spec(), seed=1
+        dataclasses.replace(config, device=device, compile=compiled),
+        env.time_step_spec(),
+        env.action_spec(),
+        seed=1,
     )
+    assert other.compiled is compiled
     replay = dt.replay.UniformReplay(cpu.collect_data_spec, 400, env.batch_size, seed=0)
     dt.StepDriver(env, cpu.collect_policy, [replay.add_batch], num_steps=80).run()
-    tol = tolerance(device, False)
+    tol = tolerance(device, compiled)
     for _ in range(4):
         batch, _ = replay.sample(8, cpu.train_sequence_length)
         assert_same_info(cpu.train(batch), other.train(batch), tol)
@@ -162,9 +168,8 @@ def train_both(
             getattr(agent, "finish_rollout", lambda _: None)(p)  # PPO's observation statistics
 
 
-@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(("device", "compiled"), VARIANTS)
 def test_ppo_on_the_device_matches_the_cpu(device: str, env_id: str, compiled: bool) -> None:
     env = dt.envs.make(env_id, num_envs=ROLLOUT_ENVS, seed=0)
     config = PPOConfig(

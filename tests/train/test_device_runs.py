@@ -47,7 +47,7 @@ RUNS = {
     ],
     "cartpole-masked-rdqn": [
         ("total_env_steps", 1_200), ("learning_starts", 300), ("update_period", 16), ("batch_size", 4),
-        ("hidden_size", 8), ("fc_layers", (8,)), ("eval_interval", 600), ("log_interval", 200),
+        ("hidden_size", 8), ("fc_layers", (8,)), ("agent.compile", True), ("eval_interval", 600), ("log_interval", 200),
         ("checkpoint_interval", 600),
     ],
     "cartpole-masked-rppo": [

@@ -106,16 +106,18 @@ def test_train_save_load_and_evaluate_a_recurrent_run(tmp_path):
         export_policy(loaded.agent, tmp_path / "policy.pt2")
 
 
-def test_a_resumed_recurrent_run_matches_the_uninterrupted_one(tmp_path, monkeypatch):
+@pytest.mark.parametrize("compile", [False, True], ids=["eager", "compiled"])
+def test_a_resumed_recurrent_run_matches_the_uninterrupted_one(tmp_path, monkeypatch, compile):
     """The driver's policy state is in the checkpoint: a resumed run continues bit for bit."""
     a_dir, b_dir = tmp_path / "a", tmp_path / "b"
-    a = train(tiny_config(), a_dir, verbose=False)
+    config = tiny_config(compile=compile)
+    a = train(config, a_dir, verbose=False)
     crash_at_train_phase(monkeypatch, 45)  # after the checkpoint at env step 500 (iteration 13 of 16 steps)
     with pytest.raises(CrashError):
-        train(tiny_config(), b_dir, verbose=False)
+        train(config, b_dir, verbose=False)
     monkeypatch.undo()
     assert (b_dir / "checkpoints").is_dir() and any((b_dir / "checkpoints").iterdir())
-    b = train(tiny_config(), b_dir, resume=True, verbose=False)
+    b = train(config, b_dir, resume=True, verbose=False)
     assert (b.env_steps, b.train_steps) == (a.env_steps, a.train_steps)
     assert b.evaluation == a.evaluation
     assert_same_run(a_dir, b_dir)

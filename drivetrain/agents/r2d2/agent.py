@@ -38,10 +38,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from drivetrain.agents.compiled_q import CompiledQUpdate
+from drivetrain.agents.compiling import CompileSetting, resolve_compile
 from drivetrain.agents.dqn.loss import LossKind
 from drivetrain.agents.loss_info import LossInfo
 from drivetrain.agents.q_learning import QLearningAgent, check_arguments
 from drivetrain.agents.r2d2 import loss as loss_lib
+from drivetrain.agents.r2d2.compiled import compiled_update
 from drivetrain.agents.r2d2.policy import RecurrentQPolicy
 from drivetrain.agents.tensors import to_torch
 from drivetrain.core import nest, seeding, types
@@ -82,6 +85,7 @@ class R2D2(QLearningAgent[RecurrentQNetwork, RecurrentQPolicy]):
         epsilon_greedy: float | Schedule = 0.1,
         seed: seeding.Seed = None,
         device: str | torch.device = "cpu",
+        compile: CompileSetting = False,
     ):
         check_arguments(
             "R2D2",
@@ -117,10 +121,31 @@ class R2D2(QLearningAgent[RecurrentQNetwork, RecurrentQPolicy]):
         self._n_step = int(n_step)
         self._initial_state = initial_state
         self._priority_eta = float(priority_eta)
+        self._compiled: CompiledQUpdate | None = None
+        if resolve_compile(compile, self._device, self._name):
+            self._compiled = compiled_update(
+                self._q_network,
+                self._target_network,
+                self._optimizer,
+                burn_in=self._burn_in,
+                sequence_length=self._sequence_length,
+                double=self._double,
+                loss=self._loss,
+                huber_delta=self._huber_delta,
+                gradient_clipping=self._gradient_clipping,
+                polyak_tau=self._tau if self._target_update_period == 1 else None,
+                priority_eta=self._priority_eta,
+                owner=self._name,
+            )
 
     def _check_networks(self, q_network: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         if not isinstance(q_network, RecurrentQNetwork):
             raise TypeError(f"R2D2: q_network must be a RecurrentQNetwork, got {type(q_network).__name__}")
+
+    @property
+    def compiled(self) -> bool:
+        """Whether train calls run the compiled update (``compile`` True, or ``"auto"`` resolved so)."""
+        return self._compiled is not None
 
     @property
     def train_sequence_length(self) -> int:
@@ -177,7 +202,8 @@ class R2D2(QLearningAgent[RecurrentQNetwork, RecurrentQPolicy]):
         """One gradient step on windows ``[B, train_sequence_length, ...]``; ``weights``: ``[B]``."""
         self._check_batch(batch)
         device, length = self._device, self._sequence_length
-        reward, discount, steps, valid = to_torch(self._n_step_returns(batch), device)
+        returns = self._n_step_returns(batch)
+        reward, discount, steps, valid = to_torch(returns, device)
         observation = to_torch(batch.observation, device)
         first = to_torch(np.asarray(batch.step_type) == _FIRST, device)
         action = to_torch(
@@ -187,6 +213,16 @@ class R2D2(QLearningAgent[RecurrentQNetwork, RecurrentQPolicy]):
             action = action - self._action_minimum
         w = None if weights is None else to_torch(np.asarray(weights, np.float32), device)
         state = self._start_state(batch)
+        num_valid = int(np.count_nonzero(returns[3]))
+        if self._compiled is not None and num_valid:
+            if w is None:
+                w = torch.ones(len(returns[3]), dtype=reward.dtype, device=device)
+            packed = self._compiled(
+                observation, first, state, action, reward, discount, steps, valid, w, num_valid=num_valid
+            )
+            self._end_step(target_updated=self._target_update_period == 1)
+            values = packed.to("cpu", torch.float32).numpy()
+            return self._info(values[:4].tolist(), values[4:], num_valid)
 
         q_all, _ = loss_lib.unroll(self._q_network, observation, first, state, self._burn_in)
         q = q_all[:, :length].gather(2, action.unsqueeze(2)).squeeze(2)
@@ -195,30 +231,28 @@ class R2D2(QLearningAgent[RecurrentQNetwork, RecurrentQPolicy]):
             online = q_all.detach() if self._double else None
             target = loss_lib.n_step_targets(reward, discount, steps, q_target_all, online)
         loss = loss_lib.masked_loss(q, target, valid, w, self._loss, self._huber_delta)
-
-        num_valid = int(valid.sum())
         grad_norm = self._apply_loss(loss, num_valid)
-        return self._loss_info(loss, q.detach(), target, valid, grad_norm, num_valid)
 
-    def _loss_info(
-        self,
-        loss: torch.Tensor,
-        q: torch.Tensor,
-        target: torch.Tensor,
-        valid: torch.Tensor,
-        grad_norm: torch.Tensor,
-        num_valid: int,
-    ) -> LossInfo:
-        m = valid.to(q.dtype)
-        count = max(num_valid, 1)
-        priorities = loss_lib.sequence_priorities((q - target).abs(), valid, self._priority_eta)
+        # One device-to-host transfer, as the compiled update's: the statistics, then the priorities.
+        with torch.no_grad():
+            q = q.detach()
+            m = valid.to(q.dtype)
+            count = max(num_valid, 1)
+            statistics = [loss.detach(), grad_norm, (q * m).sum() / count, (target * m).sum() / count]
+            priorities = loss_lib.sequence_priorities((q - target).abs(), valid, self._priority_eta)
+            values = torch.cat([torch.stack(statistics), priorities]).to("cpu", torch.float32).numpy()
+        return self._info(values[:4].tolist(), values[4:], num_valid)
+
+    @staticmethod
+    def _info(statistics: list[float], priorities: np.ndarray, num_valid: int) -> LossInfo:
+        loss, grad_norm, q_mean, target_mean = statistics
         return LossInfo(
-            float(loss.detach()),
+            loss,
             {
-                "q_values": float((q * m).sum()) / count,
-                "target": float((target * m).sum()) / count,
-                "grad_norm": float(grad_norm),
-                "td_error": priorities.to("cpu", torch.float32).numpy(),
+                "q_values": q_mean,
+                "target": target_mean,
+                "grad_norm": grad_norm,
+                "td_error": priorities,
                 "num_valid": num_valid,
             },
         )

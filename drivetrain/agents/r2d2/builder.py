@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from drivetrain.agents.compiling import resolve_compile
 from drivetrain.agents.dqn.builder import DQNBuilder, make_optimizer, q_learning_kwargs
 from drivetrain.agents.protocol import RunPlan, register_builder
 from drivetrain.agents.r2d2.agent import R2D2
@@ -35,16 +36,18 @@ def make_r2d2(
         dueling=config.dueling,
         seed=network_seed,
     ).to(config.device)
+    compiled = resolve_compile(config.compile, config.device, "R2D2")
     return R2D2(
         time_step_spec,
         action_spec,
         q_network,
-        make_optimizer(config, q_network.parameters(), compiled=False),  # no compiled update
+        make_optimizer(config, q_network.parameters(), compiled),
         sequence_length=config.sequence_length,
         burn_in=config.burn_in,
         initial_state=config.initial_state,
         priority_eta=config.priority_eta,
         **q_learning_kwargs(config, policy_seed),
+        compile=compiled,
     )
 
 

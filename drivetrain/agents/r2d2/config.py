@@ -52,8 +52,3 @@ class R2D2Config(DQNConfig):
         need(self.burn_in >= 0, "burn_in", "an integer >= 0")
         need(self.initial_state in ("stored", "zeros"), "initial_state", "'stored' or 'zeros'")
         need(0.0 <= self.priority_eta <= 1.0, "priority_eta", "a number in [0, 1]")
-        need(
-            self.compile is not True,
-            "compile",
-            "False or 'auto' (R2D2 has no compiled update: it trains eagerly)",
-        )

@@ -59,11 +59,18 @@ def n_step_targets(
     steps: torch.Tensor,
     q_target: torch.Tensor,
     q_online: torch.Tensor | None = None,
+    *,
+    checked: bool = True,
 ) -> torch.Tensor:
-    """``reward + discount * V(t + steps)``: ``[B, T]`` from n-step ``[B, T]`` and q-values ``[B, T + n, A]``."""
+    """``reward + discount * V(t + steps)``: ``[B, T]`` from n-step ``[B, T]`` and q-values ``[B, T + n, A]``.
+
+    ``checked``: a ValueError for a bootstrap index beyond the unrolled steps (which reads the
+    indices back from the device; a compiled update, whose steps come from
+    :func:`~drivetrain.replay.nstep.n_step_sequence`, leaves it out).
+    """
     count = reward.shape[1]
     index = torch.arange(count, device=steps.device).unsqueeze(0) + steps.to(torch.int64)  # [B, T]
-    if index.max() >= q_target.shape[1]:
+    if checked and index.max() >= q_target.shape[1]:
         raise ValueError(
             f"n_step_targets: bootstrap index {int(index.max())} beyond the {q_target.shape[1]} unrolled steps"
         )
