@@ -54,7 +54,7 @@ def resolve_compile(
     CPU when a compiler is found, and ``False`` otherwise: without one (a ``UserWarning`` says
     what it costs, once per process), on other devices, where the compiled update has not been
     measured against the eager one, and where the agent has no compiled update for its networks
-    (``supported=False``: a recurrent core), which it refuses when ``setting`` is ``True``.
+    (``supported=False``: PPO's recurrent networks), which it refuses when ``setting`` is ``True``.
     """
     on_cpu = torch.device(device).type == "cpu"
     if setting != "auto":

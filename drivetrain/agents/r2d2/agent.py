@@ -22,6 +22,13 @@ target update every ``target_update_period`` train steps (``tau < 1``: Polyak).
 ``LossInfo.extra``: ``q_values`` and ``target`` (means over valid steps), ``td_error``
 (the sequence priorities ``[B]``), ``grad_norm`` (before clipping), ``num_valid`` (valid steps).
 
+With ``compile=True`` a train call on a batch with a valid step runs all of it (both unrolls,
+the loss, the gradients, the clipping, the optimizer step and, with ``target_update_period ==
+1``, the target update) as one compiled function (:mod:`~drivetrain.agents.r2d2.compiled`); the
+results equal the eager update's within floating-point tolerance, the checkpoint format is the
+same, and a batch without a valid step takes the eager path. The optimizer must be
+``torch.optim.Adam``, ``torch.optim.RMSprop`` or :class:`~drivetrain.agents.optimizers.RMSpropTF`.
+
 ``agent.policy`` is the greedy :class:`RecurrentQPolicy`; ``agent.collect_policy`` is
 epsilon-greedy around it (the state passes through); both are stateful policies that
 the drivers run unchanged. ``state_dict()`` holds both networks, the optimizer,
