@@ -5,8 +5,8 @@ steps, 1M-transition replay) through ``drivetrain.train`` with the network on ``
 (CUDA when there is one), the games in EnvPool on all the machine's cores (``--num-envs``
 defaults to ``os.cpu_count()``) and the compiled update, for ``--steps`` agent steps after a
 random warm-up of ``--warmup`` steps, or until ``--seconds`` have passed (the run then stops
-as on SIGINT). The rate is read from the run's ``progress.csv`` between
-its second row (the compilation and the warm-up behind it) and its last, with the hours a
+as on SIGINT). The rate is read from the run's ``progress.csv`` between its first row with
+updates (the warm-up and the compilation behind it) and its last, with the hours a
 10M-step run would take at that rate against the issue's target (10M steps in 1 hour, ≥ 2,800
 agent steps/s; CleanRL's DQN takes about 6 hours). ``--execution threads`` steps the games in a
 collector thread beside the learner. It runs on a CPU too, at any size (a dry run of the
@@ -19,6 +19,7 @@ script). Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import tempfile
@@ -36,14 +37,21 @@ TARGET = 10_000_000 / 3600  # agent steps per second: 10M in an hour
 
 
 def config_for(args: argparse.Namespace) -> Any:
+    preset = get_preset("breakout-dqn-nature").build()
+    # A collect phase is a whole number of batched steps: the period grows to a multiple of the
+    # environments and the updates per phase with it (one update per 4 agent steps, as the preset).
+    period = math.lcm(preset.loop.update_period, args.num_envs)
+    gradient_steps = preset.loop.gradient_steps * period // preset.loop.update_period
     overrides: list[tuple[str, object]] = [
+        ("loop.update_period", period),
+        ("loop.gradient_steps", gradient_steps),
         ("agent.device", args.device),
         ("agent.compile", args.compile),
         ("env.backend", args.backend),
         ("env.num_envs", args.num_envs),
         ("loop.total_env_steps", args.warmup + args.steps),
         ("loop.learning_starts", args.warmup),
-        ("loop.log_interval", args.log_interval or max(args.steps // 10, args.num_envs * 4)),
+        ("loop.log_interval", args.log_interval or max(args.steps // 10, period)),
         ("loop.eval_interval", 0),
         ("loop.final_eval_episodes", 1),
         ("loop.checkpoint_interval", 0),
@@ -57,7 +65,7 @@ def config_for(args: argparse.Namespace) -> Any:
         overrides.append(("replay.capacity", args.capacity))
     if args.execution == "threads":
         overrides += [("execution.backend", "threads"), ("execution.collectors", 1)]
-    return apply_overrides(get_preset("breakout-dqn-nature").build(), overrides)
+    return apply_overrides(preset, overrides)
 
 
 def main() -> None:
@@ -108,9 +116,12 @@ def main() -> None:
             timer.cancel()
         wall = time.perf_counter() - start
         rows = [r for r in read_progress(os.path.join(run_dir, "progress.csv")) if "wall_seconds" in r]
-    if len(rows) < 3:
-        raise SystemExit(f"too few rows in progress.csv ({len(rows)}) to measure: raise --steps")
-    first, last = rows[1], rows[-1]
+    trained = [r for r in rows if "loss" in r]  # rows written after updates (and their compilation)
+    if len(trained) < 2:
+        raise SystemExit(
+            f"too few rows with updates in progress.csv ({len(trained)}) to measure: raise --steps"
+        )
+    first, last = trained[0], trained[-1]
     rate = (last["env_steps"] - first["env_steps"]) / (last["wall_seconds"] - first["wall_seconds"])
     updates = rate * config.loop.gradient_steps / config.loop.update_period
     print(f"  the run: {wall:.1f} s, {int(last['env_steps'])} agent steps logged")
