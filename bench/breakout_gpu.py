@@ -7,7 +7,7 @@ defaults to ``os.cpu_count()``) and the compiled update, for ``--steps`` agent s
 random warm-up of ``--warmup`` steps, or until ``--seconds`` have passed (the run then stops
 as on SIGINT). The rate is read from the run's ``progress.csv`` between its first row with
 updates (the warm-up and the compilation behind it) and its last, with the hours a
-10M-step run would take at that rate against the issue's target (10M steps in 1 hour, ≥ 2,800
+10M-step run would take at that rate against the issue's target (10M steps in 1 hour, ≥ 2,778
 agent steps/s; CleanRL's DQN takes about 6 hours). ``--execution threads`` steps the games in a
 collector thread beside the learner. It runs on a CPU too, at any size (a dry run of the
 script). Usage (from the repository root)::

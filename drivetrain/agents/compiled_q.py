@@ -28,7 +28,7 @@ structure and attributes (their weights change, in place).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -37,7 +37,7 @@ from torch import nn
 from drivetrain.agents.compiling import COMPILE_OPTIONS, fresh_function
 from drivetrain.agents.functional_optim import FunctionalOptimizer
 
-__all__ = ["CompiledQUpdate", "StepFactory", "update_target"]
+__all__ = ["CompiledQUpdate", "StepFactory", "move_targets"]
 
 StepFactory = Callable[..., Callable[..., torch.Tensor]]
 """``make_step(q_network, (trainable_names, all_names), optimizer, **settings) -> step``."""
@@ -120,13 +120,10 @@ class CompiledQUpdate:
         return packed
 
 
-def update_target(
-    target_list: list[torch.Tensor], online: dict[str, torch.Tensor], all_names: list[str], tau: float
-) -> None:
-    """``target <- tau * online + (1 - tau) * target`` in place (a copy for ``tau == 1`` and for
-    tensors that are not floating point), inside a compiled step."""
-    for t, name in zip(target_list, all_names, strict=True):
-        o = online[name]
+def move_targets(targets: Sequence[torch.Tensor], online: Sequence[torch.Tensor], tau: float) -> None:
+    """``target <- tau * online + (1 - tau) * target`` in place, pairwise (a copy for ``tau == 1``
+    and for tensors that are not floating point): the eager target update and the compiled one."""
+    for t, o in zip(targets, online, strict=True):
         if tau == 1.0 or not t.is_floating_point():
             t.copy_(o)
         else:

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from drivetrain.agents.compiled_q import CompiledQUpdate, move_targets
 from drivetrain.agents.dqn.loss import LossKind
 from drivetrain.agents.loss_info import LossInfo
 from drivetrain.agents.optimizers import load_optimizer_state
@@ -256,6 +257,30 @@ class QLearningAgent(abc.ABC, Generic[NetworkT, PolicyT]):
         if not target_updated and self._train_step % self._target_update_period == 0:
             self.update_target()
 
+    def _train_compiled(self, update: CompiledQUpdate, *batch: Any, num_valid: int) -> LossInfo:
+        """One compiled update (which updates the target itself when that comes every step),
+        ``train_step += 1`` and the periodic target update, and its LossInfo."""
+        packed = update(*batch, num_valid=num_valid)
+        self._end_step(target_updated=self._target_update_period == 1)
+        return self._packed_info(packed, num_valid)
+
+    @staticmethod
+    def _packed_info(packed: torch.Tensor, num_valid: int) -> LossInfo:
+        """LossInfo from ``[loss, grad_norm, q_mean, target_mean, td_error or priorities...]``
+        (one device-to-host transfer)."""
+        values = packed.to("cpu", torch.float32).numpy()
+        loss, grad_norm, q_mean, target_mean = values[:4].tolist()
+        return LossInfo(
+            loss,
+            {
+                "q_values": q_mean,
+                "target": target_mean,
+                "grad_norm": grad_norm,
+                "td_error": values[4:],
+                "num_valid": num_valid,
+            },
+        )
+
     def _clip_gradients(self) -> torch.Tensor:
         """The global gradient norm (before clipping); clips to ``gradient_clipping`` if set."""
         grads = [p.grad for p in self._params if p.grad is not None]
@@ -271,11 +296,7 @@ class QLearningAgent(abc.ABC, Generic[NetworkT, PolicyT]):
         """``target <- tau * online + (1 - tau) * target`` (``tau`` defaults to ``target_update_tau``)."""
         tau = self._tau if tau is None else float(tau)
         with torch.no_grad():
-            for t, o in zip(self._target_tensors, self._online_tensors, strict=True):
-                if tau == 1.0 or not t.is_floating_point():
-                    t.copy_(o)
-                else:
-                    t.lerp_(o, tau)
+            move_targets(self._target_tensors, self._online_tensors, tau)
 
     # ------------------------------------------------------------------ weights for collectors
     def get_weights(self) -> tuple[int, dict[str, torch.Tensor]]:

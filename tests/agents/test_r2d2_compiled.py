@@ -129,6 +129,7 @@ def test_a_batch_without_valid_steps_leaves_the_weights_and_takes_the_eager_path
     before = saved(agent)
     info = agent.train(boundary, weights)
     assert info.extra["num_valid"] == 0 and agent.train_step == 1
+    assert agent.state_dict()["optimizer"]["state"] == {}  # no optimizer step was taken, nor counted
     assert_same_networks(loaded(make(case, False), before), agent, rtol=0, atol=0)
 
 

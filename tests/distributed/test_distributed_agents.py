@@ -24,7 +24,7 @@ SMALL = [
 ]
 EAGER = [
     ("agent.compile", False)
-]  # pendulum-sac and breakout-dqn compile by default ("auto"); tested eagerly
+]  # pendulum-sac, breakout-dqn and cartpole-masked-rdqn compile by default ("auto"); tested eagerly
 
 
 @pytest.mark.parametrize(
@@ -32,7 +32,7 @@ EAGER = [
     [
         ("pendulum-sac", SAC, [("agent.actor_layers", (32,)), ("agent.critic_layers", (32,)), *EAGER]),
         ("pendulum-td3", TD3, [("loop.update_period", 100), ("loop.gradient_steps", 100)]),
-        ("cartpole-masked-rdqn", R2D2, []),
+        ("cartpole-masked-rdqn", R2D2, EAGER),
     ],
 )
 def test_replay_based_agents_train_distributed(tmp_path, preset, agent_type, extra):

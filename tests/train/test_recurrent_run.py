@@ -41,6 +41,7 @@ TINY = [
     ("sequence_length", 5),
     ("burn_in", 3),
     ("target_update_period", 20),
+    ("compile", False),  # the preset compiles ("auto"); the compiled run has its own case below
 ]
 
 

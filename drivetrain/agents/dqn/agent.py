@@ -42,12 +42,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from drivetrain.agents.compiled_q import CompiledQUpdate
 from drivetrain.agents.compiling import CompileSetting, resolve_compile
 from drivetrain.agents.dqn import loss as loss_lib
-from drivetrain.agents.dqn.batch import DQNInputs, make_inputs
+from drivetrain.agents.dqn.batch import make_inputs
 from drivetrain.agents.dqn.compiled import compiled_update
 from drivetrain.agents.dqn.policy import QPolicy
 from drivetrain.agents.loss_info import LossInfo
@@ -164,9 +164,9 @@ class DQN(QLearningAgent[nn.Module, QPolicy]):
         action = to_torch(inputs.action, device).unsqueeze(1)
         reward, discount, weight = to_torch(inputs.scalars, device)
         if self._compiled is not None and inputs.num_valid:
-            return self._train_compiled(
-                self._compiled, (observation, next_observation, action, reward, discount, weight), inputs
-            )
+            valid = to_torch(inputs.valid, device)
+            batch_tensors = (observation, next_observation, action, reward, discount, weight, valid)
+            return self._train_compiled(self._compiled, *batch_tensors, num_valid=inputs.num_valid)
 
         q = self._q_network(observation).gather(1, action).squeeze(1)
         with torch.no_grad():
@@ -180,28 +180,6 @@ class DQN(QLearningAgent[nn.Module, QPolicy]):
 
         grad_norm = self._apply_loss(loss, inputs.num_valid)
         return self._loss_info(loss, q, target, grad_norm, inputs.valid, inputs.num_valid)
-
-    def _train_compiled(
-        self,
-        update: CompiledQUpdate,
-        tensors: tuple[Any, Any, Tensor, Tensor, Tensor, Tensor],
-        inputs: DQNInputs,
-    ) -> LossInfo:
-        """The update of :mod:`~drivetrain.agents.dqn.compiled` and its LossInfo (the same keys)."""
-        valid = to_torch(inputs.valid, self._device)
-        packed = update(*tensors, valid, num_valid=inputs.num_valid)
-        self._end_step(target_updated=self._target_update_period == 1)
-        values = packed.to("cpu", torch.float32).numpy()
-        return LossInfo(
-            float(values[0]),
-            {
-                "q_values": float(values[2]),
-                "target": float(values[3]),
-                "grad_norm": float(values[1]),
-                "td_error": values[4:],
-                "num_valid": inputs.num_valid,
-            },
-        )
 
     def _loss_info(
         self,

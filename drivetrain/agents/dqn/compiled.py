@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from drivetrain.agents.compiled_q import CompiledQUpdate, update_target
+from drivetrain.agents.compiled_q import CompiledQUpdate, move_targets
 from drivetrain.agents.compiling import functional_call_of
 from drivetrain.agents.dqn import loss as loss_lib
 from drivetrain.agents.functional_optim import FunctionalOptimizer
@@ -128,7 +128,7 @@ def make_step(
         norm = optimizer.clipped_update(params, grads, optimizer_state, scalars, gradient_clipping)
         assert norm is not None
         if polyak_tau is not None:
-            update_target(target_list, online, all_names, polyak_tau)
+            move_targets(target_list, [online[n] for n in all_names], polyak_tau)
         td_error = torch.where(valid, (q - target).abs(), 0.0)
         q_mean = torch.where(valid, q, 0.0).sum() / count
         target_mean = torch.where(valid, target, 0.0).sum() / count

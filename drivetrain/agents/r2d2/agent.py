@@ -224,12 +224,8 @@ class R2D2(QLearningAgent[RecurrentQNetwork, RecurrentQPolicy]):
         if self._compiled is not None and num_valid:
             if w is None:
                 w = torch.ones(len(returns[3]), dtype=reward.dtype, device=device)
-            packed = self._compiled(
-                observation, first, state, action, reward, discount, steps, valid, w, num_valid=num_valid
-            )
-            self._end_step(target_updated=self._target_update_period == 1)
-            values = packed.to("cpu", torch.float32).numpy()
-            return self._info(values[:4].tolist(), values[4:], num_valid)
+            batch_tensors = (observation, first, state, action, reward, discount, steps, valid, w)
+            return self._train_compiled(self._compiled, *batch_tensors, num_valid=num_valid)
 
         q_all, _ = loss_lib.unroll(self._q_network, observation, first, state, self._burn_in)
         q = q_all[:, :length].gather(2, action.unsqueeze(2)).squeeze(2)
@@ -247,19 +243,5 @@ class R2D2(QLearningAgent[RecurrentQNetwork, RecurrentQPolicy]):
             count = max(num_valid, 1)
             statistics = [loss.detach(), grad_norm, (q * m).sum() / count, (target * m).sum() / count]
             priorities = loss_lib.sequence_priorities((q - target).abs(), valid, self._priority_eta)
-            values = torch.cat([torch.stack(statistics), priorities]).to("cpu", torch.float32).numpy()
-        return self._info(values[:4].tolist(), values[4:], num_valid)
-
-    @staticmethod
-    def _info(statistics: list[float], priorities: np.ndarray, num_valid: int) -> LossInfo:
-        loss, grad_norm, q_mean, target_mean = statistics
-        return LossInfo(
-            loss,
-            {
-                "q_values": q_mean,
-                "target": target_mean,
-                "grad_norm": grad_norm,
-                "td_error": priorities,
-                "num_valid": num_valid,
-            },
-        )
+            packed = torch.cat([torch.stack(statistics), priorities])
+        return self._packed_info(packed, num_valid)

@@ -18,7 +18,7 @@ comes after every step (``polyak_tau``), and the priorities. The recurrent cores
 ``stepwise`` (one ``lstm_cell``/``gru_cell`` step at a time, an order that does not depend on
 where the sequences reset), which the compiler unrolls over the window: a new window length
 or batch size compiles again, and the first compilation takes longer than a feed-forward
-network's (~50 s for ``cartpole-masked-rdqn``'s 33 steps with an empty cache, ~3 s with
+network's (~33 s for ``cartpole-masked-rdqn``'s 33 steps with an empty cache, ~3 s with
 torch's on-disk cache). The plumbing (parameters, optimizer state, checkpoints, copies) is
 :class:`~drivetrain.agents.compiled_q.CompiledQUpdate`'s.
 """
@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from drivetrain.agents.compiled_q import CompiledQUpdate, update_target
+from drivetrain.agents.compiled_q import CompiledQUpdate, move_targets
 from drivetrain.agents.compiling import functional_call_of
 from drivetrain.agents.dqn.loss import LossKind, element_loss
 from drivetrain.agents.functional_optim import FunctionalOptimizer
@@ -149,7 +149,7 @@ def make_step(
         norm = optimizer.clipped_update(params, grads, optimizer_state, scalars, gradient_clipping)
         assert norm is not None
         if polyak_tau is not None:
-            update_target(target_list, online, all_names, polyak_tau)
+            move_targets(target_list, [online[n] for n in all_names], polyak_tau)
         mask = valid.to(q.dtype)
         priorities = sequence_priorities((q - target).abs(), valid, priority_eta)
         statistics = [loss_value, norm, (q * mask).sum() / count, (target * mask).sum() / count]
