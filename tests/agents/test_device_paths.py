@@ -37,16 +37,7 @@ VARIANTS = [
     pytest.param("cuda", True, id="cuda-compiled", marks=ON_CUDA),
 ]
 ROLLOUT_ENVS, ROLLOUT_STEPS = 4, 32
-
-
-@pytest.fixture(autouse=True)
-def full_float32_on_cuda():
-    """cuDNN runs convolutions and RNNs in TF32 by default (~1e-3 relative): the comparisons with
-    the CPU need float32 products."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+pytestmark = pytest.mark.usefixtures("full_float32_on_cuda")
 
 
 def tolerance(device: str, compiled: bool) -> dict[str, float]:

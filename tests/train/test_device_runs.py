@@ -22,6 +22,7 @@ from drivetrain.train.experiment import make_env
 pytestmark = [
     pytest.mark.cuda,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+    pytest.mark.usefixtures("full_float32_on_cuda"),
 ]
 
 COMMON = [
@@ -70,16 +71,6 @@ ATARI = pytest.param(
         pytest.mark.skipif(importlib.util.find_spec("ale_py") is None, reason="needs ale-py"),
     ],
 )
-
-
-@pytest.fixture(autouse=True)
-def full_float32_on_cuda():
-    """cuDNN runs convolutions and RNNs in TF32 by default (~1e-3 relative): the comparisons with
-    the CPU need float32 products."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 @pytest.mark.parametrize("preset", [*sorted(set(RUNS) - {"breakout-dqn"}), ATARI])

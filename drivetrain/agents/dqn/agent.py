@@ -48,7 +48,7 @@ from drivetrain.agents.compiled_q import CompiledQUpdate
 from drivetrain.agents.compiling import CompileSetting, resolve_compile
 from drivetrain.agents.dqn import loss as loss_lib
 from drivetrain.agents.dqn.batch import make_inputs
-from drivetrain.agents.dqn.compiled import compiled_update
+from drivetrain.agents.dqn.compiled import make_step
 from drivetrain.agents.dqn.policy import QPolicy
 from drivetrain.agents.loss_info import LossInfo
 from drivetrain.agents.q_learning import QLearningAgent, check_arguments
@@ -120,10 +120,11 @@ class DQN(QLearningAgent[nn.Module, QPolicy]):
         self._compiled: CompiledQUpdate | None = None
         if resolve_compile(compile, self._device, self._name):
             polyak = self._tau if self._target_update_period == 1 else None
-            self._compiled = compiled_update(
+            self._compiled = CompiledQUpdate(
                 self._q_network,
                 self._target_network,
                 self._optimizer,
+                make_step,
                 double=self._double,
                 loss=self._loss,
                 huber_delta=self._huber_delta,

@@ -2,8 +2,8 @@
 
 Protocol::
 
-    update = compiled_update(q_network, target_network, optimizer, double=False, loss="huber",
-                             huber_delta=1.0, gradient_clipping=10.0, polyak_tau=None, owner="DQN")
+    update = CompiledQUpdate(q_network, target_network, optimizer, make_step, owner="DQN", double=False,
+                             loss="huber", huber_delta=1.0, gradient_clipping=10.0, polyak_tau=None)
     packed = update(observation, next_observation, action, reward, discount, weight, valid,
                     num_valid=num_valid)
     # packed: float [4 + B]: loss, gradient norm before clipping, mean q and mean target over the
@@ -34,39 +34,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from drivetrain.agents.compiled_q import CompiledQUpdate, move_targets
+from drivetrain.agents.compiled_q import move_targets
 from drivetrain.agents.compiling import functional_call_of
 from drivetrain.agents.dqn import loss as loss_lib
 from drivetrain.agents.functional_optim import FunctionalOptimizer
 
-__all__ = ["compiled_update", "make_step"]
-
-
-def compiled_update(
-    q_network: nn.Module,
-    target_network: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    *,
-    double: bool,
-    loss: loss_lib.LossKind,
-    huber_delta: float,
-    gradient_clipping: float | None,
-    polyak_tau: float | None,
-    owner: str,
-) -> CompiledQUpdate:
-    """DQN's update (see the module docstring) as a :class:`~drivetrain.agents.compiled_q.CompiledQUpdate`."""
-    return CompiledQUpdate(
-        q_network,
-        target_network,
-        optimizer,
-        make_step,
-        owner=owner,
-        double=double,
-        loss=loss,
-        huber_delta=huber_delta,
-        gradient_clipping=gradient_clipping,
-        polyak_tau=polyak_tau,
-    )
+__all__ = ["make_step"]
 
 
 def make_step(

@@ -51,7 +51,7 @@ from drivetrain.agents.dqn.loss import LossKind
 from drivetrain.agents.loss_info import LossInfo
 from drivetrain.agents.q_learning import QLearningAgent, check_arguments
 from drivetrain.agents.r2d2 import loss as loss_lib
-from drivetrain.agents.r2d2.compiled import compiled_update
+from drivetrain.agents.r2d2.compiled import make_step
 from drivetrain.agents.r2d2.policy import RecurrentQPolicy
 from drivetrain.agents.tensors import to_torch
 from drivetrain.core import nest, seeding, types
@@ -130,10 +130,11 @@ class R2D2(QLearningAgent[RecurrentQNetwork, RecurrentQPolicy]):
         self._priority_eta = float(priority_eta)
         self._compiled: CompiledQUpdate | None = None
         if resolve_compile(compile, self._device, self._name):
-            self._compiled = compiled_update(
+            self._compiled = CompiledQUpdate(
                 self._q_network,
                 self._target_network,
                 self._optimizer,
+                make_step,
                 burn_in=self._burn_in,
                 sequence_length=self._sequence_length,
                 double=self._double,

@@ -2,9 +2,9 @@
 
 Protocol::
 
-    update = compiled_update(q_network, target_network, optimizer, burn_in=10, sequence_length=20,
-                             double=True, loss="huber", huber_delta=1.0, gradient_clipping=10.0,
-                             polyak_tau=None, priority_eta=0.9, owner="R2D2")
+    update = CompiledQUpdate(q_network, target_network, optimizer, make_step, owner="R2D2", burn_in=10,
+                             sequence_length=20, double=True, loss="huber", huber_delta=1.0,
+                             gradient_clipping=10.0, polyak_tau=None, priority_eta=0.9)
     packed = update(observation, first, state, action, reward, discount, steps, valid, weight,
                     num_valid=num_valid)
     # packed: float [4 + B]: loss, gradient norm before clipping, mean q and mean target over the
@@ -31,47 +31,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from drivetrain.agents.compiled_q import CompiledQUpdate, move_targets
+from drivetrain.agents.compiled_q import move_targets
 from drivetrain.agents.compiling import functional_call_of
 from drivetrain.agents.dqn.loss import LossKind, element_loss
 from drivetrain.agents.functional_optim import FunctionalOptimizer
 from drivetrain.agents.r2d2.loss import n_step_targets, sequence_priorities
 from drivetrain.networks.recurrent import State
 
-__all__ = ["compiled_update", "make_step"]
-
-
-def compiled_update(
-    q_network: nn.Module,
-    target_network: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    *,
-    burn_in: int,
-    sequence_length: int,
-    double: bool,
-    loss: LossKind,
-    huber_delta: float,
-    gradient_clipping: float | None,
-    polyak_tau: float | None,
-    priority_eta: float,
-    owner: str,
-) -> CompiledQUpdate:
-    """R2D2's update (see the module docstring) as a :class:`~drivetrain.agents.compiled_q.CompiledQUpdate`."""
-    return CompiledQUpdate(
-        q_network,
-        target_network,
-        optimizer,
-        make_step,
-        owner=owner,
-        burn_in=burn_in,
-        sequence_length=sequence_length,
-        double=double,
-        loss=loss,
-        huber_delta=huber_delta,
-        gradient_clipping=gradient_clipping,
-        polyak_tau=polyak_tau,
-        priority_eta=priority_eta,
-    )
+__all__ = ["make_step"]
 
 
 def make_step(
