@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 import drivetrain as dt
@@ -34,7 +36,8 @@ def test_preset_agent_collects_and_trains_on_masked_cartpole() -> None:
     config = cartpole_masked_rdqn()
     env = dt.envs.make("CartPole-v1", num_envs=2, seed=0, mask_velocity=True)
     assert env.observation_spec().shape == (2,)
-    agent = make_r2d2(config.agent, env.time_step_spec(), env.action_spec(), seed=0)
+    eager = dataclasses.replace(config.agent, compile=False)  # compiled: tests/agents/test_r2d2_compiled.py
+    agent = make_r2d2(eager, env.time_step_spec(), env.action_spec(), seed=0)
     assert isinstance(agent, R2D2)
     replay = dt.replay.UniformReplay(agent.collect_data_spec, 2_000, env.batch_size, seed=0)
     dt.StepDriver(env, agent.collect_policy, [replay.add_batch], num_steps=200).run()
