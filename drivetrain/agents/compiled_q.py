@@ -21,7 +21,7 @@ switch between the eager and the compiled update at a checkpoint.
 
 The step is compiled with ``torch.compile(fullgraph=True, dynamic=False)`` on the first
 call (a new batch shape compiles again); it guards on the input tensors only
-(:data:`~drivetrain.agents.compiling.COMPILE_OPTIONS`), so the networks must keep their
+(:func:`~drivetrain.agents.compiling.compile_update`), so the networks must keep their
 structure and attributes (their weights change, in place).
 """
 
@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from drivetrain.agents.compiling import COMPILE_OPTIONS, fresh_function
+from drivetrain.agents.compiling import compile_update
 from drivetrain.agents.functional_optim import FunctionalOptimizer
 
 __all__ = ["CompiledQUpdate", "StepFactory", "move_targets"]
@@ -80,9 +80,7 @@ class CompiledQUpdate:
         self._optimizer = FunctionalOptimizer(optimizer, [p for _, p in named], owner)
         self._counts: dict[tuple[int, torch.dtype, torch.device], torch.Tensor] = {}
         step = make_step(q_network, (names, [n for n, _ in target]), self._optimizer, **settings)
-        self._step = torch.compile(
-            fresh_function(step), fullgraph=True, dynamic=False, options=COMPILE_OPTIONS
-        )
+        self._step = compile_update(step, self._params[0].device)
         # Dynamo refuses to trace into modules that hold an nn.LSTM/GRU unless told it may; the
         # recurrent cores' stepwise forward only reads their weights.
         recurrent = any(isinstance(m, nn.RNNBase) for m in q_network.modules())

@@ -2,16 +2,17 @@
 
 Protocol::
 
-    step = torch.compile(fresh_function(make_step(...)), fullgraph=True, dynamic=False,
-                         options=COMPILE_OPTIONS)
+    step = compile_update(make_step(...), device)   # torch.compile(fresh_function(...), ...)
 
 :func:`fresh_function` gives each compiled update its own code object (``torch.compile``
 caches and counts recompilations per code object, so two agents in one process would
 otherwise share one cache and its recompilation limit). :data:`COMPILE_OPTIONS` makes the
 compiled function guard on its input tensors only: the networks' structure and attributes,
 the closure's settings and the globals are fixed once an update is built, and checking them
-on every call costs more than the kernels of a small network's update, and generates the
-function that calls the kernels in C++ (``cpp_wrapper``).
+on every call costs more than the kernels of a small network's update, and, on the CPU,
+generates the function that calls the kernels in C++ (``cpp_wrapper``; other devices keep
+torch's Python wrapper, as nothing was measured there). :func:`compile_update` puts the three
+together.
 
 An agent's ``compile`` setting is ``True``, ``False`` or ``"auto"``; :func:`resolve_compile`
 turns it into whether the agent compiles: ``True`` needs a C++ compiler (a ``RuntimeError``
@@ -36,6 +37,7 @@ __all__ = [
     "COMPILE_OPTIONS",
     "CompileSetting",
     "check_compiler",
+    "compile_update",
     "fresh_function",
     "functional_call_of",
     "resolve_compile",
@@ -174,5 +176,19 @@ COMPILE_OPTIONS: dict[str, Any] = {
     "size_asserts": False,  # debugging checks of every intermediate's shape, on each call
     # The generated function that calls the kernels in C++ rather than Python: a small network's
     # update calls a dozen matrix products and kernels, each costing microseconds from Python.
+    # On the CPU only (compile_update): it has not been measured, nor run, on other devices.
     "cpp_wrapper": True,
 }
+
+
+def compile_update(step: Callable[..., Any], device: torch.device | str) -> Callable[..., Any]:
+    """``step`` as one ``torch.compile``-d graph for tensors on ``device`` (compiled on its first
+    call): its own code object, :data:`COMPILE_OPTIONS`, and torch's default Python wrapper of the
+    kernels off the CPU."""
+    options = dict(COMPILE_OPTIONS)
+    if torch.device(device).type != "cpu":
+        del options["cpp_wrapper"]
+    compiled: Callable[..., Any] = torch.compile(
+        fresh_function(step), fullgraph=True, dynamic=False, options=options
+    )
+    return compiled

@@ -133,7 +133,8 @@ class FunctionalOptimizer:
 
     def scalars(self) -> torch.Tensor:
         """float64 ``[-lr / bias_correction1, sqrt(bias_correction2), 1 - beta1, beta2, 1 - beta2, eps]``
-        of Adam's coming step, or ``[lr, alpha, 1 - alpha, eps, momentum]`` (the RMSprop kinds)."""
+        of Adam's coming step, or ``[lr, alpha, 1 - alpha, eps, momentum]`` (the RMSprop kinds), on
+        the parameters' device (a compiled step then reads them where its kernels run)."""
         group = self._optimizer.param_groups[0]
         if self._structure_of(group) != self._structure:
             raise ValueError(
@@ -147,13 +148,15 @@ class FunctionalOptimizer:
             step_size = lr / (1 - beta1**step)
             bias_correction2_sqrt = (1 - beta2**step) ** 0.5
             values = (-step_size, bias_correction2_sqrt, 1 - beta1, beta2, 1 - beta2, eps)
-            return torch.tensor(values, dtype=torch.float64)
+            return torch.tensor(values, dtype=torch.float64, device=self._params[0].device)
         alpha = float(group["rho"] if self._kind is RMSpropTF else group["alpha"])
         key = (float(group["lr"]), alpha, float(group["eps"]), float(group["momentum"]))
         if key != self._key:
             lr, alpha, eps, momentum = key
             self._key = key
-            self._scalars = torch.tensor((lr, alpha, 1 - alpha, eps, momentum), dtype=torch.float64)
+            self._scalars = torch.tensor(
+                (lr, alpha, 1 - alpha, eps, momentum), dtype=torch.float64, device=self._params[0].device
+            )
         return self._scalars
 
     def update(

@@ -1,7 +1,7 @@
 """What the compiled updates of SAC and TD3 share: named tensors, the critics' loss and step, gated
 optimizer steps, Polyak averaging.
 
-Protocol (inside a function that :func:`compile_step` compiles)::
+Protocol (inside a function that :func:`~drivetrain.agents.compiling.compile_update` compiles)::
 
     critic = NamedTensors(critic_module)              # built once, on the host
     tensors = critic.as_dict(params, buffers)         # name -> tensor, for torch.func.functional_call
@@ -30,11 +30,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from drivetrain.agents.compiling import COMPILE_OPTIONS, fresh_function, functional_call_of
+from drivetrain.agents.compiling import functional_call_of
 from drivetrain.agents.continuous.loss import critic_loss
 from drivetrain.agents.functional_optim import FunctionalOptimizer, State
 
-__all__ = ["NamedTensors", "compile_step", "critic_loss_function", "critic_step", "finite", "polyak"]
+__all__ = ["NamedTensors", "critic_loss_function", "critic_step", "finite", "polyak"]
 
 
 class NamedTensors:
@@ -56,14 +56,6 @@ class NamedTensors:
     ) -> dict[str, torch.Tensor]:
         """``name -> tensor`` of ``params`` (in the order of ``names``) and ``buffers``."""
         return {**dict(zip(self.names, params, strict=True)), **buffers}
-
-
-def compile_step(step: Callable[..., Any]) -> Callable[..., Any]:
-    """``step`` compiled as one graph (compiled on its first call; see :mod:`~drivetrain.agents.compiling`)."""
-    compiled: Callable[..., Any] = torch.compile(
-        fresh_function(step), fullgraph=True, dynamic=False, options=COMPILE_OPTIONS
-    )
-    return compiled
 
 
 def critic_loss_function(critic_module: nn.Module) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:

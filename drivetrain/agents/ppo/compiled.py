@@ -62,7 +62,7 @@ from drivetrain.agents.actor_critic.distributions import (
     gaussian_log_prob,
 )
 from drivetrain.agents.actor_critic.networks import ActorCriticNetwork
-from drivetrain.agents.compiling import COMPILE_OPTIONS, fresh_function, functional_call_of
+from drivetrain.agents.compiling import compile_update, functional_call_of
 from drivetrain.agents.functional_optim import FunctionalOptimizer
 from drivetrain.agents.ppo.loss import ppo_loss
 from drivetrain.replay.rollout import RolloutBatch
@@ -202,9 +202,7 @@ class CompiledUpdate:
         step = self._steps.get(size)
         if step is None:  # a code object per size: each compiles once, no recompilation limit
             function = _make_step(self._network, self._names, self._optimizer, self._settings)
-            step = torch.compile(
-                fresh_function(function), fullgraph=True, dynamic=False, options=COMPILE_OPTIONS
-            )
+            step = compile_update(function, data.device)
             self._steps[size] = step
         clip = torch.tensor(float(clip_ratio), dtype=torch.float64, device=data.device)
         packed: torch.Tensor = step(

@@ -16,7 +16,7 @@ actor's reparameterized loss (``noise[1]``) through the just-updated critics, it
 ``autotune_alpha``, its step; with ``tau`` set (target updates every train step) the Polyak
 averaging of the target critics. Written with ``torch.func`` (``functional_call``,
 ``grad_and_value``) as a function of the networks', the optimizers' and the batch's tensors
-and compiled by :func:`~drivetrain.agents.continuous.compiled.compile_step` (a new batch size
+and compiled by :func:`~drivetrain.agents.compiling.compile_update` (a new batch size
 compiles again). It updates the live parameters, optimizer states and target critics in place,
 so checkpoints keep their format. A non-finite loss disables its part's step and every later
 one inside the graph (:mod:`~drivetrain.agents.continuous.compiled`); the caller raises for it.
@@ -30,10 +30,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from drivetrain.agents.compiling import functional_call_of
+from drivetrain.agents.compiling import compile_update, functional_call_of
 from drivetrain.agents.continuous.compiled import (
     NamedTensors,
-    compile_step,
     critic_loss_function,
     critic_step,
     finite,
@@ -82,7 +81,7 @@ class CompiledSACUpdate:
             tau,
             target_entropy,
         )
-        self._step = compile_step(step)
+        self._step = compile_update(step, next(actor.parameters()).device)
 
     def __call__(self, t: Transitions, noise: torch.Tensor) -> torch.Tensor:
         """One update (in place); returns the packed statistics (see the module docstring)."""

@@ -16,7 +16,7 @@ critic, its gradients, norm, clip and step, and the Polyak averaging of the targ
 critics. The two kinds of train step are two compiled functions (each compiled on its first
 call; with ``policy_delay`` 1 only the second is ever used), chosen on the host. Written with
 ``torch.func`` (``functional_call``, ``grad_and_value``) and compiled by
-:func:`~drivetrain.agents.continuous.compiled.compile_step`; it updates the live parameters,
+:func:`~drivetrain.agents.compiling.compile_update`; it updates the live parameters,
 optimizer states and targets in place, so checkpoints keep their format. A non-finite loss
 disables its part's step and every later one inside the graph
 (:mod:`~drivetrain.agents.continuous.compiled`); the caller raises for it.
@@ -30,10 +30,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from drivetrain.agents.compiling import functional_call_of
+from drivetrain.agents.compiling import compile_update, functional_call_of
 from drivetrain.agents.continuous.compiled import (
     NamedTensors,
-    compile_step,
     critic_loss_function,
     critic_step,
     finite,
@@ -74,8 +73,9 @@ class CompiledTD3Update:
         named = (self._actor, self._critic, self._target_actor, self._target_critic)
         settings = (max_grad_norm, tau, noise_std, noise_clip)
         self._steps = {
-            update_actor: compile_step(
-                _make_step(actor, critic, named, self._optimizers, settings, update_actor)
+            update_actor: compile_update(
+                _make_step(actor, critic, named, self._optimizers, settings, update_actor),
+                next(actor.parameters()).device,
             )
             for update_actor in (False, True)
         }
