@@ -37,7 +37,7 @@ from torch import nn
 from drivetrain.agents.compiling import compile_update
 from drivetrain.agents.functional_optim import FunctionalOptimizer
 
-__all__ = ["CompiledQUpdate", "StepFactory", "move_targets"]
+__all__ = ["CompiledQUpdate", "StepFactory", "move_targets", "optimizer_and_target_step"]
 
 StepFactory = Callable[..., Callable[..., torch.Tensor]]
 """``make_step(q_network, (trainable_names, all_names), optimizer, **settings) -> step``."""
@@ -56,17 +56,6 @@ class CompiledQUpdate:
         owner: str,
         **settings: Any,
     ):
-        self._setup(q_network, target_network, optimizer, make_step, owner, settings)
-
-    def _setup(
-        self,
-        q_network: nn.Module,
-        target_network: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        make_step: StepFactory,
-        owner: str,
-        settings: dict[str, Any],
-    ) -> None:
         self._networks = (q_network, target_network, optimizer)
         self._recipe = (make_step, owner, settings)
         named = [(n, p) for n, p in q_network.named_parameters() if p.requires_grad]
@@ -92,11 +81,8 @@ class CompiledQUpdate:
         return {"networks": self._networks, "recipe": self._recipe}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        (q_network, target_network, optimizer), (make_step, owner, settings) = (
-            state["networks"],
-            state["recipe"],
-        )
-        self._setup(q_network, target_network, optimizer, make_step, owner, settings)
+        make_step, owner, settings = state["recipe"]
+        self.__init__(*state["networks"], make_step, owner=owner, **settings)  # type: ignore[misc]
 
     def __call__(self, *batch: Any, num_valid: int) -> torch.Tensor:
         """One update (in place) on ``batch``'s tensors; returns the step's statistics tensor."""
@@ -126,3 +112,33 @@ def move_targets(targets: Sequence[torch.Tensor], online: Sequence[torch.Tensor]
             t.copy_(o)
         else:
             t.lerp_(o, tau)
+
+
+def optimizer_and_target_step(
+    optimizer: FunctionalOptimizer,
+    names: tuple[list[str], list[str]],
+    gradient_clipping: float | None,
+    polyak_tau: float | None,
+) -> Callable[..., torch.Tensor]:
+    """What a compiled Q-learning step does after its gradients, as the eager update does after
+    its backward pass: ``apply(params, grads_by_name, optimizer_state, scalars, target_list,
+    online)`` clips the gradients, steps the optimizer, moves the target (``polyak_tau``: a target
+    update after every step) and returns the gradients' norm before clipping."""
+    trainable_names, all_names = names
+
+    def apply(
+        params: list[torch.Tensor],
+        grads_by_name: dict[str, torch.Tensor],
+        optimizer_state: dict[str, list[torch.Tensor]],
+        scalars: torch.Tensor,
+        target_list: list[torch.Tensor],
+        online: dict[str, torch.Tensor],
+    ) -> torch.Tensor:
+        grads = [grads_by_name[n] for n in trainable_names]
+        norm = optimizer.clipped_update(params, grads, optimizer_state, scalars, gradient_clipping)
+        assert norm is not None
+        if polyak_tau is not None:
+            move_targets(target_list, [online[n] for n in all_names], polyak_tau)
+        return norm
+
+    return apply

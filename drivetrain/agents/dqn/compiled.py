@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from drivetrain.agents.compiled_q import move_targets
+from drivetrain.agents.compiled_q import optimizer_and_target_step
 from drivetrain.agents.compiling import functional_call_of
 from drivetrain.agents.dqn import loss as loss_lib
 from drivetrain.agents.functional_optim import FunctionalOptimizer
@@ -56,6 +56,7 @@ def make_step(
     """The update as a function of tensors, for ``torch.compile``; ``names``: those of the
     trainable parameters and those of all parameters and buffers (the target's order)."""
     trainable_names, all_names = names
+    apply_gradients = optimizer_and_target_step(optimizer, names, gradient_clipping, polyak_tau)
     functional_call = functional_call_of(q_network)
 
     def loss_of(
@@ -97,11 +98,7 @@ def make_step(
         grads_by_name, (loss_value, q) = grad_and_loss(
             trainable, frozen, observation, action, target, weight, count
         )
-        grads = [grads_by_name[n] for n in trainable_names]
-        norm = optimizer.clipped_update(params, grads, optimizer_state, scalars, gradient_clipping)
-        assert norm is not None
-        if polyak_tau is not None:
-            move_targets(target_list, [online[n] for n in all_names], polyak_tau)
+        norm = apply_gradients(params, grads_by_name, optimizer_state, scalars, target_list, online)
         td_error = torch.where(valid, (q - target).abs(), 0.0)
         q_mean = torch.where(valid, q, 0.0).sum() / count
         target_mean = torch.where(valid, target, 0.0).sum() / count

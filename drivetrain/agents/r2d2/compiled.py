@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from drivetrain.agents.compiled_q import move_targets
+from drivetrain.agents.compiled_q import optimizer_and_target_step
 from drivetrain.agents.compiling import functional_call_of
 from drivetrain.agents.dqn.loss import LossKind, element_loss
 from drivetrain.agents.functional_optim import FunctionalOptimizer
@@ -58,6 +58,7 @@ def make_step(
     """The update as a function of tensors, for ``torch.compile``; ``names``: those of the
     trainable parameters and those of all parameters and buffers (the target's order)."""
     trainable_names, all_names = names
+    apply_gradients = optimizer_and_target_step(optimizer, names, gradient_clipping, polyak_tau)
     functional_call = functional_call_of(q_network)
     stepwise = {"stepwise": True}
 
@@ -112,11 +113,7 @@ def make_step(
         q_target = unrolled(dict(zip(all_names, target_list, strict=True)), observation, first, state)
         inputs = (observation, first, state, action, reward, discount, steps, valid, weight)
         grads_by_name, (loss_value, (q, target)) = grad_and_loss(trainable, frozen, inputs, q_target, count)
-        grads = [grads_by_name[n] for n in trainable_names]
-        norm = optimizer.clipped_update(params, grads, optimizer_state, scalars, gradient_clipping)
-        assert norm is not None
-        if polyak_tau is not None:
-            move_targets(target_list, [online[n] for n in all_names], polyak_tau)
+        norm = apply_gradients(params, grads_by_name, optimizer_state, scalars, target_list, online)
         mask = valid.to(q.dtype)
         priorities = sequence_priorities((q - target).abs(), valid, priority_eta)
         statistics = [loss_value, norm, (q * mask).sum() / count, (target * mask).sum() / count]
