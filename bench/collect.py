@@ -9,7 +9,11 @@ Measures environment steps per second (``num_envs`` x batched steps per second) 
 (c) ``drivetrain``: ``dt.envs.make("CartPole-v1", n)`` + ``StepDriver`` + ``RandomPolicy``
     with ``NumberOfEpisodes``, ``EnvironmentSteps``, ``AverageReturn``,
     ``AverageEpisodeLength`` and ``drivetrain.replay.UniformReplay``'s
-    ``add_batch`` (capacity 100_000) as observers.
+    ``add_batch`` (capacity 100_000) as observers;
+(d) ``handwritten``: the same work as (c) written by hand in one plain loop over the raw
+    environments (a random action, the transition written into five NumPy rings, the
+    episodes' returns and lengths, the counts): what a loop that does (c)'s work and
+    nothing else keeps of the floor (b).
 
 They run in one process, in short chunks interleaved over ``--rounds`` rounds (so that
 machine noise hits all alike), timed in CPU time of the process; the median steps/s are
@@ -75,6 +79,49 @@ def raw_loop(n: int) -> Callable[[int], int]:
     return run
 
 
+def handwritten_loop(n: int) -> Callable[[int], int]:
+    """(d) The same work as (c), written by hand as one plain loop: a random action, the step,
+    the transition written into five NumPy rings, the episode's return and length, counts."""
+    envs = [gym.make("CartPole-v1") for _ in range(n)]
+    observations = [env.reset(seed=i)[0] for i, env in enumerate(envs)]
+    rng = np.random.default_rng(0)
+    capacity = 100_000
+    obs_ring = np.zeros((capacity, n, 4), np.float32)
+    action_ring = np.zeros((capacity, n), np.int64)
+    reward_ring = np.zeros((capacity, n), np.float32)
+    done_ring = np.zeros((capacity, n), np.bool_)
+    next_ring = np.zeros((capacity, n, 4), np.float32)
+    returns, lengths = [0.0] * n, [0] * n
+    totals = {"pos": 0, "steps": 0, "episodes": 0, "return_sum": 0.0, "length_sum": 0}
+
+    def run(calls: int) -> int:
+        pos = totals["pos"]
+        for _ in range(calls):
+            actions = (rng.random(n) * 2).astype(np.int64).tolist()
+            for i, (env, a) in enumerate(zip(envs, actions, strict=True)):
+                obs, reward, terminated, truncated, _ = env.step(a)
+                obs_ring[pos, i] = observations[i]
+                action_ring[pos, i] = a
+                reward_ring[pos, i] = reward
+                done_ring[pos, i] = terminated
+                next_ring[pos, i] = obs
+                returns[i] += float(reward)
+                lengths[i] += 1
+                if terminated or truncated:
+                    totals["episodes"] += 1
+                    totals["return_sum"] += returns[i]
+                    totals["length_sum"] += lengths[i]
+                    returns[i], lengths[i] = 0.0, 0
+                    obs = env.reset()[0]
+                observations[i] = obs
+            pos = (pos + 1) % capacity
+            totals["steps"] += n
+        totals["pos"] = pos
+        return calls * n
+
+    return run
+
+
 class Unchecked:
     """Batches observations and rewards as drivetrain did before its boundary checks (for (c''))."""
 
@@ -135,11 +182,17 @@ def measure(run: Callable[[int], int], calls: int) -> float:
 def bench(n: int, steps: int, rounds: int) -> float:
     """Prints the table for ``n`` environments; returns the ratio (c)/(a)."""
     dt_run, what = drivetrain_loop(n)
-    runs = {"gymnasium": gymnasium_loop(n), "raw": raw_loop(n), "drivetrain": dt_run}
+    runs = {
+        "gymnasium": gymnasium_loop(n),
+        "raw": raw_loop(n),
+        "drivetrain": dt_run,
+        "handwritten": handwritten_loop(n),
+    }
     labels = {
         "gymnasium": "(a) gymnasium SyncVectorEnv loop",
         "raw": "(b) raw envs loop (floor)",
         "drivetrain": f"(c) drivetrain StepDriver [{what}]",
+        "handwritten": "(d) the same work written by hand (rings, counts)",
     }
     runs["no_replay"], labels["no_replay"] = (  # where the time goes: (c) without the replay buffer
         drivetrain_loop(n, with_replay=False)[0],
@@ -174,6 +227,11 @@ def bench(n: int, steps: int, rounds: int) -> float:
         f"  (c)/(a) = {ratio:.2f} (median of per-round ratios; quartiles {q1:.2f}..{q3:.2f}) -> {verdict} "
         f"the {TARGET}x target"
     )
+    for other, label in (("raw", "(b)"), ("handwritten", "(d)")):
+        per_round = [c / o for c, o in zip(rates["drivetrain"], rates[other], strict=True)]
+        print(f"  (c)/{label} = {statistics.median(per_round):.2f} (median of per-round ratios)")
+    hand = statistics.median(d / b for d, b in zip(rates["handwritten"], rates["raw"], strict=True))
+    print(f"  (d)/(b) = {hand:.2f}: the speed of the floor that the same work by hand keeps")
     print(f"  (c)/(c'') = {check_cost:.3f}: the speed kept with the boundary checks (median per-round ratio)")
     return ratio
 

@@ -44,7 +44,7 @@ from torch.nn import functional
 from drivetrain.train import apply_overrides, get_preset, train
 
 
-def drivetrain_run(steps: int, seed: int, compile: bool = False) -> dict[str, float]:
+def drivetrain_run(steps: int, seed: int, threads: int, compile: bool = False) -> dict[str, float]:
     config = get_preset("cartpole-dqn").build()
     config = apply_overrides(
         config,
@@ -55,6 +55,7 @@ def drivetrain_run(steps: int, seed: int, compile: bool = False) -> dict[str, fl
             ("progress_bar", False),
             ("seed", seed),
             ("compile", compile),
+            ("torch_threads", threads),
         ],
     )
     compiled_before = compile_seconds()
@@ -198,13 +199,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     ours: list[dict[str, float]] = []
     base: list[dict[str, float]] = []
-    drivetrain_run(2_000, args.seed, args.compile)  # untimed warm-up of each: lazy imports and first calls
+    drivetrain_run(
+        2_000, args.seed, args.threads, args.compile
+    )  # untimed warm-up of each: lazy imports and first calls
     if not args.no_baseline:
         baseline_run(2_000, args.seed, args.baseline_fused)
     for i in range(args.repeats):
         if i % 2 and not args.no_baseline:  # the order flips every repeat
             base.append(baseline_run(args.steps, args.seed, args.baseline_fused))
-        ours.append(drivetrain_run(args.steps, args.seed, args.compile))
+        ours.append(drivetrain_run(args.steps, args.seed, args.threads, args.compile))
         if not i % 2 and not args.no_baseline:
             base.append(baseline_run(args.steps, args.seed, args.baseline_fused))
 

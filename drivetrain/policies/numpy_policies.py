@@ -63,9 +63,12 @@ class RandomPolicy(Policy):
             if hi - lo < 2**31:
                 # floor(u * n) of uniform doubles: ~3x cheaper than rng.integers for small batches
                 # (random collection's hot path); its bias is below n / 2**53.
-                action = (self._rng.random(b) * (hi - lo + 1)).astype(self._dtype)
-                if lo:
-                    action += lo
+                if b == 1:  # the same draw as rng.random(1), without the arrays between
+                    action = np.array([int(self._rng.random() * (hi - lo + 1)) + lo], self._dtype)
+                else:
+                    action = (self._rng.random(b) * (hi - lo + 1)).astype(self._dtype)
+                    if lo:
+                        action += lo
             else:
                 action = self._rng.integers(lo, hi, b, endpoint=True).astype(self._dtype, copy=False)
         else:

@@ -34,6 +34,18 @@ def test_random_policy_covers_inclusive_range_and_is_seeded():
     specs.validate(ACTIONS, a)
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8])
+def test_random_policy_one_row_at_a_time_draws_as_a_batch_does(dtype):
+    """A batch of one takes the uniform double that rng.random(1) would, with the same floor."""
+    spec = specs.BoundedArraySpec((), dtype, 2, 5)
+    policy, rng = RandomPolicy(TS_SPEC, spec, seed=3), np.random.default_rng(3)
+    got = [policy.action(ts(1)).action for _ in range(200)]
+    want = [(np.floor(rng.random(1) * 4) + 2).astype(dtype) for _ in range(200)]
+    assert all(g.dtype == dtype and g.shape == (1,) for g in got)
+    np.testing.assert_array_equal(np.concatenate(got), np.concatenate(want))
+    assert set(np.concatenate(got).tolist()) == {2, 3, 4, 5}
+
+
 def test_random_policy_on_continuous_nest():
     spec = {"steer": specs.BoundedArraySpec((2,), np.float32, -1, 1), "gear": ACTIONS}
     out = RandomPolicy(TS_SPEC, spec, seed=1).action(ts(50)).action

@@ -15,9 +15,13 @@ from drivetrain.core.config_checks import check_fields, require
 __all__ = ["DQNConfig"]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class DQNConfig:
-    """Hyperparameters of :func:`drivetrain.agents.make_dqn`."""
+    """Hyperparameters of :func:`drivetrain.agents.make_dqn`.
+
+    Frozen, as the agent built from it fixes them (its compiled update among others):
+    ``dataclasses.replace(config, field=value)`` makes a changed copy for a new agent.
+    """
 
     learning_rate: float = 1e-4
     """Learning rate of the optimizer."""

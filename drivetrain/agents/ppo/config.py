@@ -15,9 +15,13 @@ from drivetrain.core.config_checks import check_fields, require
 __all__ = ["PPOConfig"]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class PPOConfig:
-    """Hyperparameters of :func:`drivetrain.agents.make_ppo`."""
+    """Hyperparameters of :func:`drivetrain.agents.make_ppo`.
+
+    Frozen, as the agent built from it fixes them (its compiled update among others):
+    ``dataclasses.replace(config, field=value)`` makes a changed copy for a new agent.
+    """
 
     learning_rate: float = 2.5e-4
     """Adam's learning rate (at the start, when annealed)."""
@@ -110,7 +114,7 @@ class PPOConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)  # types first (a ConfigTypeError naming the field), then the ranges
-        self.layers = tuple(self.layers)
+        object.__setattr__(self, "layers", tuple(self.layers))
 
         def need(ok: bool, field: str, expected: str) -> None:
             require(self, ok, field, expected)

@@ -18,9 +18,13 @@ from drivetrain.core.config_checks import require
 __all__ = ["R2D2Config"]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class R2D2Config(DQNConfig):
-    """Hyperparameters of :func:`drivetrain.agents.r2d2.make_r2d2`."""
+    """Hyperparameters of :func:`drivetrain.agents.r2d2.make_r2d2`.
+
+    Frozen, as the agent built from it fixes them (its compiled update among others):
+    ``dataclasses.replace(config, field=value)`` makes a changed copy for a new agent.
+    """
 
     core: Literal["lstm", "gru"] = "lstm"
     """Recurrent core of the Q-network: "lstm" or "gru"."""

@@ -12,9 +12,13 @@ from drivetrain.core.config_checks import check_fields, require
 __all__ = ["ReinforceConfig"]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class ReinforceConfig:
-    """Hyperparameters of :func:`drivetrain.agents.make_reinforce`."""
+    """Hyperparameters of :func:`drivetrain.agents.make_reinforce`.
+
+    Frozen, as the agent built from it fixes them (its compiled update among others):
+    ``dataclasses.replace(config, field=value)`` makes a changed copy for a new agent.
+    """
 
     learning_rate: float = 0.01
     """Adam's learning rate (0.01 in the book)."""
@@ -55,7 +59,7 @@ class ReinforceConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)  # types first (a ConfigTypeError naming the field), then the ranges
-        self.layers = tuple(self.layers)
+        object.__setattr__(self, "layers", tuple(self.layers))
 
         def need(ok: bool, field: str, expected: str) -> None:
             require(self, ok, field, expected)

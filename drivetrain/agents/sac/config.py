@@ -16,9 +16,13 @@ from drivetrain.core.config_checks import check_fields, require
 __all__ = ["SACConfig"]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class SACConfig:
-    """Hyperparameters of :func:`drivetrain.agents.make_sac`."""
+    """Hyperparameters of :func:`drivetrain.agents.make_sac`.
+
+    Frozen, as the agent built from it fixes them (its compiled update among others):
+    ``dataclasses.replace(config, field=value)`` makes a changed copy for a new agent.
+    """
 
     actor_learning_rate: float = 3e-4
     """Adam's learning rate of the actor."""
@@ -88,8 +92,8 @@ class SACConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)  # types first (a ConfigTypeError naming the field), then the ranges
-        self.actor_layers = tuple(self.actor_layers)
-        self.critic_layers = tuple(self.critic_layers)
+        object.__setattr__(self, "actor_layers", tuple(self.actor_layers))
+        object.__setattr__(self, "critic_layers", tuple(self.critic_layers))
 
         def need(ok: bool, field: str, expected: str) -> None:
             require(self, ok, field, expected)

@@ -18,9 +18,13 @@ from drivetrain.core.config_checks import check_fields, require
 __all__ = ["TD3Config"]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class TD3Config:
-    """Hyperparameters of :func:`drivetrain.agents.make_td3`."""
+    """Hyperparameters of :func:`drivetrain.agents.make_td3`.
+
+    Frozen, as the agent built from it fixes them (its compiled update among others):
+    ``dataclasses.replace(config, field=value)`` makes a changed copy for a new agent.
+    """
 
     actor_learning_rate: float = 3e-4
     """Adam's learning rate of the actor."""
@@ -81,8 +85,8 @@ class TD3Config:
 
     def __post_init__(self) -> None:
         check_fields(self)  # types first (a ConfigTypeError naming the field), then the ranges
-        self.actor_layers = tuple(self.actor_layers)
-        self.critic_layers = tuple(self.critic_layers)
+        object.__setattr__(self, "actor_layers", tuple(self.actor_layers))
+        object.__setattr__(self, "critic_layers", tuple(self.critic_layers))
 
         def need(ok: bool, field: str, expected: str) -> None:
             require(self, ok, field, expected)
