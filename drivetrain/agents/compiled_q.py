@@ -122,8 +122,9 @@ def optimizer_and_target_step(
 ) -> Callable[..., torch.Tensor]:
     """What a compiled Q-learning step does after its gradients, as the eager update does after
     its backward pass: ``apply(params, grads_by_name, optimizer_state, scalars, target_list,
-    online)`` clips the gradients, steps the optimizer, moves the target (``polyak_tau``: a target
-    update after every step) and returns the gradients' norm before clipping."""
+    online, enabled)`` clips the gradients, steps the optimizer, moves the target (``polyak_tau``:
+    a target update after every step) and returns the gradients' norm before clipping; where the
+    0-dim bool ``enabled`` (the loss is finite) is false it changes nothing."""
     trainable_names, all_names = names
 
     def apply(
@@ -133,12 +134,16 @@ def optimizer_and_target_step(
         scalars: torch.Tensor,
         target_list: list[torch.Tensor],
         online: dict[str, torch.Tensor],
+        enabled: torch.Tensor,
     ) -> torch.Tensor:
         grads = [grads_by_name[n] for n in trainable_names]
-        norm = optimizer.clipped_update(params, grads, optimizer_state, scalars, gradient_clipping)
+        norm = optimizer.clipped_update(params, grads, optimizer_state, scalars, gradient_clipping, enabled)
         assert norm is not None
         if polyak_tau is not None:
-            move_targets(target_list, [online[n] for n in all_names], polyak_tau)
+            moved = [t.clone() for t in target_list]
+            move_targets(moved, [online[n] for n in all_names], polyak_tau)
+            for t, new in zip(target_list, moved, strict=True):
+                t.copy_(torch.where(enabled, new, t))
         return norm
 
     return apply

@@ -23,8 +23,8 @@ compiled kernels do no per-element scalar arithmetic. With ``enabled`` (a 0-dim 
 e.g. "the loss is finite") the step writes ``torch.where(enabled, new, old)`` into every
 parameter and state tensor, the step count included: a step refused inside a compiled graph
 leaves the parameters and the optimizer exactly as they were. The structural settings
-(``centered``, ``momentum > 0``) are fixed when the object is built and ``scalars()``
-raises if they changed. Results equal the eager step within floating-point tolerance (a
+(``centered``, ``momentum > 0``) are fixed when the object is built, and ``scalars()``
+raises if they changed or a refused setting (below) was switched on since. Results equal the eager step within floating-point tolerance (a
 compiler may fuse and contract the arithmetic differently).
 
 Supported: ``torch.optim.Adam`` (``weight_decay=0``, no ``amsgrad``, ``maximize``,
@@ -50,6 +50,15 @@ State = dict[str, list[torch.Tensor]]
 _REFUSED_FLAGS = ("amsgrad", "maximize", "capturable", "fused", "differentiable")
 
 
+def _refused_settings(optimizer: torch.optim.Optimizer, group: dict[str, Any]) -> list[str]:
+    """The settings of ``group`` that :meth:`FunctionalOptimizer.update` does not follow, by name."""
+    adam = type(optimizer) is torch.optim.Adam
+    refused = [f for f in _REFUSED_FLAGS if group.get(f) and not (f == "fused" and adam)]
+    if group.get("weight_decay", 0):
+        refused.append("weight_decay")
+    return refused
+
+
 class FunctionalOptimizer:
     """``optimizer.step()`` as :meth:`update`, a function of tensors (see the module docstring)."""
 
@@ -66,10 +75,7 @@ class FunctionalOptimizer:
             )
         group = optimizer.param_groups[0]
         name = type(optimizer).__name__
-        adam = type(optimizer) is torch.optim.Adam
-        refused = [f for f in _REFUSED_FLAGS if group.get(f) and not (f == "fused" and adam)]
-        if group.get("weight_decay", 0):
-            refused.append("weight_decay")
+        refused = _refused_settings(optimizer, group)
         if refused or type(optimizer) not in (torch.optim.Adam, torch.optim.RMSprop, RMSpropTF):
             what = f"{name} with {', '.join(refused)}" if refused else name
             raise ValueError(
@@ -128,7 +134,11 @@ class FunctionalOptimizer:
             self._state = {k: [s[k] for s in states] for k in self._state_keys()}
             self._live = [s["step"] for s in states]
             if len({float(step) for step in self._live}) != 1:
-                raise ValueError(f"{self._owner}: compile=True needs one step count for all parameters")
+                raise ValueError(
+                    f"{self._owner}: compile=True needs one step count for all parameters, and the "
+                    "optimizer's differ (an eager optimizer.step() skips a parameter without a gradient: "
+                    "a trainable parameter the loss does not use); train this agent with compile=False"
+                )
         return self._state
 
     def scalars(self) -> torch.Tensor:
@@ -136,10 +146,13 @@ class FunctionalOptimizer:
         of Adam's coming step, or ``[lr, alpha, 1 - alpha, eps, momentum]`` (the RMSprop kinds), on
         the parameters' device (a compiled step then reads them where its kernels run)."""
         group = self._optimizer.param_groups[0]
+        changed = _refused_settings(self._optimizer, group)
         if self._structure_of(group) != self._structure:
+            changed.append("centered/momentum")
+        if changed:  # the compiled step would go on without them, where optimizer.step() follows them
             raise ValueError(
-                f"{self._owner}: the optimizer's centered/momentum settings changed after the compiled "
-                "update was built"
+                f"{self._owner}: the optimizer's settings changed after the compiled update was built "
+                f"({', '.join(changed)}); compile=False follows such changes"
             )
         if self._kind is torch.optim.Adam:
             beta1, beta2 = (float(b) for b in group["betas"])

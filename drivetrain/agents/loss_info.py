@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
-__all__ = ["LossInfo", "NonFiniteLossError"]
+__all__ = ["LossInfo", "NonFiniteLossError", "refuse_non_finite"]
 
 
 class LossInfo(NamedTuple):
@@ -24,3 +25,11 @@ class NonFiniteLossError(FloatingPointError):
     def __init__(self, message: str, train_step: int, loss: float):
         super().__init__(message)
         self.train_step, self.loss = int(train_step), float(loss)
+
+
+def refuse_non_finite(owner: str, train_step: int, value: float, what: str = "loss") -> None:
+    """A :class:`NonFiniteLossError` if ``value`` is NaN or infinite: ``owner``'s ``what`` at the
+    train step after ``train_step`` (the one being refused, before its optimizer step)."""
+    if not math.isfinite(value):
+        step = train_step + 1
+        raise NonFiniteLossError(f"{owner}.train: the {what} of train step {step} is {value}", step, value)

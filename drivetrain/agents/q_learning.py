@@ -13,7 +13,9 @@
   empty batch is a ValueError; a batch of boundary windows only is not: it has nothing to
   train on, gives loss 0 and skips the optimizer step), and on the first batch the
   trained fields against ``collect_data_spec``;
-- the update after a loss: one optimizer step (after clipping the gradients' global norm if
+- the update after a loss: a NaN or infinite loss is refused
+  (:class:`~drivetrain.agents.loss_info.NonFiniteLossError`) before anything changes; else one
+  optimizer step (after clipping the gradients' global norm if
   ``gradient_clipping`` is set; skipped when no step of the batch is valid),
   ``train_step += 1``, then the target network update every ``target_update_period`` train
   steps, ``target <- tau * online + (1 - tau) * target`` (``tau = 1``: a hard copy);
@@ -40,7 +42,7 @@ from torch import nn
 
 from drivetrain.agents.compiled_q import CompiledQUpdate, move_targets
 from drivetrain.agents.dqn.loss import LossKind
-from drivetrain.agents.loss_info import LossInfo
+from drivetrain.agents.loss_info import LossInfo, refuse_non_finite
 from drivetrain.agents.optimizers import load_optimizer_state
 from drivetrain.core import seeding, specs, types
 from drivetrain.core.policy import Policy
@@ -238,18 +240,20 @@ class QLearningAgent(abc.ABC, Generic[NetworkT, PolicyT]):
             specs.validate(checked, values, outer_ndim=2, name="batch")
             self._batch_checked = True
 
-    def _apply_loss(self, loss: torch.Tensor, num_valid: int) -> torch.Tensor:
-        """Backward pass, optimizer step (if ``num_valid``), ``train_step += 1``, target update.
-
-        Returns the gradients' global norm before clipping.
-        """
+    def _gradients(self, loss: torch.Tensor) -> torch.Tensor:
+        """Backward pass and clipping; returns the gradients' global norm before clipping."""
         self._optimizer.zero_grad(set_to_none=True)
         torch.autograd.backward(loss)
-        grad_norm = self._clip_gradients()
+        return self._clip_gradients()
+
+    def _finish_step(self, loss: float, num_valid: int) -> None:
+        """A :class:`~drivetrain.agents.loss_info.NonFiniteLossError` for a NaN or infinite ``loss``
+        (the weights, the optimizer and ``train_step`` as they were); else the optimizer step (if
+        ``num_valid``), ``train_step += 1`` and the target update when it is due."""
+        refuse_non_finite(self._name, self._train_step, loss)
         if num_valid:
             self._optimizer.step()
         self._end_step()
-        return grad_norm
 
     def _end_step(self, target_updated: bool = False) -> None:
         """``train_step += 1``, then the target update if it is due (and not ``target_updated`` yet)."""
@@ -258,11 +262,13 @@ class QLearningAgent(abc.ABC, Generic[NetworkT, PolicyT]):
             self.update_target()
 
     def _train_compiled(self, update: CompiledQUpdate, *batch: Any, num_valid: int) -> LossInfo:
-        """One compiled update (which updates the target itself when that comes every step),
-        ``train_step += 1`` and the periodic target update, and its LossInfo."""
-        packed = update(*batch, num_valid=num_valid)
+        """One compiled update (which updates the target itself when that comes every step, and
+        changes nothing for a non-finite loss, refused here), ``train_step += 1`` and the periodic
+        target update, and its LossInfo."""
+        info = self._packed_info(update(*batch, num_valid=num_valid), num_valid)
+        refuse_non_finite(self._name, self._train_step, info.loss)  # the step left everything as it was
         self._end_step(target_updated=self._target_update_period == 1)
-        return self._packed_info(packed, num_valid)
+        return info
 
     @staticmethod
     def _packed_info(packed: torch.Tensor, num_valid: int) -> LossInfo:

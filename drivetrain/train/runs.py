@@ -95,7 +95,7 @@ def train_batch(agent: Agent, experience: Any, weights: np.ndarray | None, stats
     when the loss is NaN or infinite (before the agent's optimizer step where the agent refuses it)."""
     try:
         loss_info = agent.train(experience, weights=weights)
-    except NonFiniteLossError as e:  # refused before its optimizer step (actor-critic agents)
+    except NonFiniteLossError as e:  # refused before its optimizer step (every agent of the library)
         raise NonFiniteTrainLossError(e.train_step, e.loss) from e
     loss = float(loss_info.loss)
     if not math.isfinite(loss):

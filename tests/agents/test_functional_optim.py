@@ -96,7 +96,28 @@ def test_a_changed_structure_is_refused():
     opt = RMSpropTF(copy.copy(ps), momentum=0.0)
     fopt = FunctionalOptimizer(opt, ps, owner="DQN")
     opt.param_groups[0]["momentum"] = 0.9
-    with pytest.raises(ValueError, match="centered/momentum settings changed"):
+    with pytest.raises(ValueError, match=r"settings changed .*\(centered/momentum\)"):
+        fopt.scalars()
+
+
+@pytest.mark.parametrize(
+    ("make", "setting", "value"),
+    [
+        (lambda ps: torch.optim.Adam(ps), "weight_decay", 0.1),
+        (lambda ps: torch.optim.Adam(ps), "maximize", True),
+        (lambda ps: torch.optim.Adam(ps), "amsgrad", True),
+        (lambda ps: torch.optim.RMSprop(ps), "weight_decay", 0.1),
+        (lambda ps: torch.optim.RMSprop(ps), "maximize", True),
+    ],
+)
+def test_a_refused_setting_switched_on_later_is_refused_by_name(make, setting, value):
+    """optimizer.step() would follow it and the compiled step would not: refused, not ignored."""
+    ps = params(0)
+    opt = make(ps)
+    fopt = FunctionalOptimizer(opt, ps, owner="PPO")
+    fopt.scalars()
+    opt.param_groups[0][setting] = value
+    with pytest.raises(ValueError, match=rf"^PPO: the optimizer's settings changed .*\({setting}\)"):
         fopt.scalars()
 
 
@@ -159,3 +180,14 @@ def test_a_fused_adam_is_followed_with_its_state_where_it_keeps_it(device):
     ea, fa = eager.state[eager_params[0]], functional.state[functional_params[0]]
     assert fa["step"].device == ea["step"].device and fa["step"].dtype == ea["step"].dtype
     assert float(fa["step"]) == float(ea["step"]) == 10.0
+
+
+def test_a_parameter_the_eager_steps_skipped_is_named_as_the_cause():
+    """optimizer.step() skips a parameter without a gradient, so its step count lags the others'."""
+    ps = params(0)
+    opt = torch.optim.Adam(ps)
+    for p, g in zip(ps[:2], grads_at(0, ps)[:2], strict=True):
+        p.grad = g
+    opt.step()
+    with pytest.raises(ValueError, match="without a gradient: a trainable parameter the loss does not use"):
+        FunctionalOptimizer(opt, ps, owner="DQN").state()

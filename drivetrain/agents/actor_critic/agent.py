@@ -13,7 +13,6 @@ weights out and in with a version, and checkpoints. A subclass brings
 from __future__ import annotations
 
 import abc
-import math
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,7 @@ from drivetrain.agents.actor_critic.distributions import (
 )
 from drivetrain.agents.actor_critic.networks import ActorCriticNetwork, ActorCriticOutput
 from drivetrain.agents.actor_critic.policy import ActorCriticPolicy
-from drivetrain.agents.loss_info import LossInfo, NonFiniteLossError
+from drivetrain.agents.loss_info import LossInfo, refuse_non_finite
 from drivetrain.agents.optimizers import adam, load_optimizer_state
 from drivetrain.agents.tensors import to_torch
 from drivetrain.core import nest, seeding, types
@@ -198,11 +197,7 @@ class ActorCriticAgent(abc.ABC):
 
     def _refuse_non_finite(self, value: float) -> None:
         """A :class:`NonFiniteLossError` for a NaN or infinite loss (before any optimizer step)."""
-        if not math.isfinite(value):
-            step = self._train_step + 1
-            raise NonFiniteLossError(
-                f"{self._name}.train: the loss of train step {step} is {value}", step, value
-            )
+        refuse_non_finite(self._name, self._train_step, value)
 
     def _step(self, loss: torch.Tensor) -> tuple[float, float, float]:
         """Sets this step's learning rate, backward, clips, steps; returns ``(loss, grad_norm, lr)``."""

@@ -40,7 +40,7 @@ from torch import nn
 from drivetrain.agents.compiling import CompileSetting, resolve_compile
 from drivetrain.agents.continuous.policy import ActorPolicy, Exploration
 from drivetrain.agents.continuous.transitions import Transitions
-from drivetrain.agents.loss_info import LossInfo, NonFiniteLossError
+from drivetrain.agents.loss_info import LossInfo, refuse_non_finite
 from drivetrain.agents.optimizers import adam, load_optimizer_state
 from drivetrain.agents.tensors import to_torch
 from drivetrain.core import seeding, specs, types
@@ -282,11 +282,7 @@ class OffPolicyActorCritic(abc.ABC):
         """NonFiniteLossError for the first ``(name, value)`` that is not finite (refused before its step:
         the weights stay finite)."""
         for name, value in losses:
-            if not math.isfinite(value):
-                step = self._train_step + 1
-                raise NonFiniteLossError(
-                    f"{self._name}.train: the {name} loss of train step {step} is {value}", step, value
-                )
+            refuse_non_finite(self._name, self._train_step, value, f"{name} loss")
 
     def _set_learning_rates(self, *names: str) -> dict[str, list[Any]]:
         """Sets this train step's learning rates (with a schedule); returns those they replaced."""

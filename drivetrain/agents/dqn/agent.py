@@ -179,8 +179,10 @@ class DQN(QLearningAgent[nn.Module, QPolicy]):
             losses = loss_lib.element_loss(q, target, self._loss, self._huber_delta)
             loss = loss_lib.weighted_loss(losses, weight, inputs.num_valid)
 
-        grad_norm = self._apply_loss(loss, inputs.num_valid)
-        return self._loss_info(loss, q, target, grad_norm, inputs.valid, inputs.num_valid)
+        grad_norm = self._gradients(loss)
+        info = self._loss_info(loss, q, target, grad_norm, inputs.valid, inputs.num_valid)
+        self._finish_step(info.loss, inputs.num_valid)
+        return info
 
     def _loss_info(
         self,

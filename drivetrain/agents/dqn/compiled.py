@@ -15,6 +15,7 @@ num_valid`` (:mod:`~drivetrain.agents.dqn.loss`), its gradients, the global grad
 and clipping to ``gradient_clipping``, and the optimizer's step
 (:class:`~drivetrain.agents.functional_optim.FunctionalOptimizer`); with ``polyak_tau`` set
 (a target update after every train step) also ``target <- tau * online + (1 - tau) * target``.
+A NaN or infinite loss changes nothing (the agent then refuses it, as the eager update does).
 It is written as a function of the parameter, optimizer-state and batch tensors
 (``torch.func.functional_call`` and ``torch.func.grad_and_value``) and compiled with
 ``torch.compile(fullgraph=True, dynamic=False)`` on the first call (a new batch shape
@@ -98,7 +99,8 @@ def make_step(
         grads_by_name, (loss_value, q) = grad_and_loss(
             trainable, frozen, observation, action, target, weight, count
         )
-        norm = apply_gradients(params, grads_by_name, optimizer_state, scalars, target_list, online)
+        enabled = torch.isfinite(loss_value)  # a non-finite loss changes nothing (refused on the host)
+        norm = apply_gradients(params, grads_by_name, optimizer_state, scalars, target_list, online, enabled)
         td_error = torch.where(valid, (q - target).abs(), 0.0)
         q_mean = torch.where(valid, q, 0.0).sum() / count
         target_mean = torch.where(valid, target, 0.0).sum() / count

@@ -235,7 +235,7 @@ class R2D2(QLearningAgent[RecurrentQNetwork, RecurrentQPolicy]):
             online = q_all.detach() if self._double else None
             target = loss_lib.n_step_targets(reward, discount, steps, q_target_all, online)
         loss = loss_lib.masked_loss(q, target, valid, w, self._loss, self._huber_delta)
-        grad_norm = self._apply_loss(loss, num_valid)
+        grad_norm = self._gradients(loss)
 
         # One device-to-host transfer, as the compiled update's: the statistics, then the priorities.
         with torch.no_grad():
@@ -245,4 +245,6 @@ class R2D2(QLearningAgent[RecurrentQNetwork, RecurrentQPolicy]):
             statistics = [loss.detach(), grad_norm, (q * m).sum() / count, (target * m).sum() / count]
             priorities = loss_lib.sequence_priorities((q - target).abs(), valid, self._priority_eta)
             packed = torch.cat([torch.stack(statistics), priorities])
-        return self._packed_info(packed, num_valid)
+        info = self._packed_info(packed, num_valid)
+        self._finish_step(info.loss, num_valid)
+        return info

@@ -14,7 +14,8 @@ One call is the eager update (:mod:`~drivetrain.agents.r2d2.loss`) of a batch wi
 one valid step: both networks unrolled from ``state`` (the burn-in without gradient), the
 n-step targets (Double DQN if ``double``), the masked loss ``sum(w_b * mask * l(q - target)) /
 num_valid``, its gradients, clipping and the optimizer's step, the target update when it
-comes after every step (``polyak_tau``), and the priorities. The recurrent cores run
+comes after every step (``polyak_tau``), and the priorities; a NaN or infinite loss changes
+nothing (the agent then refuses it, as the eager update does). The recurrent cores run
 ``stepwise`` (one ``lstm_cell``/``gru_cell`` step at a time, an order that does not depend on
 where the sequences reset), which the compiler unrolls over the window: a new window length
 or batch size compiles again, and the first compilation takes longer than a feed-forward
@@ -113,7 +114,8 @@ def make_step(
         q_target = unrolled(dict(zip(all_names, target_list, strict=True)), observation, first, state)
         inputs = (observation, first, state, action, reward, discount, steps, valid, weight)
         grads_by_name, (loss_value, (q, target)) = grad_and_loss(trainable, frozen, inputs, q_target, count)
-        norm = apply_gradients(params, grads_by_name, optimizer_state, scalars, target_list, online)
+        enabled = torch.isfinite(loss_value)  # a non-finite loss changes nothing (refused on the host)
+        norm = apply_gradients(params, grads_by_name, optimizer_state, scalars, target_list, online, enabled)
         mask = valid.to(q.dtype)
         priorities = sequence_priorities((q - target).abs(), valid, priority_eta)
         statistics = [loss_value, norm, (q * mask).sum() / count, (target * mask).sum() / count]
