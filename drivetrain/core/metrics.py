@@ -111,6 +111,10 @@ class EnvironmentSteps(Metric):
 class _EpisodeMetric(Metric):
     """Accumulates per-environment returns and lengths; subclasses read finished episodes.
 
+    An episode counts from its FIRST step: one already under way when the metric first sees its
+    environment (a driver that goes on from ``env.current_time_step()``) or when it was reset is
+    left out, as only its end would be seen.
+
     The accumulators are Python lists: metrics run once per step each, and for the few
     environments of a batch stepped in Python, ``tolist`` and list arithmetic cost several
     times less than NumPy calls on tiny arrays (see ``bench/collect.py``).
@@ -119,18 +123,21 @@ class _EpisodeMetric(Metric):
     def __init__(self) -> None:
         self._returns: list[float] | None = None
         self._lengths: list[int] | None = None
+        self._started: list[bool] | None = None  # saw the FIRST step of the current episode
 
     def __call__(self, trajectory: types.Trajectory) -> None:
         step_types = trajectory.step_type.tolist()
         rewards = trajectory.reward.tolist()
-        returns, lengths = self._returns, self._lengths
-        if returns is None or lengths is None or len(returns) != len(step_types):
+        returns, lengths, started = self._returns, self._lengths, self._started
+        if returns is None or lengths is None or started is None or len(returns) != len(step_types):
             returns = self._returns = [0.0] * len(step_types)
             lengths = self._lengths = [0] * len(step_types)
+            started = self._started = [False] * len(step_types)
         for i, st in enumerate(step_types):
             if st == _FIRST:  # a new episode, even if the previous one never reached LAST
                 returns[i] = rewards[i]
                 lengths[i] = 1
+                started[i] = True
             else:  # a boundary's reward is that of a FIRST step (0), so adding it is harmless
                 returns[i] += rewards[i]
                 if st != _LAST:
@@ -138,10 +145,13 @@ class _EpisodeMetric(Metric):
         next_step_types = trajectory.next_step_type.tolist()
         if _LAST in next_step_types:
             ends = [i for i, nst in enumerate(next_step_types) if nst == _LAST]
-            self._episodes_ended([returns[i] for i in ends], [lengths[i] for i in ends])
+            whole = [i for i in ends if started[i]]  # an episode joined after its start is not one
+            if whole:
+                self._episodes_ended([returns[i] for i in whole], [lengths[i] for i in whole])
             for i in ends:
                 returns[i] = 0.0
                 lengths[i] = 0
+                started[i] = False
 
     def _episodes_ended(self, returns: list[float], lengths: list[int]) -> None:
         """The returns and lengths of the episodes that ended at this step (Python lists)."""
@@ -151,11 +161,22 @@ class _EpisodeMetric(Metric):
         return {
             "returns": None if self._returns is None else np.array(self._returns, np.float64),
             "lengths": None if self._lengths is None else np.array(self._lengths, np.int64),
+            "started": None if self._started is None else np.array(self._started, bool),
         }
 
     def _load_accumulators(self, state: dict[str, Any]) -> None:
         self._returns = None if state["returns"] is None else [float(x) for x in state["returns"]]
         self._lengths = None if state["lengths"] is None else [int(x) for x in state["lengths"]]
+        started = state.get("started")  # absent from states saved before it was kept: all started
+        if self._returns is None:
+            self._started = None
+        elif started is None:
+            self._started = [True] * len(self._returns)
+        else:
+            self._started = [bool(x) for x in started]
+
+    def _clear_accumulators(self) -> None:
+        self._returns = self._lengths = self._started = None
 
 
 class _WindowedEpisodeMetric(_EpisodeMetric):
@@ -172,8 +193,7 @@ class _WindowedEpisodeMetric(_EpisodeMetric):
 
     def reset(self) -> None:
         self._buffer.clear()
-        self._returns = None
-        self._lengths = None
+        self._clear_accumulators()
 
     def state_dict(self) -> dict[str, Any]:
         return {"buffer": list(self._buffer), **self._accumulators()}
@@ -221,8 +241,7 @@ class _ExtremeReturn(_EpisodeMetric):
 
     def reset(self) -> None:
         self._value = float("nan")
-        self._returns = None
-        self._lengths = None
+        self._clear_accumulators()
 
     def state_dict(self) -> dict[str, Any]:
         return {"value": self._value, **self._accumulators()}

@@ -273,6 +273,12 @@ class ReplayBuffer(abc.ABC):
             "frame_reserve": self._config.frame_reserve,
         }
 
+    def _fixed_config_keys(self) -> tuple[str, ...]:
+        """The constructor arguments a state can only be loaded with: its layout (the frame stores'
+        extra slots follow ``frame_reserve``)."""
+        keys = ("capacity", "num_envs", "dedup_frames")
+        return (*keys, "frame_reserve") if self._storage.frame_stores else keys
+
     def state_dict(self) -> dict[str, Any]:
         """Items (views), counters, RNG and sampler state."""
         with self._lock:
@@ -290,11 +296,12 @@ class ReplayBuffer(abc.ABC):
             raise ValueError(
                 f"replay state: it is from a {state.get('kind')}, this is a {type(self).__name__}"
             )
-        config = state["config"]
-        for key in ("capacity", "num_envs", "dedup_frames"):
-            if config[key] != self._config_state()[key]:
+        config, here = state["config"], self._config_state()
+        for key in self._fixed_config_keys():
+            if config.get(key) != here[key]:
                 raise ValueError(
-                    f"replay state: {key} is {config[key]} in the state and {self._config_state()[key]} here"
+                    f"replay state: {key} is {config.get(key)} in the state and {here[key]} here "
+                    "(it fixes how the state's items are laid out; build the buffer with the state's value)"
                 )
         with self._lock:
             self._storage.load_state_dict(state["storage"])
@@ -309,7 +316,9 @@ class ReplayBuffer(abc.ABC):
     @classmethod
     def load(cls, path: str | os.PathLike[str], **overrides: Any) -> Self:
         """A buffer rebuilt from a :meth:`save` file; ``overrides`` replace constructor arguments
-        (e.g. ``storage_dir``, or a ``beta`` schedule, which is not saved)."""
+        (e.g. ``storage_dir``, or a ``beta`` schedule, which is not saved), except those that fix the
+        saved layout (capacity, num_envs, frame de-duplication and reserve, a prioritized buffer's
+        alpha), which are refused by name."""
         state, data_spec = files.read_state(path)
         if state.get("kind") != cls.__name__:
             raise ValueError(f"{os.fspath(path)!r} holds a {state.get('kind')}; use {state.get('kind')}.load")

@@ -163,7 +163,7 @@ class FrameStore:
         depth, key = self._depth, self._key
         if all(cont):
             if not self._saturated:  # until K - 1 items after the last episode start
-                np.minimum(depth + 1, self._max_depth, out=depth)
+                depth += depth < self._max_depth  # uint8: depth + 1 would wrap at 255 (K = 256)
                 self._saturated = bool(np.all(depth == self._max_depth))
         else:
             k, extra = self.num_frames, self.extra_capacity

@@ -24,7 +24,7 @@ import numpy as np
 
 from drivetrain.core import seeding, types
 from drivetrain.core.schedules import Schedule
-from drivetrain.replay.buffer import ReplayBuffer
+from drivetrain.replay.buffer import ReplayBuffer, SampleInfo
 from drivetrain.replay.storage import Windows
 from drivetrain.replay.sum_tree import SumTree
 
@@ -188,6 +188,15 @@ class PrioritizedReplay(ReplayBuffer):
             self._excluded_key = key
         return self._excluded
 
+    def sample_many(
+        self, count: int, batch_size: int = 64, num_steps: int = 2
+    ) -> list[tuple[types.Trajectory, SampleInfo]]:
+        """``count`` calls of :meth:`sample`: each batch's importance weights are normalized by its
+        own largest weight, with its own ``beta`` (the schedule advances once per batch)."""
+        if count < 1:
+            raise ValueError(f"sample_many: count must be >= 1, got {count}")
+        return [self.sample(batch_size, num_steps) for _ in range(count)]
+
     def _draw(
         self, batch_size: int, num_steps: int, windows: Windows
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -299,6 +308,9 @@ class PrioritizedReplay(ReplayBuffer):
         self._flushed = int(state["flushed"])
         self._zeroed = np.asarray(state["zeroed"], np.int64).copy()
         self._sample_calls = int(state["sample_calls"])
+
+    def _fixed_config_keys(self) -> tuple[str, ...]:
+        return (*super()._fixed_config_keys(), "alpha")  # the stored priorities are raised to it
 
     def _config_state(self) -> dict[str, Any]:
         return {

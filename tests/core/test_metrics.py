@@ -105,3 +105,44 @@ def test_an_episode_restarted_mid_way_is_not_joined_to_the_next():
     assert ret.result() == pytest.approx((30.0 + 4.0) / 2)
     assert length.result() == pytest.approx((2 + 4) / 2)
     assert bar.average_return == pytest.approx((30.0 + 4.0) / 2)
+
+
+def test_an_episode_joined_after_its_start_is_left_out():
+    """Env 0's episode was under way when the metrics first saw it: only its end would count.
+    Env 1's starts in view. After env 0's next FIRST its episodes count again."""
+    script = [
+        _traj([M, F], [M, M], [5, 1]),
+        _traj([M, M], [L, M], [5, 1]),  # env 0's joined episode ends: left out
+        _traj([L, M], [F, L], [0, 1]),  # env 1's whole episode: return 3, length 3
+        _traj([F, L], [M, F], [2, 0]),
+        _traj([M, F], [L, M], [2, 1]),  # env 0's whole episode: return 4, length 2
+    ]
+    ms = [metrics.AverageReturn(), metrics.AverageEpisodeLength(), metrics.MaxReturn(), metrics.MinReturn()]
+    for traj in script:
+        for m in ms:
+            m(traj)
+    assert [m.result() for m in ms] == [3.5, 2.5, 4.0, 3.0]
+    assert metrics.NumberOfEpisodes().result() == 0  # counts every LAST it sees (here: none fed)
+
+
+def test_a_reset_metric_leaves_out_the_episodes_under_way():
+    m = metrics.AverageEpisodeLength()
+    m(_traj([F], [M], [1]))
+    m.reset()
+    m(_traj([M], [L], [1]))
+    assert np.isnan(m.result())
+    m(_traj([L], [F], [0]))
+    m(_traj([F], [L], [1]))
+    assert m.result() == 1.0
+
+
+def test_a_state_saved_without_the_started_flags_counts_the_episodes_under_way():
+    saved = metrics.AverageReturn()
+    saved(_traj([F, F], [M, M], [1, 2]))
+    state = saved.state_dict()
+    assert state["started"].tolist() == [True, True]
+    del state["started"]  # as states were saved before the flags were kept
+    restored = metrics.AverageReturn()
+    restored.load_state_dict(state)
+    restored(_traj([M, M], [L, L], [1, 1]))
+    assert restored.result() == pytest.approx((2 + 3) / 2)

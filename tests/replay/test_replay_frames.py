@@ -155,3 +155,27 @@ def test_save_load_with_frames_continues_identically(tmp_path):
         np.testing.assert_array_equal(ia, ib)
         assert same_bits(ba.observation, bb.observation)
     check_all_live(stream, b)
+
+
+def test_stacks_of_256_frames_come_back_while_another_environment_restarts():
+    """The depth counters are uint8 (at most K - 1 = 255): one environment's stays there while
+    another's refills after its episode starts."""
+    spec = stacked_spec((1, 1), 256, np.uint8)
+    stream = Stream(2, lengths=(280, 420), seed=3, frames=spec, first_padding="random")
+    replay = UniformReplay(data_spec(spec), 2 * 900, 2, seed=0)
+    run(stream, replay, 900)
+    check_all_live(stream, replay)
+
+
+@pytest.mark.parametrize("reserve", [1.0, None])
+def test_a_state_loads_only_with_its_frame_reserve(tmp_path, reserve):
+    spec = stacked_spec((3, 4), 4, np.uint8)
+    stream = Stream(1, lengths=(1, 3), seed=5, frames=spec)
+    a = UniformReplay(data_spec(spec), 16, 1, seed=2, frame_reserve=0.25)
+    run(stream, a, 100)  # its extra frames wrapped
+    a.save(tmp_path / "a.npz")
+    with pytest.raises(ValueError, match=r"frame_reserve is 0.25 in the state and .* here"):
+        UniformReplay.load(tmp_path / "a.npz", frame_reserve=reserve)
+    with pytest.raises(ValueError, match="frame_reserve"):
+        UniformReplay(data_spec(spec), 16, 1, frame_reserve=reserve).load_state_dict(a.state_dict())
+    check_all_live(stream, UniformReplay.load(tmp_path / "a.npz"))

@@ -222,3 +222,29 @@ def test_clear_resets_priorities():
     _, info = replay.sample(100, 1)
     n = replay.num_windows(1)
     np.testing.assert_allclose(info.probabilities, 1 / n)
+
+
+def test_sample_many_is_count_calls_of_sample():
+    """Each batch's weights normalized by its own largest weight, beta advancing per batch."""
+    schedule = lambda n: min(1.0, 0.4 + 0.1 * n)  # noqa: E731
+    _, a = filled(capacity=40, num_envs=1, adds=40, seed=3, alpha=1.0, beta=schedule)
+    b = PrioritizedReplay(data_spec(), 40, 1, seed=3, alpha=1.0, beta=schedule)
+    b.load_state_dict(a.state_dict())
+    for r in (a, b):
+        r.update_priorities(np.arange(30), np.linspace(0.01, 10, 30))
+    many = a.sample_many(4, 6, 2)
+    single = [b.sample(6, 2) for _ in range(4)]
+    for (batch_a, info_a), (batch_b, info_b) in zip(many, single, strict=True):
+        np.testing.assert_array_equal(batch_a.reward, batch_b.reward)
+        for x, y in zip(info_a, info_b, strict=True):
+            np.testing.assert_array_equal(x, y)
+        assert info_a.weights.max() == 1.0
+    assert a.current_beta == b.current_beta == pytest.approx(0.8)
+
+
+def test_a_state_loads_only_with_its_alpha(tmp_path):
+    _, a = filled(capacity=20, num_envs=1, adds=10, alpha=1.0)
+    a.save(tmp_path / "p.npz")
+    with pytest.raises(ValueError, match=r"alpha is 1.0 in the state and 0.5 here"):
+        PrioritizedReplay.load(tmp_path / "p.npz", alpha=0.5)
+    assert PrioritizedReplay.load(tmp_path / "p.npz").alpha == 1.0
