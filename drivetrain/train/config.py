@@ -233,6 +233,12 @@ def check_config(config: ExperimentConfig) -> None:
     for key, value in non_negative.items():
         if value < 0:
             raise fields.ConfigError(f"{key} must be >= 0, got {value}")
+    if config.seed < 0:
+        raise fields.ConfigError(f"seed must be >= 0, got {config.seed}")
+    if loop.torch_threads is not None and loop.torch_threads < 1:
+        raise fields.ConfigError(
+            f"loop.torch_threads must be >= 1 or None (torch's default), got {loop.torch_threads}"
+        )
     if loop.learning_starts > loop.total_env_steps:
         raise fields.ConfigError(
             f"loop.learning_starts ({loop.learning_starts}) exceeds loop.total_env_steps ({loop.total_env_steps})"

@@ -25,12 +25,10 @@ from typing import Any
 
 from drivetrain.train.config import LoopConfig
 from drivetrain.train.experiment import eval_policy, make_env, run_seeds
+from drivetrain.train.rundir import VIDEO_DIR
 from drivetrain.train.video import record_video
 
 __all__ = ["VIDEO_DIR", "EvalVideos", "video_due"]
-
-VIDEO_DIR = "videos"
-"""The folder of the run directory that holds the training videos."""
 
 
 def video_due(loop: LoopConfig, due_at: int, env_steps: int) -> bool:

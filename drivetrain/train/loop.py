@@ -198,6 +198,8 @@ def _run(
             latest, _ = session.end_iteration(state, finished, time_step, policy_state)
             evaluation = latest or evaluation
 
+        if evaluation is None and start.checkpoint is None:  # the warm-up took the whole budget
+            evaluation, _ = session.end_iteration(state, finished, time_step, policy_state)
         if evaluation is None:  # resumed a run that had already finished
             evaluation = session.already_finished(state)
     finally:

@@ -35,6 +35,24 @@ drivetrain.export.load_exported_policy(path) checks them.
 """
 
 
+def _at_least(minimum: int) -> Any:
+    """An argparse type: an int ``>= minimum`` (argparse names the option in its error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+_POSITIVE, _SEED = _at_least(1), _at_least(0)
+
+
 def _command_error(message: str) -> Exception:
     from drivetrain.cli import CommandError
 
@@ -86,10 +104,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from drivetrain.agents import export_policy
     from drivetrain.train.artifacts import load_agent
 
+    folder = os.path.dirname(os.path.abspath(args.file))
+    if not os.path.isdir(folder):  # before loading the agent
+        raise _command_error(f"FILE: the folder {folder} does not exist")
     loaded = load_agent(args.run_dir, device="cpu")
     try:
         path = export_policy(loaded.agent, args.file)
-    except TypeError as e:  # e.g. a recurrent agent
+    except (TypeError, OSError) as e:  # e.g. a recurrent agent, a folder that is not writable
         raise _command_error(str(e)) from None
     print(f"wrote {path}; load it with torch.export.load({os.fspath(path)!r}).module() (see --help)")
     return 0
@@ -100,10 +121,10 @@ def add_run_commands(sub: Any) -> None:
     p = sub.add_parser("eval", help="evaluate the newest agent of a run")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument(
-        "--episodes", type=int, default=None, help="episodes (default: the run's final_eval_episodes)"
+        "--episodes", type=_POSITIVE, default=None, help="episodes (default: the run's final_eval_episodes)"
     )
     p.add_argument(
-        "--seed", type=int, default=None, help="environment seed (default: the run's evaluation seed)"
+        "--seed", type=_SEED, default=None, help="environment seed (default: the run's evaluation seed)"
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON (as eval.json)")
     p.set_defaults(func=cmd_eval)
@@ -115,10 +136,12 @@ def add_run_commands(sub: Any) -> None:
         metavar="FILE",
         help="output file: .mp4 (H.264, imageio-ffmpeg) or .gif (Pillow); frames are written as they are rendered",
     )
-    p.add_argument("--episodes", type=int, default=1)
-    p.add_argument("--fps", type=int, default=30)
-    p.add_argument("--seed", type=int, default=None, help="environment seed (default: the run's seed)")
-    p.add_argument("--max-frames", type=int, default=10_000, help="stop recording after this many frames")
+    p.add_argument("--episodes", type=_POSITIVE, default=1)
+    p.add_argument("--fps", type=_POSITIVE, default=30)
+    p.add_argument("--seed", type=_SEED, default=None, help="environment seed (default: the run's seed)")
+    p.add_argument(
+        "--max-frames", type=_POSITIVE, default=10_000, help="stop recording after this many frames"
+    )
     p.set_defaults(func=cmd_play)
     p = sub.add_parser(
         "export",

@@ -11,6 +11,7 @@
       agent.pkl             the newest agent alone (for eval, play, export)
       learning_curve.png    returns and loss against env steps
       eval.json             the final evaluation: mean_return, std_return, episodes, env_steps
+      videos/               step-<env step>.mp4, filmed evaluations (loop.video_every)
       tracking.json         the ids of the runs of loop.track's tracker (wandb/, mlflow.db, mlartifacts/)
       .lock                 while a process trains here: its PID (see RunDir.lock)
 
@@ -31,7 +32,10 @@ from pathlib import Path
 
 from drivetrain.train.tracking import TRACKING_FILES
 
-__all__ = ["RunDir", "RunDirError", "RunDirLockedError"]
+__all__ = ["VIDEO_DIR", "RunDir", "RunDirError", "RunDirLockedError"]
+
+VIDEO_DIR = "videos"
+"""The run directory's folder of filmed evaluations."""
 
 
 class RunDirError(RuntimeError):
@@ -97,6 +101,7 @@ class RunDir:
             self.learning_curve,
             self.eval_json,
             self.agent,
+            self.path / VIDEO_DIR,
             *(self.path / name for name in TRACKING_FILES),
         ]
 
@@ -121,6 +126,11 @@ class RunDir:
         ``resume`` needs a ``config.json``; without ``resume`` or ``force`` the folder must
         not hold a run.
         """
+        if resume and force:
+            raise RunDirError(
+                f"resume and force together for {self.path}: resume continues the run there, force "
+                "deletes it and starts over; choose one"
+            )
         if resume:
             if not self.config.is_file():
                 raise RunDirError(

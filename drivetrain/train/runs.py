@@ -184,11 +184,20 @@ def finished_check(parts: RunParts, state: LoopState) -> Callable[[], bool]:
     def finished() -> bool:
         return (
             env_steps() >= loop.total_env_steps
-            or (state.stopped and loop.stop_at_return is not None)
+            or (
+                state.stopped
+                and loop.stop_at_return is not None
+                and _still_reached(state, loop.stop_at_return)
+            )
             or state.stopped_by_hook
         )
 
     return finished
+
+
+def _still_reached(state: LoopState, stop_at_return: float) -> bool:
+    """The evaluation that stopped the run reaches ``stop_at_return`` (a resume may have raised it)."""
+    return state.stop_return is None or state.stop_return >= stop_at_return
 
 
 def refuse_early_stop(signals: StopSignals, start: StartPoint) -> None:

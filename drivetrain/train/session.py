@@ -32,7 +32,7 @@ from drivetrain.core.environment import Environment
 from drivetrain.core.policy import Policy
 from drivetrain.train.artifacts import final_eval_steps, save_agent
 from drivetrain.train.checkpoint import CheckpointDir, CheckpointError, atomic_write_text
-from drivetrain.train.config import ExperimentConfig, config_to_dict
+from drivetrain.train.config import ExperimentConfig, LoopConfig, config_to_dict
 from drivetrain.train.eval_videos import EvalVideos, video_due
 from drivetrain.train.evaluation import EvalResult, evaluate
 from drivetrain.train.experiment import Experiment, TrainMetrics
@@ -132,6 +132,8 @@ class LoopState:
     eval_seconds: float = 0.0
     stopped: bool = False
     """An evaluation reached ``loop.stop_at_return``."""
+    stop_return: float | None = None
+    """The mean return of that evaluation (a resume with a higher ``stop_at_return`` goes on)."""
     stopped_by_hook: bool = False
     """The evaluation hook (:data:`EvalHook`) asked to stop after an evaluation: the run is over."""
     stats: TrainStats = dataclasses.field(default_factory=TrainStats)
@@ -181,9 +183,25 @@ def restore(exp: Experiment, snap: dict[str, Any], path: Path) -> tuple[LoopStat
         raise CheckpointError(
             f"{path}: the loop's state does not fit this version: {type(e).__name__}: {e}"
         ) from e
+    reschedule(state, snap["config"].get("loop", {}), exp.config.loop, exp.metrics.env_steps.result())
     if not envs_restored:
         return state, None, None
     return state, snap["time_step"], snap["policy_state"]
+
+
+def reschedule(state: LoopState, saved: dict[str, Any], loop: LoopConfig, steps: int) -> None:
+    """Intervals changed by a resume take effect from the resumed step: the next evaluation, row or
+    checkpoint of a changed interval is its next multiple after ``steps`` (``saved``: the
+    checkpoint's loop config). Unchanged intervals keep their schedule, so that the run goes on
+    bit for bit."""
+    for key, due in (
+        ("eval_interval", "next_eval"),
+        ("log_interval", "next_log"),
+        ("checkpoint_interval", "next_checkpoint"),
+    ):
+        interval = getattr(loop, key)
+        if saved.get(key, interval) != interval and interval > 0:
+            setattr(state, due, next_multiple(steps, interval))
 
 
 def fresh_state(exp: RunParts) -> LoopState:
@@ -311,7 +329,7 @@ class Session:
             state.next_eval = next_multiple(steps, loop.eval_interval)
             if loop.stop_at_return is not None and evaluation.mean_return >= loop.stop_at_return:
                 self.say(f"stopping: the greedy return reached loop.stop_at_return = {loop.stop_at_return}")
-                state.stopped = True
+                state.stopped, state.stop_return = True, evaluation.mean_return
             if self.on_evaluation is not None and self.on_evaluation(evaluation, steps):
                 self.say(f"stopping: the evaluation hook asked to stop at env step {steps}")
                 state.stopped_by_hook = True
@@ -336,7 +354,14 @@ class Session:
         if evaluation is None:  # stopped before its eval.json was written
             evaluation = self.evaluate(state, self.exp.config.loop.final_eval_episodes, final=True)
             self.write_eval(evaluation, steps)
-        self.say(f"{self.run.path} had already finished at env step {steps}")
+        loop, why = self.exp.config.loop, ""
+        if state.stopped and steps < loop.total_env_steps:
+            reached = "" if state.stop_return is None else f" (greedy return {state.stop_return:.1f})"
+            why = (
+                f": an evaluation reached loop.stop_at_return = {loop.stop_at_return}{reached}; resume with "
+                "a higher --loop.stop_at_return, or none, to train on"
+            )
+        self.say(f"{self.run.path} had already finished at env step {steps}{why}")
         return evaluation
 
 

@@ -14,6 +14,7 @@ from run_dirs import TINY_CLI
 from drivetrain.cli import main
 from drivetrain.train import checkpoint as checkpoint_lib
 from drivetrain.train import load_checkpoint
+from drivetrain.train.logger import read_progress
 
 
 def one_error_line(err: str) -> str:
@@ -153,3 +154,74 @@ def test_a_nan_loss_stops_the_run_naming_the_step_and_the_last_good_checkpoint(t
     agent = load_checkpoint(run / "agent.pkl")["agent"]
     assert all(torch.isfinite(t).all() for t in agent["q_network"].values())
     assert not (run / "eval.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["eval", "{run}", "--episodes", "0"], "argument --episodes: must be >= 1, got 0"),
+        (["eval", "{run}", "--seed", "-1"], "argument --seed: must be >= 0, got -1"),
+        (["play", "{run}", "--video", "{tmp}/v.gif", "--episodes", "0"], "argument --episodes: must be >= 1"),
+        (
+            ["play", "{run}", "--video", "{tmp}/v.gif", "--max-frames", "0"],
+            "argument --max-frames: must be >= 1",
+        ),
+        (["play", "{run}", "--video", "{tmp}/v.gif", "--fps", "-3"], "argument --fps: must be >= 1, got -3"),
+    ],
+)
+def test_a_runs_commands_refuse_numbers_out_of_range_by_name(finished, tmp_path, capsys, args, said):
+    with pytest.raises(SystemExit) as exit_info:
+        main([a.format(run=finished, tmp=tmp_path) for a in args])
+    assert exit_info.value.code == 2
+    assert said in capsys.readouterr().err
+    assert not (tmp_path / "v.gif").exists()
+
+
+def test_export_into_a_missing_folder_is_one_line(finished, tmp_path, capsys):
+    assert main(["export", str(finished), str(tmp_path / "no" / "policy.pt2")]) == 2
+    assert "does not exist" in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        (["--seed", "-1"], "seed must be >= 0, got -1"),
+        (["--torch_threads", "0"], "loop.torch_threads must be >= 1"),
+    ],
+)
+def test_train_refuses_a_negative_seed_and_no_threads_by_name(tmp_path, capsys, override, said):
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), "--quiet", *TINY_CLI, *override]) == 2
+    assert said in one_error_line(capsys.readouterr().err)
+    assert not run.exists()
+
+
+def test_a_warm_up_that_takes_the_whole_budget_leaves_a_whole_run(tmp_path, capsys):
+    """Every step a random one: the final evaluation, a row, a checkpoint, the agent, eval.json."""
+    run = tmp_path / "run"
+    args = ["train", "--run-dir", str(run), "--quiet", *TINY_CLI, "--learning_starts", "600"]
+    assert main(args) == 0
+    assert (run / "agent.pkl").is_file() and (run / "eval.json").is_file()
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["ckpt-000000000600.pkl"]
+    assert [r["env_steps"] for r in read_progress(run / "progress.csv")] == [600]
+    assert main(["eval", str(run)]) == 0
+    assert "over 2 episodes" in capsys.readouterr().out
+
+
+def test_force_deletes_the_earlier_runs_videos_too(finished, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    (run / "videos").mkdir()
+    (run / "videos" / "step-999999.mp4").write_bytes(b"an earlier run's film")
+    assert main(["train", "--run-dir", str(run), "--quiet", "--force", *TINY_CLI]) == 0
+    assert not (run / "videos").exists()
+
+
+def test_train_refuses_resume_and_force_together(finished):
+    from drivetrain.train import load_config, train
+    from drivetrain.train.rundir import RunDirError
+
+    with pytest.raises(RunDirError, match="resume and force together"):
+        train(load_config(finished / "config.json"), finished, resume=True, force=True, verbose=False)

@@ -159,3 +159,33 @@ def test_stop_at_return_ends_the_run_and_resume_respects_it(tmp_path):
     )
     assert onwards.env_steps == 1500
     assert [r["env_steps"] for r in read_progress(tmp_path / "progress.csv")][-1] == 1500
+
+
+def test_intervals_changed_on_resume_count_from_the_resumed_step(tmp_path, monkeypatch):
+    crash_at_train_phase(monkeypatch, 17)  # the checkpoint at 2100 was due at 2100 (interval 700)
+    with pytest.raises(CrashError):
+        train(tiny_config(), tmp_path, verbose=False)
+    monkeypatch.undo()
+    changed = tiny_config(eval_interval=300, checkpoint_interval=200, keep_checkpoints=20)
+    train(changed, tmp_path, resume=True, verbose=False)
+    rows = read_progress(tmp_path / "progress.csv")
+    evaluated = [r["env_steps"] for r in rows if np.isfinite(r.get("eval_mean_return", np.nan))]
+    assert evaluated == [1000, 2000, 2400, 2700, 3000]  # not next at 3000, the old interval's
+    saved = sorted(int(p.stem.split("-")[1]) for p in (tmp_path / "checkpoints").glob("ckpt-*.pkl"))
+    assert saved[-6:] == [2100, 2200, 2400, 2600, 2800, 3000]  # not next at 2800
+
+
+def test_a_higher_stop_at_return_on_resume_trains_on(tmp_path):
+    assert train(tiny_config(stop_at_return=0.0), tmp_path, verbose=False).env_steps == 1000
+    onwards = train(
+        tiny_config(stop_at_return=1e9, total_env_steps=1500), tmp_path, resume=True, verbose=False
+    )
+    assert onwards.env_steps == 1500
+
+
+def test_a_resume_that_the_stop_at_return_still_ends_says_so(tmp_path, capsys):
+    train(tiny_config(stop_at_return=0.0), tmp_path, verbose=False)
+    again = train(tiny_config(stop_at_return=0.0, total_env_steps=1500), tmp_path, resume=True, verbose=True)
+    assert again.env_steps == 1000
+    said = capsys.readouterr()
+    assert "an evaluation reached loop.stop_at_return = 0.0" in said.out + said.err
