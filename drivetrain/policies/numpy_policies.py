@@ -128,14 +128,31 @@ def _preferences(info: Any) -> np.ndarray | None:
 
 
 class GreedyPolicy(Policy):
-    """The argmax of the wrapped policy's ``info["q_values"]`` (or ``info["logits"]``)."""
+    """The argmax of the wrapped policy's ``info["q_values"]`` (or ``info["logits"]``).
+
+    A policy whose info holds neither (an agent's collect policy drops its q-values; an
+    epsilon-greedy one explores) is unwrapped through its ``wrapped`` policies down to one whose
+    info does: ``GreedyPolicy(dqn.collect_policy)`` acts as ``dqn.policy``. Where none does (a
+    PPO or SAC collect policy samples its actions), it is a TypeError: the agent's ``policy`` is
+    its greedy (deterministic) one.
+    """
 
     def __init__(self, policy: Policy):
+        source = policy
+        while not _has_preferences(source.info_spec):
+            inner = getattr(source, "wrapped", None)
+            if not isinstance(inner, Policy):
+                raise TypeError(
+                    f"GreedyPolicy: the info of {type(policy).__name__} holds neither q_values nor logits"
+                    f"{'' if source is policy else ', nor does that of any policy it wraps'}; use the "
+                    "agent's greedy policy (agent.policy)"
+                )
+            source = inner
         super().__init__(
-            policy.time_step_spec, policy.action_spec, policy.policy_state_spec, policy.info_spec
+            source.time_step_spec, source.action_spec, source.policy_state_spec, source.info_spec
         )
-        self.wrapped = policy
-        bounds = _scalar_discrete(policy.action_spec)
+        self.wrapped = source
+        bounds = _scalar_discrete(source.action_spec)
         self._minimum = 0 if bounds is None else bounds[0]
 
     def get_initial_state(self, batch_size: int) -> Any:
@@ -145,9 +162,16 @@ class GreedyPolicy(Policy):
         step = self.wrapped.action(time_step, policy_state)
         prefs = _preferences(step.info)
         if prefs is None:
-            return step
+            raise RuntimeError(
+                f"GreedyPolicy: {type(self.wrapped).__name__} declares q_values or logits in its info_spec "
+                "but its step's info holds neither"
+            )
         action = (np.argmax(prefs, axis=-1) + self._minimum).astype(self.action_spec.dtype)
         return step._replace(action=action)
+
+
+def _has_preferences(info_spec: Any) -> bool:
+    return isinstance(info_spec, dict) and ("q_values" in info_spec or "logits" in info_spec)
 
 
 class EpsilonGreedyPolicy(Policy):

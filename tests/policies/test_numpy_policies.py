@@ -62,6 +62,21 @@ def test_greedy_uses_q_values_and_minimum():
     assert step.action.tolist() == [4, 4, 4] and "q_values" in step.info
 
 
+@pytest.mark.parametrize("emit_info", [True, False])
+def test_greedy_of_an_exploring_policy_acts_greedily(emit_info):
+    """Its own info dropped or not, an epsilon-greedy policy is unwrapped to its q-values."""
+    exploring = EpsilonGreedyPolicy(FixedQPolicy(), 1.0, seed=0, emit_info=emit_info)
+    assert GreedyPolicy(exploring).action(ts(500)).action.tolist() == [4] * 500
+
+
+def test_greedy_of_a_policy_without_preferences_is_refused_by_name():
+    with pytest.raises(TypeError, match=r"info of RandomPolicy holds neither q_values nor logits; use"):
+        GreedyPolicy(RandomPolicy(TS_SPEC, ACTIONS, seed=0))
+    sampling = EpsilonGreedyPolicy(RandomPolicy(TS_SPEC, ACTIONS, seed=0), 0.5, emit_info=False)
+    with pytest.raises(TypeError, match=r"EpsilonGreedyPolicy .*nor does that of any policy it wraps"):
+        GreedyPolicy(sampling)
+
+
 def test_epsilon_zero_and_one():
     greedy = EpsilonGreedyPolicy(FixedQPolicy(), 0.0, seed=0).action(ts(500)).action
     assert (greedy == 2).all()
