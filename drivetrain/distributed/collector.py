@@ -118,7 +118,7 @@ class _EpisodeLog(metrics._EpisodeMetric):
 
     def reset(self) -> None:
         self.clear()
-        self._returns = self._lengths = None
+        self._clear_accumulators()
 
     def state_dict(self) -> dict[str, Any]:
         return self._accumulators()

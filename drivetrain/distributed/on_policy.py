@@ -5,8 +5,11 @@ agents whose experience source is a :class:`~drivetrain.replay.sources.RolloutSo
 
     repeat until loop.total_env_steps (the sum of the fragments' env_steps):
         the weights (their version counts the learner's updates) go to every collector
-        every collector takes exactly agent.rollout_steps steps of its batch of E environments
-            (boundaries included, so that the fragments line up item by item)
+        every collector takes agent.rollout_steps steps of its batch of E environments (boundaries
+            included, so that the fragments line up item by item), and then, while the round's env
+            steps (boundaries not counted) are short of rollout_steps x C x E, the same number of
+            steps more each, as the local loop's driver does: a round of the last env steps of the
+            budget is as long as what is left
         the fragments are joined along the environment axis, collector 0's environments first,
             into one rollout of C x E environments, which the agent trains on as in the local loop:
             prepare (advantages and returns), num_epochs x num_minibatches minibatches, then
@@ -18,8 +21,8 @@ with the weights of the latest update, so the data is as on-policy as a local ru
 no replay server and no rate limiter; ``execution.fragment_steps``, ``samples_per_insert`` and
 ``rate_error_buffer`` do not apply (refused by :func:`check_on_policy`).
 
-**Episodes stay whole.** An item continues the one kept from the last round when its step type
-is the kept item's next step type. A collector that Ray restarted, or one resumed without its
+**Episodes stay whole.** An item continues the one kept before it (from the last round, or from
+this round's previous segment) when its step type is the kept item's next step type. A collector that Ray restarted, or one resumed without its
 environments' state (EnvPool), starts new episodes instead: the kept items of those environments
 are then released as if trained on (never trained on, never joined to the new episodes), so
 the unfinished episode's last item is dropped and nothing bootstraps across the cut.
@@ -127,34 +130,52 @@ class OnPolicyLearner:
         return run_session(parts, state, ctx, self._iteration)
 
     def _iteration(self, bar: ProgressBar, stats: TrainStats) -> IterationTimes:
-        """One round: every collector's fragment, joined, then one update on the union."""
+        """One round: every collector's fragments, joined, then one update on the union."""
         from drivetrain.distributed.runner import advance_bar
 
         t0 = time.perf_counter()
-        fragments = self._collect_round()
+        segments = self._collect_round()
         t1 = time.perf_counter()
         collected = 0
-        for got in fragments:
+        for got in (got for segment in segments for got in segment):
             count_fragment(self.metrics, got.fragment)
             advance_bar(bar, got.fragment)
             collected += got.fragment.env_steps
-        self._observe(fragments)
+        self._observe(segments)
         for batch in self.source.batches(collected):
             self.source.trained(batch, train_batch(self.agent, batch.experience, None, stats))
         return IterationTimes(collect=t1 - t0, train=time.perf_counter() - t1)
 
-    def _collect_round(self) -> list[Collected]:
-        """Every collector takes ``rollout_steps`` steps of its batch with the latest weights."""
+    def _collect_round(self) -> list[list[Collected]]:
+        """One round's segments, each every collector's fragment (collector 0's first), all with
+        the latest weights.
+
+        As the local loop's collect phase, a round takes whole steps of every environment until its
+        env steps (boundaries not counted) reach ``rollout_steps x C x E``, or what is left of the
+        budget: a first segment of that many items of each environment, then, while boundaries left
+        it short, segments of the items still missing; every collector takes the same number, so
+        that they line up.
+        """
         transport, count = self.transport, self.config.execution.collectors
         transport.set_weights(*get_policy_weights(self.agent))
-        for index in range(count):
-            transport.collect(index, self.rollout_steps * self.envs, False, count_boundaries=True)
-        got = [transport.next_fragment() for _ in range(count)]
-        return sorted(got, key=lambda c: c.index)
+        envs = count * self.envs
+        left = self.config.loop.total_env_steps - self.metrics.env_steps.result()
+        target = max(1, min(self.rollout_steps * envs, left))
+        segments: list[list[Collected]] = []
+        taken = 0
+        while taken < target:
+            items = -(-(target - taken) // envs)  # per environment
+            for index in range(count):
+                transport.collect(index, items * self.envs, False, count_boundaries=True)
+            segment = sorted((transport.next_fragment() for _ in range(count)), key=lambda c: c.index)
+            taken += sum(got.fragment.env_steps for got in segment)
+            segments.append(segment)
+        return segments
 
-    def _observe(self, fragments: list[Collected]) -> None:
-        joined = join_fragments([self.transport.fetch_items(got) for got in fragments])
-        if joined:
-            self.cuts += cut_episodes(self.source, joined[0])
-        for trajectory in joined:
-            self.source.observe(trajectory)
+    def _observe(self, segments: list[list[Collected]]) -> None:
+        for segment in segments:  # a restarted collector's new episodes cut the kept ones, in any segment
+            joined = join_fragments([self.transport.fetch_items(got) for got in segment])
+            if joined:
+                self.cuts += cut_episodes(self.source, joined[0])
+            for trajectory in joined:
+                self.source.observe(trajectory)

@@ -65,7 +65,10 @@ class ThreadTransport(InProcessTransport):
         if not self._flight:
             raise RuntimeError("ThreadTransport.next_fragment: no collect was started")
         done, _ = concurrent.futures.wait(self._flight, return_when=concurrent.futures.FIRST_COMPLETED)
-        future = min(done, key=lambda f: self._flight[f])  # several ready: the lowest index first
+        # Several ready: the one started first (the dict keeps the starts' order). The lowest index
+        # would take collector 0's fragment again and again, restarted at once, while another's
+        # finished fragment waited, its weights ever older.
+        future = next(f for f in self._flight if f in done)
         del self._flight[future]
         return future.result()  # a collector's error ends the run here
 

@@ -125,3 +125,23 @@ def test_a_lone_collector_steps_its_next_fragment_while_the_learner_trains(tmp_p
     ahead = [events[i + 1] == "collect" for i in trained[:-1]]
     # threads: always; in-process (same seed, same run): never, collects stay in the learner's order
     assert all(ahead) if base is ThreadTransport else not any(ahead)
+
+
+def test_every_collector_gets_its_fragments_taken_in_turn(tmp_path, monkeypatch):
+    """Finished fragments are taken in the order their collects started: none waits while another
+    collector's is taken again and again, its weights growing old (collector 0 first, always, had
+    collector 1's fragments inserted ~1,600 updates after their weights)."""
+    lags: list[int] = []  # updates published since each fragment's weights, when it is taken
+    real = ThreadTransport.next_fragment
+
+    def next_fragment(self):
+        got = real(self)
+        if not got.warmup:
+            lags.append(self._weights[0] - got.fragment.weights_version)
+        return got
+
+    monkeypatch.setattr(ThreadTransport, "next_fragment", next_fragment)
+    train(threads(("loop.total_env_steps", "3000")), tmp_path / "run", verbose=False)
+    # a 100-step fragment is 8 updates: at most the other collector's fragment and one more came
+    # between a fragment's weights and its insertion
+    assert len(lags) >= 20 and max(lags) <= 2 * 8, sorted(lags)
