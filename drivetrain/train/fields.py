@@ -130,6 +130,15 @@ def _union_args(tp: Any) -> tuple[Any, ...] | None:
     return None
 
 
+def _spells_none(value: Any, tp: Any) -> bool:
+    """``value`` is a string the command line reads as None (``none``, ``null``, ``~``), ``tp`` takes
+    None, and no literal of ``tp`` is that string."""
+    if not (isinstance(value, str) and value.strip().lower() in _NONE and _accepts_none(tp)):
+        return False
+    arms = _union_args(tp) or (tp,)
+    return not any(typing.get_origin(a) is typing.Literal and value in typing.get_args(a) for a in arms)
+
+
 def parse_value(text: str, tp: Any, key: str = "value") -> Any:
     """Parses a command-line string into a value of type ``tp``; ConfigError if it does not fit."""
     stripped = text.strip()
@@ -205,6 +214,8 @@ def coerce(value: Any, tp: Any, key: str = "value") -> Any:
         if _accepts_none(tp):
             return None
         raise ConfigError(f"{key}: expected {type_name(tp)}, got None")
+    if _spells_none(value, tp):  # a preset file's `none`, as on the command line (YAML reads a string)
+        return None
     args = _union_args(tp)
     if args is not None:
         for arm in args:
@@ -326,6 +337,9 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     """Rebuilds a config of type ``cls``; unknown or ill-typed keys raise ConfigError."""
+    if not isinstance(data, dict):
+        where = prefix.rstrip(".") or cls.__name__
+        raise ConfigError(f"{where}: expected a mapping of {cls.__name__}'s keys, got {data!r}")
     hints = _hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in data if k not in names]

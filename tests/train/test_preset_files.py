@@ -99,6 +99,14 @@ def test_a_run_config_json_is_a_full_preset_file(tmp_path):
         ("i.yaml", "name: 3\n", "i.yaml: name: expected a string, got 3"),
         ("j.yaml", "base: j.yaml\n", "j.yaml: base: j.yaml leads back to itself"),
         ("k.yaml", "agent: {gamma: 1.5}\n", "k.yaml: "),
+        (
+            "l.yaml",
+            "base: cartpole-dqn\nagent:\n",
+            "l.yaml: agent: expected a mapping of DQNConfig's keys, got None",
+        ),
+        ("m.yaml", "agent: [1, 2]\n", "m.yaml: agent: expected a mapping of DQNConfig's keys, got [1, 2]"),
+        ("n.json", '{"agent": 5}', "n.json: agent: expected a mapping"),
+        ("o.yaml", "loop:\n", "o.yaml: loop: expected"),
     ],
 )
 def test_errors_name_the_file_and_the_key(name, text, message, tmp_path, capsys):
@@ -143,3 +151,14 @@ def test_train_a_file_with_overrides_on_top_and_resume_it(tmp_path, capsys):
     assert main(["train", str(path), "--run-dir", str(run), "--resume", "--quiet", "--seed", "4", *TINY]) == 0
     assert main(["train", "cartpole-dqn", "--run-dir", str(run), "--resume", "--quiet"]) == 2
     assert "holds a run of preset 'mine', not 'cartpole-dqn'" in capsys.readouterr().err
+
+
+def test_none_in_a_file_is_none_as_on_the_command_line(tmp_path):
+    path = tmp_path / "n.yaml"
+    path.write_text(
+        "base: cartpole-dqn\nagent: {gradient_clipping: none}\nexecution: {ray_address: None}\n"
+        "loop: {stop_at_return: null, track: none}\n"
+    )
+    config = load_preset_file(path).config
+    assert config.agent.gradient_clipping is None and config.execution.ray_address is None
+    assert config.loop.stop_at_return is None and config.loop.track == "none"  # a literal of its own
