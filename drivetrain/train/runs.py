@@ -151,6 +151,8 @@ def open_session(
     session.mark = (steps, session.start, state.eval_seconds)
     if start.checkpoint is not None:
         session.say(f"resumed from {start.checkpoint} at env step {steps}{resumed_note}")
+        if not finished_check(parts, state)():  # eval.json was the end of an earlier budget: not the run's
+            run.eval_json.unlink(missing_ok=True)
     elif start.resume:
         session.say(
             f"no checkpoint in {run.checkpoints}: the run starts over from env step 0"

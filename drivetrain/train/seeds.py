@@ -201,10 +201,16 @@ def _plan(
                 "--resume to continue, --force to delete and start over, or --run-dir to choose another folder"
             )
     plans, skipped = [], []
+    # A seed that never started, in a resumed set, trains as its siblings do: from the first
+    # started seed's saved config, with the command's overrides applied again.
+    started = next(
+        (seed_dir(run_dir, s) for s in seeds if RunDir(seed_dir(run_dir, s)).config.is_file()), None
+    )
     for s in seeds:
         folder = seed_dir(run_dir, s)
         again = resume and RunDir(folder).config.is_file()
-        seed_config = _seed_config(config, folder, s, again, overrides)
+        source = folder if again or started is None else started
+        seed_config = _seed_config(config, source, s, resume, overrides)
         done = _finished(folder, seed_config) if again else None
         if done is not None:
             skipped.append(SeedOutcome(s, folder, "skipped", "already finished", done))

@@ -173,6 +173,20 @@ def test_the_table_names_every_seed_and_leaves_out_unfinished_runs(tmp_path):
     assert "22.0 ± 43.6 |" in table and "seed-5" in table.splitlines()[-1]
 
 
+def test_the_table_says_when_a_group_pools_other_configs_or_a_seed_twice(tmp_path):
+    for s, final in enumerate([1.0, 2.0, 3.0]):
+        fake_run(tmp_path / "a" / f"seed-{s}", "cartpole-dqn", s, final)
+    fake_run(tmp_path / "b" / "seed-0", "cartpole-dqn", 0, 9.0, lr=0.01)
+    runs = find_runs([tmp_path / "a", tmp_path / "b"])
+    table = markdown_table(summarize(group_runs(runs), resamples=100))
+    assert "Note: cartpole-dqn pools runs of different configs (agent.learning_rate); `--by config`" in table
+    assert "Note: cartpole-dqn holds seed 0 more than once." in table
+    alone = markdown_table(summarize(group_runs(find_runs([tmp_path / "a"])), resamples=100))
+    assert "Note:" not in alone  # torch_threads (bookkeeping) differs between its seeds: not a note
+    by_config = markdown_table(summarize(group_runs(runs, "config"), resamples=100))
+    assert "Note:" not in by_config
+
+
 def test_compare_command_errors_are_one_line(tmp_path, capsys):
     assert main([str(tmp_path / "missing")]) == 2
     assert "no such run directory" in capsys.readouterr().err

@@ -189,3 +189,19 @@ def test_a_resume_that_the_stop_at_return_still_ends_says_so(tmp_path, capsys):
     assert again.env_steps == 1000
     said = capsys.readouterr()
     assert "an evaluation reached loop.stop_at_return = 0.0" in said.out + said.err
+
+
+def test_a_resume_that_trains_past_the_end_sets_its_old_eval_json_aside(uninterrupted, tmp_path, monkeypatch):
+    """eval.json is the run's end; a resume with a longer budget that stops before it has none
+    (compare then counts the run as unfinished, not at its old return)."""
+    import shutil
+
+    a_dir, _ = uninterrupted
+    shutil.copytree(a_dir, tmp_path, dirs_exist_ok=True)
+    crash_at_train_phase(monkeypatch, 3)
+    with pytest.raises(CrashError):
+        train(tiny_config(total_env_steps=4000), tmp_path, resume=True, verbose=False)
+    assert not (tmp_path / "eval.json").exists() and (tmp_path / "agent.pkl").exists()
+    monkeypatch.undo()
+    b = train(tiny_config(total_env_steps=4000), tmp_path, resume=True, verbose=False)
+    assert json.loads((tmp_path / "eval.json").read_text())["env_steps"] == b.env_steps == 4000

@@ -162,3 +162,20 @@ def test_a_stop_signal_reaches_every_running_seed_once():
         os.kill(os.getpid(), signal.SIGTERM)  # a second signal is not passed on again
     assert [children[s].wait(timeout=30) for s in (0, 1)] == [-signal.SIGTERM, -signal.SIGTERM]
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_seed_that_never_started_resumes_as_its_siblings_were_started(config, tmp_path):
+    """``--seeds 0-1 --resume`` without the first command's overrides: seed 1, stopped before it
+    started, trains seed 0's saved config (with this command's overrides), not the bare preset's."""
+    run = tmp_path / "multi"
+    run_seeds(config, run, (0,), verbose=False)
+    preset = get_preset("cartpole-dqn").build()
+    again = [("loop.final_eval_episodes", "2")]
+    outcomes = run_seeds(
+        apply_overrides(preset, again), run, (0, 1), resume=True, verbose=False, overrides=again
+    )
+    assert [o.status for o in outcomes] == ["skipped", "done"]  # seed 0 had finished
+    saved = [json.loads((run / f"seed-{s}" / "config.json").read_text()) for s in (0, 1)]
+    assert saved[1]["seed"] == 1 and saved[1]["loop"]["total_env_steps"] == 400
+    assert saved[1]["agent"]["fc_layers"] == saved[0]["agent"]["fc_layers"] == [8]
+    assert saved[1]["loop"]["final_eval_episodes"] == 2  # this command's override, on top
