@@ -62,8 +62,8 @@ class CollectorActor:
     def restart(self, next_sequence_number: int) -> None:
         self._collector.restart(next_sequence_number)
 
-    def state_dict(self) -> dict[str, Any]:
-        return self._collector.state_dict()
+    def state_dict(self) -> tuple[int, dict[str, Any]]:
+        return os.getpid(), self._collector.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> bool:
         return self._collector.load_state_dict(state)
@@ -227,9 +227,12 @@ class RayTransport:
     def state_dict(self, include_replay: bool = True) -> dict[str, Any]:
         import ray
 
-        while self._flight:  # a consistent cut: every collect finished, its fragment pending
-            got = self._finished()
-            self._pending.append(got)
+        while True:  # a consistent cut: every collect finished, its fragment pending
+            while self._flight:
+                self._pending.append(self._finished())
+            collectors = self._collector_states()
+            if collectors is not None:
+                break
         pending = [
             c
             if isinstance(c.items, list)
@@ -241,10 +244,29 @@ class RayTransport:
             "server": self._call(self._server.state_dict)
             if include_replay and self._server is not None
             else None,
-            "collectors": ray.get([a.state_dict.remote() for a in self._actors]),
+            "collectors": collectors,
             "pending": pending,
             "weights": None if self._weights is None else (self._weights[0], ray.get(self._weights[1])),
         }
+
+    def _collector_states(self) -> list[dict[str, Any]] | None:
+        """Every collector's state, from the process that collected its pending fragments; None
+        when Ray restarted one since (its state call went to a fresh process): that collector is
+        renumbered, as after a lost collect, and its pending fragments, which the replay would now
+        refuse, are collected again by the new process (in flight: the cut starts over)."""
+        import ray
+
+        answers = ray.get([a.state_dict.remote() for a in self._actors])
+        restarted = {i for i, (pid, _) in enumerate(answers) if pid != self._pids[i]}
+        if not restarted:
+            return [state for _, state in answers]
+        lost = [c for c in self._pending if c.index in restarted]
+        self._pending = collections.deque(c for c in self._pending if c.index not in restarted)
+        for index in sorted(restarted):
+            self._restart(index)
+        for c in lost:
+            self.collect(c.index, c.requested, c.warmup)
+        return None
 
     def load_state_dict(self, state: dict[str, Any]) -> list[Collected]:
         import ray

@@ -167,3 +167,32 @@ def test_ppo_on_ray_survives_a_killed_collector_with_exact_counters(ray_session,
     assert result.env_steps == sum(f.env_steps for f in delivered.fragments) >= 4000
     numbers = [f.sequence_number for f in delivered.fragments if f.writer_id == 0]
     assert numbers == list(range(len(numbers)))  # the numbers go on across the restart
+
+
+def test_a_collector_restarted_before_a_checkpoint_is_saved_renumbered(ray_session, tmp_path):
+    """A collector that Ray restarts between the checkpoint's drain and its state call answers from
+    a fresh process: it is renumbered (as after a lost collect), its pending fragments collected
+    again, and the checkpoint holds the numbers the replay expects next (not a fresh collector's,
+    which a resume would find stored already)."""
+
+    class KillBeforeTheStates(RayTransport):
+        killed = None
+
+        def _collector_states(self):
+            if self.killed is None:
+                self.killed = self.collector_pids()[0]
+                os.kill(self.killed, signal.SIGKILL)
+            return super()._collector_states()
+
+    folder = tmp_path / "run"
+    config = tiny(("loop.total_env_steps", "3000"))
+    transport = KillBeforeTheStates()
+    train_distributed(config, folder, transport=transport, verbose=False)
+    assert transport.killed is not None and transport.restarts >= 1
+    first = load_checkpoint(min((folder / "checkpoints").glob("ckpt-*.pkl")))
+    state = first["experiment"]["transport"]
+    assert state["collectors"][0]["sequence_number"] >= 1  # not a fresh collector's 0
+    # resuming from that checkpoint goes on without a fragment "stored before"
+    resumed = train_distributed(tiny(("loop.total_env_steps", "3500")), folder, transport=RayTransport(),
+                                resume=True, verbose=False)  # fmt: skip
+    assert resumed.env_steps >= 3500
