@@ -59,7 +59,8 @@ from drivetrain.train.runs import (
     train_result,
 )
 from drivetrain.train.session import LoopState, TrainStats
-from drivetrain.train.signals import StopSignals
+from drivetrain.train.signals import RunInterruptedError, StopSignals
+from drivetrain.train.tracking import RunOutcome
 
 if TYPE_CHECKING:
     from drivetrain.distributed.runner import LearnerParts
@@ -100,6 +101,7 @@ def run_session(
     )
     evaluation: EvalResult | None = None
     finished = finished_check(parts, state)
+    outcome: RunOutcome = "failed"
     try:
         refuse_early_stop(ctx.signals, ctx.start)
         while not finished():
@@ -117,9 +119,13 @@ def run_session(
             evaluation = latest or evaluation
         if evaluation is None:
             evaluation = session.already_finished(state)
+        outcome = "finished"
+    except RunInterruptedError:
+        outcome = "killed"
+        raise
     finally:
         bar.close()
-        logger.close()
+        logger.close(outcome)  # the tracker's status of the run
     return train_result(session, state, evaluation)
 
 

@@ -137,7 +137,8 @@ class LoopConfig:
     keep_checkpoints: int = 2
     """Newest checkpoints kept on disk."""
     checkpoint_replay: bool = True
-    """Save the replay buffer in checkpoints (needed to resume exactly; large for Atari)."""
+    """Save the replay buffer in checkpoints (needed to resume exactly; large for Atari). Without
+    it a resumed run refills its replay with learning_starts env steps before it trains."""
     progress_bar: bool = True
     """Show the progress: a live bar on a terminal; elsewhere (a log file, a pipe) a plain line at
     every 10% of total_env_steps."""

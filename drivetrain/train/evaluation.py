@@ -125,7 +125,7 @@ def evaluate(env: Environment, policy: Policy, num_episodes: int, max_steps: int
         raise ValueError(f"evaluate: max_steps must be >= 1 or None, got {max_steps}")
     recorder = _FirstEpisodes(math.ceil(num_episodes / env.batch_size))
     driver = EpisodeDriver(env, policy, [recorder], num_episodes=1)
-    time_step, policy_state = driver.run()
+    time_step, policy_state = driver.run(env.reset())  # an env evaluated before starts new episodes
     while True:
         if max_steps is not None and recorder.steps >= max_steps:
             recorder.stop_early()

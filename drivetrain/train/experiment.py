@@ -118,6 +118,8 @@ class Experiment:
     """Environment steps of one collect phase."""
     builder: AgentBuilder
     seeds: RunSeeds
+    replay_emptied: bool = False
+    """A resumed run's checkpoint held no replay (``loop.checkpoint_replay=False``): it is empty."""
 
     @property
     def replay(self) -> Any:
@@ -158,11 +160,14 @@ class Experiment:
         from the metrics here).
         """
         self.agent.load_state_dict(state["agent"])
-        if state["replay"] is not None:
+        self.replay_emptied = state["replay"] is None
+        if not self.replay_emptied:
             self.source.load_state_dict(state["replay"])
         else:
             warnings.warn(
-                "the checkpoint has no replay buffer: training resumes with an empty one", stacklevel=2
+                "the checkpoint has no replay buffer (loop.checkpoint_replay was false): the run collects "
+                "loop.learning_starts steps with the collect policy before it trains again",
+                stacklevel=2,
             )
         self.metrics.load_state_dict(state["metrics"])
         if self.warmup_policy is not None and state["warmup_policy"] is not None:

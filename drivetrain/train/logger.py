@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from drivetrain.train.checkpoint import atomic_write_text
 
 if TYPE_CHECKING:
-    from drivetrain.train.tracking import Tracker
+    from drivetrain.train.tracking import RunOutcome, Tracker
 
 __all__ = ["COLUMNS", "TAIL", "RunLogger", "read_progress"]
 
@@ -232,8 +232,9 @@ class RunLogger:
         if self._tb is not None:
             self._tb.flush()
 
-    def close(self) -> None:
-        """Flushes and closes the files, then draws the learning curve (if asked). Idempotent.
+    def close(self, outcome: RunOutcome = "finished") -> None:
+        """Flushes and closes the files, tells the tracker how the run ended (``outcome``), then
+        draws the learning curve (if asked). Idempotent.
 
         A plot that cannot be drawn (no matplotlib, a full disk, anything else) is a warning:
         ``close`` runs while a run ends, and must not hide why it ended.
@@ -246,7 +247,7 @@ class RunLogger:
         if self._tb is not None:
             self._tb.close()
         if self.tracker is not None:
-            self.tracker.close()
+            self.tracker.close(outcome)
         if self.learning_curve is not None:
             from drivetrain.train.plotting import plot_learning_curve
 

@@ -61,7 +61,8 @@ from drivetrain.train.runs import (
     train_result,
 )
 from drivetrain.train.session import EvalHook, LoopState, TrainStats, fresh_state, restore
-from drivetrain.train.signals import StopSignals
+from drivetrain.train.signals import RunInterruptedError, StopSignals
+from drivetrain.train.tracking import RunOutcome
 
 __all__ = ["LoopState", "RunSetupError", "TrainResult", "TrainingDivergedError", "train"]
 
@@ -168,6 +169,7 @@ def _run(
     observers: list[Observer] = [exp.source.observe, *exp.metrics.observers, bar]
     evaluation: EvalResult | None = None
     finished = finished_check(exp, state)
+    outcome: RunOutcome = "failed"
     try:
         refuse_early_stop(signals, start)  # a signal while the parts were built
         if start.checkpoint is None and loop.learning_starts > 0 and exp.warmup_policy is not None:
@@ -176,6 +178,11 @@ def _run(
             if not exp.warmup_policy.stateful:  # the collect policy starts from its own initial state
                 policy_state = None
             state.warmup_seconds = time.perf_counter() - session.start
+        refilled = start.checkpoint is not None and exp.replay_emptied and loop.learning_starts > 0
+        if refilled:  # the checkpoint held no replay: fill it again before training samples it
+            refill = StepDriver(exp.env, exp.agent.collect_policy, observers, num_steps=loop.learning_starts)
+            time_step, policy_state = refill.run(time_step, policy_state)
+            session.say(f"collected {loop.learning_starts} env steps into the empty replay before training")
         period = exp.update_period
         collect = StepDriver(exp.env, exp.agent.collect_policy, observers, num_steps=period)
         while not finished():
@@ -198,12 +205,16 @@ def _run(
             latest, _ = session.end_iteration(state, finished, time_step, policy_state)
             evaluation = latest or evaluation
 
-        if evaluation is None and start.checkpoint is None:  # the warm-up took the whole budget
+        if evaluation is None and (start.checkpoint is None or refilled):  # the warm-up took the rest
             evaluation, _ = session.end_iteration(state, finished, time_step, policy_state)
         if evaluation is None:  # resumed a run that had already finished
             evaluation = session.already_finished(state)
+        outcome = "finished"
+    except RunInterruptedError:
+        outcome = "killed"
+        raise
     finally:
         bar.close()
-        logger.close()
+        logger.close(outcome)  # the tracker's status of the run
 
     return train_result(session, state, evaluation)

@@ -41,7 +41,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from drivetrain.train.checkpoint import atomic_write_text
 from drivetrain.train.fields import ConfigError
@@ -54,6 +54,7 @@ __all__ = [
     "TRACKING_JSON",
     "GuardedTracker",
     "MlflowTracker",
+    "RunOutcome",
     "Tracker",
     "WandbTracker",
     "check_tracker",
@@ -71,6 +72,9 @@ TRACKING_FILES = (TRACKING_JSON, "wandb", "mlflow.db", "mlartifacts")
 
 DEFAULT_PROJECT = "drivetrain"
 
+RunOutcome = Literal["finished", "failed", "killed"]
+"""How a run ended: at its end, by an error, or stopped by a signal (a tracker's status of the run)."""
+
 
 class Tracker(Protocol):
     """Mirrors one training run to an experiment tracker (see the module docstring for the calls)."""
@@ -81,7 +85,7 @@ class Tracker(Protocol):
 
     def log_video(self, path: Path, step: int) -> None: ...
 
-    def close(self) -> None: ...
+    def close(self, outcome: RunOutcome = "finished") -> None: ...
 
 
 _REGISTRY: dict[str, Any] = {}
@@ -206,10 +210,10 @@ class WandbTracker:
     def log_video(self, path: Path, step: int) -> None:
         self._run.log({"video": self._wandb.Video(str(path), format="mp4"), "env_steps": step})
 
-    def close(self) -> None:
+    def close(self, outcome: RunOutcome = "finished") -> None:
         if self._run is not None:
             run, self._run = self._run, None
-            run.finish()
+            run.finish(exit_code={"finished": 0, "failed": 1, "killed": 130}[outcome])
 
 
 @register_tracker
@@ -268,10 +272,10 @@ class MlflowTracker:
     def log_video(self, path: Path, step: int) -> None:
         self._client.log_artifact(self.run_id, str(path), artifact_path="videos")
 
-    def close(self) -> None:
+    def close(self, outcome: RunOutcome = "finished") -> None:
         if self._client is not None and self.run_id is not None:
             client, self._client = self._client, None
-            client.set_terminated(self.run_id)
+            client.set_terminated(self.run_id, status=outcome.upper())  # FINISHED, FAILED or KILLED
 
 
 class GuardedTracker:
@@ -311,8 +315,8 @@ class GuardedTracker:
     def log_video(self, path: Path, step: int) -> None:
         self._call("log_video", path, step)
 
-    def close(self) -> None:
-        self._call("close")
+    def close(self, outcome: RunOutcome = "finished") -> None:
+        self._call("close", outcome)
         self.tracker = None
 
 

@@ -43,6 +43,13 @@ def test_each_call_starts_from_a_reset():
     assert evaluate(env, policy_for(env), 1).lengths == (3,)
 
 
+def test_a_batch_left_mid_episode_is_reset_by_the_next_call():
+    """The first call stops with env 0 in its fourth episode: the next one starts whole episodes."""
+    env = CountingEnv([3, 10])
+    assert evaluate(env, policy_for(env), 2).lengths == (3, 10)
+    assert evaluate(env, policy_for(env), 2).lengths == (3, 10)
+
+
 def test_zero_episodes_is_an_error():
     env = CountingEnv([3])
     with pytest.raises(ValueError, match="num_episodes must be >= 1"):

@@ -205,3 +205,27 @@ def test_a_resume_that_trains_past_the_end_sets_its_old_eval_json_aside(uninterr
     monkeypatch.undo()
     b = train(tiny_config(total_env_steps=4000), tmp_path, resume=True, verbose=False)
     assert json.loads((tmp_path / "eval.json").read_text())["env_steps"] == b.env_steps == 4000
+
+
+def test_a_resume_from_a_checkpoint_without_its_replay_fills_the_replay_before_training(
+    tmp_path, monkeypatch
+):
+    from drivetrain.train import loop as loop_lib
+
+    config = tiny_config(checkpoint_replay=False)
+    crash_at_train_phase(monkeypatch, 17)
+    with pytest.raises(CrashError):
+        train(config, tmp_path, verbose=False)
+    monkeypatch.undo()
+    sizes = []
+    real = loop_lib._train_phase
+
+    def phase(exp, collected, stats):
+        sizes.append(len(exp.source.replay))
+        return real(exp, collected, stats)
+
+    monkeypatch.setattr(loop_lib, "_train_phase", phase)
+    with pytest.warns(UserWarning, match="collects loop.learning_starts steps with the collect policy"):
+        b = train(config, tmp_path, resume=True, verbose=False)
+    assert sizes[0] >= 500 + 100  # learning_starts, then a collect phase (not 100 items alone)
+    assert b.env_steps == 3000 and b.evaluation.episodes == 3  # the refill is of the budget

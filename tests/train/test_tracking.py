@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.machinery
 import json
+import os
+import signal
 import struct
 import sys
 import types
@@ -127,8 +129,8 @@ class _FakeRun:
             raise ConnectionError("the tracker went away")
         self.calls.append(("log", dict(values)))
 
-    def finish(self) -> None:
-        self.calls.append(("finish", None))
+    def finish(self, exit_code: int = 0) -> None:
+        self.calls.append(("finish", exit_code))
 
 
 @pytest.fixture
@@ -165,7 +167,7 @@ def test_wandb_gets_the_config_every_row_and_a_resume_continues_its_run(fake_wan
     rows = read_progress(run / "progress.csv")
     assert [row["env_steps"] for row in rows] == [300, 400, 500, 600]
     assert _calls(fake_wandb, "log") == rows
-    assert _calls(fake_wandb, "finish") == [None]
+    assert _calls(fake_wandb, "finish") == [0]
     assert _ids(run) == {"wandb": "fake1"}
 
     fake_wandb.calls.clear()
@@ -176,6 +178,35 @@ def test_wandb_gets_the_config_every_row_and_a_resume_continues_its_run(fake_wan
     assert [row["env_steps"] for row in _calls(fake_wandb, "log")] == [700, 800]
     assert _calls(fake_wandb, "log") == read_progress(run / "progress.csv")[4:]
     assert _ids(run) == {"wandb": "fake1"}
+
+
+def test_the_tracker_hears_how_a_run_ended(fake_wandb, tmp_path, monkeypatch):
+    """Stopped by a signal: killed (exit code 130); an error: failed (1); W&B marks both so."""
+    from drivetrain.train import loop as loop_lib
+    from drivetrain.train.signals import RunInterruptedError
+
+    real = loop_lib._train_phase
+    calls = {"n": 0}
+
+    def phase(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # the loop checkpoints and stops at its next check
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop_lib, "_train_phase", phase)
+    with pytest.raises(RunInterruptedError):
+        train(_config(("track", "wandb")), tmp_path / "stopped", verbose=False)
+    assert _calls(fake_wandb, "finish") == [130]
+
+    def broken(*args, **kwargs):
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(loop_lib, "_train_phase", broken)
+    fake_wandb.calls.clear()
+    with pytest.raises(OSError, match="the disk went away"):
+        train(_config(("track", "wandb")), tmp_path / "broken", verbose=False)
+    assert _calls(fake_wandb, "finish") == [1]
 
 
 def test_wandb_mode_of_the_environment_wins(fake_wandb, monkeypatch, tmp_path):
@@ -196,7 +227,7 @@ def test_a_tracker_that_fails_warns_once_and_the_run_completes(fake_wandb, tmp_p
     assert len(ours) == 1
     assert "log failed, tracking is off" in ours[0] and "ConnectionError: the tracker went away" in ours[0]
     assert result.env_steps == 600 and (tmp_path / "run" / "eval.json").exists()
-    assert len(_calls(fake_wandb, "log")) == 1 and _calls(fake_wandb, "finish") == [None]
+    assert len(_calls(fake_wandb, "log")) == 1 and _calls(fake_wandb, "finish") == [0]
     keys = ("env_steps", "train_steps", "average_return", "eval_mean_return")
     tracked, untracked = (
         read_progress(tmp_path / "run" / "progress.csv"),
