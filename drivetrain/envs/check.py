@@ -361,7 +361,16 @@ def check_env(
         happened and what to fix.
       TypeError: if ``env`` is neither an Environment nor a factory of one.
     """
+    instance_of_another_kind = not isinstance(env, (Environment, type)) and hasattr(env, "reset")
+    if isinstance(env, str) or instance_of_another_kind:
+        what = repr(env) if isinstance(env, str) else f"a {type(env).__name__} (a Gymnasium environment?)"
+        raise TypeError(
+            f"check_env: expected a drivetrain Environment or a factory of one, got {what}; check a Gymnasium "
+            'environment through drivetrain\'s adapter: check_env(lambda: dt.envs.make("CartPole-v1", seed=0))'
+        )
     factory = None if isinstance(env, Environment) else env
+    if factory is not None and not callable(factory):
+        raise TypeError(f"check_env: expected a drivetrain Environment or a factory of one, got {env!r}")
     instance = env if factory is None else factory()
     if not isinstance(instance, Environment):
         raise TypeError(

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from drivetrain.core.environment import Environment
 from drivetrain.envs.gymnasium_env import GymnasiumEnv
 from drivetrain.envs.vector_env import from_vector_env
-from drivetrain.envs.wrappers import MaskVelocity
+from drivetrain.envs.wrappers import CheckedOutputs, MaskVelocity
 
 __all__ = ["BACKENDS", "EnvFactory", "make"]
 
@@ -48,6 +48,9 @@ class EnvFactory:
     """Keyword arguments of ``gymnasium.make`` (only with an id)."""
     wrappers: tuple[Callable[[Any], Any], ...] = ()
     """Callables ``env -> wrapped env`` applied in order, outermost last."""
+    check_outputs: int | None = None
+    """Wrap with :class:`~drivetrain.envs.wrappers.CheckedOutputs`, outermost, as environment
+    ``check_outputs`` of the batch (vector backends); None: not."""
 
     def __call__(self) -> Any:
         import gymnasium
@@ -77,7 +80,7 @@ class EnvFactory:
                     f"make: the wrapper {wrapper!r} returned {type(wrapped).__name__}, expected a gymnasium.Env"
                 )
             env = wrapped
-        return env
+        return env if self.check_outputs is None else CheckedOutputs(env, self.check_outputs)
 
 
 # What Gymnasium's message names (lower case) -> drivetrain's extra that installs it.
@@ -147,15 +150,22 @@ def make(
                 f"make: keyword arguments {sorted(kwargs)} go to gymnasium.make and need an environment id; "
                 "with a factory, pass them to the factory instead"
             )
-    if callable(wrappers) or isinstance(wrappers, (str, bytes)) or not all(callable(w) for w in wrappers):
+    if callable(wrappers) or isinstance(wrappers, (str, bytes)):
         raise TypeError(
             f"make: wrappers must be a list of callables env -> env, got {wrappers!r}; "
             "e.g. wrappers=[partial(ActionRepeat, times=4)]"
         )
-    factory = EnvFactory(env_id_or_factory, max_episode_steps, mask_velocity, dict(kwargs), tuple(wrappers))
-    fns = [factory] * int(num_envs)
+    wrappers = tuple(wrappers)  # once: a generator would be used up by the check
+    if not all(callable(w) for w in wrappers):
+        raise TypeError(
+            f"make: wrappers must be a list of callables env -> env, got {wrappers!r}; "
+            "e.g. wrappers=[partial(ActionRepeat, times=4)]"
+        )
+    factory = EnvFactory(env_id_or_factory, max_episode_steps, mask_velocity, dict(kwargs), wrappers)
     if backend == "sync":
-        return GymnasiumEnv(fns, seed)
+        return GymnasiumEnv([factory] * int(num_envs), seed)
+    # Gymnasium's vector envs batch into buffers that cast and broadcast: check inside each env
+    fns = [dataclasses.replace(factory, check_outputs=i) for i in range(int(num_envs))]
     from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
     if backend == "gymnasium":

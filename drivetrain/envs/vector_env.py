@@ -74,12 +74,24 @@ class VectorEnvAdapter(Environment):
     def action_spec(self) -> Any:
         return self._action_spec
 
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``vector_env.<method>(...)``; a worker process that died is a RuntimeError naming it."""
+        try:
+            return getattr(self._vec, method)(*args, **kwargs)
+        except (EOFError, BrokenPipeError, ConnectionResetError) as e:
+            processes = getattr(self._vec, "processes", [])
+            dead = [f"{i} (exit code {p.exitcode})" for i, p in enumerate(processes) if not p.is_alive()]
+            raise RuntimeError(
+                f"{type(self._vec).__name__}.{method}: the subprocess of environment "
+                f"{', '.join(dead) or '?'} is gone ({type(e).__name__}); the environment crashed or was killed"
+            ) from e
+
     def _reset(self) -> types.TimeStep:
         seed = self._seed if not self._seeded else None
         if seed is not None:
             self._vec.action_space.seed(seed)  # for code that samples vector_env.action_space
         self._seeded = True
-        obs = reset_observation(self._vec.reset(seed=seed))
+        obs = reset_observation(self._call("reset", seed=seed))
         self._restart = np.zeros(self._n, bool)
         # A copy in the spec's dtype: vector envs may reuse their buffers (copy=False).
         return types.restart(self._observations.batched(obs), self._n)
@@ -88,7 +100,7 @@ class VectorEnvAdapter(Environment):
         if not self._seeded:
             raise RuntimeError("from_vector_env: call reset() before step()")
         action = self._actions(action)
-        result = self._vec.step(action)
+        result = self._call("step", action)
         try:
             obs, reward, terminated, truncated, _ = result
         except (TypeError, ValueError):
@@ -103,14 +115,24 @@ class VectorEnvAdapter(Environment):
         self._restart = ended & ~first
         return types.TimeStep(step_type, reward, discount, self._observations.batched(obs))
 
-    def render(self) -> Any:
-        """``vector_env.render()``."""
-        return self._vec.render()
+    def render(self, index: int = 0) -> Any:
+        """Environment ``index``'s frame (of ``vector_env.render()``, which renders them all), as
+        :meth:`GymnasiumEnv.render <drivetrain.envs.gymnasium_env.GymnasiumEnv.render>` gives it."""
+        frames = self._vec.render()
+        return frames[index] if isinstance(frames, (tuple, list)) else frames
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._vec.close()
+            try:
+                self._vec.close()
+            except (EOFError, BrokenPipeError, ConnectionResetError):
+                # A worker died: the call it was in cannot complete (Gymnasium waits for it again
+                # in close), so the others are terminated instead.
+                from gymnasium.vector.async_vector_env import AsyncState
+
+                self._vec._state = AsyncState.DEFAULT
+                self._vec.close(terminate=True)
 
 
 def from_vector_env(vector_env: Any, seed: int | None = None) -> VectorEnvAdapter:

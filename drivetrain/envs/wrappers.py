@@ -13,13 +13,14 @@ them to ``dt.envs.make(..., wrappers=[partial(ActionRepeat, times=4)])``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import gymnasium
 import numpy as np
 
-__all__ = ["VELOCITY_FREE_INDICES", "ActionOffset", "ActionRepeat", "MaskVelocity"]
+__all__ = ["VELOCITY_FREE_INDICES", "ActionOffset", "ActionRepeat", "CheckedOutputs", "MaskVelocity"]
 
 #: Observation indices that :class:`MaskVelocity` keeps, per environment id.
 VELOCITY_FREE_INDICES: dict[str, tuple[int, ...]] = {
@@ -120,3 +121,55 @@ class ActionOffset(gymnasium.ActionWrapper):
 
     def action(self, action: Any) -> Any:
         return action + self._start
+
+
+class CheckedOutputs(gymnasium.Wrapper):
+    """Environment ``index``'s observations and rewards checked where it runs, by
+    :mod:`drivetrain.envs.checks` (exact shapes, dtypes that convert exactly, integer ranges,
+    finite values), passed on unchanged.
+
+    ``make`` puts it outermost on the environments of its Gymnasium vector backends: their
+    batching writes each observation into a buffer of the space's dtype and shape, which would
+    cast ``-1`` to 255 for a ``uint8`` space or broadcast a scalar before the adapter's own
+    checks saw it.
+    """
+
+    def __init__(self, env: Any, index: int = 0):
+        from drivetrain.envs.checks import ObservationChecker, RewardChecker
+        from drivetrain.envs.spaces import spec_from_space
+
+        super().__init__(env)
+        self.index = int(index)
+        self._observations = ObservationChecker(spec_from_space(env.observation_space, "observation"), 1)
+        self._rewards = RewardChecker(1)
+
+    def reset(self, **kwargs: Any) -> Any:
+        from drivetrain.envs.checks import reset_observation
+
+        result = self.env.reset(**kwargs)
+        with self._named():
+            self._observations.batch([reset_observation(result, 0)])
+        return result
+
+    def step(self, action: Any) -> Any:
+        from drivetrain.envs.checks import step_api_error
+
+        result = self.env.step(action)
+        with self._named():
+            if not (isinstance(result, tuple) and len(result) == 5):
+                raise step_api_error(result, 0)
+            self._observations.batch([result[0]])
+            self._rewards.from_list([result[1]])
+        return result
+
+    @contextlib.contextmanager
+    def _named(self) -> Iterator[None]:
+        """The checks see a batch of one, environment 0: their errors name this one's index."""
+        from drivetrain.envs.checks import EnvOutputError
+
+        try:
+            yield
+        except EnvOutputError as e:
+            raise EnvOutputError(
+                str(e).replace("of environment 0", f"of environment {self.index}", 1)
+            ) from None

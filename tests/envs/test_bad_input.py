@@ -370,3 +370,39 @@ def test_one_environment_observations_are_copies_of_what_it_returns():
     first = env.reset()
     second = env.step(np.zeros(1, np.int64))
     assert first.observation.tolist() == [[0.0] * 4] and second.observation.tolist() == [[1.0] * 4]
+
+
+# ---------------------------------------------------------------------- inside the vector backends' workers
+WORKER_CASES = ["-1 into uint8", "float into uint8", "observation that would broadcast", "scalar observation"]
+
+
+@pytest.mark.parametrize("case", WORKER_CASES)
+def test_the_gymnasium_backend_checks_before_its_buffers_cast_or_broadcast(case):
+    """SyncVectorEnv writes each observation into a buffer of the space's dtype and shape: -1 would
+    become 255 and a scalar a row of it, before the adapter saw them. Each env checks its own."""
+    defect, message = BAD_STEPS[case]
+    env = make(backend="gymnasium", **defect)
+    play(env, BAD_AT - 1)
+    with pytest.raises(EnvOutputError, match=message):
+        env.step(np.zeros(2, np.int64))
+
+
+class BadInEveryEnv(Scripted):
+    def __init__(self, space, bad_obs):
+        super().__init__(1, space=space, bad_obs=bad_obs)
+
+
+@pytest.mark.parametrize("case", ["-1 into uint8", "observation that would broadcast"])
+def test_the_async_backend_checks_inside_its_subprocesses(case):
+    from functools import partial
+
+    defect, message = BAD_STEPS[case]
+    space = defect.get("space", INF_BOX)
+    env = dt.envs.make(partial(BadInEveryEnv, space, defect["bad_obs"]), num_envs=2, seed=0, backend="async")
+    try:
+        env.reset()
+        play(env, BAD_AT - 1)
+        with pytest.raises(EnvOutputError, match=message.replace("environment 1", "environment [01]")):
+            env.step(np.zeros(2, np.int64))
+    finally:
+        env.close()

@@ -257,3 +257,10 @@ def test_not_an_environment_is_a_type_error():
         TypeError, match="expected a drivetrain Environment or a factory of one, got CartPoleEnv"
     ):
         check_env(lambda: gymnasium.make("CartPole-v1").unwrapped)
+
+
+@pytest.mark.parametrize("given", ["CartPole-v1", "instance"])
+def test_a_gymnasium_environment_or_id_is_refused_with_the_call_that_works(given):
+    env = gymnasium.make("CartPole-v1") if given == "instance" else given
+    with pytest.raises(TypeError, match=r"check_env\(lambda: dt\.envs\.make\(\"CartPole-v1\", seed=0\)\)"):
+        check_env(env)

@@ -239,3 +239,49 @@ def test_a_missing_dependency_names_the_drivetrain_extra_that_installs_it():
         'DrivetrainNeedsBox2D-v0 needs the box2d extra: pip install "drivetrain[box2d]"'
     )
     assert "Box2D is not installed" in message and "\n" not in message
+
+
+def test_wrappers_given_as_a_generator_are_all_applied():
+    from drivetrain.envs.wrappers import ActionRepeat
+
+    env = dt.envs.make("CartPole-v1", wrappers=(w for w in [lambda e: ActionRepeat(e, times=2)]))
+    assert isinstance(env._envs[0], ActionRepeat)
+    env.close()
+
+
+@pytest.mark.parametrize("backend", ["sync", "gymnasium", "async"])
+def test_render_gives_one_environments_frame_on_every_backend(backend):
+    env = dt.envs.make("CartPole-v1", num_envs=2, seed=0, backend=backend, render_mode="rgb_array")
+    try:
+        env.reset()
+        frame = env.render()
+        assert isinstance(frame, np.ndarray) and frame.shape == (400, 600, 3) and frame.dtype == np.uint8
+    finally:
+        env.close()
+
+
+class DiesAtStep3(gymnasium.Env):
+    observation_space = gymnasium.spaces.Box(-1, 1, (2,), np.float32)
+    action_space = gymnasium.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        import os
+
+        self.t += 1
+        if self.t == 3:
+            os._exit(3)
+        return np.zeros(2, np.float32), 0.0, False, False, {}
+
+
+def test_an_async_environment_whose_process_dies_is_named_and_close_ends_the_rest():
+    env = dt.envs.make(DiesAtStep3, num_envs=2, seed=0, backend="async")
+    env.reset()
+    env.step(np.zeros(2, np.int64))
+    env.step(np.zeros(2, np.int64))
+    with pytest.raises(RuntimeError, match=r"the subprocess of environment .*exit code 3.* is gone"):
+        env.step(np.zeros(2, np.int64))
+    env.close()  # no second error
