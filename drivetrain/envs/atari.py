@@ -204,5 +204,23 @@ def make_atari(
             )
         from drivetrain.envs.atari_envpool import EnvPoolAtari
 
+        if config.fire_reset:  # EnvPool presses FIRE where the game has it, and ignores it elsewhere
+            from drivetrain.envs.atari_gymnasium import wants_fire
+
+            wants_fire(gymnasium_id(rom), config, _action_meanings(rom, config.full_action_space))
         return EnvPoolAtari(envpool_task_id(rom), config, int(num_envs), seed)
     raise ValueError(f"make_atari: unknown backend {backend!r}; expected 'gymnasium' or 'envpool'")
+
+
+def _action_meanings(rom: str, full_action_space: bool) -> list[str]:
+    """The game's action names, from its ROM (ale-py ships them)."""
+    import ale_py
+
+    ale = ale_py.ALEInterface()
+    ale.setLoggerMode(ale_py.LoggerMode.Error)
+    path = ale_py.roms.get_rom_path(rom)
+    if path is None:
+        raise UnknownGameError(f"ale-py has no ROM for {rom!r}")
+    ale.loadROM(path)
+    actions = ale.getLegalActionSet() if full_action_space else ale.getMinimalActionSet()
+    return [a.name for a in actions]

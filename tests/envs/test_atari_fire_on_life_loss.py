@@ -53,3 +53,11 @@ def test_envpool_refuses_the_option_clearly():
 def test_a_game_without_fire_is_refused():
     with pytest.raises(ValueError, match="has no FIRE action"):
         make_atari("Freeway", 1, seed=0, fire_on_life_loss=True).reset()
+
+
+@pytest.mark.parametrize("backend", ["gymnasium", "envpool"])
+def test_fire_reset_on_a_game_without_fire_is_refused_on_either_backend(backend):
+    if backend == "envpool":
+        pytest.importorskip("envpool")
+    with pytest.raises(ValueError, match=r"fire_reset=True but ALE/Freeway-v5 has no FIRE action"):
+        make_atari("Freeway", 1, seed=0, backend=backend, fire_reset=True).reset()
