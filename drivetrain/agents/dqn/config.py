@@ -106,7 +106,7 @@ class DQNConfig:
     True, False or "auto": compiled on the CPU when a C++ compiler is found (else eager, with a
     warning), eager on other devices; the presets whose runs pay for the compilation set "auto"
     (bench/compile_pays.py). On cartpole-dqn's network an update is ~1.7x as fast (0.55 vs 0.96
-    ms; the whole run 1.44x a hand-written loop's speed, eager 1.06x), the Nature CNN's 1.18x;
+    ms; the whole run 1.50x a hand-written loop's speed, eager 1.06x), the Nature CNN's 1.28x;
     the compilation at the start of a run takes ~12-16 s the first time on a machine and ~3 s
     once torch's on-disk cache holds it, so it pays from ~30,000 updates (~7,000 with the
     cache). R2D2 (this field too): the update unrolled over its window, ~1.5x as fast on

@@ -107,7 +107,7 @@ class PPOConfig:
     "auto": compiled on the CPU when a C++ compiler is found (else eager, with a warning), eager
     on other devices; the presets whose runs pay for the compilation set "auto"
     (bench/compile_pays.py). An update is 2.3-3.2x as fast on the presets' networks (the whole
-    cartpole-ppo run 1.76x a hand-written loop's speed, eager 0.99x); the compilation on the
+    cartpole-ppo run 1.83x a hand-written loop's speed, eager 1.04x); the compilation on the
     run's first update takes ~16-26 s the first time on a machine and ~3-4 s once torch's
     on-disk cache holds it, so it pays from ~25,000-37,000 updates (~6,000 with the cache). The
     same results within floating-point tolerance and the same checkpoints."""
