@@ -82,6 +82,8 @@ def map_structure_with_path(fn: Callable[..., Any], *nests: Any, prefix: str = "
     """Like :func:`map_structure`; ``fn`` gets the dotted path first."""
     first = nests[0]
     if first is None:
+        if any(other is not None for other in nests[1:]):
+            raise ValueError(f"structure mismatch at {prefix or '<root>'!r}: expected None, got a value")
         return None
     if not is_nested(first):
         return fn(prefix, *nests)
@@ -106,12 +108,21 @@ def _assert_same_container(a: Any, b: Any, path: str) -> None:
         if not isinstance(b, Mapping) or sorted(a) != sorted(b):
             got = sorted(b) if isinstance(b, Mapping) else type(b).__name__
             raise ValueError(f"structure mismatch at {where!r}: expected keys {sorted(a)}, got {got}")
+    elif isinstance(b, Mapping):
+        raise ValueError(
+            f"structure mismatch at {where!r}: expected a {type(a).__name__}, got keys {sorted(b)}"
+        )
+    elif _is_namedtuple(a) and _is_namedtuple(b) and a._fields != b._fields:
+        raise ValueError(f"structure mismatch at {where!r}: expected fields {a._fields}, got {b._fields}")
     elif len(a) != len(b):
         raise ValueError(f"structure mismatch at {where!r}: expected {len(a)} elements, got {len(b)}")
 
 
 def pack_sequence_as(structure: Any, leaves: list[Any]) -> Any:
     """Inverse of :func:`flatten`: puts ``leaves`` into the shape of ``structure``."""
+    needed = len(flatten(structure))
+    if len(leaves) < needed:
+        raise ValueError(f"pack_sequence_as: the structure holds {needed} leaves, got {len(leaves)}")
     it = iter(leaves)
     result = map_structure(lambda _: next(it), structure)
     rest = list(it)

@@ -99,8 +99,8 @@ class BoundedArraySpec(ArraySpec):
         name: str | None = None,
     ):
         super().__init__(shape, dtype, name)
-        lo = np.broadcast_to(np.asarray(minimum, self.dtype), self.shape).copy()
-        hi = np.broadcast_to(np.asarray(maximum, self.dtype), self.shape).copy()
+        lo = _bound(minimum, "minimum", self)
+        hi = _bound(maximum, "maximum", self)
         if np.any(lo > hi):
             raise ValueError(f"{name or 'spec'}: minimum {minimum} exceeds maximum {maximum}")
         lo.flags.writeable = False
@@ -134,10 +134,14 @@ class BoundedArraySpec(ArraySpec):
         arr = np.asarray(value)
         if arr.size == 0:
             return
-        if (
-            np.issubdtype(arr.dtype, np.floating)
-            and not np.all(np.isfinite(arr))
-            and (np.all(np.isfinite(self.minimum)) and np.all(np.isfinite(self.maximum)))
+        floating = np.issubdtype(arr.dtype, np.floating)
+        if floating and (
+            bool(np.isnan(arr).any())  # NaN passes every comparison with the bounds
+            or (
+                not np.all(np.isfinite(arr))
+                and np.all(np.isfinite(self.minimum))
+                and np.all(np.isfinite(self.maximum))
+            )
         ):
             raise SpecError(
                 f"{path or self.name or 'value'}: non-finite value in {arr.tolist() if arr.size < 20 else 'array'}"
@@ -157,15 +161,46 @@ class BoundedArraySpec(ArraySpec):
             lo = self.minimum.astype(np.int64)
             hi = self.maximum.astype(np.int64)
             return rng.integers(lo, hi, shape, endpoint=True).astype(self.dtype)
-        lo = np.maximum(self.minimum, np.finfo(self.dtype).min / 4).astype(np.float64)
-        hi = np.minimum(self.maximum, np.finfo(self.dtype).max / 4).astype(np.float64)
-        # Half-bounded or unbounded dimensions fall back to a normal around the finite bound.
+        finite_lo, finite_hi = np.isfinite(self.minimum), np.isfinite(self.maximum)
+        big = float(np.finfo(self.dtype).max) / 4
+        lo = np.where(finite_lo, self.minimum, -big).astype(np.float64)
+        hi = np.where(finite_hi, self.maximum, big).astype(np.float64)
         u = rng.uniform(lo, hi, shape)
-        unbounded = ~np.isfinite(self.minimum) | ~np.isfinite(self.maximum)
-        if np.any(unbounded):
+        if not (np.all(finite_lo) and np.all(finite_hi)):
+            # A dimension bounded on one side: the finite bound plus (minus) a half-normal; on none: a normal.
             n = rng.standard_normal(shape)
-            u = np.where(unbounded, n, u)
+            half = np.where(finite_lo, lo + np.abs(n), np.where(finite_hi, hi - np.abs(n), n))
+            u = np.where(finite_lo & finite_hi, u, half)
         return u.astype(self.dtype)
+
+
+def _bound(value: Any, which: str, spec: ArraySpec) -> np.ndarray:
+    """``value`` as the spec's ``minimum`` or ``maximum``: of its dtype and shape, unchanged by the
+    cast (a ValueError naming the spec otherwise), read-only."""
+    name, dtype = spec.name or "BoundedArraySpec", spec.dtype
+    raw = np.asarray(value)
+    if raw.dtype.kind in "fc" and bool(np.isnan(raw).any()):
+        raise ValueError(f"{name}: {which} {_fmt(raw)} holds NaN")
+    if dtype.kind in "iub" and raw.dtype.kind in "iubf":
+        info = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+        whole = raw.dtype.kind != "f" or bool(np.all(np.isfinite(raw) & (raw == np.floor(raw))))
+        if not whole or bool(np.any(raw < info[0])) or bool(np.any(raw > info[1])):
+            raise ValueError(
+                f"{name}: {which} {_fmt(raw)} is not a value of {dtype} (integers in {list(info)})"
+            )
+    elif dtype.kind == "f" and raw.dtype.kind in "iuf":
+        with np.errstate(over="ignore"):
+            cast = raw.astype(dtype)
+        if bool(np.any(np.isfinite(raw) & ~np.isfinite(cast))):
+            raise ValueError(f"{name}: {which} {_fmt(raw)} is beyond the range of {dtype}")
+    try:
+        out = np.broadcast_to(raw.astype(dtype), spec.shape).copy()
+    except ValueError:
+        raise ValueError(
+            f"{name}: {which} of shape {raw.shape} does not broadcast to the spec's shape {spec.shape}"
+        ) from None
+    out.flags.writeable = False
+    return out
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -189,8 +224,12 @@ class StackedFramesSpec(BoundedArraySpec):
         num_frames: int | None = None,
     ):
         super().__init__(shape, dtype, minimum, maximum, name)
+        if not self.shape:
+            raise ValueError(
+                f"StackedFramesSpec: shape () has no last axis of frames (num_frames={num_frames})"
+            )
         n = self.shape[-1] if num_frames is None else int(num_frames)
-        if not self.shape or self.shape[-1] != n:
+        if self.shape[-1] != n:
             raise ValueError(f"StackedFramesSpec: last axis of {self.shape} must be num_frames={n}")
         object.__setattr__(self, "num_frames", n)
 

@@ -107,9 +107,16 @@ class ScriptedPolicy(Policy):
         b = _batch_size(time_step)
         a = self._actions[self._i % len(self._actions)]
         self._i += 1
-        action = nest.map_structure(
-            lambda s, v: np.broadcast_to(np.asarray(v, s.dtype), (b, *s.shape)).copy(), self.action_spec, a
-        )
+
+        def batch(spec: specs.ArraySpec, v: Any) -> np.ndarray:
+            value = np.asarray(v)
+            cast = value.astype(spec.dtype)
+            if not np.array_equal(cast, value):
+                raise ValueError(f"ScriptedPolicy: action {value.tolist()} is not a value of {spec.dtype}")
+            return np.broadcast_to(cast, (b, *spec.shape)).copy()
+
+        action = nest.map_structure(batch, self.action_spec, a)
+        specs.validate(self.action_spec, action, outer_ndim=1, name="ScriptedPolicy action")
         return types.PolicyStep(action, (), {})
 
     def state_dict(self) -> dict[str, Any]:
@@ -139,8 +146,13 @@ class GreedyPolicy(Policy):
 
     def __init__(self, policy: Policy):
         source = policy
-        while not _has_preferences(source.info_spec):
+        while True:
             inner = getattr(source, "wrapped", None)
+            if _has_preferences(source.info_spec):
+                if isinstance(inner, Policy) and _has_preferences(inner.info_spec):
+                    source = inner  # the policy whose preferences these are: an exploring wrapper's own
+                    continue  # state (its call counter, its RNG) is left alone
+                break
             if not isinstance(inner, Policy):
                 raise TypeError(
                     f"GreedyPolicy: the info of {type(policy).__name__} holds neither q_values nor logits"

@@ -72,3 +72,62 @@ def test_nest_roundtrip_and_paths():
     doubled = nest.map_structure(lambda x: 2 * x, tree)
     assert doubled == {"z": Pair(2, (4, 6)), "a": [8]}
     assert nest.flatten(()) == [] and nest.map_structure(lambda x: x, ()) == ()
+
+
+def test_a_half_bounded_spec_samples_inside_its_bounds():
+    spec = specs.BoundedArraySpec((3,), np.float32, [10.0, -np.inf, -np.inf], [np.inf, -3.0, np.inf])
+    x = spec.sample(np.random.default_rng(0), (500,))
+    spec.check(x, outer_ndim=1)
+    assert (x[:, 0] >= 10).all() and (x[:, 1] <= -3).all() and (x[:, 2] < 0).any() and (x[:, 2] > 0).any()
+    huge = specs.BoundedArraySpec((), np.float32, 1e38, 3e38)
+    huge.check(huge.sample(np.random.default_rng(0), (10,)), outer_ndim=1)
+
+
+def test_nan_is_outside_any_bounds():
+    for lo, hi in ((0.0, np.inf), (-np.inf, np.inf), (0.0, 1.0)):
+        with pytest.raises(specs.SpecError, match="non-finite value"):
+            specs.BoundedArraySpec((2,), np.float32, lo, hi).check(np.array([[np.nan, 0.5]], np.float32), 1)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "lo", "hi", "message"),
+    [
+        (np.int64, 0.5, 3, r"minimum 0.5 is not a value of int64"),
+        (np.uint8, -1, 5, r"minimum -1 is not a value of uint8"),
+        (np.int32, -np.inf, np.inf, r"minimum -inf is not a value of int32"),
+        (np.float32, 0.0, 1e39, r"maximum 1e\+39 is beyond the range of float32"),
+        (np.float32, np.nan, 1.0, r"minimum nan holds NaN"),
+        (
+            np.float32,
+            [0.0, 1.0, 2.0],
+            5.0,
+            r"minimum of shape \(3,\) does not broadcast to the spec's shape \(2,\)",
+        ),
+    ],
+)
+def test_bounds_that_the_dtype_would_change_are_refused_by_name(dtype, lo, hi, message):
+    with pytest.raises(ValueError, match="^act: " + message):
+        specs.BoundedArraySpec((2,), dtype, lo, hi, name="act")
+
+
+def test_a_stacked_frames_spec_without_axes_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"StackedFramesSpec: shape \(\) has no last axis"):
+        specs.StackedFramesSpec((), np.uint8, 0, 255, num_frames=4)
+
+
+def test_nests_of_other_kinds_do_not_pair_by_position():
+    Q = collections.namedtuple("Q", ["b", "a"])
+    with pytest.raises(
+        ValueError, match=r"structure mismatch at '<root>': expected a Q, got keys \['a', 'b'\]"
+    ):
+        nest.map_structure(lambda x, y: (x, y), Q(b=1, a=2), {"a": "A", "b": "B"})
+    R = collections.namedtuple("R", ["a", "b"])
+    with pytest.raises(ValueError, match=r"expected fields \('b', 'a'\), got \('a', 'b'\)"):
+        nest.map_structure(lambda x, y: (x, y), Q(b=1, a=2), R(a=1, b=2))
+    with pytest.raises(ValueError, match=r"structure mismatch at 'a': expected None, got a value"):
+        nest.map_structure(lambda x, y: x, {"a": None}, {"a": "garbage"})
+    with pytest.raises(ValueError, match=r"pack_sequence_as: the structure holds 3 leaves, got 2"):
+        nest.pack_sequence_as({"a": 0, "b": (0, 0)}, [1, 2])
+    assert nest.map_structure(lambda x, y: x + y, Q(b=1, a=2), (10, 20)) == Q(
+        b=11, a=22
+    )  # a tuple still pairs

@@ -211,3 +211,22 @@ def test_epsilon_greedy_runs_a_dropped_info_policy_on_the_greedy_rows_only():
     kept = EpsilonGreedyPolicy(RecordingPolicy(), 0.5, seed=3)  # info kept: every row runs
     kept.action(time_step)
     assert len(kept.wrapped.rows[-1]) == 64
+
+
+def test_greedy_of_a_user_epsilon_greedy_policy_leaves_its_counter_and_rng_alone():
+    exploring = EpsilonGreedyPolicy(FixedQPolicy(), schedules.PolynomialDecay(1.0, 0.0, 10), seed=0)
+    before = exploring.state_dict()
+    greedy = GreedyPolicy(exploring)
+    for _ in range(5):
+        assert greedy.action(ts(3)).action.tolist() == [4, 4, 4]
+    after = exploring.state_dict()
+    assert after["calls"] == before["calls"] == 0 and exploring.epsilon == 1.0
+    assert after["rng"] == before["rng"]
+
+
+def test_scripted_actions_that_the_spec_would_change_are_refused():
+    with pytest.raises(ValueError, match=r"action 2.9 is not a value of int64"):
+        ScriptedPolicy(TS_SPEC, ACTIONS, [2.9]).action(ts(1))
+    with pytest.raises(specs.SpecError, match=r"expected values in \[2, 5\]"):
+        ScriptedPolicy(TS_SPEC, ACTIONS, [99]).action(ts(1))
+    assert ScriptedPolicy(TS_SPEC, ACTIONS, [3.0]).action(ts(2)).action.tolist() == [3, 3]

