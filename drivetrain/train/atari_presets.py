@@ -8,7 +8,8 @@ registers them. :func:`make_atari_env` builds the environments of such a config
 Units: drivetrain counts *agent steps* (one action = 4 ALE frames) in ``loop`` and *train
 steps* (``agent.train`` calls) in the agent's ``epsilon_decay_steps`` and
 ``target_update_period``. With one train step per 4 agent steps, 1M frames = 250k agent
-steps = 62,500 train steps.
+steps = 62,500 train steps (the book's ε schedule), and the 2015 paper's 1M agent steps of
+ε-decay, as DeepMind's code counts them, are 250,000 train steps.
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ def breakout_dqn() -> ExperimentConfig:
     frames); no life-loss terminals and no reward clipping (TF-Agents' AtariPreprocessing
     and DqnAgent do neither). Replay: 100,000 transitions (the issue's CPU-sized buffer;
     the book's 1M also fits: frames are stored once, ≤ 7.5 GB). The run length (2.5M
-    agent steps = 10M frames) and the evaluation (ε = 0.05, 30 no-op starts, 5-minute
-    episodes, from Mnih et al. 2015) are this project's choices.
+    agent steps = 10M frames), up to 30 no-op starts and FIRE at reset in training (which
+    TF-Agents' AtariPreprocessing does not do), and the evaluation (ε = 0.05, 30 no-op
+    starts, 5-minute episodes, from Mnih et al. 2015) are this project's choices.
     """
     return ExperimentConfig(
         env=_atari_env("Breakout", AtariConfig()),
@@ -130,7 +132,9 @@ def _nature(game: str) -> ExperimentConfig:
             learning_rate=2.5e-4,
             rmsprop_alpha=0.95,
             rmsprop_momentum=0.0,
-            rmsprop_eps=0.01,
+            # DeepMind's gradient is the batch's sum, drivetrain's the mean (1/32 of it): the same
+            # steps take the min squared gradient 0.01 divided by 32² inside the root
+            rmsprop_eps=0.01 / 32**2,
             rmsprop_centered=True,
             loss="huber",
             huber_delta=1.0,
@@ -139,7 +143,7 @@ def _nature(game: str) -> ExperimentConfig:
             target_update_period=10_000 // UPDATE_PERIOD,
             epsilon_start=1.0,
             epsilon_end=0.1,
-            epsilon_decay_steps=_train_steps(1_000_000),
+            epsilon_decay_steps=1_000_000 // UPDATE_PERIOD,  # 1M agent steps after the replay start
             fc_layers=(512,),
             conv_layers=None,
             reward_clip=1.0,
@@ -172,12 +176,18 @@ _NATURE_SOURCE = """
     one update per 4 actions; RMSProp with learning rate 2.5e-4, squared-gradient
     momentum 0.95 and min squared gradient 0.01: DeepMind's ``NeuralQLearner.lua``
     computes ``w += lr dw / sqrt(g2 - g² + 0.01)``, a centered RMSprop with ε inside the
-    root (``RMSpropTF``, not ``torch.optim.RMSprop``); ε-greedy from 1 to 0.1 over the first 1M frames
-    (62,500 train steps); 50,000 random steps before learning; up to 30 no-op starts;
+    root (``RMSpropTF``, not ``torch.optim.RMSprop``), with ``dw`` the gradient summed over
+    the minibatch (Torch's ``backward`` of the clipped TD errors), where drivetrain's loss is
+    the minibatch's mean: ε = 0.01 / 32² here gives the same steps; ε-greedy from 1 to 0.1
+    over 1M agent steps after the replay start (the paper's "final exploration frame"
+    1,000,000 counted as the code counts it, ``ep_endt``: 250,000 train steps); 50,000
+    random steps before learning; up to 30 no-op starts;
     rewards clipped to [-1, 1]; TD errors clipped to [-1, 1] (Huber loss, δ = 1); a lost
     life is terminal for training (a zero discount here; the game is still the episode);
     50M frames of training (12.5M agent steps). Evaluation: ε = 0.05, 30 no-op starts,
-    5-minute (18,000-frame) episodes, 30 episodes at the end.
+    5-minute (18,000-frame) episodes, 30 episodes at the end. This project's choices: FIRE
+    pressed at reset in games that have it, and training episodes of at most 27,000 agent
+    steps (108k frames).
 """
 
 

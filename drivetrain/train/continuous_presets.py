@@ -77,8 +77,10 @@ def pendulum_td3() -> ExperimentConfig:
 
     Source: rl-baselines3-zoo, ``hyperparams/td3.yml``, entry ``Pendulum-v1`` (``Pendulum-v0``
     before Gymnasium): n_timesteps 2e4, gamma 0.98, buffer_size 2e5, learning_starts 1e4,
-    noise_type normal with noise_std 0.1, train_freq [1, "episode"] and gradient_steps -1 (one
-    episode of 200 steps, then 200 train steps), learning_rate 1e-3, net_arch [400, 300]; with
+    noise_type normal with noise_std 0.1, learning_rate 1e-3, net_arch [400, 300]; train_freq
+    [1, "episode"] and gradient_steps -1 (one episode of 200 steps, then 200 train steps), as
+    the zoo had them until January 2024 (it now trains once per step: the same 10,000 updates,
+    spread out; this preset keeps the episode's batch of them); with
     Stable-Baselines3's TD3 defaults for the rest: batch_size 256, tau 0.005, policy_delay 2,
     target_policy_noise 0.2, target_noise_clip 0.5. drivetrain's additions: a greedy evaluation
     of 10 episodes every 2,000 env steps.
@@ -155,7 +157,9 @@ def halfcheetah_sac() -> ExperimentConfig:
     learning_starts 5e3, policy_lr 3e-4, q_lr 1e-3 (the temperature's too), autotune (target
     entropy -|A|), [256, 256] ReLU networks, one critic update per env step. CleanRL updates the
     actor twice every second step (policy_frequency 2); drivetrain once every step, the same
-    number of actor updates. Needs the ``mujoco`` extra.
+    number of actor updates. Also drivetrain's (Stable-Baselines3's forms): the actor's log-std
+    clamped to [-20, 2] (CleanRL squashes it into [-5, 2] with a tanh) and the temperature's
+    loss -log α (log π + target) (CleanRL's -α (...)). Needs the ``mujoco`` extra.
     """
     return _cleanrl_sac("HalfCheetah-v5")
 

@@ -67,7 +67,9 @@ def acrobot_ppo() -> ExperimentConfig:
     Source: CleanRL ``ppo.py`` (Huang et al. 2022, "CleanRL", JMLR 23), its documented
     Acrobot-v1 run: 4 environments, num_steps 128, 4 minibatches x 4 epochs, learning rate
     2.5e-4 annealed, gamma 0.99, gae_lambda 0.95, clip 0.2, ent_coef 0.01, vf_coef 0.5,
-    max_grad_norm 0.5, [64, 64] tanh torsos.
+    max_grad_norm 0.5, [64, 64] tanh torsos, the value loss clipped as the policy's (clip_vloss,
+    at 0.2). Not CleanRL's: a truncated episode (Acrobot's 500-step limit) bootstraps from
+    the value of its last observation, where ppo.py treats it as terminated.
     """
     return ExperimentConfig(
         env=EnvConfig(name="Acrobot-v1", num_envs=4),
@@ -79,6 +81,7 @@ def acrobot_ppo() -> ExperimentConfig:
             gamma=0.99,
             gae_lambda=0.95,
             ent_coef=0.01,
+            value_clip=0.2,
         ),
         loop=_loop(500_000, 25_000, None),
     )

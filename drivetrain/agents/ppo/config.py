@@ -60,7 +60,8 @@ class PPOConfig:
     (None: no clipping)."""
 
     vf_coef: float = 0.5
-    """Weight of the value loss."""
+    """Weight of the value loss, ½ mean((V - R)²) as CleanRL's (Stable-Baselines3's is mean((V - R)²):
+    the same vf_coef gives its value term twice this weight)."""
 
     ent_coef: float = 0.0
     """Weight of the entropy bonus."""
