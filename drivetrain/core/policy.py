@@ -66,6 +66,12 @@ class Policy(abc.ABC):
         return is_stateful(self._policy_state_spec)
 
     @property
+    def greedy(self) -> bool:
+        """Whether the actions are already the greedy (deterministic) ones: an agent's ``policy``
+        says so; :class:`~drivetrain.policies.GreedyPolicy` then passes them on. False by default."""
+        return False
+
+    @property
     def trajectory_spec(self) -> types.Trajectory:
         """Spec of the trajectories a driver produces with this policy: a replay's data spec."""
         info = dict(self._info_spec)

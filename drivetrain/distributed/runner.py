@@ -64,7 +64,7 @@ from drivetrain.train.fields import ConfigError
 from drivetrain.train.resume import find_start
 from drivetrain.train.rundir import RunDir
 from drivetrain.train.runs import RunSetupError, TrainResult, torch_threads
-from drivetrain.train.session import LoopState, fresh_state
+from drivetrain.train.session import LoopState, fresh_state, reschedule
 from drivetrain.train.signals import StopSignals
 
 __all__ = ["DistributedRunError", "LearnerParts", "train_distributed"]
@@ -297,7 +297,9 @@ def fresh_state_for(parts: LearnerParts, snap: dict[str, Any] | None, path: Any)
         return fresh_state(parts)
     try:
         parts.load_state_dict(snap["experiment"])
-        return LoopState.from_dict(snap["loop"])
+        state = LoopState.from_dict(snap["loop"])
+        reschedule(state, snap["config"].get("loop", {}), parts.config.loop, parts.metrics.env_steps.result())
+        return state
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"cannot restore {path} into this run's parts: {type(e).__name__}: {e}") from e
 

@@ -111,7 +111,7 @@ class ScriptedPolicy(Policy):
         def batch(spec: specs.ArraySpec, v: Any) -> np.ndarray:
             value = np.asarray(v)
             cast = value.astype(spec.dtype)
-            if not np.array_equal(cast, value):
+            if spec.dtype.kind in "iub" and not np.array_equal(cast, value):
                 raise ValueError(f"ScriptedPolicy: action {value.tolist()} is not a value of {spec.dtype}")
             return np.broadcast_to(cast, (b, *spec.shape)).copy()
 
@@ -139,14 +139,16 @@ class GreedyPolicy(Policy):
 
     A policy whose info holds neither (an agent's collect policy drops its q-values; an
     epsilon-greedy one explores) is unwrapped through its ``wrapped`` policies down to one whose
-    info does: ``GreedyPolicy(dqn.collect_policy)`` acts as ``dqn.policy``. Where none does (a
-    PPO or SAC collect policy samples its actions), it is a TypeError: the agent's ``policy`` is
-    its greedy (deterministic) one.
+    info does: ``GreedyPolicy(dqn.collect_policy)`` acts as ``dqn.policy``. A policy that says
+    it is :attr:`~drivetrain.core.policy.Policy.greedy` (an agent's ``policy``, e.g. PPO's or
+    SAC's deterministic one) is passed on as it is. Any other (a PPO or SAC collect policy
+    samples its actions; a random policy) is a TypeError: the agent's ``policy`` is its greedy
+    one.
     """
 
     def __init__(self, policy: Policy):
         source = policy
-        while True:
+        while not source.greedy:
             inner = getattr(source, "wrapped", None)
             if _has_preferences(source.info_spec):
                 if isinstance(inner, Policy) and _has_preferences(inner.info_spec):
@@ -170,8 +172,14 @@ class GreedyPolicy(Policy):
     def get_initial_state(self, batch_size: int) -> Any:
         return self.wrapped.get_initial_state(batch_size)
 
+    @property
+    def greedy(self) -> bool:
+        return True
+
     def _action(self, time_step: types.TimeStep, policy_state: Any) -> types.PolicyStep:
         step = self.wrapped.action(time_step, policy_state)
+        if self.wrapped.greedy:
+            return step
         prefs = _preferences(step.info)
         if prefs is None:
             raise RuntimeError(

@@ -178,11 +178,12 @@ def _run(
             if not exp.warmup_policy.stateful:  # the collect policy starts from its own initial state
                 policy_state = None
             state.warmup_seconds = time.perf_counter() - session.start
-        refilled = start.checkpoint is not None and exp.replay_emptied and loop.learning_starts > 0
-        if refilled:  # the checkpoint held no replay: fill it again before training samples it
-            refill = StepDriver(exp.env, exp.agent.collect_policy, observers, num_steps=loop.learning_starts)
+        refill_steps = min(loop.learning_starts, loop.total_env_steps - env_steps())
+        refilled = start.checkpoint is not None and exp.replay_emptied and refill_steps > 0 and not finished()
+        if refilled:  # the checkpoint held no replay: fill it again (within the budget) before training
+            refill = StepDriver(exp.env, exp.agent.collect_policy, observers, num_steps=refill_steps)
             time_step, policy_state = refill.run(time_step, policy_state)
-            session.say(f"collected {loop.learning_starts} env steps into the empty replay before training")
+            session.say(f"collected {refill_steps} env steps into the empty replay before training")
         period = exp.update_period
         collect = StepDriver(exp.env, exp.agent.collect_policy, observers, num_steps=period)
         while not finished():

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import inspect
 import json
 import os
 import time
@@ -316,7 +317,9 @@ class GuardedTracker:
         self._call("log_video", path, step)
 
     def close(self, outcome: RunOutcome = "finished") -> None:
-        self._call("close", outcome)
+        close = getattr(self.tracker, "close", None)
+        takes_outcome = close is not None and len(inspect.signature(close).parameters) > 0
+        self._call("close", *((outcome,) if takes_outcome else ()))  # a tracker's close() may take none
         self.tracker = None
 
 

@@ -31,3 +31,12 @@ def test_greedy_of_ppos_collect_policy_is_refused_naming_agent_policy():
     with pytest.raises(TypeError, match=r"neither q_values nor logits.*agent\.policy"):
         GreedyPolicy(agent.collect_policy)
     assert dt.policies.GreedyPolicy is GreedyPolicy
+
+
+def test_greedy_of_an_agents_greedy_policy_is_that_policy():
+    agent = make_ppo(PPOConfig(layers=(8,)), TS_SPEC, ACTIONS, seed=0)
+    ts = observations()
+    assert agent.policy.greedy and not agent.collect_policy.greedy
+    np.testing.assert_array_equal(
+        GreedyPolicy(agent.policy).action(ts).action, agent.policy.action(ts).action
+    )

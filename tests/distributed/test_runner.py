@@ -169,3 +169,14 @@ def test_sigint_stops_with_a_checkpoint_and_resume_continues_bit_for_bit(tmp_pat
     b = load_checkpoint(max((tmp_path / "cut/checkpoints").glob("ckpt-*.pkl")))
     for key, value in a["experiment"]["agent"]["q_network"].items():
         assert (value == b["experiment"]["agent"]["q_network"][key]).all(), key
+
+
+def test_intervals_changed_on_resume_count_from_the_resumed_step(tmp_path):
+    from drivetrain.train.logger import read_progress
+
+    run(tiny(("loop.total_env_steps", "900")), tmp_path / "run")  # an evaluation at 800 set the next at 1600
+    run(tiny(("loop.eval_interval", "300")), tmp_path / "run", resume=True)
+    rows = read_progress(tmp_path / "run" / "progress.csv")
+    evaluated = [r["env_steps"] for r in rows if "eval_mean_return" in r]
+    resumed = [s for s in evaluated if 900 < s < 1600]
+    assert resumed and resumed[0] < 1300, evaluated  # the next multiple of 300, not 1600

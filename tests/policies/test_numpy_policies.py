@@ -230,3 +230,6 @@ def test_scripted_actions_that_the_spec_would_change_are_refused():
     with pytest.raises(specs.SpecError, match=r"expected values in \[2, 5\]"):
         ScriptedPolicy(TS_SPEC, ACTIONS, [99]).action(ts(1))
     assert ScriptedPolicy(TS_SPEC, ACTIONS, [3.0]).action(ts(2)).action.tolist() == [3, 3]
+    steer = specs.BoundedArraySpec((1,), np.float32, -2.0, 2.0)
+    out = ScriptedPolicy(TS_SPEC, steer, [[0.1]]).action(ts(2)).action  # float32 rounds 0.1: fine
+    assert out.dtype == np.float32 and out.tolist() == [[np.float32(0.1)]] * 2

@@ -229,3 +229,11 @@ def test_a_resume_from_a_checkpoint_without_its_replay_fills_the_replay_before_t
         b = train(config, tmp_path, resume=True, verbose=False)
     assert sizes[0] >= 500 + 100  # learning_starts, then a collect phase (not 100 items alone)
     assert b.env_steps == 3000 and b.evaluation.episodes == 3  # the refill is of the budget
+
+
+def test_a_finished_run_resumed_without_its_replay_stays_finished(tmp_path):
+    config = tiny_config(checkpoint_replay=False, total_env_steps=1000)
+    a = train(config, tmp_path, verbose=False)
+    with pytest.warns(UserWarning, match="no replay buffer"):
+        b = train(config, tmp_path, resume=True, verbose=False)
+    assert a.env_steps == b.env_steps == 1000 and b.evaluation == a.evaluation

@@ -380,3 +380,19 @@ def test_a_new_run_in_the_folder_deletes_what_the_trackers_wrote(tmp_path):
     assert all((tmp_path / name).exists() for name in TRACKING_FILES)
     RunDir(tmp_path).prepare()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]
+
+
+def test_a_tracker_whose_close_takes_no_outcome_is_still_closed():
+    from drivetrain.train.tracking import GuardedTracker
+
+    class Plain:
+        closed = 0
+
+        def close(self) -> None:
+            Plain.closed += 1
+
+    guarded = GuardedTracker(Plain(), "plain")  # type: ignore[arg-type]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        guarded.close("failed")
+    assert Plain.closed == 1

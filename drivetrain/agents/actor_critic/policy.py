@@ -81,6 +81,10 @@ class ActorCriticPolicy(Policy):
     def network(self) -> ActorCriticNetwork:
         return self._network
 
+    @property
+    def greedy(self) -> bool:
+        return self._deterministic
+
     def _forward(self, time_step: types.TimeStep, policy_state: Any) -> Any:
         obs = to_torch(time_step.observation, self._device)
         if not self._network.recurrent:

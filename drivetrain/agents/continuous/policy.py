@@ -72,6 +72,10 @@ class ActorPolicy(Policy):
     def exploration(self) -> Exploration:
         return self._exploration
 
+    @property
+    def greedy(self) -> bool:
+        return self._exploration == "none"
+
     def _noise(self, like: torch.Tensor) -> torch.Tensor:
         eps = self._rng.standard_normal(tuple(like.shape)).astype(np.float32)
         return torch.from_numpy(eps).to(like.device)
