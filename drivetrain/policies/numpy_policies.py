@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -226,6 +227,8 @@ class EpsilonGreedyPolicy(Policy):
         )
         self.wrapped = policy
         self._emit_info = bool(emit_info)
+        if isinstance(epsilon, numbers.Real) and not isinstance(epsilon, bool) and not 0 <= epsilon <= 1:
+            raise ValueError(f"EpsilonGreedyPolicy: epsilon must be a probability in [0, 1], got {epsilon}")
         self._epsilon = as_schedule(epsilon, "EpsilonGreedyPolicy: epsilon")
         self._step_fn = step_fn
         self._calls = 0

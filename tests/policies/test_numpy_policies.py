@@ -233,3 +233,9 @@ def test_scripted_actions_that_the_spec_would_change_are_refused():
     steer = specs.BoundedArraySpec((1,), np.float32, -2.0, 2.0)
     out = ScriptedPolicy(TS_SPEC, steer, [[0.1]]).action(ts(2)).action  # float32 rounds 0.1: fine
     assert out.dtype == np.float32 and out.tolist() == [[np.float32(0.1)]] * 2
+
+
+@pytest.mark.parametrize("epsilon", [1.5, -0.2, float("nan")])
+def test_a_constant_epsilon_outside_zero_one_is_refused(epsilon):
+    with pytest.raises(ValueError, match="epsilon must be a probability in \\[0, 1\\]"):
+        EpsilonGreedyPolicy(FixedQPolicy(), epsilon)
