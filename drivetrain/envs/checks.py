@@ -106,11 +106,13 @@ def step_api_error(result: Any, index: int | None = None) -> EnvOutputError:
 
 # ---------------------------------------------------------------------- rewards
 class RewardChecker:
-    """Turns the rewards of ``batch_size`` environments into a float32 ``[B]`` array, or raises."""
+    """Turns the rewards of ``batch_size`` environments into a float32 ``[B]`` array, or raises;
+    its errors name environment ``first_index + i`` for the ``i``-th reward."""
 
-    def __init__(self, batch_size: int):
+    def __init__(self, batch_size: int, first_index: int = 0):
         self._shape = (int(batch_size),)
         self._single = batch_size == 1
+        self._first = int(first_index)
 
     def from_list(self, rewards: list[Any]) -> np.ndarray:
         """``B`` rewards, one per environment (Python or NumPy scalars, as Gymnasium environments return them)."""
@@ -149,7 +151,7 @@ class RewardChecker:
                 f"reward: expected {b} rewards, one per environment, got {_describe(rewards)}"
             )
         for i, r in enumerate(rewards):
-            where = f"reward of environment {i}"
+            where = f"reward of environment {self._first + i}"
             arr = np.asarray(r) if isinstance(r, (int, float, np.generic, np.ndarray)) else None
             if arr is None or arr.dtype.kind not in _REAL_KINDS:
                 return EnvOutputError(
@@ -175,8 +177,9 @@ class RewardChecker:
 class _Leaf:
     """The checks of one observation field (one leaf of the spec)."""
 
-    def __init__(self, path: str, spec: specs.ArraySpec, batch_size: int):
+    def __init__(self, path: str, spec: specs.ArraySpec, batch_size: int, first_index: int = 0):
         self.path = path
+        self.first = int(first_index)
         self.shape = spec.shape
         self.batch_shape = (batch_size, *spec.shape)
         self.dtype = spec.dtype
@@ -209,7 +212,7 @@ class _Leaf:
                 self.lo, self.hi = self.lo.flat[0], self.hi.flat[0]  # scalars compare faster
 
     def where(self, index: int | None) -> str:
-        return f"{self.path} of {_env(index)}"
+        return f"{self.path} of {_env(None if index is None else self.first + index)}"
 
     def convert(self, o: Any, index: int | None, batched: bool = False) -> np.ndarray:
         """``o`` as an array whose values survive the cast to the spec's dtype, or EnvOutputError."""
@@ -327,18 +330,20 @@ class ObservationChecker:
     (``[B, ...]`` per field, what vector environments return); both return the nest of
     batched arrays in the spec's dtypes, or raise :class:`EnvOutputError` naming the field
     (``observation``, ``observation.pixels``), the environment, the expected and the
-    actual shape, dtype or value.
+    actual shape, dtype or value. ``first_index`` is the index its errors give the first
+    environment (one environment of a larger batch, checked where it runs).
     """
 
-    def __init__(self, observation_spec: Any, batch_size: int):
+    def __init__(self, observation_spec: Any, batch_size: int, first_index: int = 0):
         self.spec = observation_spec
+        self._first = int(first_index)
         self.batch_size = int(batch_size)
         paths = nest.flatten_with_paths(observation_spec, prefix="observation")
         for path, leaf in paths:
             if not isinstance(leaf, specs.ArraySpec):
                 raise TypeError(f"observation spec {path}: expected an ArraySpec, got {leaf!r}")
         self._paths = [p for p, _ in paths]
-        self._leaves = [_Leaf(p, s, self.batch_size) for p, s in paths]
+        self._leaves = [_Leaf(p, s, self.batch_size, first_index) for p, s in paths]
         self._single = self._leaves[0] if not nest.is_nested(observation_spec) else None
         self.batch: Callable[[list[Any]], Any] = (
             self._single.batch_of if self._single is not None else self._batch_nested
@@ -370,7 +375,8 @@ class ObservationChecker:
             paths = []
         if [p for p, _ in paths] != self._paths:
             raise EnvOutputError(
-                f"observation of {_env(index)}: expected the fields {self._paths} of the observation space, "
+                f"observation of {_env(None if index is None else self._first + index)}: expected the fields "
+                f"{self._paths} of the observation space, "
                 f"got {[p for p, _ in paths] or _describe(observation)}; return observations with the "
                 "structure of the observation_space"
             )

@@ -13,8 +13,7 @@ them to ``dt.envs.make(..., wrappers=[partial(ActionRepeat, times=4)])``.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium
@@ -140,36 +139,23 @@ class CheckedOutputs(gymnasium.Wrapper):
 
         super().__init__(env)
         self.index = int(index)
-        self._observations = ObservationChecker(spec_from_space(env.observation_space, "observation"), 1)
-        self._rewards = RewardChecker(1)
+        spec = spec_from_space(env.observation_space, "observation")
+        self._observations = ObservationChecker(spec, 1, first_index=self.index)
+        self._rewards = RewardChecker(1, first_index=self.index)
 
     def reset(self, **kwargs: Any) -> Any:
         from drivetrain.envs.checks import reset_observation
 
         result = self.env.reset(**kwargs)
-        with self._named():
-            self._observations.batch([reset_observation(result, 0)])
+        self._observations.batch([reset_observation(result, self.index)])
         return result
 
     def step(self, action: Any) -> Any:
         from drivetrain.envs.checks import step_api_error
 
         result = self.env.step(action)
-        with self._named():
-            if not (isinstance(result, tuple) and len(result) == 5):
-                raise step_api_error(result, 0)
-            self._observations.batch([result[0]])
-            self._rewards.from_list([result[1]])
+        if not (isinstance(result, tuple) and len(result) == 5):
+            raise step_api_error(result, self.index)
+        self._observations.batch([result[0]])
+        self._rewards.from_list([result[1]])
         return result
-
-    @contextlib.contextmanager
-    def _named(self) -> Iterator[None]:
-        """The checks see a batch of one, environment 0: their errors name this one's index."""
-        from drivetrain.envs.checks import EnvOutputError
-
-        try:
-            yield
-        except EnvOutputError as e:
-            raise EnvOutputError(
-                str(e).replace("of environment 0", f"of environment {self.index}", 1)
-            ) from None
