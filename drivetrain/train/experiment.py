@@ -21,6 +21,7 @@ import dataclasses
 import warnings
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
 from drivetrain.agents import Agent, AgentBuilder, builder_for
@@ -176,7 +177,17 @@ class Experiment:
         if load_env_state(self.env, state["env"]):
             return True
         self.metrics.drop_partial_episodes()
+        self._renew_env()
         return False
+
+    def _renew_env(self) -> None:
+        """New environments for a resume that could not restore theirs, seeded from the run's
+        environment seed and the steps taken: the same resume point starts the same episodes,
+        and they are not the run's first ones again."""
+        steps = int(self.metrics.env_steps.result())
+        seed = int(np.random.SeedSequence([self.seeds.env, steps]).generate_state(1)[0])
+        self.env.close()
+        self.env = make_env(self.config.env, self.config.env.num_envs, seed)
 
     def close(self) -> None:
         try:

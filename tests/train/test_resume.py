@@ -237,3 +237,30 @@ def test_a_finished_run_resumed_without_its_replay_stays_finished(tmp_path):
     with pytest.warns(UserWarning, match="no replay buffer"):
         b = train(config, tmp_path, resume=True, verbose=False)
     assert a.env_steps == b.env_steps == 1000 and b.evaluation == a.evaluation
+
+
+def test_a_resume_without_environment_state_does_not_replay_the_first_episodes(monkeypatch):
+    from drivetrain.core.drivers import StepDriver
+    from drivetrain.envs.gymnasium_env import GymnasiumEnv
+    from drivetrain.policies import RandomPolicy
+    from drivetrain.train.experiment import build_experiment
+
+    def unpicklable(self):
+        raise TypeError("cannot pickle this environment")
+
+    monkeypatch.setattr(GymnasiumEnv, "state_dict", unpicklable)
+    config = tiny_config()
+    first = build_experiment(config)
+    initial = first.env.reset().observation.copy()
+    StepDriver(first.env, RandomPolicy(first.env.time_step_spec(), first.env.action_spec(), seed=0), first.metrics.observers, 300).run()
+    with pytest.warns(UserWarning, match="do not hold the environments' state"):
+        state = first.state_dict()
+
+    def resumed_start():
+        exp = build_experiment(config)
+        assert not exp.load_state_dict(state)
+        return exp.env.reset().observation
+
+    a, b = resumed_start(), resumed_start()
+    np.testing.assert_array_equal(a, b)  # the same resume point starts the same episodes
+    assert not np.array_equal(a, initial)  # and not the run's first one again
