@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-__all__ = ["LossInfo", "NonFiniteLossError", "refuse_non_finite"]
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+__all__ = ["LossInfo", "NonFiniteLossError", "host_values", "refuse_non_finite"]
 
 
 class LossInfo(NamedTuple):
@@ -33,3 +37,12 @@ def refuse_non_finite(owner: str, train_step: int, value: float, what: str = "lo
     if not math.isfinite(value):
         step = train_step + 1
         raise NonFiniteLossError(f"{owner}.train: the {what} of train step {step} is {value}", step, value)
+
+
+def host_values(packed: torch.Tensor) -> np.ndarray:
+    """``packed`` statistics on the host in one transfer: float64 stays float64 (a finite float64
+    loss must not overflow to inf on the way), anything else becomes float32."""
+    import torch
+
+    dtype = torch.float64 if packed.dtype == torch.float64 else torch.float32
+    return packed.detach().to("cpu", dtype).numpy()

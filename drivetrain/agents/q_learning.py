@@ -42,7 +42,7 @@ from torch import nn
 
 from drivetrain.agents.compiled_q import CompiledQUpdate, move_targets
 from drivetrain.agents.dqn.loss import LossKind
-from drivetrain.agents.loss_info import LossInfo, refuse_non_finite
+from drivetrain.agents.loss_info import LossInfo, host_values, refuse_non_finite
 from drivetrain.agents.optimizers import load_optimizer_state
 from drivetrain.core import seeding, specs, types
 from drivetrain.core.policy import Policy
@@ -274,7 +274,7 @@ class QLearningAgent(abc.ABC, Generic[NetworkT, PolicyT]):
     def _packed_info(packed: torch.Tensor, num_valid: int) -> LossInfo:
         """LossInfo from ``[loss, grad_norm, q_mean, target_mean, td_error or priorities...]``
         (one device-to-host transfer)."""
-        values = packed.to("cpu", torch.float32).numpy()
+        values = host_values(packed)
         loss, grad_norm, q_mean, target_mean = values[:4].tolist()
         return LossInfo(
             loss,

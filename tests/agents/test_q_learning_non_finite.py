@@ -76,3 +76,12 @@ def test_a_non_finite_loss_is_refused_and_changes_nothing(kind, compile):
     assert info.loss == expected.loss and math.isfinite(info.loss)
     assert agent.train_step == reference.train_step == 4
     assert all(torch.equal(a, b) for a, b in zip(tensors(agent), tensors(reference), strict=True))
+
+
+def test_a_finite_float64_loss_above_float32s_range_reaches_the_host_finite():
+    from drivetrain.agents.loss_info import host_values
+
+    big = torch.tensor([1e39, 2.0, -1e40], dtype=torch.float64)
+    values = host_values(big)
+    assert values.dtype == np.float64 and np.isfinite(values).all() and values[0] == 1e39
+    assert host_values(torch.tensor([1.5, 2.5], dtype=torch.float16)).dtype == np.float32

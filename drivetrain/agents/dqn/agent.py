@@ -50,7 +50,7 @@ from drivetrain.agents.dqn import loss as loss_lib
 from drivetrain.agents.dqn.batch import make_inputs
 from drivetrain.agents.dqn.compiled import make_step
 from drivetrain.agents.dqn.policy import QPolicy
-from drivetrain.agents.loss_info import LossInfo
+from drivetrain.agents.loss_info import LossInfo, host_values
 from drivetrain.agents.q_learning import QLearningAgent, check_arguments
 from drivetrain.agents.tensors import to_torch
 from drivetrain.core import seeding, types
@@ -196,7 +196,7 @@ class DQN(QLearningAgent[nn.Module, QPolicy]):
         # One device-to-host transfer; the rest is NumPy on [B] arrays.
         with torch.no_grad():
             packed = torch.cat([loss.detach().reshape(1), grad_norm.reshape(1), q.detach(), target])
-        values = packed.to("cpu", torch.float32).numpy()
+        values = host_values(packed)
         q_np, target_np = values[2:].reshape(2, -1)
         td_error = np.abs(q_np - target_np)
         if num_valid == len(valid):
