@@ -240,7 +240,13 @@ class EpsilonGreedyPolicy(Policy):
     def epsilon(self) -> float:
         """Epsilon at the current step."""
         step = self._step_fn() if self._step_fn is not None else self._calls
-        return float(self._epsilon(step))
+        eps = float(self._epsilon(step))
+        if not 0.0 <= eps <= 1.0:  # NaN too
+            raise ValueError(
+                f"EpsilonGreedyPolicy: the epsilon schedule gave {eps} at step {step}; "
+                "a probability must be in [0, 1]"
+            )
+        return eps
 
     @property
     def schedule(self) -> Schedule:

@@ -239,3 +239,16 @@ def test_scripted_actions_that_the_spec_would_change_are_refused():
 def test_a_constant_epsilon_outside_zero_one_is_refused(epsilon):
     with pytest.raises(ValueError, match="epsilon must be a probability in \\[0, 1\\]"):
         EpsilonGreedyPolicy(FixedQPolicy(), epsilon)
+
+
+def test_a_schedule_that_leaves_zero_one_is_refused_when_it_does():
+    from drivetrain.core.schedules import LinearDecay
+
+    policy = EpsilonGreedyPolicy(FixedQPolicy(), LinearDecay(0.5, -0.5, 4), seed=0)
+    policy.action(ts(2))
+    policy.action(ts(2))
+    policy.action(ts(2))  # epsilon 0.0 at step 2
+    with pytest.raises(ValueError, match=r"the epsilon schedule gave -0.25 at step 3"):
+        policy.action(ts(2))
+    with pytest.raises(ValueError, match="gave nan at step 0"):
+        EpsilonGreedyPolicy(FixedQPolicy(), lambda step: float("nan")).action(ts(1))
