@@ -49,9 +49,12 @@ class _Driver:
         for attr in ("reset", "step", "batch_size"):
             if not hasattr(env, attr):
                 raise TypeError(f"{name}: env must be a batched Environment (with {attr}), got {env!r}")
-        if not callable(getattr(policy, "action", None)) or not hasattr(policy, "get_initial_state"):
+        if not callable(getattr(policy, "action", None)) or not all(
+            hasattr(policy, attr) for attr in ("get_initial_state", "stateful")
+        ):
             raise TypeError(
-                f"{name}: policy must be a Policy (with action and get_initial_state), got {policy!r}; "
+                f"{name}: policy must be a Policy (with action, get_initial_state and stateful), "
+                f"got {policy!r}; "
                 "pass e.g. agent.collect_policy"
             )
         if callable(observers) or isinstance(observers, (str, bytes)):

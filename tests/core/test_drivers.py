@@ -190,5 +190,15 @@ def test_drivers_refuse_a_wrong_env_policy_or_observers():
         dt.StepDriver("CartPole-v1", policy)
     with pytest.raises(TypeError, match="policy must be a Policy"):
         dt.StepDriver(env, env)
+
+    class DuckPolicy:  # a duck-typed policy that lacks `stateful`
+        def action(self, time_step, policy_state=()):
+            return policy.action(time_step, policy_state)
+
+        def get_initial_state(self, batch_size):
+            return ()
+
+    with pytest.raises(TypeError, match="with action, get_initial_state and stateful"):
+        dt.StepDriver(env, DuckPolicy())
     with pytest.raises(TypeError, match="observers must be a list of callables"):
         dt.StepDriver(env, policy, observers=print)
