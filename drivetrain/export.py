@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +163,15 @@ class ExportedPolicy:
 def load_exported_policy(path: str | os.PathLike[str]) -> ExportedPolicy:
     """Loads what :func:`export_policy` wrote."""
     extra = {_METADATA: ""}
-    program = torch.export.load(os.fspath(path), extra_files=extra)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"load_exported_policy: no file {os.fspath(path)}")
+    not_exported = f"load_exported_policy: {os.fspath(path)} is not an exported program (.pt2) of export_policy"
+    if not zipfile.is_zipfile(path):  # e.g. a checkpoint or agent.pkl
+        raise ValueError(f"{not_exported} (not a zip archive)")
+    try:
+        program = torch.export.load(os.fspath(path), extra_files=extra)
+    except RuntimeError as e:
+        raise ValueError(f"{not_exported} ({type(e).__name__}: {e})") from e
     if not extra[_METADATA]:
         raise ValueError(
             f"load_exported_policy: {os.fspath(path)} has no drivetrain metadata; was it written by export_policy?"
