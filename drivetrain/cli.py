@@ -106,7 +106,11 @@ def _train_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue the run in --run-dir from its latest checkpoint"
     )
     p.add_argument("--force", action="store_true", help="delete the run already in --run-dir and start over")
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no messages")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no messages: only the result line (one per seed with --seeds)",
+    )
     p.add_argument(
         "--verbose", action="store_true", help="print the whole config before training (else one line)"
     )
@@ -232,6 +236,9 @@ def _parser() -> argparse.ArgumentParser:
     from drivetrain.train.run_commands import add_run_commands
 
     add_run_commands(sub)  # eval, play, export
+    from drivetrain.train.check_command import add_check_env_parser
+
+    add_check_env_parser(sub)
     p = sub.add_parser(
         "presets", help="list the presets, one line each, with the extras beyond [torch] they need"
     )

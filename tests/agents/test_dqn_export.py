@@ -85,5 +85,5 @@ def test_loading_a_file_that_export_policy_did_not_write_says_so(tmp_path):
     (tmp_path / "agent.pkl").write_bytes(b"\x80\x04not a zip archive")
     with pytest.raises(ValueError, match=r"agent.pkl is not an exported program \(.pt2\) of export_policy"):
         load_exported_policy(tmp_path / "agent.pkl")
-    with pytest.raises(FileNotFoundError, match="no file .*missing.pt2"):
+    with pytest.raises(FileNotFoundError, match=r"no file .*missing\.pt2"):
         load_exported_policy(tmp_path / "missing.pt2")
