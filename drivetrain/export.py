@@ -165,7 +165,9 @@ def load_exported_policy(path: str | os.PathLike[str]) -> ExportedPolicy:
     extra = {_METADATA: ""}
     if not os.path.isfile(path):
         raise FileNotFoundError(f"load_exported_policy: no file {os.fspath(path)}")
-    not_exported = f"load_exported_policy: {os.fspath(path)} is not an exported program (.pt2) of export_policy"
+    not_exported = (
+        f"load_exported_policy: {os.fspath(path)} is not an exported program (.pt2) of export_policy"
+    )
     if not zipfile.is_zipfile(path):  # e.g. a checkpoint or agent.pkl
         raise ValueError(f"{not_exported} (not a zip archive)")
     try:

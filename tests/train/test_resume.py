@@ -252,7 +252,12 @@ def test_a_resume_without_environment_state_does_not_replay_the_first_episodes(m
     config = tiny_config()
     first = build_experiment(config)
     initial = first.env.reset().observation.copy()
-    StepDriver(first.env, RandomPolicy(first.env.time_step_spec(), first.env.action_spec(), seed=0), first.metrics.observers, 300).run()
+    StepDriver(
+        first.env,
+        RandomPolicy(first.env.time_step_spec(), first.env.action_spec(), seed=0),
+        first.metrics.observers,
+        300,
+    ).run()
     with pytest.warns(UserWarning, match="do not hold the environments' state"):
         state = first.state_dict()
 
