@@ -178,3 +178,20 @@ def test_builder_and_replay_windows_train_end_to_end() -> None:
 def test_config_errors_name_the_field(field: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         R2D2Config(**{field: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        (np.ones((1, 1), np.float32), r"weights must have shape \(1,\), got \(1, 1\)"),
+        (np.ones(2, np.float32), r"weights must have shape \(1,\), got \(2,\)"),
+        (np.array([-0.5], np.float32), "weights must be finite and non-negative"),
+        (np.array([np.nan], np.float32), "weights must be finite and non-negative"),
+    ],
+)
+def test_importance_weights_that_would_broadcast_or_ascend_are_refused(weights, message):
+    agent = _agent()
+    before = [p.detach().clone() for p in agent.q_network.parameters()]
+    with pytest.raises(ValueError, match=f"R2D2.train: {message}"):
+        agent.train(_window(0.0), weights=weights)
+    assert all(torch.equal(a, b) for a, b in zip(before, agent.q_network.parameters(), strict=True))

@@ -20,7 +20,7 @@ import numpy as np
 from drivetrain.core import nest, types
 from drivetrain.replay.nstep import n_step_transitions
 
-__all__ = ["DQNInputs", "make_inputs"]
+__all__ = ["DQNInputs", "checked_weights", "make_inputs"]
 
 _LAST = int(types.StepType.LAST)
 
@@ -76,12 +76,7 @@ def make_inputs(
         scalars[1] = nstep.discount
     scalars[2] = valid
     if weights is not None:
-        w = np.asarray(weights)
-        if w.shape != (batch_size,):
-            raise ValueError(f"DQN.train: weights must have shape ({batch_size},), got {w.shape}")
-        if not np.all(np.isfinite(w)) or np.any(w < 0):
-            raise ValueError("DQN.train: weights must be finite and non-negative")
-        scalars[2] *= w
+        scalars[2] *= checked_weights("DQN.train", weights, batch_size)
     action = np.asarray(action, np.int64)
     if action_minimum:
         action = action - action_minimum
@@ -98,3 +93,14 @@ def _one_step(batch: types.Trajectory) -> tuple[Any, Any, Any, np.ndarray]:
     action = np.asarray(batch.action)[:, 0]
     valid = np.asarray(batch.step_type)[:, 0] != _LAST
     return observation, action, next_observation, valid
+
+
+def checked_weights(owner: str, weights: Any, batch_size: int) -> np.ndarray:
+    """Importance weights ``[batch_size]``, finite and non-negative, as float32; a ValueError
+    naming ``owner`` otherwise (a ``[B, 1]`` or ``[1]`` array would broadcast into a wrong loss)."""
+    w = np.asarray(weights, np.float32)
+    if w.shape != (batch_size,):
+        raise ValueError(f"{owner}: weights must have shape ({batch_size},), got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f"{owner}: weights must be finite and non-negative")
+    return w

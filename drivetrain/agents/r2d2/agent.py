@@ -47,6 +47,7 @@ from torch import nn
 
 from drivetrain.agents.compiled_q import CompiledQUpdate
 from drivetrain.agents.compiling import CompileSetting, resolve_compile
+from drivetrain.agents.dqn.batch import checked_weights
 from drivetrain.agents.dqn.loss import LossKind
 from drivetrain.agents.loss_info import LossInfo
 from drivetrain.agents.q_learning import QLearningAgent, check_arguments
@@ -219,7 +220,11 @@ class R2D2(QLearningAgent[RecurrentQNetwork, RecurrentQPolicy]):
         )
         if self._action_minimum:
             action = action - self._action_minimum
-        w = None if weights is None else to_torch(np.asarray(weights, np.float32), device)
+        w = (
+            None
+            if weights is None
+            else to_torch(checked_weights(f"{self._name}.train", weights, len(valid)), device)
+        )
         state = self._start_state(batch)
         num_valid = int(np.count_nonzero(returns[3]))
         if self._compiled is not None and num_valid:
