@@ -59,3 +59,16 @@ def test_trains_on_finished_episodes_only(baseline):
     info = agent.train(next(minibatches(data, 1, 1, agent.minibatch_rng, sequences=False)))
     assert info.extra["episode_steps"] == int(data.mask.sum())
     assert np.isfinite(info.loss) and agent.train_step == 1
+
+
+def test_the_unsplit_rollout_is_refused_with_the_call_that_splits_it():
+    env = dt.envs.make("CartPole-v1", num_envs=2, seed=0)
+    agent = make_reinforce(ReinforceConfig(), env.time_step_spec(), env.action_spec(), seed=0)
+    rollout = RolloutBuffer(agent.collect_data_spec, env.batch_size)
+    dt.StepDriver(env, agent.collect_policy, [rollout.add_batch], num_steps=2 * 60).run()
+    data = agent.prepare(*rollout.gather())
+    with pytest.raises(
+        ValueError, match=r"trains on flat items \[N\], got a batch whose mask has shape \(2, 6"
+    ):
+        agent.train(data)
+    assert agent.train_step == 0

@@ -155,6 +155,15 @@ class ActorCriticAgent(abc.ABC):
                 f"got {type(experience).__name__}"
             )
         mask = np.asarray(experience.mask, bool)
+        expected = 2 if self.recurrent else 1
+        if mask.ndim != expected:
+            layout = "sequences [B, T]" if self.recurrent else "flat items [N]"
+            raise ValueError(
+                f"{self._name}.train: its {'recurrent' if self.recurrent else 'feed-forward'} network trains on "
+                f"{layout}, got a batch whose mask has shape {mask.shape}; split agent.prepare's output with "
+                f"drivetrain.replay.rollout.minibatches(data, num_epochs, num_minibatches, agent.minibatch_rng, "
+                f"sequences={self.recurrent})"
+            )
         if not mask.any():
             raise ValueError(f"{self._name}.train: the batch has no item to train on (its mask is all False)")
         return mask

@@ -78,7 +78,8 @@ class Reinforce(ActorCriticAgent):
         return RolloutBatch(trajectory, out.advantages, out.returns, mask)
 
     def train(self, experience: RolloutBatch, weights: np.ndarray | None = None) -> LossInfo:
-        """One gradient step on the returns of :meth:`prepare` (the whole rollout, or a minibatch)."""
+        """One gradient step on :meth:`prepare`'s returns, split by ``minibatches`` (flat items for a
+        feed-forward network, whole sequences for a recurrent one; one minibatch is the whole rollout)."""
         mask = self._check_experience(experience, weights)
         c = self._config
         ev = self.evaluate_actions(experience.trajectory)
