@@ -204,6 +204,29 @@ def run_plan(config: ExperimentConfig) -> RunPlan:
     )
 
 
+def _check_suite_fields(env: EnvConfig) -> None:
+    """ConfigError for a field that ``env.suite`` would ignore."""
+    if env.suite == "atari":
+        if env.max_episode_steps is not None:
+            raise fields.ConfigError(
+                f"env.max_episode_steps ({env.max_episode_steps}) applies to suite 'gymnasium'; an Atari "
+                "run's time limit is env.atari.max_episode_steps (in agent steps)"
+            )
+        if env.mask_velocity:
+            raise fields.ConfigError("env.mask_velocity applies to suite 'gymnasium' (CartPole), not 'atari'")
+    elif env.atari != AtariConfig():
+        default = AtariConfig()
+        changed = [
+            f.name
+            for f in dataclasses.fields(default)
+            if getattr(env.atari, f.name) != getattr(default, f.name)
+        ]
+        raise fields.ConfigError(
+            f"env.atari ({', '.join(f'env.atari.{name}' for name in changed)}) applies to suite 'atari' only; "
+            f"this run's suite is {env.suite!r}"
+        )
+
+
 def check_config(config: ExperimentConfig) -> None:
     """Raises ConfigError naming the field when values do not fit together."""
     loop, replay = config.loop, config.replay
@@ -248,6 +271,7 @@ def check_config(config: ExperimentConfig) -> None:
         raise fields.ConfigError("loop.stop_at_return needs periodic evaluations: set loop.eval_interval > 0")
     if loop.video_every > 0 and loop.eval_interval == 0:
         raise fields.ConfigError("loop.video_every needs periodic evaluations: set loop.eval_interval > 0")
+    _check_suite_fields(config.env)
     tracking.check_tracker(loop.track)  # the backend's package is installed
     if not 0.0 <= loop.eval_epsilon <= 1.0:
         raise fields.ConfigError(f"loop.eval_epsilon must be in [0, 1], got {loop.eval_epsilon}")

@@ -225,3 +225,24 @@ def test_train_refuses_resume_and_force_together(finished):
 
     with pytest.raises(RunDirError, match="resume and force together"):
         train(load_config(finished / "config.json"), finished, resume=True, force=True, verbose=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["breakout-dqn", "--env.max_episode_steps", "5"],
+            "an Atari run's time limit is env.atari.max_episode_steps",
+        ),
+        (["breakout-dqn", "--env.mask_velocity", "true"], "env.mask_velocity applies to suite 'gymnasium'"),
+        (
+            ["cartpole-dqn", "--env.atari.frame_skip", "2"],
+            "env.atari (env.atari.frame_skip) applies to suite 'atari'",
+        ),
+    ],
+)
+def test_env_fields_that_the_suite_would_ignore_are_refused_by_name(tmp_path, capsys, args, said):
+    run = tmp_path / "run"
+    assert main(["train", *args, "--run-dir", str(run), "--quiet"]) == 2
+    assert said in one_error_line(capsys.readouterr().err)
+    assert not run.exists()
