@@ -2,7 +2,7 @@
 
 :func:`build_experiment` makes the training environments, the agent, its experience
 source, the training metrics and the warm-up policy, each seeded from ``config.seed``
-through :func:`drivetrain.core.seeding.spawn_seeds`. The agent's builder, found in the
+through :func:`drivetrain.core.seeding.spawn_seeds`, and seeds torch's global generator too. The agent's builder, found in the
 registry by the type of ``config.agent`` (:func:`~drivetrain.agents.builder_for`), makes
 the agent, the source (a replay buffer for DQN and R2D2, on-policy rollouts for
 REINFORCE and PPO), the warm-up policy (uniformly random actions for replay-based agents,
@@ -205,6 +205,8 @@ class RunSeeds(NamedTuple):
     replay: int
     warmup: int
     final_eval: int
+    torch_global: int
+    """Seeds torch's global generator, for code that draws from it (no built-in agent does)."""
 
 
 def run_seeds(seed: int) -> RunSeeds:
@@ -248,6 +250,7 @@ def load_env_state(env: Environment, state: Any) -> bool:
 def build_experiment(config: ExperimentConfig) -> Experiment:
     """Builds and seeds every part of a run from ``config`` (see the module docstring)."""
     seeds = run_seeds(config.seed)
+    torch.manual_seed(seeds.torch_global)  # a checkpoint holds its state: a resume continues it
     builder = builder_for(config.agent)
     plan = run_plan(config)
     env = make_env(config.env, config.env.num_envs, seeds.env)

@@ -179,3 +179,18 @@ def test_a_seed_that_never_started_resumes_as_its_siblings_were_started(config, 
     assert saved[1]["seed"] == 1 and saved[1]["loop"]["total_env_steps"] == 400
     assert saved[1]["agent"]["fc_layers"] == saved[0]["agent"]["fc_layers"] == [8]
     assert saved[1]["loop"]["final_eval_episodes"] == 2  # this command's override, on top
+
+
+def test_the_run_seed_seeds_torchs_global_generator_too():
+    import torch
+
+    from drivetrain.train import get_preset
+    from drivetrain.train.experiment import build_experiment
+
+    config = get_preset("cartpole-dqn").build()
+    draws = []
+    for perturb in (1, 2):
+        torch.manual_seed(perturb)  # whatever the process did before
+        build_experiment(config).close()
+        draws.append(torch.rand(3))
+    assert torch.equal(draws[0], draws[1])
