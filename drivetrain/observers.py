@@ -19,14 +19,12 @@ pipe) it writes a plain line at every ``line_every`` fraction of the total inste
 
 from __future__ import annotations
 
-import collections
 import math
 import sys
 import time
 from types import TracebackType
 from typing import IO, Any
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from drivetrain.core import types
@@ -34,7 +32,6 @@ from drivetrain.core.metrics import AverageReturn
 
 __all__ = ["ProgressBar"]
 
-_FIRST = int(types.StepType.FIRST)
 _LAST = int(types.StepType.LAST)
 
 
@@ -73,10 +70,9 @@ class ProgressBar:
             raise ValueError(f"ProgressBar: total must be >= 0, got {total}")
         if not 0 < line_every <= 1:
             raise ValueError(f"ProgressBar: line_every must be in (0, 1], got {line_every}")
-        self._metric = average_return
+        self._own = average_return is None  # the bar tracks the returns itself
+        self._metric = AverageReturn(window) if average_return is None else average_return
         self._file = file
-        self._returns: list[float] = []
-        self._finished: collections.deque[float] = collections.deque(maxlen=window)
         self._lines: _Lines | None = None
         if disable is None and not _is_terminal(file):
             self._lines = _Lines(total, initial, desc, line_every, file)
@@ -101,18 +97,8 @@ class ProgressBar:
         self.steps += n
         next_types = trajectory.next_step_type.tolist()
         ended = _LAST in next_types
-        if self._metric is None:
-            rewards = trajectory.reward.tolist()  # a boundary's reward is 0
-            if len(self._returns) != len(rewards):
-                self._returns = [0.0] * len(rewards)
-            returns = self._returns
-            for i, r in enumerate(rewards):
-                returns[i] = r if step_types[i] == _FIRST else returns[i] + r  # FIRST starts an episode
-            if ended:
-                for i, t in enumerate(next_types):
-                    if t == _LAST:
-                        self._finished.append(self._returns[i])
-                        self._returns[i] = 0.0
+        if self._own:
+            self._metric(trajectory)
         if ended:
             value = self.average_return
             if not math.isnan(value):
@@ -130,9 +116,7 @@ class ProgressBar:
     @property
     def average_return(self) -> float:
         """The displayed average return; NaN before an episode ended."""
-        if self._metric is not None:
-            return float(self._metric.result())
-        return float(np.mean(self._finished)) if self._finished else float("nan")
+        return float(self._metric.result())
 
     def set_description(self, text: str) -> None:
         """Replaces the text in front of the bar (e.g. ``"eval"``)."""

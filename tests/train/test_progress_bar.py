@@ -107,3 +107,13 @@ def make_trajectory():
 def test_line_every_out_of_range_is_an_error():
     with pytest.raises(ValueError, match=r"line_every must be in \(0, 1\], got 0"):
         ProgressBar(10, line_every=0)
+
+
+def test_its_own_returns_leave_out_an_episode_it_joined_midway():
+    env = CountingEnv([3])  # reward 1 per step, episodes of 3 steps
+    policy = ScriptedPolicy(env.time_step_spec(), env.action_spec(), [0])
+    dt.StepDriver(env, policy, [], num_steps=2).run()  # two steps before the bar sees any
+    bar, avg = ProgressBar(total=100, disable=True, window=5), metrics.AverageReturn(window=5)
+    dt.StepDriver(env, policy, [bar, avg], num_steps=4).run()  # the tail of one, then a whole one
+    assert avg.result() == 3.0
+    assert bar.average_return == 3.0  # not (1 + 3) / 2
