@@ -70,6 +70,7 @@ class EnvFactory:
                     "expected a gymnasium.Env"
                 )
             if self.max_episode_steps is not None:
+                _refuse_a_shorter_inner_limit(env, self.max_episode_steps)
                 env = gymnasium.wrappers.TimeLimit(env, self.max_episode_steps)
         if self.mask_velocity:
             env = MaskVelocity(env)
@@ -81,6 +82,27 @@ class EnvFactory:
                 )
             env = wrapped
         return env if self.check_outputs is None else CheckedOutputs(env, self.check_outputs)
+
+
+def _refuse_a_shorter_inner_limit(env: Any, max_episode_steps: int) -> None:
+    """ValueError when a TimeLimit inside the factory's environment would truncate episodes before
+    ``max_episode_steps`` (an outer limit cannot lengthen them)."""
+    import gymnasium
+
+    inner = env
+    while isinstance(inner, gymnasium.Wrapper):
+        limit = getattr(inner, "_max_episode_steps", None)
+        if (
+            isinstance(inner, gymnasium.wrappers.TimeLimit)
+            and limit is not None
+            and limit < max_episode_steps
+        ):
+            raise ValueError(
+                f"make: max_episode_steps={max_episode_steps}, but the factory's environment already "
+                f"truncates at {limit} steps (a TimeLimit inside it); pass the id instead of a factory, or "
+                f"build it with gymnasium.make(..., max_episode_steps={max_episode_steps})"
+            )
+        inner = inner.env
 
 
 # What Gymnasium's message names (lower case) -> drivetrain's extra that installs it.

@@ -406,3 +406,14 @@ def test_the_async_backend_checks_inside_its_subprocesses(case):
             env.step(np.zeros(2, np.int64))
     finally:
         env.close()
+
+
+def test_a_time_limit_that_a_factorys_own_limit_would_cut_short_is_refused():
+    import gymnasium as gym
+
+    import drivetrain as dt
+
+    env = dt.envs.make(lambda: gym.make("MountainCar-v0"), max_episode_steps=50, seed=0)  # shorter: fine
+    env.close()
+    with pytest.raises(ValueError, match="already truncates at 200 steps"):
+        dt.envs.make(lambda: gym.make("MountainCar-v0"), max_episode_steps=300, seed=0).reset()
