@@ -139,7 +139,9 @@ def make(
         same seed and actions give identical time steps. ``None``: seeded from the OS.
       backend: ``"sync"`` (drivetrain's lean loop), ``"gymnasium"`` (``SyncVectorEnv``) or
         ``"async"`` (``AsyncVectorEnv``).
-      max_episode_steps: truncate episodes after this many steps (LAST, discount 1).
+      max_episode_steps: truncate episodes after this many steps (LAST, discount 1); with an id it
+        replaces the registered limit, with a factory it wraps what the factory returns (a time
+        limit inside that is shorter is an error: it would still cut the episodes).
       mask_velocity: drop the velocities from the observation (CartPole-v1 keeps cart
         position and pole angle): a partially observable task for recurrent agents.
       wrappers: callables ``gymnasium.Env -> gymnasium.Env`` applied to each environment in
