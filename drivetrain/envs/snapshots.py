@@ -114,16 +114,25 @@ def restore_in_place(env: Any, saved: Any) -> None:
     """Moves the state of ``saved`` into ``env``, wrapper by wrapper, keeping ``env``'s objects.
 
     Code that holds a reference to one of the wrappers (e.g. a life-loss flag) sees the
-    restored state. Each level's attributes are copied except the link to the inner env.
+    restored state. Each level's attributes are copied except the link to the inner env; an
+    attribute that refers to a level of the saved chain (a wrapper that keeps
+    ``env.unwrapped``) is pointed at the live level instead.
     """
+    levels: list[tuple[Any, Any]] = []
     while env is not saved:
         if type(env) is not type(saved):
             raise TypeError(
                 f"GymnasiumEnv.load_state_dict: saved {type(saved).__name__} does not match "
                 f"{type(env).__name__}"
             )
+        levels.append((env, saved))
         inner = env.__dict__.get("env")
-        env.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "env" or inner is None})
         if inner is None:
-            return
+            break
         env, saved = inner, saved.__dict__["env"]
+    live_of = {id(s): e for e, s in levels}
+    for env, saved in levels:
+        inner = env.__dict__.get("env")
+        env.__dict__.update(
+            {k: live_of.get(id(v), v) for k, v in saved.__dict__.items() if k != "env" or inner is None}
+        )

@@ -207,6 +207,34 @@ def test_state_dict_resumes_exactly_and_keeps_the_environment_objects():
     assert any(ts.is_last().any() for ts in first)  # the window crossed an auto-reset
 
 
+class _KeepsTheBase(gymnasium.Wrapper):
+    """A user's wrapper that keeps a reference to the base environment."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.base = env.unwrapped
+
+    def step(self, action):
+        out = super().step(action)
+        self.base_state = tuple(self.base.state)
+        return out
+
+
+def test_a_restored_wrapper_that_keeps_the_base_environment_keeps_the_live_one():
+    env = dt.envs.make("CartPole-v1", seed=3, wrappers=[_KeepsTheBase])
+    env.reset()
+    env.step(np.array([1]))
+    state = env.state_dict()
+    env.step(np.array([0]))
+    env.load_state_dict(state)
+    keeper = env.envs[0]
+    while not isinstance(keeper, _KeepsTheBase):
+        keeper = keeper.env
+    assert keeper.base is env.envs[0].unwrapped  # not the copy the snapshot was unpickled into
+    env.step(np.array([0]))
+    assert keeper.base_state == tuple(env.envs[0].unwrapped.state)
+
+
 def test_state_dict_refuses_environments_that_pickle_their_constructor_arguments():
     from gymnasium.utils import EzPickle
 
