@@ -64,6 +64,8 @@ class ArraySpec:
         shape = outer_shape + self.shape
         if np.issubdtype(self.dtype, np.floating):
             return rng.standard_normal(shape).astype(self.dtype)
+        if np.issubdtype(self.dtype, np.complexfloating):
+            return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(self.dtype)
         if self.dtype == np.bool_:
             return rng.integers(0, 2, shape).astype(np.bool_)
         info = np.iinfo(self.dtype)
@@ -157,6 +159,8 @@ class BoundedArraySpec(ArraySpec):
 
     def sample(self, rng: np.random.Generator, outer_shape: tuple[int, ...] = ()) -> np.ndarray:
         shape = outer_shape + self.shape
+        if self.dtype == np.uint64 and bool(np.any(self.maximum > np.iinfo(np.int64).max)):
+            return rng.integers(self.minimum, self.maximum, shape, dtype=np.uint64, endpoint=True)
         if np.issubdtype(self.dtype, np.integer) or self.dtype == np.bool_:
             lo = self.minimum.astype(np.int64)
             hi = self.maximum.astype(np.int64)

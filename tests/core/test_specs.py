@@ -131,3 +131,15 @@ def test_nests_of_other_kinds_do_not_pair_by_position():
     assert nest.map_structure(lambda x, y: x + y, Q(b=1, a=2), (10, 20)) == Q(
         b=11, a=22
     )  # a tuple still pairs
+
+
+def test_sample_covers_full_range_uint64_and_complex_specs():
+    rng = np.random.default_rng(0)
+    top = np.iinfo(np.uint64).max
+    full = specs.BoundedArraySpec((2,), np.uint64, 0, top)
+    values = specs.sample(full, rng, (200,))
+    assert values.dtype == np.uint64 and values.shape == (200, 2)
+    assert values.max() > np.iinfo(np.int64).max  # the upper half of the range is reached
+    wave = specs.ArraySpec((3,), np.complex64)
+    z = specs.sample(wave, rng, (4,))
+    assert z.dtype == np.complex64 and z.shape == (4, 3) and np.all(z.imag != 0)
