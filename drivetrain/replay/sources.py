@@ -35,6 +35,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from drivetrain.core import types
+from drivetrain.replay.dataset import ReplayDataset
 from drivetrain.replay.buffer import ReplayBuffer, SampleInfo
 from drivetrain.replay.rollout import RolloutBatch, RolloutBuffer, minibatches
 
@@ -130,7 +131,10 @@ class ReplaySource:
         self._gradient_steps = int(gradient_steps)
         self._priorities = priorities
         self._weighted = priorities is not None
-        self._dataset = replay.as_dataset(batch_size, num_steps, prefetch=prefetch)
+        # Made at the first train phase: a prefetching thread started now would sample the empty
+        # buffer before the warm-up fills it.
+        self._dataset: ReplayDataset[Any] | None = None
+        self._prefetch = int(prefetch)
         # Uniform windows sampled in the loop: the batches of a train phase are drawn together
         # (the buffer does not change between them), in chunks that keep the copy small.
         self._together = not self._weighted and prefetch == 0
@@ -150,7 +154,10 @@ class ReplaySource:
                 for windows, info in self.replay.sample_many(count, *self._shape):
                     yield Batch(windows, None, info)
             return
+        if self._dataset is None and steps > 0:
+            self._dataset = self.replay.as_dataset(*self._shape, prefetch=self._prefetch)
         for _ in range(steps):
+            assert self._dataset is not None
             windows, info = next(self._dataset)
             yield Batch(windows, info.weights if self._weighted else None, info)
 
@@ -166,7 +173,8 @@ class ReplaySource:
         self.replay.load_state_dict(state)
 
     def close(self) -> None:
-        self._dataset.close()
+        if self._dataset is not None:
+            self._dataset.close()
 
 
 class RolloutSource:
