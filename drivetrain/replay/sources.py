@@ -35,8 +35,8 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from drivetrain.core import types
-from drivetrain.replay.dataset import ReplayDataset
 from drivetrain.replay.buffer import ReplayBuffer, SampleInfo
+from drivetrain.replay.dataset import ReplayDataset
 from drivetrain.replay.rollout import RolloutBatch, RolloutBuffer, minibatches
 
 __all__ = ["Batch", "ExperienceSource", "ReplaySource", "RolloutSource"]
