@@ -99,7 +99,19 @@ def export_policy(agent_or_policy: Any, path: str | os.PathLike[str]) -> Path:
         "output_name": module.output_name,
     }
     out = Path(path)
-    torch.export.save(program, os.fspath(out), extra_files={_METADATA: json.dumps(metadata)})
+    if out.is_dir():
+        raise IsADirectoryError(
+            f"export_policy: {out} is a folder; name a file in it, e.g. {out / 'policy.pt2'}"
+        )
+    # Written beside and renamed over: an interrupted export leaves no torn file under the name.
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
+    try:
+        torch.export.save(program, os.fspath(tmp), extra_files={_METADATA: json.dumps(metadata)})
+        os.replace(tmp, out)
+    except RuntimeError as e:  # torch's writer reports a file it cannot open this way
+        raise OSError(f"export_policy: cannot write {out}: {e}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 

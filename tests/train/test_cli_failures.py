@@ -182,6 +182,27 @@ def test_export_into_a_missing_folder_is_one_line(finished, tmp_path, capsys):
     assert "does not exist" in one_error_line(capsys.readouterr().err)
 
 
+def test_export_onto_a_folder_is_one_line(finished, tmp_path, capsys):
+    (tmp_path / "adir").mkdir()
+    assert main(["export", str(finished), str(tmp_path / "adir")]) == 2
+    assert "is a folder; name a file in it" in one_error_line(capsys.readouterr().err)
+
+
+def test_export_that_torch_cannot_write_is_one_line_and_leaves_no_file(
+    finished, tmp_path, capsys, monkeypatch
+):
+    def refuse(program, f, **kwargs):  # what torch's writer raises in a read-only folder
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc:747] . open file failed, strerror: Read-only file system"
+        )
+
+    monkeypatch.setattr(torch.export, "save", refuse)
+    target = tmp_path / "policy.pt2"
+    assert main(["export", str(finished), str(target)]) == 2
+    assert f"cannot write {target}" in one_error_line(capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("override", "said"),
     [
