@@ -139,6 +139,22 @@ def _resolve_overrides(config: Any, overrides: list[tuple[str, str | None]]) -> 
         raise CommandError(str(e)) from None
 
 
+def _resumed_config(args: argparse.Namespace, preset: Any, run_dir: Path, overrides: list[Any]) -> Any:
+    """The saved config of the run in ``run_dir`` with ``overrides``; CommandError when ``args``
+    named another preset, ConfigError for a field that cannot change on resume."""
+    from drivetrain.train import load_config
+    from drivetrain.train.config_resume import check_resume
+    from drivetrain.train.rundir import RunDir
+
+    saved = load_config(RunDir(run_dir).config)
+    if args.preset and saved.preset and saved.preset != preset.name:
+        raise CommandError(f"{run_dir} holds a run of preset {saved.preset!r}, not {preset.name!r}")
+    config = _resolve_overrides(saved, overrides)
+    for change in check_resume(saved, config, run_dir):  # ConfigError for a fixed field
+        print(f"config change on resume: {change}")
+    return config
+
+
 def cmd_train(argv: Sequence[str]) -> int:
     from drivetrain.train import presets
     from drivetrain.train.preset_files import find_preset
@@ -158,32 +174,32 @@ def cmd_train(argv: Sequence[str]) -> int:
         raise CommandError("--resume and --force contradict each other: pick one")
     if args.quiet and args.verbose:
         raise CommandError("--quiet and --verbose contradict each other: pick one")
-    from drivetrain.train import load_config, train
-    from drivetrain.train.config_resume import check_resume
+    from drivetrain.train import train
     from drivetrain.train.rundir import RunDir
 
-    config = _resolve_overrides(preset.build(), overrides)
-    if args.seeds is not None or args.parallel is not None:
-        from drivetrain.train.seeds import run_seeds_command
+    seeds = args.seeds is not None or args.parallel is not None
+    given = Path(args.run_dir) if args.run_dir else None
+    if not seeds and args.resume and given is not None and RunDir(given).config.is_file():
+        # the overrides apply to the run's own config, whichever preset it came from
+        run_dir, config = given, _resumed_config(args, preset, given, overrides)
+    else:
+        config = _resolve_overrides(preset.build(), overrides)
+        if seeds:
+            from drivetrain.train.seeds import run_seeds_command
 
-        return run_seeds_command(
-            config,
-            args.run_dir,
-            args.seeds,
-            args.parallel,
-            args.resume,
-            args.force,
-            not args.quiet,
-            overrides,
-        )
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"{preset.name}-{config.seed}"
-    if args.resume and RunDir(run_dir).config.is_file():
-        saved = load_config(RunDir(run_dir).config)
-        if args.preset and saved.preset and saved.preset != preset.name:
-            raise CommandError(f"{run_dir} holds a run of preset {saved.preset!r}, not {preset.name!r}")
-        config = _resolve_overrides(saved, overrides)
-        for change in check_resume(saved, config, run_dir):  # ConfigError for a fixed field
-            print(f"config change on resume: {change}")
+            return run_seeds_command(
+                config,
+                args.run_dir,
+                args.seeds,
+                args.parallel,
+                args.resume,
+                args.force,
+                not args.quiet,
+                overrides,
+            )
+        run_dir = given or Path("runs") / f"{preset.name}-{config.seed}"
+        if args.resume and RunDir(run_dir).config.is_file():
+            config = _resumed_config(args, preset, run_dir, overrides)
     if args.quiet:
         config = dataclasses.replace(config, loop=dataclasses.replace(config.loop, progress_bar=False))
     else:

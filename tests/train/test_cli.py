@@ -203,3 +203,30 @@ def test_export_help_says_how_to_load_the_file_without_drivetrain(capsys):
     out = capsys.readouterr().out
     assert 'torch.export.load("policy.pt2").module()' in out
     assert "float32" in out and "[B, *shape]" in out and "uint8" in out
+
+
+def test_resume_without_a_preset_takes_the_runs_own_keys(capsys, tmp_path):
+    run = str(tmp_path / "ppo")
+    tiny = ["--total_env_steps", "256", "--eval_interval=0", "--stop_at_return", "none"]
+    tiny += ["--final_eval_episodes", "1", "--tensorboard", "false", "--num_envs", "4"]
+    assert main(["train", "cartpole-ppo", "--run-dir", run, "--quiet", *tiny]) == 0
+    # num_epochs is a PPO field: it resolves against the run's config, not the default preset's
+    assert (
+        main(
+            [
+                "train",
+                "--run-dir",
+                run,
+                "--resume",
+                "--quiet",
+                "--num_epochs",
+                "2",
+                "--total_env_steps",
+                "512",
+            ]
+        )
+        == 0
+    )
+    assert "config change on resume: agent.num_epochs" in capsys.readouterr().out
+    assert main(["train", "cartpole-dqn", "--run-dir", run, "--resume", "--num_epochs", "2"]) == 2
+    assert "holds a run of preset 'cartpole-ppo', not 'cartpole-dqn'" in capsys.readouterr().err
