@@ -100,7 +100,8 @@ class LoopConfig:
     """The training loop: budgets and intervals in environment steps."""
 
     total_env_steps: int = 50_000
-    """Environment steps of the whole run, warm-up included."""
+    """Environment steps of the whole run, warm-up included (with B environments the last collect
+    steps the whole batch, so a run may take up to B - 1 more)."""
     learning_starts: int = 1_000
     """Warm-up: steps of a uniformly random policy that fill the replay buffer before training."""
     update_period: int = 256
