@@ -48,6 +48,8 @@ def as_schedule(value: float | Schedule | Callable[[], float], name: str = "sche
     epsilon_fn(train_step)``) is called at each use, its step ignored. Anything else raises
     ``TypeError`` naming ``name``, here rather than at its first use.
     """
+    if isinstance(value, type):  # float, int, a class: callable, but not a schedule
+        raise TypeError(f"{name} must be a number or a schedule, got the type {value.__name__}")
     if callable(value):
         try:
             signature = inspect.signature(value)

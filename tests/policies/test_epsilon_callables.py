@@ -46,6 +46,7 @@ def test_schedule_of_the_step_and_constants_still_work():
         (lambda a, b: 0.1, r"epsilon must be .* callable of no arguments"),
         ("0.1", "epsilon must be a number or a callable"),
         (None, "epsilon must be a number or a callable"),
+        (float, "epsilon must be a number or a schedule, got the type float"),
     ],
 )
 def test_other_epsilons_are_refused_at_construction(epsilon, match):
