@@ -184,11 +184,19 @@ class ReplayBuffer(abc.ABC):
     def _sample_leaves(
         self, name: str, batch_size: int, num_steps: int
     ) -> tuple[list[np.ndarray], SampleInfo]:
+        for arg, value in (("batch_size", batch_size), ("num_steps", num_steps)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"{name}: {arg} must be an int, got {value!r} ({type(value).__name__})")
         if batch_size < 1 or num_steps < 1:
             raise ValueError(f"{name}: batch_size and num_steps must be >= 1, got {batch_size}, {num_steps}")
         with self._lock:
             st = self._storage
             st.sync()
+            if num_steps > st.capacity:
+                raise ValueError(
+                    f"{name}: a window of {num_steps} steps never fits: each of the {st.num_envs} environments "
+                    f"keeps at most {st.capacity} items (capacity // num_envs)"
+                )
             windows = st.windows(num_steps)
             if windows.eligible == 0:
                 raise ValueError(

@@ -126,6 +126,13 @@ class ReplaySource:
         priorities: Callable[[Any], np.ndarray] | None = None,
         prefetch: int = 0,
     ):
+        per_env = replay.capacity // replay.num_envs
+        if num_steps > per_env:
+            raise ValueError(
+                f"replay.capacity {replay.capacity} keeps {per_env} items for each of the {replay.num_envs} "
+                f"environments, fewer than one window of {num_steps} steps (agent.train_sequence_length): "
+                f"no batch could ever be sampled; raise replay.capacity to at least {num_steps * replay.num_envs}"
+            )
         self.replay = replay
         self._update_period = int(update_period)
         self._gradient_steps = int(gradient_steps)

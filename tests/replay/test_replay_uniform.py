@@ -262,3 +262,22 @@ def test_sample_many_refuses_a_count_below_one():
     _, replay = filled()
     with pytest.raises(ValueError, match="count must be >= 1"):
         replay.sample_many(0, 4, 2)
+
+
+def test_a_window_longer_than_an_environments_share_is_named_as_never_fitting():
+    _, replay = filled(capacity=9, num_envs=3, adds=20)  # 3 items per environment
+    with pytest.raises(
+        ValueError, match="a window of 4 steps never fits: each of the 3 environments keeps at most 3"
+    ):
+        replay.sample(2, 4)
+    from drivetrain.replay.sources import ReplaySource
+
+    with pytest.raises(ValueError, match=r"raise replay.capacity to at least 12"):
+        ReplaySource(replay, batch_size=2, num_steps=4, update_period=1, gradient_steps=1)
+
+
+@pytest.mark.parametrize(("batch_size", "num_steps", "arg"), [(4, 2.5, "num_steps"), (2.5, 2, "batch_size")])
+def test_sample_sizes_that_are_not_ints_are_named(batch_size, num_steps, arg):
+    _, replay = filled()
+    with pytest.raises(TypeError, match=f"sample: {arg} must be an int"):
+        replay.sample(batch_size, num_steps)
