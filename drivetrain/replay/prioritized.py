@@ -100,7 +100,12 @@ class PrioritizedReplay(ReplayBuffer):
     @property
     def current_beta(self) -> float:
         """β for the next ``sample`` call."""
-        return float(self.beta(self._sample_calls)) if callable(self.beta) else float(self.beta)
+        beta = float(self.beta(self._sample_calls)) if callable(self.beta) else float(self.beta)
+        if not 0.0 <= beta <= 1.0:  # NaN too; a schedule or a beta set after construction
+            raise ValueError(
+                f"PrioritizedReplay: beta must be in [0, 1], got {beta} at sample call {self._sample_calls}"
+            )
+        return beta
 
     @property
     def max_priority(self) -> float:

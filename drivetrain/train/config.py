@@ -273,6 +273,8 @@ def check_config(config: ExperimentConfig) -> None:
     if loop.video_every > 0 and loop.eval_interval == 0:
         raise fields.ConfigError("loop.video_every needs periodic evaluations: set loop.eval_interval > 0")
     _check_suite_fields(config.env)
+    if replay.beta_final is not None and not 0.0 <= replay.beta_final <= 1.0:
+        raise fields.ConfigError(f"replay.beta_final must be in [0, 1] or None, got {replay.beta_final}")
     tracking.check_tracker(loop.track)  # the backend's package is installed
     if not 0.0 <= loop.eval_epsilon <= 1.0:
         raise fields.ConfigError(f"loop.eval_epsilon must be in [0, 1], got {loop.eval_epsilon}")

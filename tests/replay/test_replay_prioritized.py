@@ -180,6 +180,16 @@ def test_beta_float_schedule_and_attribute():
         PrioritizedReplay(data_spec(), 10, 1, beta=2.0)
 
 
+def test_a_beta_outside_zero_one_from_a_schedule_or_the_attribute_is_refused():
+    _, replay = filled(capacity=20, num_envs=1, adds=10, beta=lambda n: 0.9 + 0.2 * n)
+    replay.sample(4, 1)
+    with pytest.raises(ValueError, match=r"beta must be in \[0, 1\], got 1.1 at sample call 1"):
+        replay.sample(4, 1)
+    replay.beta = 3.0
+    with pytest.raises(ValueError, match="got 3.0"):
+        replay.sample(4, 1)
+
+
 def test_state_round_trip_and_file_continue_identically(tmp_path):
     stream, a = filled(capacity=20, num_envs=2, adds=25, seed=6)
     _, info = a.sample(8, 2)

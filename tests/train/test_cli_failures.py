@@ -267,3 +267,11 @@ def test_env_fields_that_the_suite_would_ignore_are_refused_by_name(tmp_path, ca
     assert main(["train", *args, "--run-dir", str(run), "--quiet"]) == 2
     assert said in one_error_line(capsys.readouterr().err)
     assert not run.exists()
+
+
+def test_a_beta_final_outside_zero_one_is_refused_by_name(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--run-dir", str(run), "--quiet", *TINY_CLI, "--replay.prioritized", "true"]
+    assert main([*args, "--replay.beta_final", "1.5"]) == 2
+    assert "replay.beta_final must be in [0, 1] or None, got 1.5" in one_error_line(capsys.readouterr().err)
+    assert not run.exists()
