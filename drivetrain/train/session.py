@@ -340,7 +340,8 @@ class Session:
                 f"final evaluation at env step {steps}: {describe(evaluation)}{_fewer(evaluation, loop)}"
             )
         if done or eval_due or steps >= state.next_log:
-            self.log_row(state, periodic or (evaluation if done else None))
+            # the final evaluation (eval.json's) when the run ends, also when a periodic one stopped it
+            self.log_row(state, evaluation if done else periodic)
         if done or (loop.checkpoint_interval > 0 and steps >= state.next_checkpoint):
             self.save(state, time_step, policy_state)
         if done and evaluation is not None:

@@ -152,6 +152,11 @@ def test_stop_at_return_ends_the_run_and_resume_respects_it(tmp_path):
     assert result.env_steps == 1000 and result.evaluation.episodes == 3  # final-sized evaluation
     recorded = json.loads((tmp_path / "eval.json").read_text())
     assert recorded["env_steps"] == 1000 and recorded["mean_return"] == result.evaluation.mean_return
+    last = read_progress(tmp_path / "progress.csv")[-1]  # the curve ends at eval.json's evaluation
+    assert last["env_steps"] == 1000
+    assert (last["eval_mean_return"], last["eval_std_return"]) == pytest.approx(
+        (recorded["mean_return"], recorded["std_return"])
+    )
     again = train(tiny_config(stop_at_return=0.0), tmp_path, resume=True, verbose=False)
     assert again.env_steps == 1000
     onwards = train(
