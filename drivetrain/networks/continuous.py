@@ -54,6 +54,7 @@ __all__ = [
     "QCritics",
     "SquashedGaussianActor",
     "continuous_action_dim",
+    "float32_bounds_inside",
     "log1m_tanh_squared",
     "squashed_gaussian_log_prob",
     "squashed_sample",
@@ -62,6 +63,17 @@ __all__ = [
 _HEAD_GAIN = 0.01
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 _LOG_2 = math.log(2.0)
+
+
+def float32_bounds_inside(low: Any, high: Any) -> tuple[np.ndarray, np.ndarray]:
+    """float32 bounds that lie inside ``[low, high]``: a float64 bound that float32 cannot hold
+    (0.3) rounds inward, so an action clamped in float32 stays within the spec's bounds once it
+    is cast to the spec's dtype."""
+    lo, hi = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    lo32, hi32 = lo.astype(np.float32), hi.astype(np.float32)
+    lo32 = np.where(lo32 < lo, np.nextafter(lo32, np.float32(np.inf)), lo32).astype(np.float32)
+    hi32 = np.where(hi32 > hi, np.nextafter(hi32, np.float32(-np.inf)), hi32).astype(np.float32)
+    return lo32, hi32
 
 
 def continuous_action_dim(action_spec: Any, owner: str) -> int:
@@ -98,9 +110,10 @@ class ActionScale(nn.Module):
         dim = continuous_action_dim(action_spec, "ActionScale")
         low = np.broadcast_to(np.asarray(action_spec.minimum, np.float64), (dim,))
         high = np.broadcast_to(np.asarray(action_spec.maximum, np.float64), (dim,))
+        inside_low, inside_high = float32_bounds_inside(low, high)  # the clamp's: cast back, still inside
         for name, value in (
-            ("low", low),
-            ("high", high),
+            ("low", inside_low),
+            ("high", inside_high),
             ("center", (low + high) / 2),
             ("half_range", (high - low) / 2),
         ):

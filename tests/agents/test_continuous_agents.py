@@ -328,3 +328,30 @@ def test_gradients_are_clipped_to_max_grad_norm_and_the_norm_before_is_logged(ma
         assert seen[0] == pytest.approx(info.extra["critic_grad_norm"], rel=1e-5)
     else:
         assert seen[0] == pytest.approx(max_grad_norm, rel=1e-3)
+
+
+def test_float32_bounds_inside_round_a_float64_bound_inward():
+    from drivetrain.networks.continuous import float32_bounds_inside
+
+    low, high = float32_bounds_inside([-0.3, 0.1, -2.0, -np.inf], [0.3, 0.7, 2.0, np.inf])
+    assert low.dtype == high.dtype == np.float32
+    assert np.all(low.astype(np.float64) >= [-0.3, 0.1, -2.0, -np.inf])
+    assert np.all(high.astype(np.float64) <= [0.3, 0.7, 2.0, np.inf])
+    assert low[2] == -2.0 and high[2] == 2.0 and np.isinf(low[3]) and np.isinf(high[3])  # exact ones stay
+    assert np.all(np.nextafter(high[:2], np.float32(np.inf)).astype(np.float64) > [0.3, 0.7])  # the nearest
+
+
+@pytest.mark.parametrize("make", [make_sac, make_td3], ids=["sac", "td3"])
+def test_saturated_actions_stay_inside_float64_bounds_and_so_do_exported_ones(make, tmp_path):
+    action = specs.BoundedArraySpec((2,), np.float64, [-0.3, 0.1], [0.3, 0.7], "action")
+    agent = make(SACConfig(**SMALL) if make is make_sac else TD3Config(**SMALL), TS_SPEC, action, seed=0)
+    with torch.no_grad():
+        for p in agent.policy._actor.parameters():
+            p.fill_(5.0)  # every action at its upper bound
+    obs = np.ones((4, 3), np.float32)
+    ts = types.TimeStep(np.full(4, MID, np.int32), np.zeros(4, np.float32), np.ones(4, np.float32), obs)
+    taken = agent.policy.action(ts).action
+    assert taken.dtype == np.float64 and np.all(taken <= action.maximum) and np.all(taken >= action.minimum)
+    export_policy(agent, tmp_path / "p.pt2")
+    exported = load_exported_policy(tmp_path / "p.pt2").action(obs).astype(np.float64)
+    assert np.all(exported <= action.maximum) and np.all(exported >= action.minimum)

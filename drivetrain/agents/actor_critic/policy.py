@@ -34,6 +34,7 @@ from drivetrain.agents.actor_critic.networks import ActorCriticNetwork
 from drivetrain.agents.tensors import to_torch
 from drivetrain.core import seeding, specs, types
 from drivetrain.core.policy import Policy
+from drivetrain.networks.continuous import float32_bounds_inside
 
 __all__ = ["ActorCriticPolicy", "info_spec"]
 
@@ -137,9 +138,7 @@ class ActorCriticPolicy(Policy):
         network = copy.deepcopy(self._network).to("cpu").eval()
         spec = self.action_spec
         if self._continuous:
-            return _MeanModule(
-                network, np.asarray(spec.minimum, np.float32), np.asarray(spec.maximum, np.float32)
-            )
+            return _MeanModule(network, *float32_bounds_inside(spec.minimum, spec.maximum))
         return _ArgmaxModule(network, self._minimum)
 
     def diagnostics(self) -> dict[str, float]:
