@@ -186,7 +186,7 @@ def test_a_beta_outside_zero_one_from_a_schedule_or_the_attribute_is_refused():
     with pytest.raises(ValueError, match=r"beta must be in \[0, 1\], got 1.1 at sample call 1"):
         replay.sample(4, 1)
     replay.beta = 3.0
-    with pytest.raises(ValueError, match="got 3.0"):
+    with pytest.raises(ValueError, match=r"got 3\.0"):
         replay.sample(4, 1)
 
 
