@@ -84,7 +84,10 @@ def export_policy(agent_or_policy: Any, path: str | os.PathLike[str]) -> Path:
     if not isinstance(obs_spec, specs.ArraySpec):
         raise TypeError(f"export_policy: only single-array observations can be exported, got {obs_spec!r}")
     action_spec = policy.action_spec
-    module = policy.export_module().to("cpu").eval()
+    # no gradients: the loaded program's outputs convert with .numpy(), as the docs show; plain
+    # (not channels-last) weights: torch.export warns about the latter's storage
+    module = policy.export_module().to("cpu", memory_format=torch.contiguous_format).eval()
+    module.requires_grad_(False)
     example = torch.from_numpy(example_observation(obs_spec, 2))
     batch = torch.export.Dim("batch", min=1)
     program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))

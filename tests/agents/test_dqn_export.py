@@ -87,3 +87,24 @@ def test_loading_a_file_that_export_policy_did_not_write_says_so(tmp_path):
         load_exported_policy(tmp_path / "agent.pkl")
     with pytest.raises(FileNotFoundError, match=r"no file .*missing\.pt2"):
         load_exported_policy(tmp_path / "missing.pt2")
+
+
+def test_a_bare_loaded_program_gives_plain_tensors_and_a_cnn_exports_without_warnings(tmp_path):
+    import warnings
+
+    import torch
+
+    agent = make_dqn(
+        DQNConfig(conv_layers=((8, 4, 2),), fc_layers=(16,)), types.time_step_spec(IMAGE), ACTIONS3, seed=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. torch's "No complete tensor found in the group!"
+        export_policy(agent, tmp_path / "cnn.pt2")
+    program = torch.export.load(str(tmp_path / "cnn.pt2")).module()
+    actions, q = program(torch.zeros((2, 36, 36, 2), dtype=torch.uint8))
+    assert not actions.requires_grad and not q.requires_grad
+    assert q.numpy().shape == (2, 3)  # what the docs show, outside no_grad
+    assert all(p.requires_grad for p in agent.q_network.parameters())  # the agent's own are untouched
+
+
+ACTIONS3 = specs.BoundedArraySpec((), np.int64, 0, 2)
