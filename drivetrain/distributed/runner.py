@@ -165,7 +165,10 @@ def _build_learner(config: ExperimentConfig) -> tuple[Agent, ExperienceSource, d
     finally:
         probe.close()
     agent = builder.make_agent(config.agent, specs[0], specs[1], seeds.agent, plan)
-    small = dataclasses.replace(config.replay, capacity=envs, prefetch=0)
+    # a placeholder that names the source's kind and holds one window per environment: the
+    # replay server holds the data
+    window = int(getattr(agent, "train_sequence_length", 1))
+    small = dataclasses.replace(config.replay, capacity=envs * window, prefetch=0)
     source = builder.make_source(agent, small, plan, seeds.replay)
     if isinstance(source, RolloutSource):  # on-policy: one update on the union of C x E environments
         source.close()
@@ -181,6 +184,13 @@ def _build_learner(config: ExperimentConfig) -> tuple[Agent, ExperienceSource, d
             "set execution.backend = 'local'"
         )
     check_distributed(config)
+    per_env = config.replay.capacity // execution.collectors // envs
+    if window > per_env:
+        raise ConfigError(
+            f"replay.capacity ({config.replay.capacity}) keeps {per_env} items per environment over "
+            f"{execution.collectors} shards of {envs} environments, fewer than one window of {window} steps "
+            f"(agent.train_sequence_length): raise replay.capacity to at least {window * envs * execution.collectors}"
+        )
     replay = config.replay
     prioritized: dict[str, Any] = {}
     if replay.prioritized:

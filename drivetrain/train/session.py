@@ -213,6 +213,10 @@ def fresh_state(exp: RunParts) -> LoopState:
 
 def _row(exp: RunParts, stats: TrainStats, rate: float, wall: float) -> dict[str, Any]:
     m = exp.metrics
+    diagnostics = exp.agent.collect_policy.diagnostics()
+    execution = exp.config.execution
+    if execution.distributed and execution.apex_epsilons:
+        diagnostics.pop("epsilon", None)  # the collectors act with Ape-X's fixed epsilons, not this schedule
     return {
         "env_steps": m.env_steps.result(),
         "train_steps": exp.agent.train_step,
@@ -220,7 +224,7 @@ def _row(exp: RunParts, stats: TrainStats, rate: float, wall: float) -> dict[str
         "average_return": m.average_return.result(),
         "average_episode_length": m.average_length.result(),
         **stats.means(),
-        **exp.agent.collect_policy.diagnostics(),
+        **diagnostics,
         "steps_per_second": rate,
         "wall_seconds": wall,
     }

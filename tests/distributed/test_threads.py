@@ -145,3 +145,16 @@ def test_every_collector_gets_its_fragments_taken_in_turn(tmp_path, monkeypatch)
     # a 100-step fragment is 8 updates: at most the other collector's fragment and one more came
     # between a fragment's weights and its insertion
     assert len(lags) >= 20 and max(lags) <= 2 * 8, sorted(lags)
+
+
+def test_apex_epsilons_leave_the_learners_epsilon_schedule_out_of_the_rows(tmp_path):
+    from drivetrain.train.logger import read_progress
+
+    train(threads(("loop.total_env_steps", "700")), tmp_path / "plain", verbose=False)
+    assert "epsilon" in read_progress(tmp_path / "plain/progress.csv")[-1]
+    train(
+        threads(("loop.total_env_steps", "700"), ("execution.apex_epsilons", "true")),
+        tmp_path / "apex",
+        verbose=False,
+    )
+    assert all("epsilon" not in row for row in read_progress(tmp_path / "apex/progress.csv"))
