@@ -11,8 +11,8 @@ other key in the order it first appears (an agent's losses and diagnostics: what
 ``LossInfo.extra`` and its collect policy report), then the timing and evaluation columns
 of :data:`TAIL`. A row with a key the file has no column for yet widens the file (it is
 rewritten once, atomically, with the new header; earlier rows get empty cells). A value
-that is missing from a row is written as an empty CSV cell and left out of JSONL and
-TensorBoard (tag ``train/<key>`` unless :data:`COLUMNS` names another). A resumed run passes the
+that is missing from a row, NaN or infinite is written as an empty CSV cell and left out of
+JSONL (which stays standard JSON) and TensorBoard (tag ``train/<key>`` unless :data:`COLUMNS` names another). A resumed run passes the
 environment step of its checkpoint as ``keep_until``: rows written after it (by the
 run that stopped) are dropped from the CSV and JSONL files, and TensorBoard purges its
 events after that step, so every curve continues where the checkpoint left it. A run
@@ -41,6 +41,8 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from drivetrain.train.checkpoint import atomic_write_text
 
@@ -84,12 +86,12 @@ def _ordered(columns: list[str]) -> list[str]:
 def _number(value: Any) -> float | int | None:
     if value is None:
         return None
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         return int(value)
-    if isinstance(value, int):
-        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)  # a NumPy integer too: an env step stays "100", not "100.0"
     v = float(value)
-    return None if math.isnan(v) else v
+    return v if math.isfinite(v) else None
 
 
 def read_progress(path: str | os.PathLike[str], *, raw: bool = False) -> list[dict[str, Any]]:

@@ -58,3 +58,17 @@ def test_a_fresh_logger_starts_empty(tmp_path):
     with RunLogger(tmp_path, tensorboard=False):
         pass
     assert read_progress(tmp_path / "progress.csv") == []
+
+
+def test_infinities_are_left_out_and_numpy_integers_stay_integers(tmp_path):
+    import numpy as np
+
+    with RunLogger(tmp_path, tensorboard=False) as logger:
+        for step in (100, 200, 300):
+            logger.log({"env_steps": np.int64(step), "loss": float("inf") if step == 200 else 1.0})
+    for line in (tmp_path / "progress.jsonl").read_text().splitlines():
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert (tmp_path / "progress.csv").read_text().splitlines()[1:] == ["100,1.0", "200,", "300,1.0"]
+    with RunLogger(tmp_path, keep_until=200, tensorboard=False):
+        pass  # a resume trims both files alike
+    assert [r["env_steps"] for r in read_progress(tmp_path / "progress.csv")] == [100, 200]
