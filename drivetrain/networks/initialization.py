@@ -56,7 +56,7 @@ def linear(
     in_features: int, out_features: int, gain: float = HIDDEN_GAIN, generator: torch.Generator | None = None
 ) -> nn.Linear:
     """An ``nn.Linear`` initialized by :func:`init_layer` only."""
-    layer = nn.Linear(in_features, out_features, device="meta").to_empty(device="cpu")
+    layer = nn.Linear(in_features, out_features, device="meta", dtype=torch.float32).to_empty(device="cpu")
     init_layer(layer, gain, generator)
     return layer
 
@@ -70,6 +70,8 @@ def conv2d(
     generator: torch.Generator | None = None,
 ) -> nn.Conv2d:
     """An unpadded ``nn.Conv2d`` initialized by :func:`init_layer` only."""
-    layer = nn.Conv2d(in_channels, out_channels, kernel, stride, device="meta").to_empty(device="cpu")
+    layer = nn.Conv2d(in_channels, out_channels, kernel, stride, device="meta", dtype=torch.float32).to_empty(
+        device="cpu"
+    )
     init_layer(layer, gain, generator)
     return layer

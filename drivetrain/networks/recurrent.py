@@ -69,7 +69,9 @@ class RecurrentCore(nn.Module):
         self.hidden_size = int(hidden_size)
         self.output_dim = self.hidden_size
         rnn_class = nn.LSTM if kind == "lstm" else nn.GRU
-        rnn = rnn_class(self.input_dim, self.hidden_size, batch_first=True, device="meta")
+        rnn = rnn_class(
+            self.input_dim, self.hidden_size, batch_first=True, device="meta", dtype=torch.float32
+        )
         self.rnn: nn.LSTM | nn.GRU = rnn.to_empty(device="cpu")
         w_ih, w_hh, b_ih, b_hh = self.weights
         with torch.no_grad():
@@ -101,7 +103,8 @@ class RecurrentCore(nn.Module):
         if device is None:
             device = self.weights[1].device
         return tuple(
-            torch.zeros(batch_size, self.hidden_size, device=device) for _ in range(self.num_state_tensors)
+            torch.zeros(batch_size, self.hidden_size, device=device, dtype=torch.float32)
+            for _ in range(self.num_state_tensors)
         )
 
     def check_state(self, state: Any, batch_size: int) -> State:

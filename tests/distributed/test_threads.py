@@ -162,5 +162,7 @@ def test_apex_epsilons_leave_the_learners_epsilon_schedule_out_of_the_rows(tmp_p
 
 def test_a_window_longer_than_a_shards_share_per_environment_is_refused_by_name(tmp_path):
     config = threads(("replay.capacity", "8"), ("loop.learning_starts", "8"), ("agent.n_step", "5"))
-    with pytest.raises(ConfigError, match=r"keeps 4 items per environment .* fewer than one window of 6 steps"):
+    with pytest.raises(
+        ConfigError, match=r"keeps 4 items per environment .* fewer than one window of 6 steps"
+    ):
         train(config, tmp_path / "run", verbose=False)

@@ -110,7 +110,11 @@ class ActorCriticNetwork(nn.Module):
         out = int(action_spec.shape[0]) if self.continuous else int(action_spec.num_values)
         self.policy_head = linear(actor_width, out, _POLICY_GAIN, gen)
         self.value_head = linear(critic_width, 1, _VALUE_GAIN, gen)
-        self.log_std = nn.Parameter(torch.full((out,), float(initial_log_std))) if self.continuous else None
+        self.log_std = (
+            nn.Parameter(torch.full((out,), float(initial_log_std), dtype=torch.float32))
+            if self.continuous
+            else None
+        )
 
     @property
     def recurrent(self) -> bool:
