@@ -45,7 +45,7 @@ from torch.nn import functional
 
 from drivetrain.core import specs
 from drivetrain.networks.initialization import OUTPUT_GAIN, linear, make_generator
-from drivetrain.networks.mlp import MLP, apply_linear
+from drivetrain.networks.mlp import MLP, apply_linear, layer_sizes
 from drivetrain.networks.q_network import encoded_features, make_encoder
 
 __all__ = [
@@ -156,10 +156,19 @@ def squashed_sample(
     return torch.tanh(u), squashed_gaussian_log_prob(u, mean, log_std)
 
 
-def _torso(observation_spec: Any, extra: int, layers: Sequence[int], gen: Any) -> tuple[nn.Module, MLP]:
+def _positive_dim(action_dim: Any, owner: str) -> int:
+    if isinstance(action_dim, bool) or not isinstance(action_dim, (int, np.integer)) or action_dim < 1:
+        raise ValueError(f"{owner}: action_dim must be an int >= 1, got {action_dim!r}")
+    return int(action_dim)
+
+
+def _torso(
+    observation_spec: Any, extra: int, layers: Sequence[int], gen: Any, owner: str
+) -> tuple[nn.Module, MLP]:
+    sizes = layer_sizes(layers, f"{owner}: layers")
     encoder = make_encoder(observation_spec, None, gen)
     width: int = encoder.output_dim  # type: ignore[assignment]
-    return encoder, MLP(width + extra, layers, gen)
+    return encoder, MLP(width + extra, sizes, gen)
 
 
 class SquashedGaussianActor(nn.Module):
@@ -179,8 +188,9 @@ class SquashedGaussianActor(nn.Module):
     ):
         super().__init__()
         gen = make_generator(seed)
-        self.encoder, self.torso = _torso(observation_spec, 0, layers, gen)
-        self.mean_head = linear(self.torso.output_dim, int(action_dim), _HEAD_GAIN, gen)
+        action_dim = _positive_dim(action_dim, "SquashedGaussianActor")
+        self.encoder, self.torso = _torso(observation_spec, 0, layers, gen, "SquashedGaussianActor")
+        self.mean_head = linear(self.torso.output_dim, action_dim, _HEAD_GAIN, gen)
         self.log_std_head = linear(self.torso.output_dim, int(action_dim), _HEAD_GAIN, gen)
         self.log_std_min, self.log_std_max = (float(b) for b in log_std_bounds)
 
@@ -209,8 +219,9 @@ class DeterministicActor(nn.Module):
     ):
         super().__init__()
         gen = make_generator(seed)
-        self.encoder, self.torso = _torso(observation_spec, 0, layers, gen)
-        self.head = linear(self.torso.output_dim, int(action_dim), _HEAD_GAIN, gen)
+        action_dim = _positive_dim(action_dim, "DeterministicActor")
+        self.encoder, self.torso = _torso(observation_spec, 0, layers, gen, "DeterministicActor")
+        self.head = linear(self.torso.output_dim, action_dim, _HEAD_GAIN, gen)
 
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
         return self.mean(observation)
@@ -223,7 +234,8 @@ class DeterministicActor(nn.Module):
 class _Critic(nn.Module):
     def __init__(self, observation_spec: Any, action_dim: int, layers: Sequence[int], gen: Any):
         super().__init__()
-        self.encoder, self.torso = _torso(observation_spec, action_dim, layers, gen)
+        action_dim = _positive_dim(action_dim, "QCritics")
+        self.encoder, self.torso = _torso(observation_spec, action_dim, layers, gen, "QCritics")
         self.head = linear(self.torso.output_dim, 1, OUTPUT_GAIN, gen)
 
     def forward(self, observation: torch.Tensor, unit_action: torch.Tensor) -> torch.Tensor:

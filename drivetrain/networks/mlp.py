@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional
 
 from drivetrain.networks.initialization import HIDDEN_GAIN, linear
 
-__all__ = ["MLP", "apply_linear"]
+__all__ = ["MLP", "apply_linear", "layer_sizes"]
+
+
+def layer_sizes(layers: Any, what: str) -> tuple[int, ...]:
+    """``layers`` as a tuple of widths >= 1; a ValueError (TypeError for the wrong kind) naming
+    ``what`` (e.g. ``"QNetwork: fc_layers"``) and the position in the caller's own sequence."""
+    if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
+        raise TypeError(f"{what} must be a sequence of layer widths, e.g. (64, 64), got {layers!r}")
+    for i, units in enumerate(layers):
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)):
+            raise TypeError(f"{what}[{i}] must be an int width, got {units!r} in {list(layers)}")
+        if units < 1:
+            raise ValueError(f"{what}[{i}] must be >= 1, got {units} in {list(layers)}")
+    return tuple(int(units) for units in layers)
 
 
 def apply_linear(layer: nn.Module | None, x: torch.Tensor) -> torch.Tensor:
@@ -63,9 +77,7 @@ class MLP(nn.Sequential):
         module_type = _ACTIVATIONS[activation][0]
         modules: list[nn.Module] = []
         width = int(input_dim)
-        for i, units in enumerate(layers):
-            if int(units) < 1:
-                raise ValueError(f"MLP: layer {i} must have >= 1 units, got {units} in {list(layers)}")
+        for units in layer_sizes(layers, "MLP: layers"):
             modules.append(linear(width, int(units), HIDDEN_GAIN, generator))
             modules.append(module_type())
             width = int(units)

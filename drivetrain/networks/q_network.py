@@ -34,7 +34,7 @@ from drivetrain.networks.conv import NATURE_CNN_LAYERS, ConvLayers, ConvTorso
 from drivetrain.networks.encoders import OneHotEncoder, VectorEncoder
 from drivetrain.networks.heads import q_head
 from drivetrain.networks.initialization import make_generator
-from drivetrain.networks.mlp import MLP
+from drivetrain.networks.mlp import MLP, layer_sizes
 
 __all__ = ["QNetwork", "encoded_features", "num_actions_of"]
 
@@ -120,7 +120,7 @@ class QNetwork(nn.Module):
         self.num_actions = num_actions_of(action_spec)
         gen = make_generator(seed)
         self.encoder = make_encoder(observation_spec, conv_layers, gen)
-        fc = tuple(int(units) for units in fc_layers)
+        fc = layer_sizes(fc_layers, "QNetwork: fc_layers")
         in_dim = int(self.encoder.output_dim)  # type: ignore[arg-type]
         # a dueling head takes the last hidden layer into each of its two streams
         torso_layers, head_layers = (fc[:-1], fc[-1:]) if dueling else (fc, ())

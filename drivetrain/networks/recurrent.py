@@ -38,7 +38,7 @@ from drivetrain.core import specs
 from drivetrain.networks.conv import ConvLayers
 from drivetrain.networks.heads import q_head
 from drivetrain.networks.initialization import make_generator
-from drivetrain.networks.mlp import MLP
+from drivetrain.networks.mlp import MLP, layer_sizes
 from drivetrain.networks.q_network import make_encoder, num_actions_of
 
 __all__ = ["CoreKind", "RecurrentCore", "RecurrentQNetwork", "State"]
@@ -202,7 +202,8 @@ class RecurrentQNetwork(nn.Module):
         self.num_actions = num_actions_of(action_spec)
         gen = make_generator(seed)
         self.encoder = make_encoder(observation_spec, conv_layers, gen)
-        self.torso = MLP(int(self.encoder.output_dim), tuple(int(u) for u in fc_layers), gen)  # type: ignore[arg-type]
+        fc = layer_sizes(fc_layers, "RecurrentQNetwork: fc_layers")
+        self.torso = MLP(int(self.encoder.output_dim), fc, gen)  # type: ignore[arg-type]
         self.core = RecurrentCore(self.torso.output_dim, hidden_size, core, gen)
         self.head = q_head(self.core.output_dim, self.num_actions, dueling, (), gen)
         self.observation_spec = observation_spec

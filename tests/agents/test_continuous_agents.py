@@ -355,3 +355,12 @@ def test_saturated_actions_stay_inside_float64_bounds_and_so_do_exported_ones(ma
     export_policy(agent, tmp_path / "p.pt2")
     exported = load_exported_policy(tmp_path / "p.pt2").action(obs).astype(np.float64)
     assert np.all(exported <= action.maximum) and np.all(exported >= action.minimum)
+
+
+def test_continuous_networks_name_a_bad_argument():
+    from drivetrain.networks.continuous import QCritics, SquashedGaussianActor
+
+    with pytest.raises(ValueError, match="SquashedGaussianActor: action_dim must be an int >= 1, got -1"):
+        SquashedGaussianActor(OBS, -1)
+    with pytest.raises(ValueError, match=r"QCritics: layers\[1\] must be >= 1, got 0"):
+        QCritics(OBS, 2, layers=(16, 0))

@@ -181,7 +181,22 @@ def test_building_blocks():
         (VECTOR, specs.ArraySpec((), np.int64), {}, TypeError, "BoundedArraySpec"),
         (specs.ArraySpec((6, 6, 1), np.uint8), ACTIONS, {}, ValueError, "kernel 8 does not fit"),
         (ATARI, ACTIONS, {"conv_layers": [(8, 3)]}, ValueError, r"conv_layers\[0\] must be"),
-        (VECTOR, ACTIONS, {"fc_layers": (0,)}, ValueError, "layer 0 must have >= 1 units"),
+        (VECTOR, ACTIONS, {"fc_layers": (0,)}, ValueError, r"QNetwork: fc_layers\[0\] must be >= 1, got 0"),
+        (
+            VECTOR,
+            ACTIONS,
+            {"fc_layers": (8, -1), "dueling": True},
+            ValueError,
+            r"fc_layers\[1\] must be >= 1",
+        ),
+        (VECTOR, ACTIONS, {"fc_layers": 64}, TypeError, "fc_layers must be a sequence of layer widths"),
+        (
+            VECTOR,
+            ACTIONS,
+            {"fc_layers": (64.7,)},
+            TypeError,
+            r"fc_layers\[0\] must be an int width, got 64.7",
+        ),
         (specs.ArraySpec((3,), np.str_), ACTIONS, {}, TypeError, "numeric"),
     ],
 )

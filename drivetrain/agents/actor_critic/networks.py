@@ -41,7 +41,7 @@ from drivetrain.agents.actor_critic.distributions import is_continuous
 from drivetrain.agents.actor_critic.normalization import RunningMeanStd
 from drivetrain.networks.conv import ConvLayers
 from drivetrain.networks.initialization import linear, make_generator
-from drivetrain.networks.mlp import MLP, apply_linear
+from drivetrain.networks.mlp import MLP, apply_linear, layer_sizes
 from drivetrain.networks.q_network import make_encoder
 from drivetrain.networks.recurrent import CoreKind, RecurrentCore, State
 
@@ -61,9 +61,7 @@ class ActorCriticOutput(NamedTuple):
 
 
 def _torso(width: int, layers: Sequence[int], gen: torch.Generator | None) -> tuple[MLP, int]:
-    if any(int(units) < 1 for units in layers):
-        raise ValueError(f"ActorCriticNetwork: layer widths must be >= 1, got {list(layers)}")
-    torso = MLP(width, layers, gen, activation="tanh")
+    torso = MLP(width, layer_sizes(layers, "ActorCriticNetwork: layers"), gen, activation="tanh")
     return torso, torso.output_dim
 
 
