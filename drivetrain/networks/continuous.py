@@ -85,6 +85,8 @@ def continuous_action_dim(action_spec: Any, owner: str) -> int:
     ):
         if not (np.all(np.isfinite(action_spec.minimum)) and np.all(np.isfinite(action_spec.maximum))):
             raise TypeError(f"{owner}: continuous actions need finite bounds, got {action_spec!r}")
+        if action_spec.shape[0] < 1:
+            raise TypeError(f"{owner}: continuous actions need at least one dimension, got {action_spec!r}")
         if np.any(np.asarray(action_spec.maximum) <= np.asarray(action_spec.minimum)):
             raise TypeError(f"{owner}: every action dimension needs maximum > minimum, got {action_spec!r}")
         return int(action_spec.shape[0])

@@ -117,6 +117,8 @@ class ConvTorso(nn.Module):
                 f"ConvTorso: conv_layers must be a non-empty sequence of {_FORM}, got {conv_layers!r}"
             )
         height, width, channels = (int(d) for d in input_shape)
+        if min(height, width, channels) < 1:
+            raise ValueError(f"ConvTorso: input_shape {tuple(input_shape)} needs every size >= 1")
         layers: list[nn.Module] = []
         for i, raw in enumerate(conv_layers):
             layer = conv_layer(raw, f"ConvTorso: conv_layers[{i}]")

@@ -203,3 +203,13 @@ def test_building_blocks():
 def test_clear_errors_for_unsupported_specs(obs_spec, action_spec, kwargs, error, match):
     with pytest.raises(error, match=match):
         QNetwork(obs_spec, action_spec, **kwargs)
+
+
+def test_degenerate_image_and_action_shapes_are_refused_at_construction():
+    from drivetrain.networks.continuous import continuous_action_dim
+    from drivetrain.networks.conv import ConvTorso
+
+    with pytest.raises(ValueError, match=r"input_shape \(84, 84, 0\) needs every size >= 1"):
+        ConvTorso((84, 84, 0))
+    with pytest.raises(TypeError, match="at least one dimension"):
+        continuous_action_dim(specs.BoundedArraySpec((0,), np.float32, -1.0, 1.0), "SAC")
