@@ -21,6 +21,7 @@ do not re-seed.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -80,6 +81,9 @@ class VectorEnvAdapter(Environment):
             return getattr(self._vec, method)(*args, **kwargs)
         except (EOFError, BrokenPipeError, ConnectionResetError) as e:
             processes = getattr(self._vec, "processes", [])
+            deadline = time.monotonic() + 2.0  # the pipe can close before the process is reaped
+            while not any(not p.is_alive() for p in processes) and time.monotonic() < deadline:
+                time.sleep(0.01)
             dead = [f"{i} (exit code {p.exitcode})" for i, p in enumerate(processes) if not p.is_alive()]
             raise RuntimeError(
                 f"{type(self._vec).__name__}.{method}: the subprocess of environment "
