@@ -18,6 +18,7 @@ env_steps)`` (the run's logger, which mirrors it to the experiment tracker of ``
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -61,6 +62,7 @@ class EvalVideos:
             return None
         config = parts.config
         path = Path(run_dir) / VIDEO_DIR / f"step-{env_steps}.mp4"
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen; no display needed
         try:
             seed = run_seeds(config.seed).eval_env
             with make_env(config.env, 1, seed, evaluation=True, render_mode="rgb_array") as env:

@@ -80,13 +80,18 @@ class _Mp4Sink:
         self._pipe.close()  # ffmpeg finishes the file and exits
 
 
+GIF_MAX_FPS = 50
+"""A GIF's fastest frame rate: a 2-hundredths delay (browsers play shorter ones at 10 fps)."""
+
+
 class _GifSink:
     """Pillow's GIF writer, which encodes at the end: frames are kept as palette images
     (one byte a pixel, Pillow's own RGB-to-palette conversion) until :meth:`close`. Pillow
     joins a frame equal to the one before it to that one (their durations add up)."""
 
     def __init__(self, path: Path, fps: float):
-        self._path, self._duration = path, 1000.0 / fps
+        # GIF delays are whole hundredths of a second: the nearest one (Pillow would round down)
+        self._path, self._duration = path, 10 * max(2, round(100.0 / fps))
         self._frames: collections.deque[Any] = collections.deque()
 
     def write(self, frame: np.ndarray) -> None:
@@ -124,6 +129,11 @@ class VideoWriter:
         self.format = self.check_path(path)
         if fps <= 0:
             raise VideoError(f"fps must be > 0, got {fps}")
+        if self.format == ".gif" and fps > GIF_MAX_FPS:
+            raise VideoError(
+                f"a GIF plays at most {GIF_MAX_FPS} fps (its frame delays are whole hundredths of a second, and "
+                f"browsers slow shorter ones down to 10 fps), got {fps}; write an .mp4 for more"
+            )
         self.fps = fps
         self.frames = 0
         self.size: tuple[int, int] | None = None

@@ -62,6 +62,21 @@ def test_gif_still_works(tmp_path):
         assert gif.info["duration"] == 100
 
 
+@pytest.mark.parametrize(("fps", "delay"), [(15, 70), (35, 30), (30, 30), (50, 20)])
+def test_a_gif_takes_the_nearest_delay_it_can_hold(tmp_path, fps, delay):
+    from PIL import Image
+
+    path = write_video(_frames(4, 8, 8), tmp_path / "clip.gif", fps=fps)
+    with Image.open(path) as gif:
+        assert gif.info["duration"] == delay  # the nearest hundredth: 66.7 ms is 70, not 60
+
+
+def test_a_gif_faster_than_browsers_play_is_refused(tmp_path):
+    with pytest.raises(VideoError, match="a GIF plays at most 50 fps"):
+        VideoWriter(tmp_path / "clip.gif", fps=60)
+    VideoWriter(tmp_path / "clip.mp4", fps=60).abort()
+
+
 def test_a_bad_suffix_is_refused_by_name(tmp_path):
     for name in ("clip.avi", "clip"):
         with pytest.raises(VideoError, match=r"unknown suffix .*use \.mp4 or \.gif"):
