@@ -210,10 +210,12 @@ def cmd_train(argv: Sequence[str]) -> int:
         hint = "" if args.verbose else " (--verbose prints the config)"
         print(config_summary(config, run_dir) + hint, flush=True)
     result = train(config, run_dir, resume=args.resume, force=args.force, verbose=not args.quiet)
+    from drivetrain.train.session import return_name
+
     ev = result.evaluation
     print(
         f"done: {result.env_steps} env steps, {result.train_steps} train steps in {result.wall_seconds:.0f} s; "
-        f"greedy return {ev.mean_return:.1f} ± {ev.std_return:.1f} over {ev.episodes} episodes "
+        f"{return_name(config.loop.eval_epsilon)} {ev.mean_return:.1f} ± {ev.std_return:.1f} over {ev.episodes} episodes "
         f"({run_dir / 'eval.json'})"
     )
     return 0

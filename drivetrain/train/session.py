@@ -325,14 +325,16 @@ class Session:
         evaluation = periodic = None
         if eval_due and not finished():
             evaluation = periodic = self.evaluate(state, loop.eval_episodes)
-            self.say(f"env step {steps}: {describe(evaluation)}")
+            self.say(f"env step {steps}: {describe(evaluation, loop.eval_epsilon)}")
             if video_due(loop, state.next_eval, steps):
                 start = time.perf_counter()
                 self.videos.record(self.exp, self.run.path, steps)
                 state.eval_seconds += time.perf_counter() - start
             state.next_eval = next_multiple(steps, loop.eval_interval)
             if loop.stop_at_return is not None and evaluation.mean_return >= loop.stop_at_return:
-                self.say(f"stopping: the greedy return reached loop.stop_at_return = {loop.stop_at_return}")
+                self.say(
+                    f"stopping: the {return_name(loop.eval_epsilon)} reached loop.stop_at_return = {loop.stop_at_return}"
+                )
                 state.stopped, state.stop_return = True, evaluation.mean_return
             if self.on_evaluation is not None and self.on_evaluation(evaluation, steps):
                 self.say(f"stopping: the evaluation hook asked to stop at env step {steps}")
@@ -341,7 +343,7 @@ class Session:
         if done:
             evaluation = self.evaluate(state, loop.final_eval_episodes, final=True)
             self.say(
-                f"final evaluation at env step {steps}: {describe(evaluation)}{_fewer(evaluation, loop)}"
+                f"final evaluation at env step {steps}: {describe(evaluation, loop.eval_epsilon)}{_fewer(evaluation, loop)}"
             )
         if done or eval_due or steps >= state.next_log:
             # the final evaluation (eval.json's) when the run ends, also when a periodic one stopped it
@@ -361,7 +363,11 @@ class Session:
             self.write_eval(evaluation, steps)
         loop, why = self.exp.config.loop, ""
         if state.stopped and steps < loop.total_env_steps:
-            reached = "" if state.stop_return is None else f" (greedy return {state.stop_return:.1f})"
+            reached = (
+                ""
+                if state.stop_return is None
+                else f" ({return_name(loop.eval_epsilon)} {state.stop_return:.1f})"
+            )
             why = (
                 f": an evaluation reached loop.stop_at_return = {loop.stop_at_return}{reached}; resume with "
                 "a higher --loop.stop_at_return, or none, to train on"
@@ -379,8 +385,16 @@ def _fewer(result: EvalResult, loop: Any) -> str:
     )
 
 
-def describe(result: EvalResult) -> str:
-    return f"greedy return {result.mean_return:.1f} ± {result.std_return:.1f} over {result.episodes} episodes"
+def return_name(eval_epsilon: float) -> str:
+    """What an evaluation's return is called: greedy, or ε-greedy with ``loop.eval_epsilon``."""
+    return "greedy return" if eval_epsilon == 0 else f"return (ε = {eval_epsilon:g})"
+
+
+def describe(result: EvalResult, eval_epsilon: float = 0.0) -> str:
+    return (
+        f"{return_name(eval_epsilon)} {result.mean_return:.1f} ± {result.std_return:.1f} "
+        f"over {result.episodes} episodes"
+    )
 
 
 def curve_title(config: ExperimentConfig) -> str:

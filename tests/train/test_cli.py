@@ -230,3 +230,12 @@ def test_resume_without_a_preset_takes_the_runs_own_keys(capsys, tmp_path):
     assert "config change on resume: agent.num_epochs" in capsys.readouterr().out
     assert main(["train", "cartpole-dqn", "--run-dir", run, "--resume", "--num_epochs", "2"]) == 2
     assert "holds a run of preset 'cartpole-ppo', not 'cartpole-dqn'" in capsys.readouterr().err
+
+
+def test_an_epsilon_greedy_evaluation_is_not_called_greedy(capsys, tmp_path):
+    from run_dirs import TINY_CLI
+
+    assert main(["train", "--run-dir", str(tmp_path / "r"), *TINY_CLI, "--eval_epsilon", "0.2"]) == 0
+    out = capsys.readouterr().out
+    assert "final evaluation at env step 600: return (ε = 0.2)" in out
+    assert "done: 600 env steps" in out and "; return (ε = 0.2)" in out and "greedy return" not in out
