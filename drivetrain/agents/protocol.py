@@ -49,6 +49,7 @@ __all__ = [
     "make_agent",
     "on_policy_problems",
     "register_builder",
+    "with_device",
 ]
 
 
@@ -237,3 +238,11 @@ def make_agent(
     """The agent of any registered config (``plan`` defaults to one environment and no budget)."""
     plan = RunPlan(num_envs=1, total_env_steps=0) if plan is None else plan
     return builder_for(config).make_agent(config, time_step_spec, action_spec, seed, plan)
+
+
+def with_device(config: Any, device: str) -> Any:
+    """``config`` with its ``device`` field set to ``device``; unchanged when it has no such field
+    (an agent of a user's that runs where it likes)."""
+    if "device" in {f.name for f in dataclasses.fields(config)}:
+        return dataclasses.replace(config, device=device)
+    return config

@@ -31,6 +31,7 @@ from collections.abc import Callable
 import numpy as np
 
 from drivetrain.agents import Agent, builder_for
+from drivetrain.agents.protocol import with_device
 from drivetrain.core.environment import Environment
 from drivetrain.core.policy import Policy
 from drivetrain.core.seeding import spawn_seeds
@@ -75,9 +76,7 @@ def build_parts(
     env_seed, agent_seed, collect_seed, warmup_seed = seeds
     env = make_env(config.env, num_envs, env_seed)
     try:
-        agent_config = config.agent
-        if "device" in {f.name for f in dataclasses.fields(agent_config)}:
-            agent_config = dataclasses.replace(agent_config, device="cpu")
+        agent_config = with_device(config.agent, "cpu")
         builder = builder_for(agent_config)
         plan = dataclasses.replace(run_plan(config), num_envs=num_envs)
         agent = builder.make_agent(agent_config, env.time_step_spec(), env.action_spec(), agent_seed, plan)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from drivetrain.agents import Agent, make_agent
+from drivetrain.agents.protocol import with_device
 from drivetrain.train.checkpoint import (
     CheckpointDir,
     CheckpointError,
@@ -64,9 +65,9 @@ def load_agent(run_dir: str | os.PathLike[str], device: str | None = None) -> Lo
         raise RunDirError(f"{run.path} is not a run directory: it has no config.json")
     config = load_config(run.config)
     if device is not None:
-        config = dataclasses.replace(config, agent=dataclasses.replace(config.agent, device=device))
+        config = dataclasses.replace(config, agent=with_device(config.agent, device))
     agent_state, env_steps = _newest_agent_state(run)
-    with make_env(config.env, 1, 0) as env:
+    with run_env(run.path, config, 1, 0) as env:
         agent = make_agent(config.agent, env.time_step_spec(), env.action_spec(), 0, run_plan(config))
     agent.load_state_dict(agent_state)
     return LoadedAgent(config, agent, env_steps)
@@ -119,5 +120,20 @@ def evaluate_run(
     n = config.loop.final_eval_episodes if episodes is None else episodes
     max_steps = final_eval_steps(config) if episodes is None else None
     env_seed = run_seeds(config.seed).final_eval if seed is None else seed
-    with make_env(config.env, config.loop.eval_num_envs, env_seed, evaluation=True) as env:
+    with run_env(run_dir, config, config.loop.eval_num_envs, env_seed, evaluation=True) as env:
         return evaluate(env, eval_policy(loaded.agent, config), n, max_steps), loaded
+
+
+def run_env(run_dir: Any, config: ExperimentConfig, num_envs: int, seed: int, **kwargs: Any) -> Any:
+    """The environment of a run's ``config`` (``make_env``); a RunSetupError naming the run when
+    it cannot be built here (a module that registers it not importable, a renderer missing)."""
+    import gymnasium
+
+    from drivetrain.train.runs import RunSetupError
+
+    try:
+        return make_env(config.env, num_envs, seed, **kwargs)
+    except (gymnasium.error.Error, ImportError, TypeError, ValueError) as e:
+        raise RunSetupError(
+            f"cannot build the environment of {run_dir} ({config.env.name}): {type(e).__name__}: {e}"
+        ) from e

@@ -76,8 +76,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_play(args: argparse.Namespace) -> int:
     """``drivetrain play``: a video of the run's evaluation policy."""
-    from drivetrain.train.artifacts import load_agent
-    from drivetrain.train.experiment import eval_policy, make_env
+    from drivetrain.train.artifacts import load_agent, run_env
+    from drivetrain.train.experiment import eval_policy
     from drivetrain.train.video import VideoError, VideoWriter, record_video
 
     try:
@@ -89,7 +89,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     seed = loaded.config.seed if args.seed is None else args.seed
     policy = eval_policy(loaded.agent, loaded.config)  # greedy, or with the run's evaluation epsilon
     try:
-        with make_env(loaded.config.env, 1, seed, evaluation=True, render_mode="rgb_array") as env:
+        with run_env(args.run_dir, loaded.config, 1, seed, evaluation=True, render_mode="rgb_array") as env:
             video = record_video(env, policy, args.video, args.episodes, args.max_frames, args.fps)
     except VideoError as e:
         raise _command_error(str(e)) from None

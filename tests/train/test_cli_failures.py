@@ -275,3 +275,32 @@ def test_a_beta_final_outside_zero_one_is_refused_by_name(tmp_path, capsys):
     assert main([*args, "--replay.beta_final", "1.5"]) == 2
     assert "replay.beta_final must be in [0, 1] or None, got 1.5" in one_error_line(capsys.readouterr().err)
     assert not run.exists()
+
+
+@pytest.mark.parametrize("command", ["eval", "play", "export"])
+def test_a_run_whose_environment_cannot_be_built_here_is_one_line(finished, tmp_path, capsys, command):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    config = json.loads((run / "config.json").read_text())
+    config["env"]["name"] = "not_installed_envs:Corridor-v0"  # registered by a module missing here
+    (run / "config.json").write_text(json.dumps(config))
+    args = {"eval": [], "play": ["--video", str(tmp_path / "v.gif")], "export": [str(tmp_path / "p.pt2")]}
+    assert main([command, str(run), *args[command]]) == 2
+    said = one_error_line(capsys.readouterr().err)
+    assert f"cannot build the environment of {run} (not_installed_envs:Corridor-v0)" in said
+
+
+def test_with_device_leaves_a_config_without_a_device_field_alone():
+    import dataclasses
+
+    from drivetrain.agents import DQNConfig
+    from drivetrain.agents.protocol import with_device
+
+    @dataclasses.dataclass(frozen=True)
+    class Tabular:
+        epsilon: float = 0.1
+
+    assert with_device(Tabular(), "cpu") == Tabular()
+    assert with_device(DQNConfig(), "cuda").device == "cuda"
