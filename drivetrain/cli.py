@@ -139,6 +139,15 @@ def _resolve_overrides(config: Any, overrides: list[tuple[str, str | None]]) -> 
         raise CommandError(str(e)) from None
 
 
+def _saved_seed_config(folder: Path) -> Any:
+    """The saved config of the first seed of a ``--seeds`` folder; None when it has none."""
+    from drivetrain.train import load_config
+    from drivetrain.train.seeds import SEED_PREFIX
+
+    saved = sorted(folder.glob(f"{SEED_PREFIX}*/config.json"))
+    return load_config(saved[0]) if saved else None
+
+
 def _resumed_config(args: argparse.Namespace, preset: Any, run_dir: Path, overrides: list[Any]) -> Any:
     """The saved config of the run in ``run_dir`` with ``overrides``; CommandError when ``args``
     named another preset, ConfigError for a field that cannot change on resume."""
@@ -183,7 +192,10 @@ def cmd_train(argv: Sequence[str]) -> int:
         # the overrides apply to the run's own config, whichever preset it came from
         run_dir, config = given, _resumed_config(args, preset, given, overrides)
     else:
-        config = _resolve_overrides(preset.build(), overrides)
+        base = preset.build()
+        if seeds and args.resume and not args.preset and given is not None:
+            base = _saved_seed_config(given) or base  # the seeds' own kind of run, not the default preset
+        config = _resolve_overrides(base, overrides)
         if seeds:
             from drivetrain.train.seeds import run_seeds_command
 

@@ -194,3 +194,53 @@ def test_the_run_seed_seeds_torchs_global_generator_too():
         build_experiment(config).close()
         draws.append(torch.rand(3))
     assert torch.equal(draws[0], draws[1])
+
+
+def test_seeds_resumed_without_a_preset_take_their_own_keys(tmp_path, capsys):
+    from drivetrain.cli import main
+
+    folder = str(tmp_path / "ppos")
+    tiny = [
+        "--eval_interval",
+        "0",
+        "--stop_at_return",
+        "none",
+        "--final_eval_episodes",
+        "1",
+        "--tensorboard",
+        "false",
+    ]
+    assert (
+        main(
+            [
+                "train",
+                "cartpole-ppo",
+                "--run-dir",
+                folder,
+                "--seeds",
+                "0,1",
+                "--quiet",
+                "--total_env_steps",
+                "256",
+                *tiny,
+            ]
+        )
+        == 0
+    )
+    resumed = [
+        "train",
+        "--run-dir",
+        folder,
+        "--seeds",
+        "0,1",
+        "--resume",
+        "--quiet",
+        "--total_env_steps",
+        "384",
+    ]
+    assert main([*resumed, "--agent.clip_ratio", "0.1"]) == 0  # a PPO key, not the default DQN preset's
+    assert all(
+        json.loads((tmp_path / "ppos" / f"seed-{s}" / "config.json").read_text())["agent"]["clip_ratio"]
+        == 0.1
+        for s in (0, 1)
+    )
