@@ -47,6 +47,15 @@ def checked_priorities(ids: Any, priorities: Any) -> tuple[np.ndarray, np.ndarra
     return ids_array, p
 
 
+def beta_now(beta: float | Schedule, sample_calls: int, owner: str) -> float:
+    """β at ``sample_calls``: a float, or a schedule's value; a ValueError naming ``owner`` outside
+    [0, 1] (NaN too: a schedule, or a beta set after construction)."""
+    value = float(beta(sample_calls)) if callable(beta) else float(beta)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{owner}: beta must be in [0, 1], got {value} at sample call {sample_calls}")
+    return value
+
+
 class PrioritizedReplay(ReplayBuffer):
     """Proportional prioritized replay with a vectorised sum tree."""
 
@@ -100,12 +109,7 @@ class PrioritizedReplay(ReplayBuffer):
     @property
     def current_beta(self) -> float:
         """β for the next ``sample`` call."""
-        beta = float(self.beta(self._sample_calls)) if callable(self.beta) else float(self.beta)
-        if not 0.0 <= beta <= 1.0:  # NaN too; a schedule or a beta set after construction
-            raise ValueError(
-                f"PrioritizedReplay: beta must be in [0, 1], got {beta} at sample call {self._sample_calls}"
-            )
-        return beta
+        return beta_now(self.beta, self._sample_calls, "PrioritizedReplay")
 
     @property
     def max_priority(self) -> float:

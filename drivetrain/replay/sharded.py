@@ -43,7 +43,7 @@ import numpy as np
 from drivetrain.core import nest, seeding, types
 from drivetrain.core.schedules import Schedule
 from drivetrain.replay.buffer import ReplayBuffer, SampleInfo
-from drivetrain.replay.prioritized import PrioritizedReplay, checked_priorities
+from drivetrain.replay.prioritized import PrioritizedReplay, beta_now, checked_priorities
 from drivetrain.replay.uniform import UniformReplay
 
 __all__ = ["ShardedReplay"]
@@ -128,7 +128,7 @@ class ShardedReplay:
     @property
     def current_beta(self) -> float:
         """β for the next ``sample`` call (prioritized shards)."""
-        return float(self.beta(self._sample_calls)) if callable(self.beta) else float(self.beta)
+        return beta_now(self.beta, self._sample_calls, "ShardedReplay")
 
     def __len__(self) -> int:
         """Items stored in all shards, boundaries included."""

@@ -308,3 +308,14 @@ def test_nothing_eligible_names_the_shard_sizes_and_bad_shards_are_refused():
     other_spec = data_spec()._replace(reward=data_spec().discount)
     with pytest.raises(ValueError, match="data_spec"):
         ShardedReplay([UniformReplay(data_spec(), 10, 1), UniformReplay(other_spec, 10, 1)])
+
+
+def test_a_sharded_beta_outside_zero_one_is_refused():
+    a = PrioritizedReplay(data_spec(), 10, 1, seed=1)
+    b = PrioritizedReplay(data_spec(), 10, 2, seed=2)
+    replay = ShardedReplay([a, b], seed=0)
+    for item in make_items([[FIRST], [MID], [MID]]):
+        replay.add_batch(0, item)
+    replay.beta = 1.5
+    with pytest.raises(ValueError, match=r"ShardedReplay: beta must be in \[0, 1\], got 1.5"):
+        replay.sample(2, 2)
