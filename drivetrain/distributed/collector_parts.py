@@ -14,8 +14,8 @@ fixed ``0.4 ** (1 + 7 i / (C - 1))`` instead.
 
 **Seeds.** Collector ``i`` of a run seeded ``s`` draws everything from its seed stream
 :func:`collector_seed` ``(s, i)``: child ``(6, i)`` of ``s``'s ``SeedSequence``, the branch after
-the six of the run's own parts (:func:`~drivetrain.train.experiment.run_seeds`: child ``k`` is
-``spawn_seeds(s, n)[k]``). Generation ``g`` of its parts (0 when built, ``n + 1`` after
+the six parts the run seeds first (:func:`~drivetrain.train.experiment.run_seeds`: child ``k`` is
+``spawn_seeds(s, n)[k]``; its seventh, torch's global seed, is child ``(6,)``, another key). Generation ``g`` of its parts (0 when built, ``n + 1`` after
 ``restart(n)``) takes child ``g`` of the stream and splits it with
 :func:`~drivetrain.core.seeding.spawn_seeds` into the seeds of the environments, the agent,
 the collect policy and the warm-up policy (:func:`generation_seeds`). The same config and
@@ -38,7 +38,7 @@ from drivetrain.core.seeding import spawn_seeds
 from drivetrain.distributed.config import apex_epsilon
 from drivetrain.policies import EpsilonGreedyPolicy
 from drivetrain.train.config import ExperimentConfig, run_plan
-from drivetrain.train.experiment import RunSeeds, make_env
+from drivetrain.train.experiment import make_env
 
 __all__ = ["CollectorParts", "build_parts", "collector_seed", "exploring", "generation_seeds"]
 
@@ -50,7 +50,12 @@ def _child_seed(seed: int, *key: int) -> int:
 
 def collector_seed(seed: int, index: int) -> int:
     """The seed stream of collector ``index`` in a run seeded ``seed`` (see the module docstring)."""
-    return _child_seed(seed, len(RunSeeds._fields), index)
+    return _child_seed(seed, _COLLECTOR_BRANCH, index)
+
+
+_COLLECTOR_BRANCH = 6
+"""The collectors' branch of the run's SeedSequence: ``(6, i)``. Child ``(6,)`` itself is torch's
+global seed (``RunSeeds.torch_global``), a different key, so the two never share a stream."""
 
 
 def generation_seeds(seed_stream: int, generation: int) -> list[int]:

@@ -156,6 +156,7 @@ def _build_learner(config: ExperimentConfig) -> tuple[Agent, ExperienceSource, d
     """The learner's agent, its source, and the replay server's settings (None: on-policy, no replay)."""
     builder = builder_for(config.agent)
     seeds = run_seeds(config.seed)
+    torch.manual_seed(seeds.torch_global)  # as a local run does; checkpoints hold its state
     execution = config.execution
     envs = execution.num_envs(config.env.num_envs)
     plan = dataclasses.replace(run_plan(config), num_envs=envs)

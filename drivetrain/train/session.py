@@ -316,7 +316,7 @@ class Session:
            says, :mod:`~drivetrain.train.eval_videos`), which may stop the run at
            ``loop.stop_at_return`` or by ``on_evaluation``; the run ends at the budget or there
            (``finished()``), with the final evaluation, on episodes of its own;
-        2. a row of progress.csv (with the periodic evaluation, else the final one) and a
+        2. a row of progress.csv (with the final evaluation when the run ends, else the periodic one) and a
            checkpoint, when due; ``eval.json`` once the checkpoint of the agent it evaluated is on disk.
         """
         loop = self.exp.config.loop

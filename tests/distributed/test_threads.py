@@ -166,3 +166,14 @@ def test_a_window_longer_than_a_shards_share_per_environment_is_refused_by_name(
         ConfigError, match=r"keeps 4 items per environment .* fewer than one window of 6 steps"
     ):
         train(config, tmp_path / "run", verbose=False)
+
+
+def test_a_threads_run_seeds_torchs_global_generator_as_a_local_run_does(tmp_path):
+    import torch
+
+    from drivetrain.train.experiment import run_seeds
+
+    torch.manual_seed(123)  # whatever the process did before
+    config = threads(("loop.total_env_steps", "700"))
+    train(config, tmp_path / "run", verbose=False)
+    assert torch.initial_seed() == run_seeds(config.seed).torch_global
