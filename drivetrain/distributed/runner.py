@@ -276,7 +276,7 @@ def train_distributed(
       ConfigError: an on-policy agent (it names ``execution.backend``), or settings that cannot work.
       DistributedRunError: the replay actor was lost (``--resume`` continues from the last checkpoint).
     """
-    check_config(config)
+    check_config(config, resuming=resume)
     run = RunDir(run_dir)
     with run.lock(), StopSignals() as signals, torch_threads(config.loop.torch_threads):
         run.check(resume=resume, force=force)

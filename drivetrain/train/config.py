@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -228,8 +229,11 @@ def _check_suite_fields(env: EnvConfig) -> None:
         )
 
 
-def check_config(config: ExperimentConfig) -> None:
-    """Raises ConfigError naming the field when values do not fit together."""
+def check_config(config: ExperimentConfig, *, resuming: bool = False) -> None:
+    """Raises ConfigError naming the field when values do not fit together.
+
+    ``resuming``: a field that the suite ignores is a warning, not an error (a run saved before
+    that was refused resumes; the field cannot change on resume)."""
     loop, replay = config.loop, config.replay
     positive = {
         "loop.total_env_steps": loop.total_env_steps,
@@ -272,7 +276,12 @@ def check_config(config: ExperimentConfig) -> None:
         raise fields.ConfigError("loop.stop_at_return needs periodic evaluations: set loop.eval_interval > 0")
     if loop.video_every > 0 and loop.eval_interval == 0:
         raise fields.ConfigError("loop.video_every needs periodic evaluations: set loop.eval_interval > 0")
-    _check_suite_fields(config.env)
+    try:
+        _check_suite_fields(config.env)
+    except fields.ConfigError as e:
+        if not resuming:
+            raise
+        warnings.warn(f"{e} (it is ignored)", stacklevel=2)
     if replay.beta_final is not None and not 0.0 <= replay.beta_final <= 1.0:
         raise fields.ConfigError(f"replay.beta_final must be in [0, 1] or None, got {replay.beta_final}")
     tracking.check_tracker(loop.track)  # the backend's package is installed

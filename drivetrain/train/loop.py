@@ -120,7 +120,7 @@ def train(
     ``"threads"`` the same parts in this process with the collectors in threads
     (:func:`drivetrain.distributed.runner.train_distributed`: the same run directory and errors).
     """
-    check_config(config)
+    check_config(config, resuming=resume)
     if config.execution.distributed:
         from drivetrain.distributed.runner import train_distributed
 

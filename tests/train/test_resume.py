@@ -274,3 +274,18 @@ def test_a_resume_without_environment_state_does_not_replay_the_first_episodes(m
     a, b = resumed_start(), resumed_start()
     np.testing.assert_array_equal(a, b)  # the same resume point starts the same episodes
     assert not np.array_equal(a, initial)  # and not the run's first one again
+
+
+def test_a_run_saved_with_a_field_its_suite_ignores_still_resumes_with_a_warning(tmp_path, monkeypatch):
+    from drivetrain.train import config as config_module
+    from drivetrain.train.fields import ConfigError
+
+    ignored = tiny_config(total_env_steps=1000, **{"env.atari.noop_max": 5})
+    with pytest.raises(ConfigError, match="applies to suite 'atari' only"):
+        train(ignored, tmp_path / "new", verbose=False)  # refused for a new run
+    monkeypatch.setattr(config_module, "_check_suite_fields", lambda env: None)  # as runs were saved before
+    train(ignored, tmp_path / "old", verbose=False)
+    monkeypatch.undo()
+    longer = apply_overrides(ignored, [("total_env_steps", 1500)])
+    with pytest.warns(UserWarning, match=r"env.atari \(env.atari.noop_max\) applies to suite 'atari' only"):
+        assert train(longer, tmp_path / "old", resume=True, verbose=False).env_steps == 1500
