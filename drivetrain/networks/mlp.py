@@ -18,6 +18,8 @@ __all__ = ["MLP", "apply_linear", "layer_sizes"]
 def layer_sizes(layers: Any, what: str) -> tuple[int, ...]:
     """``layers`` as a tuple of widths >= 1; a ValueError (TypeError for the wrong kind) naming
     ``what`` (e.g. ``"QNetwork: fc_layers"``) and the position in the caller's own sequence."""
+    if isinstance(layers, np.ndarray) and layers.ndim == 1:
+        layers = layers.tolist()
     if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
         raise TypeError(f"{what} must be a sequence of layer widths, e.g. (64, 64), got {layers!r}")
     for i, units in enumerate(layers):

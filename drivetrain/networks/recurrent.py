@@ -60,6 +60,8 @@ class RecurrentCore(nn.Module):
         super().__init__()
         if kind not in ("lstm", "gru"):
             raise ValueError(f"RecurrentCore: kind must be 'lstm' or 'gru', got {kind!r}")
+        if isinstance(hidden_size, bool) or not isinstance(hidden_size, (int, np.integer)):
+            raise TypeError(f"RecurrentCore: hidden_size must be an int, got {hidden_size!r}")
         if input_dim < 1 or hidden_size < 1:
             raise ValueError(
                 f"RecurrentCore: input_dim and hidden_size must be >= 1, got {input_dim} and {hidden_size}"

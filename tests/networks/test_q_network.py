@@ -213,3 +213,12 @@ def test_degenerate_image_and_action_shapes_are_refused_at_construction():
         ConvTorso((84, 84, 0))
     with pytest.raises(TypeError, match="at least one dimension"):
         continuous_action_dim(specs.BoundedArraySpec((0,), np.float32, -1.0, 1.0), "SAC")
+
+
+def test_widths_as_a_numpy_array_still_build_and_a_float_hidden_size_is_named():
+    from drivetrain.networks.recurrent import RecurrentQNetwork
+
+    net = QNetwork(VECTOR, ACTIONS, fc_layers=np.array([8, 8]))
+    assert [m.out_features for m in net.torso if hasattr(m, "out_features")] == [8, 8]
+    with pytest.raises(TypeError, match="hidden_size must be an int, got 8.5"):
+        RecurrentQNetwork(VECTOR, ACTIONS, hidden_size=8.5, fc_layers=(8,))
