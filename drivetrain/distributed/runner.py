@@ -166,10 +166,7 @@ def _build_learner(config: ExperimentConfig) -> tuple[Agent, ExperienceSource, d
     finally:
         probe.close()
     agent = builder.make_agent(config.agent, specs[0], specs[1], seeds.agent, plan)
-    # a placeholder that names the source's kind and holds one window per environment: the
-    # replay server holds the data
-    window = int(getattr(agent, "train_sequence_length", 1))
-    small = dataclasses.replace(config.replay, capacity=envs * window, prefetch=0)
+    small = dataclasses.replace(config.replay, capacity=envs, prefetch=0)  # the replay server holds the data
     source = builder.make_source(agent, small, plan, seeds.replay)
     if isinstance(source, RolloutSource):  # on-policy: one update on the union of C x E environments
         source.close()
@@ -185,6 +182,7 @@ def _build_learner(config: ExperimentConfig) -> tuple[Agent, ExperienceSource, d
             "set execution.backend = 'local'"
         )
     check_distributed(config)
+    window = source.window_steps
     per_env = config.replay.capacity // execution.collectors // envs
     if window > per_env:
         raise ConfigError(
@@ -234,12 +232,12 @@ def _build_parts(
     metrics = TrainMetrics.create(config.loop.average_window)
     loop: Learner | OnPolicyLearner
     if isinstance(source, RolloutSource):
-        rollout_steps = int(config.agent.rollout_steps)
+        one_env = dataclasses.replace(run_plan(config), num_envs=1)
+        rollout_steps = builder_for(config.agent).update_period(config.agent, one_env)  # per environment
         loop = OnPolicyLearner(config, agent, metrics, source, transport, rollout_steps)
     else:
         assert isinstance(source, ReplaySource)
-        steps = getattr(agent, "train_sequence_length", 1)
-        loop = Learner(config, agent, metrics, source, transport, steps)
+        loop = Learner(config, agent, metrics, source, transport, source.window_steps)
     return LearnerParts(config, agent, metrics, source, transport, loop)
 
 

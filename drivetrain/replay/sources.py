@@ -126,13 +126,6 @@ class ReplaySource:
         priorities: Callable[[Any], np.ndarray] | None = None,
         prefetch: int = 0,
     ):
-        per_env = replay.capacity // replay.num_envs
-        if num_steps > per_env:
-            raise ValueError(
-                f"replay.capacity {replay.capacity} keeps {per_env} items for each of the {replay.num_envs} "
-                f"environments, fewer than one window of {num_steps} steps (agent.train_sequence_length): "
-                f"no batch could ever be sampled; raise replay.capacity to at least {num_steps * replay.num_envs}"
-            )
         self.replay = replay
         self._update_period = int(update_period)
         self._gradient_steps = int(gradient_steps)
@@ -148,6 +141,23 @@ class ReplaySource:
         self._shape = (int(batch_size), int(num_steps))
         self._keep = _info_filter(replay.data_spec)
         self._add = replay.add_batch
+
+    @property
+    def window_steps(self) -> int:
+        """Items of each sampled window (the agent's ``train_sequence_length``)."""
+        return self._shape[1]
+
+    def check_capacity(self) -> None:
+        """A ValueError when no window could ever be sampled: each environment's share of the
+        replay is shorter than one window (called when the run is built, before the warm-up)."""
+        replay, num_steps = self.replay, self.window_steps
+        per_env = replay.capacity // replay.num_envs
+        if num_steps > per_env:
+            raise ValueError(
+                f"replay.capacity {replay.capacity} keeps {per_env} items for each of the {replay.num_envs} "
+                f"environments, fewer than one window of {num_steps} steps (agent.train_sequence_length): "
+                f"no batch could ever be sampled; raise replay.capacity to at least {num_steps * replay.num_envs}"
+            )
 
     def observe(self, trajectory: types.Trajectory) -> None:
         self._add(self._keep(trajectory))

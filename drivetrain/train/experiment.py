@@ -258,6 +258,9 @@ def build_experiment(config: ExperimentConfig) -> Experiment:
     try:
         agent = builder.make_agent(config.agent, env.time_step_spec(), env.action_spec(), seeds.agent, plan)
         source = builder.make_source(agent, config.replay, plan, seeds.replay)
+        check_capacity = getattr(source, "check_capacity", None)  # a replay's: windows fit in it
+        if callable(check_capacity):
+            check_capacity()
         return Experiment(
             config=config,
             env=env,

@@ -273,7 +273,7 @@ def test_a_window_longer_than_an_environments_share_is_named_as_never_fitting():
     from drivetrain.replay.sources import ReplaySource
 
     with pytest.raises(ValueError, match=r"raise replay.capacity to at least 12"):
-        ReplaySource(replay, batch_size=2, num_steps=4, update_period=1, gradient_steps=1)
+        ReplaySource(replay, batch_size=2, num_steps=4, update_period=1, gradient_steps=1).check_capacity()
 
 
 @pytest.mark.parametrize(("batch_size", "num_steps", "arg"), [(4, 2.5, "num_steps"), (2.5, 2, "batch_size")])
