@@ -182,11 +182,40 @@ class UnknownAgentError(ValueError):
     """No builder is registered for an agent config type or kind."""
 
 
+# The built-in agents' kinds, known without importing their builders.
+_BUILT_IN_KINDS: dict[str, str] = {
+    "dqn": "drivetrain.agents.dqn.config.DQNConfig",
+    "ppo": "drivetrain.agents.ppo.config.PPOConfig",
+    "r2d2": "drivetrain.agents.r2d2.config.R2D2Config",
+    "reinforce": "drivetrain.agents.reinforce.config.ReinforceConfig",
+    "sac": "drivetrain.agents.sac.config.SACConfig",
+    "td3": "drivetrain.agents.td3.config.TD3Config",
+}
+
+
 def register_builder(builder: AgentBuilder) -> AgentBuilder:
-    """Registers ``builder`` for its ``config_type`` (and its ``kind``); returns it."""
-    for other in _BUILDERS.values():
-        if other.kind == builder.kind and other.config_type is not builder.config_type:
-            raise ValueError(f"register_builder: kind {builder.kind!r} is taken by {type(other).__name__}")
+    """Registers ``builder`` for its ``config_type`` (and its ``kind``); returns it.
+
+    A kind is one config type's: a built-in kind is refused for another type, and a type of the
+    same qualified name (a module imported again) takes over its kind. A builder for a built-in
+    config type replaces the built-in one for good."""
+    name = _type_name(builder.config_type)
+    built_in = _BUILT_IN_KINDS.get(builder.kind)
+    if built_in is not None and built_in != name:
+        raise ValueError(
+            f"register_builder: kind {builder.kind!r} is drivetrain's {built_in.rsplit('.', 1)[-1]}; "
+            f"give {name} a kind of its own"
+        )
+    if name in _BUILT_IN and type(builder).__module__ != _BUILT_IN[name]:
+        importlib.import_module(_BUILT_IN[name])  # registered first, so that this one replaces it
+    for config_type, other in list(_BUILDERS.items()):
+        if other.kind == builder.kind and config_type is not builder.config_type:
+            if _type_name(config_type) != name:
+                raise ValueError(
+                    f"register_builder: kind {builder.kind!r} is taken by {_type_name(config_type)}; "
+                    f"give {name} a kind of its own"
+                )
+            del _BUILDERS[config_type]  # the same config reloaded
     _BUILDERS[builder.config_type] = builder
     return builder
 

@@ -18,8 +18,10 @@ the agent counts **train steps** (calls of ``agent.train``).
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +43,7 @@ __all__ = [
     "check_config",
     "config_from_dict",
     "config_to_dict",
+    "import_modules",
     "load_config",
     "run_plan",
     "save_config",
@@ -182,6 +185,10 @@ class ExperimentConfig:
     """Seed of everything random in the run (environments, networks, exploration, sampling)."""
     preset: str = ""
     """Name of the preset this config started from (for the record)."""
+    imports: tuple[str, ...] = ()
+    """Python modules imported before the config is read: they register the run's own agents
+    (drivetrain.agents.register_builder) or environments (gymnasium.register). Kept in config.json,
+    so that a resume, eval, play, export and Ray's collectors import them too."""
 
     def __post_init__(self) -> None:
         check_fields(self)  # each field's type, named (ConfigTypeError)
@@ -319,14 +326,32 @@ def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
     return {**fields.to_dict(config), _AGENT_KIND: builder_for(config.agent).kind}
 
 
+def import_modules(names: Any) -> None:
+    """Imports ``config.imports`` (see the field); ConfigError naming a module that cannot be imported."""
+    if isinstance(names, str) or not isinstance(names, (list, tuple)):
+        raise fields.ConfigError(f"imports: expected a list of module names, got {names!r}")
+    if names and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # a module beside the preset file, as `python -m` would find it
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise fields.ConfigError(f"imports: expected module names, got {name!r}")
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise fields.ConfigError(f"imports: cannot import {name!r} ({type(e).__name__}: {e})") from None
+
+
 def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
     """Inverse of :func:`config_to_dict`; ConfigError names a bad or unknown key (no ``agent_kind``: DQN)."""
     data = dict(data)
+    import_modules(data.get("imports", ()))  # before the agent kind: they may register it
     kind = data.pop(_AGENT_KIND, "dqn")
     try:
         agent_type = builder_named(kind).config_type
     except UnknownAgentError as e:
-        raise fields.ConfigError(f"{_AGENT_KIND}: {e}") from None
+        raise fields.ConfigError(
+            f"{_AGENT_KIND}: {e} (an agent of your own: name the module that registers it in `imports`)"
+        ) from None
     agent = fields.from_dict(agent_type, data.pop("agent", {}), prefix="agent.")
     config: ExperimentConfig = fields.from_dict(ExperimentConfig, data)
     return dataclasses.replace(config, agent=agent)

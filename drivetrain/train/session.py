@@ -114,6 +114,8 @@ def _scalar(value: Any) -> float | None:
         return float(value)
     if isinstance(value, np.ndarray) and value.size and value.dtype.kind in "iuf":
         return float(np.add.reduce(value, axis=None)) / value.size  # the mean, without np.mean's overhead
+    if type(value).__name__ == "Tensor" and getattr(value, "numel", lambda: 0)():  # an agent's torch value
+        return float(value.detach().float().mean().item())
     return None
 
 

@@ -220,5 +220,5 @@ def test_widths_as_a_numpy_array_still_build_and_a_float_hidden_size_is_named():
 
     net = QNetwork(VECTOR, ACTIONS, fc_layers=np.array([8, 8]))
     assert [m.out_features for m in net.torso if hasattr(m, "out_features")] == [8, 8]
-    with pytest.raises(TypeError, match="hidden_size must be an int, got 8.5"):
+    with pytest.raises(TypeError, match=r"hidden_size must be an int, got 8\.5"):
         RecurrentQNetwork(VECTOR, ACTIONS, hidden_size=8.5, fc_layers=(8,))

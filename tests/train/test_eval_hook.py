@@ -60,7 +60,9 @@ def test_a_hook_that_stops_ends_the_run_with_a_complete_run_directory(tmp_path, 
     assert (run / "agent.pkl").is_file()
     rows = list(csv.DictReader((run / "progress.csv").read_text().splitlines()))
     # the last row holds the final evaluation, eval.json's (not the periodic one the hook saw)
-    assert int(rows[-1]["env_steps"]) == 400 and float(rows[-1]["eval_mean_return"]) == evaluation["mean_return"]
+    assert (
+        int(rows[-1]["env_steps"]) == 400 and float(rows[-1]["eval_mean_return"]) == evaluation["mean_return"]
+    )
     # the run is over: a resume finds it finished and trains no further
     again = train(tiny_config(), run, resume=True, verbose=False)
     assert again.env_steps == 400 and again.evaluation.returns == result.evaluation.returns

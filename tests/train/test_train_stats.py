@@ -26,3 +26,12 @@ def test_train_stats_leave_out_what_is_not_a_number():
     stats.add(1.0, extra)
     assert stats.means() == {"loss": 1.0}
     assert TrainStats().means() == {}
+
+
+def test_an_agents_torch_scalars_are_averaged_too():
+    import torch
+
+    stats = TrainStats()
+    stats.add(1.0, {"entropy": torch.tensor(2.0), "q": torch.tensor([1.0, 3.0], requires_grad=True)})
+    stats.add(1.0, {"entropy": torch.tensor(4.0, dtype=torch.float64), "q": torch.tensor([5.0])})
+    assert stats.means() == pytest.approx({"loss": 1.0, "entropy": 3.0, "q": 3.5})
