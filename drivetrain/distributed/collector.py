@@ -65,7 +65,7 @@ from drivetrain.distributed.collector_parts import (
 )
 from drivetrain.distributed.weights import get_policy_weights, set_policy_weights
 from drivetrain.replay.sources import _info_filter
-from drivetrain.train.config import ExperimentConfig
+from drivetrain.train.config import ExperimentConfig, import_modules
 from drivetrain.train.experiment import env_state, load_env_state, make_env
 
 __all__ = ["Collector", "Fragment", "collector_seed"]
@@ -142,6 +142,7 @@ class Collector:
             raise ValueError(
                 f"Collector: index must be an int in [0, execution.collectors={count}), got {index!r}"
             )
+        import_modules(config.imports)  # in a Ray worker: what registers the run's environments or agent
         self._config = config
         self._index = index
         self._seed_stream = collector_seed(config.seed, index) if seed_stream is None else int(seed_stream)
