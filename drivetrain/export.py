@@ -61,12 +61,13 @@ def _exportable(agent_or_policy: Any) -> Any:
             "feed-forward policies can be exported for now (the exported program takes observations "
             "alone, no state)"
         )
-    while not hasattr(candidate, "export_module") and hasattr(candidate, "wrapped"):
+    while not hasattr(candidate, "export_module") and getattr(candidate, "greedy_is_wrapped", False):
         candidate = candidate.wrapped  # GreedyPolicy / EpsilonGreedyPolicy around an exportable policy
     if not hasattr(candidate, "export_module"):
         raise TypeError(
             "export_policy: expected an agent or a policy with export_module() (QPolicy, ActorCriticPolicy; "
-            f"possibly wrapped), got {type(agent_or_policy).__name__}"
+            f"possibly in GreedyPolicy or EpsilonGreedyPolicy), got {type(candidate).__name__}: a wrapper "
+            "that changes actions has to export them itself (export_module)"
         )
     return candidate
 

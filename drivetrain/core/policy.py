@@ -17,7 +17,7 @@ FIRST, and records the state the policy *acted from* in ``policy_info["state"]``
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, ClassVar
 
 from drivetrain.core import nest, specs, types
 
@@ -31,6 +31,12 @@ def is_stateful(policy_state_spec: Any) -> bool:
 
 class Policy(abc.ABC):
     """Base class of policies; subclasses implement :meth:`_action`."""
+
+    greedy_is_wrapped: ClassVar[bool] = False
+    """True for a wrapper whose greedy action is its ``wrapped`` policy's (it only explores around
+    it, or takes its argmax): ``GreedyPolicy`` and ``export_policy`` look through it. A wrapper
+    that changes what the wrapped policy prefers (an action mask) keeps False: it is not looked
+    through, so its changes are never dropped."""
 
     def __init__(
         self,

@@ -147,10 +147,12 @@ class GreedyPolicy(Policy):
     one.
     """
 
+    greedy_is_wrapped = True
+
     def __init__(self, policy: Policy):
         source = policy
         while not source.greedy:
-            inner = getattr(source, "wrapped", None)
+            inner = getattr(source, "wrapped", None) if source.greedy_is_wrapped else None
             if _has_preferences(source.info_spec):
                 if isinstance(inner, Policy) and _has_preferences(inner.info_spec):
                     source = inner  # the policy whose preferences these are: an exploring wrapper's own
@@ -160,7 +162,8 @@ class GreedyPolicy(Policy):
                 raise TypeError(
                     f"GreedyPolicy: the info of {type(policy).__name__} holds neither q_values nor logits"
                     f"{'' if source is policy else ', nor does that of any policy it wraps'}; use the "
-                    "agent's greedy policy (agent.policy)"
+                    "agent's greedy policy (agent.policy), or give a wrapper of your own q_values in its "
+                    "info (or greedy_is_wrapped = True if it only explores)"
                 )
             source = inner
         super().__init__(
@@ -210,6 +213,8 @@ class EpsilonGreedyPolicy(Policy):
     rows that do not explore only, and not at all when every row explores (its actions there
     would be replaced).
     """
+
+    greedy_is_wrapped = True
 
     def __init__(
         self,

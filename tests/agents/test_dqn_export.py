@@ -108,3 +108,24 @@ def test_a_bare_loaded_program_gives_plain_tensors_and_a_cnn_exports_without_war
 
 
 ACTIONS3 = specs.BoundedArraySpec((), np.int64, 0, 2)
+
+
+def test_a_users_wrapper_that_changes_actions_is_not_exported_as_its_inner_policy(tmp_path):
+    from drivetrain.core.policy import Policy
+
+    class Masked(Policy):
+        def __init__(self, policy):
+            super().__init__(policy.time_step_spec, policy.action_spec, info_spec=policy.info_spec)
+            self.wrapped = policy
+
+        def _action(self, time_step, policy_state):
+            return self.wrapped.action(time_step)._replace(
+                action=np.zeros(len(time_step.step_type), np.int64)
+            )
+
+    agent = make_dqn(DQNConfig(fc_layers=(8,)), types.time_step_spec(VECTOR), ACTIONS3, seed=0)
+    with pytest.raises(
+        TypeError, match="got Masked: a wrapper that changes actions has to export them itself"
+    ):
+        export_policy(Masked(agent.policy), tmp_path / "p.pt2")
+    assert not (tmp_path / "p.pt2").exists()

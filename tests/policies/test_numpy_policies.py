@@ -252,3 +252,25 @@ def test_a_schedule_that_leaves_zero_one_is_refused_when_it_does():
         policy.action(ts(2))
     with pytest.raises(ValueError, match="gave nan at step 0"):
         EpsilonGreedyPolicy(FixedQPolicy(), lambda step: float("nan")).action(ts(1))
+
+
+class MaskIndex2(Policy):
+    """A user's wrapper that forbids action index 2: it changes the wrapped policy's preferences."""
+
+    def __init__(self, policy):
+        super().__init__(policy.time_step_spec, policy.action_spec, info_spec=policy.info_spec)
+        self.wrapped = policy
+
+    def _action(self, time_step, policy_state):
+        q = self.wrapped.action(time_step).info["q_values"].copy()
+        q[:, 2] = -np.inf
+        return types.PolicyStep(np.argmax(q, -1) + int(self.action_spec.minimum), (), {"q_values": q})
+
+
+def test_greedy_of_a_wrapper_that_changes_preferences_keeps_its_changes():
+    masked = MaskIndex2(FixedQPolicy())
+    greedy = GreedyPolicy(masked).action(ts(2)).action
+    np.testing.assert_array_equal(greedy, masked.action(ts(2)).action)
+    assert 4 not in greedy.tolist()  # the masked action (index 2) is not taken
+    epsilon = EpsilonGreedyPolicy(FixedQPolicy(), 0.5, seed=0)
+    assert GreedyPolicy(epsilon).wrapped is epsilon.wrapped  # an exploring wrapper is looked through
