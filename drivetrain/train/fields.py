@@ -233,6 +233,14 @@ def coerce(value: Any, tp: Any, key: str = "value") -> Any:
         raise ConfigError(f"{key}: expected one of {list(typing.get_args(tp))}, got {value!r}")
     if origin in (tuple, list) or tp in (tuple, list):
         return _coerce_sequence(value, tp, key)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected {type_name(tp)}, got {value!r}")
+        key_type, value_type = typing.get_args(tp) or (Any, Any)
+        return {
+            coerce(k, key_type, f"{key}[{k!r}]"): coerce(v, value_type, f"{key}[{k!r}]")
+            for k, v in value.items()
+        }
     if _is_config(tp):
         if isinstance(value, tp):
             return value

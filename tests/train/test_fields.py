@@ -166,3 +166,14 @@ def test_from_dict_rejects_unknown_and_ill_typed_keys():
         from_dict(Outer, {"inner": {"learnin_rate": 1.0}})
     with pytest.raises(ConfigError, match=r"loop\.steps: expected int"):
         from_dict(Outer, {"loop": {"steps": "ten"}})
+
+
+def test_a_mapping_field_is_coerced_by_its_key_and_value_types():
+    from drivetrain.train.fields import coerce
+
+    assert coerce({"a": 1, "b": 2.5}, dict[str, float], "agent.w") == {"a": 1.0, "b": 2.5}
+    assert coerce({}, dict[str, int], "agent.w") == {}
+    with pytest.raises(ConfigError, match=r"agent.w\['a'\]: expected float, got 'x'"):
+        coerce({"a": "x"}, dict[str, float], "agent.w")
+    with pytest.raises(ConfigError, match=r"agent.w: expected dict\[str, float\], got \[1\]"):
+        coerce([1], dict[str, float], "agent.w")
