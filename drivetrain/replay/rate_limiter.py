@@ -171,10 +171,15 @@ class RateLimiter(abc.ABC):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restores the counters of a :meth:`state_dict` from a limiter with the same settings."""
+        """Restores the counters of a :meth:`state_dict` from a limiter with the same settings; the
+        batch bounds (``error_buffer``, ``max_insert_batch``, ``max_sample_batch``), which follow
+        the loop's batch sizes, may differ (a resume that changes ``loop.batch_size``): the counters
+        go on under the new bounds, whose deadlock check this limiter's construction made."""
         owner = f"{self.name}.load_state_dict"
         config = state["config"]
         for key, value in self.config.items():
+            if key in _BATCH_BOUNDS:
+                continue
             saved = config.get(key)
             if isinstance(saved, list):  # a pair that went through JSON
                 saved = tuple(saved)
@@ -214,6 +219,9 @@ class MinSize(RateLimiter):
 
     def _sample_fits(self, num: int) -> bool:
         return True
+
+
+_BATCH_BOUNDS = frozenset({"error_buffer", "max_insert_batch", "max_sample_batch"})
 
 
 class SampleToInsertRatio(RateLimiter):

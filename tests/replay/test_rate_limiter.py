@@ -378,10 +378,23 @@ def test_state_dict_round_trip_continues_identically():
         assert trace_a == trace_b
 
 
+def test_counters_go_on_under_other_batch_bounds():
+    limiter = SampleToInsertRatio(1.0, 10, 5.0, max_insert_batch=2, max_sample_batch=2)
+    for _ in range(6):
+        limiter.insert(2)
+    limiter.sample(2)
+    limiter.sample(1)
+    wider = SampleToInsertRatio(1.0, 10, 9.0, max_insert_batch=4, max_sample_batch=4)
+    wider.load_state_dict(limiter.state_dict())  # a resume with a larger loop.batch_size
+    assert (wider.inserts, wider.samples) == (12, 3)
+
+
 def test_load_state_dict_refuses_other_settings():
     state = SampleToInsertRatio(1.0, 10, 5.0).state_dict()
-    with pytest.raises(ValueError, match=r"error_buffer is 5\.0 in the state and 6\.0 here"):
-        SampleToInsertRatio(1.0, 10, 6.0).load_state_dict(state)
+    with pytest.raises(ValueError, match=r"samples_per_insert is 1\.0 in the state and 2\.0 here"):
+        SampleToInsertRatio(2.0, 10, 5.0).load_state_dict(state)
+    with pytest.raises(ValueError, match=r"min_size_to_sample is 10 in the state and 12 here"):
+        SampleToInsertRatio(1.0, 12, 5.0).load_state_dict(state)
     with pytest.raises(ValueError, match="kind is 'SampleToInsertRatio' in the state and 'MinSize' here"):
         MinSize(10).load_state_dict(state)
     with pytest.raises(ValueError, match=r"deletes \(3\) is more than inserts \(2\)"):
