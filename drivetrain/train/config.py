@@ -105,7 +105,8 @@ class LoopConfig:
 
     total_env_steps: int = 50_000
     """Environment steps of the whole run, warm-up included (with B environments the last collect
-    steps the whole batch, so a run may take up to B - 1 more)."""
+    steps the whole batch, so a run may take up to B - 1 more; on C collectors of E environments,
+    up to (C + 1) × (E - 1) more)."""
     learning_starts: int = 1_000
     """Warm-up: steps of a uniformly random policy that fill the replay buffer before training."""
     update_period: int = 256
