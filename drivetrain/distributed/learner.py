@@ -200,7 +200,10 @@ class Learner:
         advance_bar(bar, got.fragment)
         if not got.warmup and execution.samples_per_insert is None:
             self.schedule.owed += math.ceil(loop.gradient_steps * got.requested / loop.update_period)
-        if not got.warmup or execution.samples_per_insert is not None:
+        # with a rate limit the replay says when; not before learning_starts env steps either (its
+        # minimum size counts items, boundaries included)
+        warmed_up = self.metrics.env_steps.result() >= loop.learning_starts
+        if not got.warmup or (execution.samples_per_insert is not None and warmed_up):
             self._train(None if execution.samples_per_insert else self.schedule.owed)
         if got.warmup:
             return IterationTimes(warmup=time.perf_counter() - t0)

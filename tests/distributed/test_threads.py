@@ -177,3 +177,24 @@ def test_a_threads_run_seeds_torchs_global_generator_as_a_local_run_does(tmp_pat
     config = threads(("loop.total_env_steps", "700"))
     train(config, tmp_path / "run", verbose=False)
     assert torch.initial_seed() == run_seeds(config.seed).torch_global
+
+
+def test_with_a_rate_limit_training_waits_for_learning_starts_env_steps(tmp_path, monkeypatch):
+    first = []
+    original = learner_module.Learner._train
+
+    def recording(self, limit, refused=False):
+        before = self.agent.train_step
+        done = original(self, limit, refused)
+        if self.agent.train_step > before and not first:
+            first.append(self.metrics.env_steps.result())
+        return done
+
+    monkeypatch.setattr(learner_module.Learner, "_train", recording)
+    config = threads(
+        ("execution.collectors", "1"), ("env.num_envs", "1"), ("loop.total_env_steps", "400"),
+        ("loop.learning_starts", "300"), ("loop.update_period", "4"), ("loop.gradient_steps", "1"),
+        ("execution.samples_per_insert", "1.0"), ("loop.checkpoint_interval", "0"),
+    )  # fmt: skip
+    train(config, tmp_path / "run", verbose=False)
+    assert first and first[0] >= 300  # the replay's minimum counts items, boundaries included
