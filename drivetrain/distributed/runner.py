@@ -190,6 +190,17 @@ def _build_learner(config: ExperimentConfig) -> tuple[Agent, ExperienceSource, d
             f"{execution.collectors} shards of {envs} environments, fewer than one window of {window} steps "
             f"(agent.train_sequence_length): raise replay.capacity to at least {window * envs * execution.collectors}"
         )
+    if (
+        execution.samples_per_insert is not None
+        and config.loop.learning_starts < window * envs * execution.collectors
+    ):
+        need = window * envs * execution.collectors
+        raise ConfigError(
+            f"loop.learning_starts ({config.loop.learning_starts}) must be at least {need} with "
+            f"execution.samples_per_insert: windows of {window} steps in each of the {envs * execution.collectors} "
+            "environments before the rate limit asks for samples (else it could refuse inserts before any "
+            "window can be sampled)"
+        )
     replay = config.replay
     prioritized: dict[str, Any] = {}
     if replay.prioritized:

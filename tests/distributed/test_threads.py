@@ -198,3 +198,13 @@ def test_with_a_rate_limit_training_waits_for_learning_starts_env_steps(tmp_path
     )  # fmt: skip
     train(config, tmp_path / "run", verbose=False)
     assert first and first[0] >= 300  # the replay's minimum counts items, boundaries included
+
+
+def test_a_rate_limit_that_could_ask_for_samples_before_any_window_is_refused_by_name(tmp_path):
+    config = threads(
+        ("execution.collectors", "2"), ("env.num_envs", "2"), ("agent.n_step", "3"),
+        ("execution.samples_per_insert", "1.0"), ("loop.learning_starts", "10"),
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match=r"loop.learning_starts \(10\) must be at least 16"):
+        train(config, tmp_path / "run", verbose=False)
+    assert not (tmp_path / "run" / "progress.csv").exists()
