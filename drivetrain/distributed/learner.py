@@ -147,6 +147,8 @@ class _Schedule:
     requested: int = 0
     owed: int = 0
     published: int = -1
+    refill_until: int = 0
+    """Env steps up to which fragments owe no updates: a resume without its replay refills it first."""
 
 
 class Learner:
@@ -177,6 +179,11 @@ class Learner:
         """Collects whose fragments were dropped (a checkpoint without the replay) are no longer requested."""
         self.schedule.requested -= sum(c.requested for c in dropped)
 
+    def refill(self) -> None:
+        """After a resume without the replay: the next ``loop.learning_starts`` env steps fill it
+        and owe no updates, as the local loop's refill before it trains again."""
+        self.schedule.refill_until = self.metrics.env_steps.result() + self.config.loop.learning_starts
+
     # ------------------------------------------------------------------ the loop
     def run(self, parts: LearnerParts, state: LoopState, ctx: SessionContext) -> TrainResult:
         """The distributed loop (see the module docstring), in :func:`run_session`."""
@@ -199,7 +206,9 @@ class Learner:
         self._insert(got)
         advance_bar(bar, got.fragment)
         if not got.warmup and execution.samples_per_insert is None:
-            self.schedule.owed += math.ceil(loop.gradient_steps * got.requested / loop.update_period)
+            beyond = min(got.requested, self.metrics.env_steps.result() - self.schedule.refill_until)
+            if beyond > 0:  # the steps past a refill owe updates, pro rata
+                self.schedule.owed += math.ceil(loop.gradient_steps * beyond / loop.update_period)
         # with a rate limit the replay says when; not before learning_starts env steps either (its
         # minimum size counts items, boundaries included)
         warmed_up = self.metrics.env_steps.result() >= loop.learning_starts

@@ -123,6 +123,8 @@ class LearnerParts:
         self.learner.load_state_dict(state["learner"])
         dropped = self.transport.load_state_dict(state["transport"])
         self.learner.forget(dropped)
+        if state["transport"].get("server", True) is None and isinstance(self.learner, Learner):
+            self.learner.refill()  # the checkpoint held no replay (loop.checkpoint_replay false)
         if state["source"] is not None:
             self.source.load_state_dict(state["source"])
         torch.set_rng_state(state["torch_rng"])

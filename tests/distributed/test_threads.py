@@ -1,5 +1,6 @@
 """execution.backend = "threads": collectors in threads beside the learner, counters and schedule exact."""
 
+import contextlib
 import json
 import threading
 
@@ -208,3 +209,23 @@ def test_a_rate_limit_that_could_ask_for_samples_before_any_window_is_refused_by
     with pytest.raises(ConfigError, match=r"loop.learning_starts \(10\) must be at least 16"):
         train(config, tmp_path / "run", verbose=False)
     assert not (tmp_path / "run" / "progress.csv").exists()
+
+
+@pytest.mark.parametrize("backend", ["local", "threads"])
+def test_a_resume_without_the_replay_refills_it_before_training_on_any_backend(tmp_path, backend):
+    settings = (
+        ("execution.backend", backend), ("execution.collectors", "1"), ("env.num_envs", "2"),
+        ("loop.learning_starts", "300"), ("loop.update_period", "100"), ("loop.gradient_steps", "8"),
+        ("loop.checkpoint_replay", "false"), ("loop.checkpoint_interval", "0"),
+    )  # fmt: skip
+    first = train(tiny(*settings, ("loop.total_env_steps", "800")), tmp_path / "run", verbose=False)
+    with (
+        pytest.warns(UserWarning, match="no replay buffer")
+        if backend == "local"
+        else contextlib.nullcontext()
+    ):
+        again = train(
+            tiny(*settings, ("loop.total_env_steps", "1600")), tmp_path / "run", resume=True, verbose=False
+        )
+    # 800 more env steps, of which 300 refill the empty replay: 500 owe 8 updates per 100
+    assert again.train_steps - first.train_steps == 40
