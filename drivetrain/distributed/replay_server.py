@@ -269,7 +269,9 @@ class ReplayServer:
             if self._replay.num_windows(num_steps) == 0:
                 self._counts["samples_refused"] += 1
                 # the smallest insert a writer makes: one time step of its environments
-                if isinstance(self._limiter, SampleToInsertRatio) and not self._limiter.can_insert(self._envs):
+                if isinstance(self._limiter, SampleToInsertRatio) and not self._limiter.can_insert(
+                    self._envs
+                ):
                     raise RuntimeError(
                         f"ReplayServer.sample: the limiter allows sampling and refuses inserts, but no "
                         f"window of {num_steps} steps is eligible in the {len(self._replay)} items stored: "

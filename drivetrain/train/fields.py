@@ -24,6 +24,7 @@ import enum
 import functools
 import inspect
 import itertools
+import pathlib
 import textwrap
 import types
 import typing
@@ -262,6 +263,8 @@ def coerce(value: Any, tp: Any, key: str = "value") -> Any:
             return float(value)
     elif isinstance(tp, type) and isinstance(value, tp):
         return value
+    elif isinstance(tp, type) and issubclass(tp, pathlib.PurePath) and isinstance(value, str):
+        return tp(value)  # a path field, as config.json and the command line spell it
     raise ConfigError(f"{key}: expected {type_name(tp)}, got {value!r} ({type(value).__name__})")
 
 
@@ -338,6 +341,10 @@ def to_dict(config: Any) -> dict[str, Any]:
             return [plain(v) for v in x]
         if isinstance(x, enum.Enum):
             return x.value
+        if isinstance(x, dict):
+            return {k: plain(v) for k, v in x.items()}
+        if isinstance(x, pathlib.PurePath):
+            return str(x)
         return x
 
     return typing.cast(dict[str, Any], plain(config))

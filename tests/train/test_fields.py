@@ -177,3 +177,18 @@ def test_a_mapping_field_is_coerced_by_its_key_and_value_types():
         coerce({"a": "x"}, dict[str, float], "agent.w")
     with pytest.raises(ConfigError, match=r"agent.w: expected dict\[str, float\], got \[1\]"):
         coerce([1], dict[str, float], "agent.w")
+
+
+def test_a_path_field_goes_to_json_as_text_and_comes_back_a_path():
+    import pathlib
+
+    from drivetrain.train.fields import coerce, to_dict
+
+    @dataclasses.dataclass(frozen=True)
+    class WithPath:
+        data: pathlib.Path = pathlib.Path("data/x.npz")
+        weights: dict[str, float] = dataclasses.field(default_factory=lambda: {"a": 1.0})
+
+    text = json.dumps(to_dict(WithPath()))
+    assert json.loads(text) == {"data": "data/x.npz", "weights": {"a": 1.0}}
+    assert coerce("data/y.npz", pathlib.Path, "data") == pathlib.Path("data/y.npz")
