@@ -258,7 +258,8 @@ class CheckpointDir:
 
     def save(self, state: Any, step: int) -> Path:
         """Writes the checkpoint of ``step`` atomically, then deletes all but the newest ``keep``."""
-        path = save_checkpoint(state, self.path(step))
-        for old in self.steps()[: -self.keep]:
-            self.path(old).unlink(missing_ok=True)
-        return path
+        try:
+            return save_checkpoint(state, self.path(step))
+        finally:  # also when a second signal stops the run right after the write
+            for old in self.steps()[: -self.keep]:
+                self.path(old).unlink(missing_ok=True)

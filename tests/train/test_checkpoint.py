@@ -145,3 +145,19 @@ def test_tensors_come_back_exactly_with_their_dtype_shape_and_grad_flag(tmp_path
     payload = path.read_bytes()
     assert b"tensor_from_numpy" in payload
     assert payload.count(b"_rebuild_tensor") == 1  # only the bfloat16 one
+
+
+def test_a_stop_right_after_the_write_still_keeps_only_the_newest(tmp_path, monkeypatch):
+    written = ckpt.save_checkpoint
+
+    def then_a_second_signal(state, path):
+        written(state, path)
+        raise KeyboardInterrupt  # as a second SIGINT between the write and the pruning
+
+    folder = CheckpointDir(tmp_path, keep=2)
+    for step in (1, 2):
+        folder.save({"step": step}, step)
+    monkeypatch.setattr(ckpt, "save_checkpoint", then_a_second_signal)
+    with pytest.raises(KeyboardInterrupt):
+        folder.save({"step": 3}, 3)
+    assert folder.steps() == [2, 3]
