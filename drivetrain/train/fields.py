@@ -28,7 +28,7 @@ import pathlib
 import textwrap
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -312,22 +312,35 @@ def resolve_key(config: Any, key: str) -> str:
     raise ConfigError(f"unknown config key {key!r}{hint}")
 
 
-def _set(config: Any, path: Sequence[str], value: Any) -> Any:
-    head, *rest = path
-    if rest:
-        return dataclasses.replace(config, **{head: _set(getattr(config, head), rest, value)})
-    return dataclasses.replace(config, **{head: value})
+class _Leaf(NamedTuple):
+    value: Any
 
 
 def apply_overrides(config: Any, overrides: Iterable[tuple[str, str | Any]]) -> Any:
-    """A copy of ``config`` with ``(key, value)`` overrides applied; string values parsed by type."""
+    """A copy of ``config`` with ``(key, value)`` overrides applied; string values parsed by type.
+
+    Every section is rebuilt once with all of its changes (the last of a repeated key wins), so
+    a section's checks across its fields see the final values whatever the order of the keys."""
     info = {f.key: f for f in fields_of(config)}
+    tree: dict[str, Any] = {}
     for key, raw in overrides:
         full = resolve_key(config, key)
         tp = info[full].type
         value = parse_value(raw, tp, full) if isinstance(raw, str) else coerce(raw, tp, full)
-        config = _set(config, full.split("."), value)
-    return config
+        *sections, name = full.split(".")
+        node = tree
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[name] = _Leaf(value)
+    return _replace_all(config, tree)
+
+
+def _replace_all(config: Any, tree: dict[str, Any]) -> Any:
+    changes = {
+        name: change.value if isinstance(change, _Leaf) else _replace_all(getattr(config, name), change)
+        for name, change in tree.items()
+    }
+    return dataclasses.replace(config, **changes) if changes else config
 
 
 # ---------------------------------------------------------------------- dict / JSON

@@ -192,3 +192,14 @@ def test_a_path_field_goes_to_json_as_text_and_comes_back_a_path():
     text = json.dumps(to_dict(WithPath()))
     assert json.loads(text) == {"data": "data/x.npz", "weights": {"a": 1.0}}
     assert coerce("data/y.npz", pathlib.Path, "data") == pathlib.Path("data/y.npz")
+
+
+def test_overrides_are_checked_together_whatever_their_order():
+    from drivetrain.train import get_preset
+
+    base = get_preset("cartpole-dqn").build()
+    pairs = [("execution.samples_per_insert", "8"), ("execution.rate_error_buffer", "2")]
+    a = apply_overrides(base, pairs)
+    b = apply_overrides(base, pairs[::-1])  # the buffer first: alone it would be refused
+    assert a == b and (b.execution.samples_per_insert, b.execution.rate_error_buffer) == (8.0, 2.0)
+    assert apply_overrides(base, [("batch_size", "8"), ("batch_size", "16")]).loop.batch_size == 16
