@@ -332,7 +332,7 @@ def import_modules(names: Any) -> None:
     if isinstance(names, str) or not isinstance(names, (list, tuple)):
         raise fields.ConfigError(f"imports: expected a list of module names, got {names!r}")
     if names and os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())  # a module beside the preset file, as `python -m` would find it
+        sys.path.append(os.getcwd())  # a module in the working directory, as `python -m` finds it
     for name in names:
         if not isinstance(name, str) or not name:
             raise fields.ConfigError(f"imports: expected module names, got {name!r}")

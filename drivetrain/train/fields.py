@@ -167,8 +167,10 @@ def parse_value(text: str, tp: Any, key: str = "value") -> Any:
         return coerce(raw, tp, key)
     if typing.get_origin(tp) in (tuple, list) or tp in (tuple, list):
         if stripped and stripped[0] not in "([":
-            stripped = f"({stripped},)"  # "256,256" or "256" -> a tuple
-        return coerce(_literal(stripped, key, tp), tp, key)
+            if typing.get_args(tp)[:1] == (str,):  # names need no quotes: "my_envs,my_agents"
+                return coerce([part.strip() for part in stripped.rstrip(",").split(",")], tp, key)
+            stripped = f"({stripped.rstrip(',')},)"  # "256,256", "256" or "256," -> a tuple
+        return coerce(_literal(stripped, key, tp, text), tp, key)
     return coerce(_literal(stripped, key, tp), tp, key)
 
 
@@ -195,11 +197,14 @@ def _is_integral_float(text: str) -> bool:
     return value.is_integer() and not text.lstrip("+-").isdigit()
 
 
-def _literal(text: str, key: str, tp: Any) -> Any:
+def _literal(text: str, key: str, tp: Any, typed: str | None = None) -> Any:
+    """``text`` as a Python literal; a ConfigError quoting what the user ``typed`` (default ``text``)."""
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
-        raise ConfigError(f"{key}: expected {type_name(tp)}, got {text!r}") from None
+        raise ConfigError(
+            f"{key}: expected {type_name(tp)}, got {typed if typed is not None else text!r}"
+        ) from None
 
 
 def _accepts_none(tp: Any) -> bool:

@@ -40,7 +40,7 @@ import gymnasium
 
 from drivetrain.core.drivers import Observer, StepDriver
 from drivetrain.train.checkpoint import CheckpointDir
-from drivetrain.train.config import ExperimentConfig, check_config, save_config
+from drivetrain.train.config import ExperimentConfig, check_config, import_modules, save_config
 from drivetrain.train.evaluation import EvalResult
 from drivetrain.train.experiment import Experiment, build_experiment
 from drivetrain.train.fields import ConfigError
@@ -120,6 +120,7 @@ def train(
     ``"threads"`` the same parts in this process with the collectors in threads
     (:func:`drivetrain.distributed.runner.train_distributed`: the same run directory and errors).
     """
+    import_modules(config.imports)  # an override may name them too
     check_config(config, resuming=resume)
     if config.execution.distributed:
         from drivetrain.distributed.runner import train_distributed

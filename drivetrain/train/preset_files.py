@@ -37,6 +37,7 @@ import dataclasses
 import json
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,9 @@ def _load(path: Path, seen: tuple[Path, ...]) -> FilePreset:
     merged = data
     if "base" in meta:
         merged = _merge_onto(_base_config(path, meta["base"], seen), data)
+    folder = str(path.resolve().parent)
+    if merged.get("imports") and folder not in sys.path:
+        sys.path.append(folder)  # the modules it imports may sit beside it
     try:
         config = config_from_dict(merged)
     except (ConfigError, ValueError) as e:  # ConfigTypeError, or a config's own range check
@@ -140,7 +144,13 @@ def _read_mapping(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as e:
         raise PresetFileError(f"{path}: cannot read it: {e}") from None
     try:
-        data = json.loads(text) if suffix == ".json" else yaml.load(text, Loader=_Loader)
+        data = (
+            json.loads(text, object_pairs_hook=_no_duplicates)
+            if suffix == ".json"
+            else yaml.load(text, Loader=_Loader)
+        )
+    except _DuplicateKeyError as e:
+        raise PresetFileError(f"{path}: {e}") from None
     except json.JSONDecodeError as e:
         raise PresetFileError(f"{path}: not valid JSON: {e}") from None
     except yaml.YAMLError as e:
@@ -169,6 +179,8 @@ def _base_config(path: Path, base: str, seen: tuple[Path, ...]) -> ExperimentCon
     resolved = base_path.resolve()
     if resolved in seen or len(seen) >= _MAX_DEPTH:
         raise PresetFileError(f"{path}: base: {base} leads back to itself")
+    if not base_path.is_file():
+        raise PresetFileError(f"{path}: base: no such preset file {base_path}")
     return _load(base_path, (*seen, path.resolve())).config
 
 
@@ -224,20 +236,49 @@ def show_preset(arg: str, fmt: str = "yaml") -> str:
 
 
 # ---------------------------------------------------------------------- YAML dialect
+class _DuplicateKeyError(ValueError):
+    """A mapping names a key twice (the later one would silently win)."""
+
+
 class _Loader(yaml.SafeLoader):  # type: ignore[misc]
-    """SafeLoader that also reads ``3e-4`` and ``1e5`` as floats (YAML 1.1 wants ``3.0e-4``)."""
+    """SafeLoader that also reads ``3e-4`` and ``1e5`` as floats (YAML 1.1 wants ``3.0e-4``) and
+    refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` merges, it repeats nothing
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKeyError(
+                    f"key {key!r} appears twice in one mapping (line {key_node.start_mark.line + 1})"
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``'s object hook: a key given twice is an error, not last-wins."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKeyError(f"key {key!r} appears twice in one object")
+        out[key] = value
+    return out
+
+
+_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789"))
 
 
 class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
     """SafeDumper writing mappings as blocks, lists on one line (``fc_layers: [256, 256]``) and
-    multi-line strings (a preset's ``doc``) as literal blocks."""
+    multi-line strings (a preset's ``doc``) as literal blocks; a string that the loader would read
+    as a float (``1e5``) is quoted."""
+
+
+_Dumper.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789"))
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

@@ -107,6 +107,17 @@ def test_a_run_config_json_is_a_full_preset_file(tmp_path):
         ("m.yaml", "agent: [1, 2]\n", "m.yaml: agent: expected a mapping of DQNConfig's keys, got [1, 2]"),
         ("n.json", '{"agent": 5}', "n.json: agent: expected a mapping"),
         ("o.yaml", "loop:\n", "o.yaml: loop: expected"),
+        (
+            "p.yaml",
+            "agent:\n  gamma: 0.9\n  gamma: 0.8\n",
+            "p.yaml: key 'gamma' appears twice in one mapping (line 3)",
+        ),
+        (
+            "q.json",
+            '{"agent": {"gamma": 0.9, "gamma": 0.8}}',
+            "q.json: key 'gamma' appears twice in one object",
+        ),
+        ("r.yaml", "base: missing.yaml\n", "r.yaml: base: no such preset file"),
     ],
 )
 def test_errors_name_the_file_and_the_key(name, text, message, tmp_path, capsys):
@@ -162,3 +173,32 @@ def test_none_in_a_file_is_none_as_on_the_command_line(tmp_path):
     config = load_preset_file(path).config
     assert config.agent.gradient_clipping is None and config.execution.ray_address is None
     assert config.loop.stop_at_return is None and config.loop.track == "none"  # a literal of its own
+
+
+def test_a_string_that_reads_like_a_float_survives_a_file(tmp_path):
+    from drivetrain.train import apply_overrides
+    from drivetrain.train.preset_files import preset_text
+
+    config = apply_overrides(get_preset("cartpole-dqn").build(), [("track_project", "1e5")])
+    (tmp_path / "s.yaml").write_text(preset_text(config, "s"))
+    assert load_preset_file(tmp_path / "s.yaml").build().loop.track_project == "1e5"
+
+
+def test_imports_beside_the_file_and_on_the_command_line_are_imported(tmp_path, monkeypatch, capsys):
+    import sys
+
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    registers = "import gymnasium\ngymnasium.register('BesideCart-v0', entry_point='gymnasium.envs.classic_control:CartPoleEnv')\n"
+    (folder / "beside_envs.py").write_text(registers)
+    (folder / "b.yaml").write_text("base: cartpole-dqn\nimports: [beside_envs]\nenv: {name: BesideCart-v0}\n")
+    monkeypatch.chdir(tmp_path)  # not the file's folder
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    assert load_preset_file(folder / "b.yaml").build().imports == ("beside_envs",)
+    assert "beside_envs" in sys.modules
+    (tmp_path / "cli_envs.py").write_text(registers.replace("BesideCart", "CliCart"))
+    tiny = ["--total_env_steps", "300", "--learning_starts", "200", "--eval_interval", "0", "--quiet"]
+    tiny += ["--stop_at_return", "none", "--final_eval_episodes", "1", "--tensorboard", "false"]
+    run = str(tmp_path / "run")
+    assert main(["train", "--imports", "cli_envs,", "--env.name", "CliCart-v0", "--run-dir", run, *tiny]) == 0
+    assert "cli_envs" in sys.modules
