@@ -170,7 +170,12 @@ def parse_value(text: str, tp: Any, key: str = "value") -> Any:
             if typing.get_args(tp)[:1] == (str,):  # names need no quotes: "my_envs,my_agents"
                 return coerce([part.strip() for part in stripped.rstrip(",").split(",")], tp, key)
             stripped = f"({stripped.rstrip(',')},)"  # "256,256", "256" or "256," -> a tuple
-        return coerce(_literal(stripped, key, tp, text), tp, key)
+        value = _literal(stripped, key, tp, text)
+        item = typing.get_args(tp)[:1]
+        nested = bool(item) and typing.get_origin(item[0]) in (tuple, list)
+        if nested and isinstance(value, (tuple, list)) and value and not isinstance(value[0], (tuple, list)):
+            value = (value,)  # one layer of a tuple of layers: "(32,8,4)" is ((32, 8, 4),)
+        return coerce(value, tp, key)
     return coerce(_literal(stripped, key, tp), tp, key)
 
 

@@ -203,3 +203,13 @@ def test_overrides_are_checked_together_whatever_their_order():
     b = apply_overrides(base, pairs[::-1])  # the buffer first: alone it would be refused
     assert a == b and (b.execution.samples_per_insert, b.execution.rate_error_buffer) == (8.0, 2.0)
     assert apply_overrides(base, [("batch_size", "8"), ("batch_size", "16")]).loop.batch_size == 16
+
+
+def test_one_conv_layer_needs_no_outer_tuple():
+    from drivetrain.train import get_preset
+
+    base = get_preset("breakout-dqn").build()
+    for text in ("(32,8,4)", "((32,8,4),)", "32,8,4"):
+        assert apply_overrides(base, [("conv_layers", text)]).agent.conv_layers == ((32, 8, 4),)
+    two = apply_overrides(base, [("conv_layers", "(32,8,4),(64,(4,3),2)")]).agent.conv_layers
+    assert two == ((32, 8, 4), (64, (4, 3), 2))
