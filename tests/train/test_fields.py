@@ -105,7 +105,7 @@ def test_parse_value_by_type(text, tp, expected):
         ("maybe", bool, "expected a bool"),
         ("none", int, "expected int"),
         ("((1, 2),)", tuple[tuple[int, int, int], ...], "expected 3 items"),
-        ("(1, 2)", tuple[tuple[int, int, int], ...], "expected tuple[int, int, int], got 1"),
+        ("(1, 2)", tuple[tuple[int, int, int], ...], "expected 3 items (tuple[int, int, int]), got (1, 2)"),
         ("sse", Literal["huber", "mse"], "expected one of ['huber', 'mse']"),
         ("1,x", tuple[int, ...], "expected tuple[int, ...]"),
     ],
