@@ -23,8 +23,11 @@ __all__ = ["RunInterruptedError", "StopSignals"]
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class RunInterruptedError(Exception):
-    """Training stopped on a signal; ``checkpoint`` is where it can resume from (None: none written)."""
+class RunInterruptedError(BaseException):
+    """Training stopped on a signal; ``checkpoint`` is where it can resume from (None: none written).
+
+    A BaseException, as KeyboardInterrupt: the ``except Exception`` that keeps a video or a
+    tracker from ending a run must not keep a second signal from ending it at once."""
 
     def __init__(self, signum: int, message: str, checkpoint: Path | None = None):
         super().__init__(message)

@@ -204,7 +204,8 @@ def _optimize(
     while _finished(study) < trials:
         try:
             study.optimize(objective, n_trials=1, catch=(ConfigError, RunSetupError, TrainingDivergedError))
-        except RunInterruptedError as e:  # the trial is failed; the study resumes with a new one
+        except _TrialInterruptedError as wrapped:  # the trial is failed; the study resumes with a new one
+            e = wrapped.interrupted
             raise RunInterruptedError(
                 e.signal,
                 f"tuning stopped by {e.signal.name}: the same command resumes the study in {run_dir}",
@@ -232,6 +233,14 @@ def _optimize(
     return best_file
 
 
+class _TrialInterruptedError(Exception):
+    """A stop signal inside a trial, as an Exception: Optuna fails the trial and passes it on."""
+
+    def __init__(self, interrupted: Any):
+        super().__init__(str(interrupted))
+        self.interrupted = interrupted
+
+
 def _objective(
     config: ExperimentConfig, run_dir: Path, space: list[Param], metric: str, errors: list[BaseException]
 ) -> Any:
@@ -240,6 +249,7 @@ def _objective(
     from drivetrain.train import fields
     from drivetrain.train.config import config_to_dict
     from drivetrain.train.loop import train
+    from drivetrain.train.signals import RunInterruptedError
 
     def objective(trial: optuna.Trial) -> float:
         try:
@@ -262,6 +272,8 @@ def _objective(
             result = train(
                 quiet, run_dir / f"trial-{trial.number}", verbose=False, on_evaluation=on_evaluation
             )
+        except RunInterruptedError as e:  # an Exception for Optuna, so that it fails the trial
+            raise _TrialInterruptedError(e) from e
         except Exception as e:
             errors.append(e)
             raise

@@ -247,3 +247,25 @@ def test_an_environment_that_cannot_render_warns_once_and_the_run_completes(tmp_
     assert result.env_steps == 600 and (tmp_path / "run" / "eval.json").exists()
     assert len(_eval_returns(tmp_path / "run")) == 3
     assert not (tmp_path / "run" / "videos").exists() or not list((tmp_path / "run" / "videos").iterdir())
+
+
+def test_a_second_signal_while_filming_stops_the_run_instead_of_the_videos(monkeypatch):
+    import signal
+    import types as pytypes
+
+    from drivetrain.train import eval_videos
+    from drivetrain.train.signals import RunInterruptedError
+
+    def interrupted(*args, **kwargs):
+        raise RunInterruptedError(signal.SIGINT, "stopped at once by a second signal (SIGINT)")
+
+    monkeypatch.setattr(eval_videos, "record_video", interrupted)
+    videos = eval_videos.EvalVideos()
+    parts = pytypes.SimpleNamespace(
+        config=get_preset("cartpole-dqn").build(), agent=pytypes.SimpleNamespace(policy=None)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "no video ..." warning
+        with pytest.raises(RunInterruptedError):
+            videos.record(parts, Path("unused"), 100)
+    assert videos.failed is None  # videos were not turned off
