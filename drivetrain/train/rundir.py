@@ -144,13 +144,21 @@ class RunDir:
             )
 
     def prepare(self, *, resume: bool = False) -> None:
-        """Makes the folder ready: a new run deletes what an earlier one wrote (only its files)."""
+        """Makes the folder ready (with the lock held): a new run deletes what an earlier one wrote
+        (only its files); a resumed one the temporary files of a writer that was killed."""
         if not resume:
             for p in self._artifacts():
                 if p.is_dir():
                     shutil.rmtree(p)
                 else:
                     p.unlink(missing_ok=True)
+        else:  # what a killed writer left half-written: a checkpoint can be gigabytes
+            for leftover in (
+                *self.path.glob("*.tmp"),
+                *self.checkpoints.glob("*.tmp"),
+                *(self.path / VIDEO_DIR).glob(".*"),
+            ):
+                leftover.unlink(missing_ok=True)
         self.path.mkdir(parents=True, exist_ok=True)
 
     @contextlib.contextmanager

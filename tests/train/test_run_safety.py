@@ -143,3 +143,22 @@ def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, ca
     from resume_checks import assert_same_run
 
     assert_same_run(a, b)  # continued from 400 as if it had never stopped
+
+
+def test_a_resume_deletes_what_a_killed_writer_left_half_written(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), "--quiet", *TINY_CLI, "--total_env_steps", "300"]) == 0
+    leftovers = [
+        run / "checkpoints" / "ckpt-000000000600.pkl.tmp",  # killed while writing a checkpoint
+        run / "eval.json.tmp",
+        run / "videos" / ".step-600.mp4.123-abcd.mp4",
+    ]
+    for path in leftovers:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"half")
+    assert main(["train", "--run-dir", str(run), "--quiet", "--resume", "--total_env_steps", "600"]) == 0
+    assert not any(path.exists() for path in leftovers)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "ckpt-000000000300.pkl",
+        "ckpt-000000000600.pkl",
+    ]
