@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -59,6 +60,8 @@ class _Forward:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is not None:
             return
+        if signum == signal.SIGHUP:  # the terminal went away: the seeds stop as on SIGTERM
+            signum = signal.SIGTERM
         self.received = signum
         for child in self.children.values():
             if child.poll() is None:
@@ -66,7 +69,7 @@ class _Forward:
 
     def __enter__(self) -> _Forward:
         if _main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 self._old[sig] = signal.signal(sig, self._handle)
         return self
 
@@ -158,8 +161,8 @@ def _outcome(plan: SeedPlan, status: int, log: IO[bytes]) -> SeedOutcome:
     last = lines[-1] if lines else f"exit status {status}"
     if status == 0:
         return SeedOutcome(plan.seed, plan.folder, "done", mean_return=final_return(plan.folder))
-    if status in (128 + signal.SIGINT, 128 + signal.SIGTERM):
-        return SeedOutcome(plan.seed, plan.folder, "stopped", last, exit_status=status)
+    if status in (128 + signal.SIGINT, 128 + signal.SIGTERM, -signal.SIGINT, -signal.SIGTERM):
+        return SeedOutcome(plan.seed, plan.folder, "stopped", last, exit_status=128 + abs(status) % 128)
     return SeedOutcome(
         plan.seed, plan.folder, "failed", last.removeprefix("drivetrain: error: "), None, status
     )
@@ -167,6 +170,10 @@ def _outcome(plan: SeedPlan, status: int, log: IO[bytes]) -> SeedOutcome:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """One seed's run in its own process: the config as JSON on stdin (see the module docstring)."""
+    early: list[int] = []  # a stop signal before the run's own handlers are in place
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: early.append(signum))
+    _end_with_the_parent()
     p = argparse.ArgumentParser(prog="python -m drivetrain.train.seed_processes", description=main.__doc__)
     p.add_argument("--run-dir", required=True)
     p.add_argument("--resume", action="store_true")
@@ -178,6 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     config = config_from_dict(json.loads(sys.stdin.read()))
     config = dataclasses.replace(config, loop=dataclasses.replace(config.loop, progress_bar=False))
+    if early:
+        print(f"drivetrain: stopped by {signal.Signals(early[0]).name} before the run started", flush=True)
+        return 128 + early[0]
     try:
         result = train(config, args.run_dir, resume=args.resume, force=args.force, verbose=True)
     except RunInterruptedError as e:
@@ -186,8 +196,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RuntimeError, ValueError, OSError) as e:
         print(f"drivetrain: error: {one_line(e)}", flush=True)
         return 2
+    finally:  # a signal the parent forwards now finds a seed that is finishing: it finishes
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
     print(f"done: greedy return {result.evaluation.mean_return:.1f}", flush=True)
     return 0
+
+
+def _end_with_the_parent() -> None:
+    """On Linux, SIGTERM when the parent process dies (a SIGKILL), so that no seed trains on alone."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the call
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 if __name__ == "__main__":

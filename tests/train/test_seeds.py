@@ -244,3 +244,62 @@ def test_seeds_resumed_without_a_preset_take_their_own_keys(tmp_path, capsys):
         == 0.1
         for s in (0, 1)
     )
+
+
+def test_a_seed_killed_by_a_forwarded_signal_as_it_ends_is_stopped_not_failed(tmp_path):
+    import io
+    import signal
+
+    from drivetrain.train import get_preset
+    from drivetrain.train.seed_processes import _outcome
+    from drivetrain.train.seeds import SeedPlan
+
+    plan = SeedPlan(1, tmp_path, get_preset("cartpole-dqn").build(), False)
+    outcome = _outcome(plan, -signal.SIGINT, io.BytesIO(b"done: greedy return 9.1\n"))
+    assert (outcome.status, outcome.exit_status) == ("stopped", 130)
+
+
+def test_the_parent_forwards_a_hangup_to_its_seeds_as_sigterm():
+    import signal
+
+    from drivetrain.train.seed_processes import _Forward
+
+    class Child:
+        def __init__(self):
+            self.sent = []
+
+        def poll(self):
+            return None
+
+        def send_signal(self, signum):
+            self.sent.append(signum)
+
+    child = Child()
+    forward = _Forward({0: child})
+    forward._handle(signal.SIGHUP, None)
+    assert child.sent == [signal.SIGTERM] and forward.received == signal.SIGTERM
+
+
+def test_a_seed_stopped_while_it_starts_says_so_and_exits_as_stopped(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from drivetrain.train import get_preset
+    from drivetrain.train.config import config_to_dict
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "drivetrain.train.seed_processes", "--run-dir", str(tmp_path / "run")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    time.sleep(0.3)  # importing torch takes longer
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(
+        json.dumps(config_to_dict(get_preset("cartpole-dqn").build())).encode(), timeout=60
+    )
+    assert child.returncode == 130, out
+    assert b"stopped by SIGINT before the run started" in out
+    assert not (tmp_path / "run").exists()
