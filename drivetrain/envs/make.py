@@ -194,4 +194,12 @@ def make(
 
     if backend == "gymnasium":
         return from_vector_env(SyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP), seed)
-    return from_vector_env(AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP), seed)
+    try:
+        vector = AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.NEXT_STEP)
+    except (EOFError, BrokenPipeError, ConnectionResetError) as e:  # a worker died while building its env
+        raise RuntimeError(
+            f"make: a subprocess of the async backend ended while it built {env_id_or_factory!r} "
+            f"({type(e).__name__}); the environment's constructor failed there (its error is printed "
+            "above): try backend='sync' to see it raised here"
+        ) from e
+    return from_vector_env(vector, seed)

@@ -1,5 +1,7 @@
 """dt.envs.make: termination/truncation mapping, next-step auto-reset, dtypes, action checks, errors."""
 
+import os
+
 import gymnasium
 import numpy as np
 import pytest
@@ -313,3 +315,20 @@ def test_an_async_environment_whose_process_dies_is_named_and_close_ends_the_res
     with pytest.raises(RuntimeError, match=r"the subprocess of environment .*exit code 3.* is gone"):
         env.step(np.zeros(2, np.int64))
     env.close()  # no second error
+
+
+class FailsInWorkers(gymnasium.Env):
+    """Builds in the test process (Gymnasium's probe for the spaces), fails in the backend's workers."""
+
+    observation_space = gymnasium.spaces.Box(-1, 1, (2,), np.float32)
+    action_space = gymnasium.spaces.Discrete(2)
+    parent = os.getpid()
+
+    def __init__(self):
+        if os.getpid() != self.parent:
+            raise RuntimeError("cannot build here")
+
+
+def test_an_async_environment_that_cannot_be_built_in_its_worker_is_named():
+    with pytest.raises(RuntimeError, match=r"ended while it built .*FailsInWorkers.*backend='sync'"):
+        dt.envs.make(FailsInWorkers, num_envs=2, seed=0, backend="async")
