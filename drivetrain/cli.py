@@ -322,6 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 # so the commands import only what they use (``drivetrain --help`` imports no PyTorch).
 _USER_ERRORS = {
     "drivetrain.train.checkpoint": ("CheckpointError",),
+    "drivetrain.train.evaluation": ("EvaluationError",),
     "drivetrain.train.fields": ("ConfigError",),
     "drivetrain.train.rundir": ("RunDirError",),
     "drivetrain.train.runs": ("RunSetupError", "TrainingDivergedError"),

@@ -28,7 +28,7 @@ from drivetrain.train.checkpoint import (
     save_checkpoint,
 )
 from drivetrain.train.config import ExperimentConfig, load_config, run_plan
-from drivetrain.train.evaluation import EvalResult, evaluate
+from drivetrain.train.evaluation import EvalResult, eval_step_limit, evaluate
 from drivetrain.train.experiment import eval_policy, make_env, run_seeds
 from drivetrain.train.rundir import RunDir, RunDirError
 
@@ -121,7 +121,8 @@ def evaluate_run(
     max_steps = final_eval_steps(config) if episodes is None else None
     env_seed = run_seeds(config.seed).final_eval if seed is None else seed
     with run_env(run_dir, config, config.loop.eval_num_envs, env_seed, evaluation=True) as env:
-        return evaluate(env, eval_policy(loaded.agent, config), n, max_steps), loaded
+        limit = eval_step_limit(config.loop.total_env_steps)
+        return evaluate(env, eval_policy(loaded.agent, config), n, max_steps, step_limit=limit), loaded
 
 
 def run_env(run_dir: Any, config: ExperimentConfig, num_envs: int, seed: int, **kwargs: Any) -> Any:

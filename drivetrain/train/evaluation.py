@@ -27,7 +27,7 @@ from drivetrain.core.drivers import EpisodeDriver
 from drivetrain.core.environment import Environment
 from drivetrain.core.policy import Policy
 
-__all__ = ["EvalResult", "evaluate"]
+__all__ = ["EvalResult", "EvaluationError", "eval_step_limit", "evaluate"]
 
 _LAST = int(types.StepType.LAST)
 
@@ -81,6 +81,7 @@ class _FirstEpisodes:
         self._counts: np.ndarray | None = None
         self.steps = 0
         """Steps taken by all the environments together (boundaries excluded)."""
+        self.step_limit: int | None = None
         self.episodes: list[tuple[int, int, float, int]] = []  # (index in env, env, return, length)
 
     def __call__(self, trajectory: types.Trajectory) -> None:
@@ -97,6 +98,8 @@ class _FirstEpisodes:
         playing = step_type != _LAST
         self._lengths += playing
         self.steps += int(np.count_nonzero(playing))
+        if self.step_limit is not None and self.steps >= self.step_limit:
+            raise _StepLimitError
         for i in np.flatnonzero(trajectory.next_step_type == _LAST):
             if self._counts[i] < self.quota:
                 self.episodes.append(
@@ -116,21 +119,52 @@ class _FirstEpisodes:
         self.quota = min(self.quota, max(1, int(self._counts.min())))
 
 
-def evaluate(env: Environment, policy: Policy, num_episodes: int, max_steps: int | None = None) -> EvalResult:
+class EvaluationError(RuntimeError):
+    """An evaluation that cannot give a result (no episode ended within its step limit)."""
+
+
+class _StepLimitError(Exception):
+    """The recorder's hard step limit: the episodes in progress are cut."""
+
+
+def evaluate(
+    env: Environment,
+    policy: Policy,
+    num_episodes: int,
+    max_steps: int | None = None,
+    step_limit: int | None = None,
+) -> EvalResult:
     """Resets ``env`` and plays ``policy`` for ``num_episodes`` whole episodes, or fewer once
-    the environments took ``max_steps`` steps (None: no limit; see the module doc)."""
+    the environments took ``max_steps`` steps (None: no limit; see the module doc).
+
+    ``step_limit`` stops the evaluation even within episodes (an environment whose episodes never
+    end): the episodes that ended count, as after ``max_steps``; an EvaluationError when none ended."""
     if num_episodes < 1:
         raise ValueError(f"evaluate: num_episodes must be >= 1, got {num_episodes}")
     if max_steps is not None and max_steps < 1:
         raise ValueError(f"evaluate: max_steps must be >= 1 or None, got {max_steps}")
     recorder = _FirstEpisodes(math.ceil(num_episodes / env.batch_size))
+    recorder.step_limit = step_limit
     driver = EpisodeDriver(env, policy, [recorder], num_episodes=1)
-    time_step, policy_state = driver.run(env.reset())  # an env evaluated before starts new episodes
-    while True:
-        if max_steps is not None and recorder.steps >= max_steps:
-            recorder.stop_early()
-        if recorder.done:
-            break
-        time_step, policy_state = driver.run(time_step, policy_state)
+    try:
+        time_step, policy_state = driver.run(env.reset())  # an env evaluated before starts new episodes
+        while True:
+            if max_steps is not None and recorder.steps >= max_steps:
+                recorder.stop_early()
+            if recorder.done:
+                break
+            time_step, policy_state = driver.run(time_step, policy_state)
+    except _StepLimitError:
+        if not recorder.episodes:
+            raise EvaluationError(
+                f"evaluate: no episode ended in {recorder.steps} steps of {env.batch_size} environment(s); "
+                "give the environment a time limit (env.max_episode_steps)"
+            ) from None
+        recorder.stop_early()
     chosen = sorted(e for e in recorder.episodes if e[0] < recorder.quota)[:num_episodes]
     return EvalResult(tuple(e[2] for e in chosen), tuple(e[3] for e in chosen))
+
+
+def eval_step_limit(total_env_steps: int) -> int:
+    """The hard step limit of a run's evaluations: ten times its budget (at least 10,000 steps)."""
+    return 10 * max(int(total_env_steps), 1_000)

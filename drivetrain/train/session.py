@@ -34,7 +34,7 @@ from drivetrain.train.artifacts import final_eval_steps, save_agent
 from drivetrain.train.checkpoint import CheckpointDir, CheckpointError, atomic_write_text
 from drivetrain.train.config import ExperimentConfig, LoopConfig, config_to_dict
 from drivetrain.train.eval_videos import EvalVideos, video_due
-from drivetrain.train.evaluation import EvalResult, evaluate
+from drivetrain.train.evaluation import EvalResult, eval_step_limit, evaluate
 from drivetrain.train.experiment import Experiment, TrainMetrics
 from drivetrain.train.logger import RunLogger
 from drivetrain.train.rundir import RunDir
@@ -305,7 +305,8 @@ class Session:
         start = time.perf_counter()
         max_steps = final_eval_steps(self.exp.config) if final else None
         with self.exp.make_eval_env(final=final) as env:
-            result = evaluate(env, self.exp.eval_policy, episodes, max_steps)
+            limit = eval_step_limit(self.exp.config.loop.total_env_steps)
+            result = evaluate(env, self.exp.eval_policy, episodes, max_steps, step_limit=limit)
         state.eval_seconds += time.perf_counter() - start
         return result
 

@@ -77,3 +77,14 @@ def test_max_steps_below_one_is_an_error():
     env = CountingEnv([3])
     with pytest.raises(ValueError, match="max_steps must be >= 1 or None, got 0"):
         evaluate(env, policy_for(env), 1, max_steps=0)
+
+
+def test_a_step_limit_cuts_episodes_that_do_not_end_and_names_the_cause():
+    env = CountingEnv([10**9])  # never ends within the limit
+    with pytest.raises(
+        RuntimeError, match=r"no episode ended in 500 steps of 1 environment\(s\); give the environment"
+    ):
+        evaluate(env, policy_for(env), num_episodes=2, step_limit=500)
+    batch = CountingEnv([4, 10**9])  # one environment ends its episodes, the other never does
+    result = evaluate(batch, policy_for(batch, action=1), num_episodes=4, step_limit=300)
+    assert result.lengths == (4,) and result.returns == (8.0,)  # whole episodes only, index 0 of each env
