@@ -304,3 +304,23 @@ def test_with_device_leaves_a_config_without_a_device_field_alone():
 
     assert with_device(Tabular(), "cpu") == Tabular()
     assert with_device(DQNConfig(), "cuda").device == "cuda"
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["cartpole-dqn", "--learning_starts", "0", "--update_period", "1"],
+            "raise loop.learning_starts to at least 1",
+        ),
+        (
+            ["cartpole-masked-rdqn", "--learning_starts", "20", "--update_period", "8"],
+            "fewer than one window of 33",
+        ),
+    ],
+)
+def test_a_warm_up_too_short_for_one_window_is_refused_by_name(tmp_path, capsys, args, said):
+    run = tmp_path / "run"
+    assert main(["train", *args, "--total_env_steps", "500", "--run-dir", str(run), "--quiet"]) == 2
+    assert said in one_error_line(capsys.readouterr().err)
+    assert not run.exists()

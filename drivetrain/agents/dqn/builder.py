@@ -221,8 +221,23 @@ class DQNBuilder:
         return RandomPolicy(agent.time_step_spec, agent.action_spec, seed=seed)
 
     def check(self, config: Any, plan: RunPlan) -> list[str]:
-        del config, plan
+        window, envs = self.window_steps(config), max(plan.num_envs, 1)
+        first = plan.learning_starts + plan.update_period  # env steps before the first train phase
+        if first < window * envs:
+            return [
+                f"loop.learning_starts ({plan.learning_starts}) + loop.update_period ({plan.update_period}) "
+                f"env steps give each of the {envs} environments {first // envs} steps before the first "
+                f"train step, fewer than one window of {window} ({self.window_text(config)}): raise "
+                f"loop.learning_starts to at least {window * envs - plan.update_period}"
+            ]
         return []
+
+    def window_steps(self, config: Any) -> int:
+        """Steps of a sampled window: ``n_step + 1``."""
+        return int(config.n_step) + 1
+
+    def window_text(self, config: Any) -> str:
+        return f"agent.n_step {config.n_step} + 1"
 
 
 def _td_errors(loss_info: Any) -> np.ndarray:

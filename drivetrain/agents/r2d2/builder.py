@@ -63,6 +63,13 @@ class R2D2Builder(DQNBuilder):
         "priority_eta",
     }
 
+    def window_steps(self, config: Any) -> int:
+        """Steps of a sampled window: ``burn_in + sequence_length + n_step``."""
+        return int(config.burn_in) + int(config.sequence_length) + int(config.n_step)
+
+    def window_text(self, config: Any) -> str:
+        return f"agent.burn_in {config.burn_in} + sequence_length {config.sequence_length} + n_step {config.n_step}"
+
     def make_agent(
         self, config: Any, time_step_spec: types.TimeStep, action_spec: Any, seed: int | None, plan: RunPlan
     ) -> Any:
