@@ -271,9 +271,28 @@ class Session:
             state.next_checkpoint = next_multiple(steps, self.exp.config.loop.checkpoint_interval)
         state.wall_seconds = self.wall()
         self.logger.flush()
+        self._refuse_non_finite_weights(steps)
         path = self.checkpoints.save(snapshot(self.exp, state, time_step, policy_state), steps)
         save_agent(self.exp.agent, steps, self.run.path)
         return path
+
+    def _refuse_non_finite_weights(self, steps: int) -> None:
+        """TrainingDivergedError when the agent's state holds NaN or infinity (a finite loss whose
+        step overflowed the weights): such an agent is never saved, nor called good."""
+        bad = _first_non_finite(self.exp.agent.state_dict())
+        if bad is None:
+            return
+        from drivetrain.train.runs import TrainingDivergedError
+
+        latest = self.latest_checkpoint()
+        good = (
+            f"the last good checkpoint is {latest[1]}" if latest is not None else "no checkpoint was written"
+        )
+        raise TrainingDivergedError(
+            f"training diverged: the agent's {bad} holds NaN or infinite values at train step "
+            f"{self.exp.agent.train_step} (env step {steps}); {good}, and nothing was saved after it "
+            "(lower the learning rate, or clip the agent's gradients or rewards, then resume)"
+        )
 
     def latest_checkpoint(self) -> tuple[int, Path] | None:
         """(env step, path) of the newest checkpoint on disk."""
@@ -403,3 +422,24 @@ def describe(result: EvalResult, eval_epsilon: float = 0.0) -> str:
 def curve_title(config: ExperimentConfig) -> str:
     """The learning curve's title: the preset (or environment) and the seed."""
     return f"{config.preset or config.env.name} (seed {config.seed})"
+
+
+def _first_non_finite(state: Any, path: str = "") -> str | None:
+    """The dotted path of the first float array or tensor in ``state`` (a nest) with NaN or inf."""
+    if isinstance(state, dict):
+        for key, value in state.items():
+            found = _first_non_finite(value, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+        return None
+    if isinstance(state, (list, tuple)):
+        for i, value in enumerate(state):
+            found = _first_non_finite(value, f"{path}[{i}]")
+            if found is not None:
+                return found
+        return None
+    if isinstance(state, np.ndarray) and state.dtype.kind in "fc":
+        return None if bool(np.isfinite(state).all()) else path
+    if type(state).__name__ == "Tensor" and state.is_floating_point():
+        return None if bool(state.isfinite().all()) else path
+    return None
