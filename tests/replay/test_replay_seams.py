@@ -73,7 +73,7 @@ def test_no_window_crosses_a_restart(lengths, runs, capacity_per_env, num_steps,
     expected = eligible_by_hand(replay, num_steps)
     assert replay.num_windows(num_steps) == expected
     if expected == 0:
-        with pytest.raises(ValueError, match="no window|never fits"):
+        with pytest.raises(ValueError, match=r"no window|never fits"):
             replay.sample(4, num_steps)
         return
     batch, info = replay.sample(128, num_steps)

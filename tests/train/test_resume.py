@@ -298,7 +298,7 @@ def test_weights_that_a_finite_loss_overflowed_are_never_saved_or_called_good(tm
     assert _first_non_finite({"a": [np.ones(2), {"b": np.array([1.0, np.inf])}]}) == "a[1].b"
     assert _first_non_finite({"a": np.array([1, 2]), "s": "x"}) is None
     config = tiny_config(learning_rate=1e38, gradient_steps=1, total_env_steps=1500, checkpoint_interval=600)
-    with pytest.raises(TrainingDivergedError, match="the agent's q_network.* holds NaN or infinite values"):
+    with pytest.raises(TrainingDivergedError, match=r"the agent's q_network.* holds NaN or infinite values"):
         train(config, tmp_path, verbose=False)
     for path in (tmp_path / "checkpoints").glob("ckpt-*.pkl"):  # every checkpoint left is finite
         from drivetrain.train import load_checkpoint
