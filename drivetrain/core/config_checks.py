@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import types
 import typing
 from typing import Any
@@ -119,6 +120,8 @@ def check_fields(config: Any) -> None:
             raise ConfigTypeError(
                 f"{cls.__name__}.{f.name}: expected {type_name(tp)}, got {value!r}{of_type}"
             )
+        if isinstance(value, float) and not math.isfinite(value):  # a range check would let inf pass
+            raise ConfigTypeError(f"{cls.__name__}.{f.name}: expected a finite number, got {value!r}")
 
 
 def require(config: Any, ok: bool, field: str, expected: str) -> None:

@@ -105,3 +105,24 @@ def test_the_error_is_a_type_error_and_a_value_error():
 def test_nested_configs_check_their_own_fields():
     with pytest.raises(ConfigTypeError, match=r"^Inner.width: expected int, got '2' \(str\)$"):
         Config(inner=Inner(width="2"))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_float_field_refuses_nan_and_infinity_by_name(bad):
+    import dataclasses
+
+    from drivetrain.agents import DQNConfig, PPOConfig
+
+    @dataclasses.dataclass(frozen=True)
+    class Rates:
+        rate: float = 0.1
+
+        def __post_init__(self):
+            check_fields(self)
+
+    with pytest.raises(ConfigTypeError, match=r"Rates.rate: expected a finite number"):
+        Rates(bad)
+    with pytest.raises(ConfigTypeError, match=r"DQNConfig.reward_scale: expected a finite number"):
+        DQNConfig(reward_scale=bad)
+    with pytest.raises(ConfigTypeError, match=r"PPOConfig.initial_log_std: expected a finite number"):
+        PPOConfig(initial_log_std=bad)

@@ -137,6 +137,7 @@ class DQNConfig:
         need(self.huber_delta > 0, "huber_delta", "a positive number")
         need(self.gradient_clipping is None or self.gradient_clipping > 0, "gradient_clipping", "None or > 0")
         need(self.reward_clip is None or self.reward_clip > 0, "reward_clip", "None or > 0")
+        need(self.reward_scale > 0, "reward_scale", "a positive number")
         need(0 <= self.epsilon_start <= 1, "epsilon_start", "a number in [0, 1]")
         need(0 <= self.epsilon_end <= 1, "epsilon_end", "a number in [0, 1]")
         need(self.epsilon_decay_steps >= 1, "epsilon_decay_steps", "an integer >= 1")
