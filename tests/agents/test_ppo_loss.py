@@ -73,3 +73,18 @@ def test_no_mask_is_the_same_as_a_mask_of_all_items():
     unmasked = ppo_loss(*args, None, **kw)
     for a, b in zip(everything, unmasked, strict=True):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("value", [1.0, 3.3, -7.1])
+def test_equal_advantages_normalize_to_zero_not_to_rounding(value):
+    from drivetrain.agents.reinforce.loss import normalized
+
+    x = torch.full((7,), value, dtype=torch.float32)  # float32's mean of seven 3.3s is not 3.3
+    assert torch.equal(normalized(x, torch.ones(7, dtype=torch.bool)), torch.zeros(7))
+    log_prob = torch.zeros(7, requires_grad=True)
+    terms = ppo_loss(
+        log_prob, torch.zeros(7), x, torch.zeros(7), torch.zeros(7), torch.zeros(7), torch.zeros(7), None,
+        clip_ratio=0.2, value_clip=None, vf_coef=0.0, ent_coef=0.0, normalize_advantages=True,
+    )  # fmt: skip
+    terms.loss.backward()
+    assert terms.policy_loss.item() == 0.0 and torch.equal(log_prob.grad, torch.zeros(7))

@@ -67,10 +67,11 @@ def ppo_loss(
         count = mask.sum().clamp(min=1).to(log_prob.dtype)
     else:
         count = torch.tensor(float(log_prob.numel()), dtype=log_prob.dtype)
-    if normalize_advantages:
-        mean = _mean(advantages, mask, count)
-        var = _mean((advantages - mean) ** 2, mask, count) * count / (count - 1).clamp(min=1)
-        advantages = (advantages - mean) / (var.sqrt() + 1e-8)
+    if normalize_advantages:  # in float64: equal advantages normalize to 0, not to float32 rounding
+        adv64, count64 = advantages.double(), count.double()
+        mean = _mean(adv64, mask, count64)
+        var = _mean((adv64 - mean) ** 2, mask, count64) * count64 / (count64 - 1).clamp(min=1)
+        advantages = ((adv64 - mean) / (var.sqrt() + 1e-8)).to(advantages.dtype)
     log_ratio = log_prob - old_log_prob
     ratio = log_ratio.exp()
     low, high = 1.0 - clip_ratio, 1.0 + clip_ratio  # both floats or both 0-d tensors

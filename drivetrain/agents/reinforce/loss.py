@@ -28,10 +28,14 @@ class ReinforceLossTerms(NamedTuple):
 
 
 def normalized(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``(x - mean) / std`` over the masked items (population std, as NumPy's and the book's)."""
-    values = x[mask]
+    """``(x - mean) / std`` over the masked items (population std, as NumPy's and the book's).
+
+    In float64: equal values then have a mean equal to each of them, so they normalize to 0, not
+    to ±1 from float32 rounding (a std of 1e-7 divided into a rounding error)."""
+    x64 = x.double()
+    values = x64[mask]
     std = values.std(unbiased=False) if values.numel() > 1 else values.new_ones(())
-    return (x - values.mean()) / (std + 1e-8)
+    return ((x64 - values.mean()) / (std + 1e-8)).to(x.dtype)
 
 
 def reinforce_loss(
