@@ -168,7 +168,7 @@ def _torso(
     observation_spec: Any, extra: int, layers: Sequence[int], gen: Any, owner: str
 ) -> tuple[nn.Module, MLP]:
     sizes = layer_sizes(layers, f"{owner}: layers")
-    encoder = make_encoder(observation_spec, None, gen)
+    encoder = make_encoder(observation_spec, None, gen, owner)
     width: int = encoder.output_dim  # type: ignore[assignment]
     return encoder, MLP(width + extra, sizes, gen)
 

@@ -53,23 +53,26 @@ def num_actions_of(action_spec: Any) -> int:
     return action_spec.num_values
 
 
-def make_encoder(observation_spec: Any, conv_layers: ConvLayers | None, gen: Any) -> nn.Module:
-    """The encoder for ``observation_spec`` (one-hot, flat vector, or a CNN for images); ``.output_dim``."""
+def make_encoder(
+    observation_spec: Any, conv_layers: ConvLayers | None, gen: Any, owner: str = "QNetwork"
+) -> nn.Module:
+    """The encoder for ``observation_spec`` (one-hot, flat vector, or a CNN for images); ``.output_dim``.
+    Errors name ``owner``, the network being built."""
     if not isinstance(observation_spec, specs.ArraySpec):
         raise TypeError(
-            "QNetwork: observation_spec must be a single ArraySpec (vector, discrete state or HWC image), "
+            f"{owner}: observation_spec must be a single ArraySpec (vector, discrete state or HWC image), "
             f"got {type(observation_spec).__name__}: {observation_spec!r}"
         )
     spec = observation_spec
     if not (np.issubdtype(spec.dtype, np.number) or spec.dtype == np.bool_):
-        raise TypeError(f"QNetwork: observation dtype must be numeric, got {spec.dtype}")
+        raise TypeError(f"{owner}: observation dtype must be numeric, got {spec.dtype}")
     rank = len(spec.shape)
     if rank == 3:
         scale = 1.0 / 255.0 if spec.dtype == np.uint8 else None
         return ConvTorso(spec.shape, NATURE_CNN_LAYERS if conv_layers is None else conv_layers, scale, gen)
     if conv_layers is not None:
         raise ValueError(
-            f"QNetwork: conv_layers need an image observation of shape (height, width, channels), "
+            f"{owner}: conv_layers need an image observation of shape (height, width, channels), "
             f"got shape {spec.shape}"
         )
     if rank == 0 and isinstance(spec, specs.BoundedArraySpec) and np.issubdtype(spec.dtype, np.integer):
@@ -77,7 +80,7 @@ def make_encoder(observation_spec: Any, conv_layers: ConvLayers | None, gen: Any
     if rank <= 1:
         return VectorEncoder(int(np.prod(spec.shape, dtype=np.int64)))
     raise ValueError(
-        f"QNetwork: unsupported observation shape {spec.shape}: expected a vector (d,), a discrete state () "
+        f"{owner}: unsupported observation shape {spec.shape}: expected a vector (d,), a discrete state () "
         "or a channels-last image (height, width, channels); add a channel axis to 2-D images"
     )
 

@@ -203,7 +203,7 @@ class RecurrentQNetwork(nn.Module):
         super().__init__()
         self.num_actions = num_actions_of(action_spec)
         gen = make_generator(seed)
-        self.encoder = make_encoder(observation_spec, conv_layers, gen)
+        self.encoder = make_encoder(observation_spec, conv_layers, gen, "RecurrentQNetwork")
         fc = layer_sizes(fc_layers, "RecurrentQNetwork: fc_layers")
         self.torso = MLP(int(self.encoder.output_dim), fc, gen)  # type: ignore[arg-type]
         self.core = RecurrentCore(self.torso.output_dim, hidden_size, core, gen)

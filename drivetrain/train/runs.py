@@ -241,7 +241,7 @@ def diverged(session: Session, error: NonFiniteTrainLossError) -> TrainingDiverg
     return TrainingDivergedError(
         f"training diverged: the loss of train step {error.train_step} is {error.loss} "
         f"(env step {session.exp.metrics.env_steps.result()}); {good}, and nothing was saved after it "
-        "(lower agent.learning_rate, or clip the agent's gradients or rewards, then resume)"
+        "(lower the agent's learning rate, or clip its gradients or rewards, then resume)"
     )
 
 

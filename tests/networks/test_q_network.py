@@ -222,3 +222,14 @@ def test_widths_as_a_numpy_array_still_build_and_a_float_hidden_size_is_named():
     assert [m.out_features for m in net.torso if hasattr(m, "out_features")] == [8, 8]
     with pytest.raises(TypeError, match=r"hidden_size must be an int, got 8\.5"):
         RecurrentQNetwork(VECTOR, ACTIONS, hidden_size=8.5, fc_layers=(8,))
+
+
+def test_encoder_errors_name_the_network_being_built():
+    from drivetrain.agents.actor_critic.networks import ActorCriticNetwork
+    from drivetrain.networks.continuous import SquashedGaussianActor
+
+    flat_image = specs.ArraySpec((10, 10), np.float32)
+    with pytest.raises(ValueError, match="^ActorCriticNetwork: unsupported observation shape"):
+        ActorCriticNetwork(flat_image, ACTIONS)
+    with pytest.raises(ValueError, match="^SquashedGaussianActor: unsupported observation shape"):
+        SquashedGaussianActor(flat_image, 1)

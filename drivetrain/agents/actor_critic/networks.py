@@ -93,7 +93,7 @@ class ActorCriticNetwork(nn.Module):
                     f"{observation_spec!r}"
                 )
             self.obs_rms = RunningMeanStd(tuple(observation_spec.shape))
-        self.encoder = make_encoder(observation_spec, conv_layers, gen)
+        self.encoder = make_encoder(observation_spec, conv_layers, gen, "ActorCriticNetwork")
         width: int = self.encoder.output_dim  # type: ignore[assignment]
         self.shared = bool(shared)
         self.shared_torso: nn.Module = nn.Identity()
