@@ -324,3 +324,12 @@ def test_a_warm_up_too_short_for_one_window_is_refused_by_name(tmp_path, capsys,
     assert main(["train", *args, "--total_env_steps", "500", "--run-dir", str(run), "--quiet"]) == 2
     assert said in one_error_line(capsys.readouterr().err)
     assert not run.exists()
+
+
+def test_a_warm_up_counts_the_steps_each_environment_of_a_batch_takes():
+    from drivetrain.train import apply_overrides, get_preset
+    from drivetrain.train.config import check_config
+
+    # 10 warm-up steps step the 16 environments once each, the first collect once more: a window of 2
+    config = get_preset("cartpole-dqn").build()
+    check_config(apply_overrides(config, [("num_envs", 16), ("learning_starts", 10), ("update_period", 16)]))

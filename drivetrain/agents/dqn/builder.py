@@ -222,13 +222,15 @@ class DQNBuilder:
 
     def check(self, config: Any, plan: RunPlan) -> list[str]:
         window, envs = self.window_steps(config), max(plan.num_envs, 1)
-        first = plan.learning_starts + plan.update_period  # env steps before the first train phase
-        if first < window * envs:
+        # the drivers step whole batches: each environment's steps before the first train phase
+        per_env = -(-plan.learning_starts // envs) + -(-plan.update_period // envs)
+        if per_env < window:
+            need = (window - -(-plan.update_period // envs)) * envs
             return [
-                f"loop.learning_starts ({plan.learning_starts}) + loop.update_period ({plan.update_period}) "
-                f"env steps give each of the {envs} environments {first // envs} steps before the first "
-                f"train step, fewer than one window of {window} ({self.window_text(config)}): raise "
-                f"loop.learning_starts to at least {window * envs - plan.update_period}"
+                f"loop.learning_starts ({plan.learning_starts}) and loop.update_period ({plan.update_period}) "
+                f"give each of the {envs} environments {per_env} steps before the first train step, fewer "
+                f"than one window of {window} ({self.window_text(config)}): raise loop.learning_starts to at "
+                f"least {need}"
             ]
         return []
 
