@@ -120,7 +120,9 @@ def check_fields(config: Any) -> None:
             raise ConfigTypeError(
                 f"{cls.__name__}.{f.name}: expected {type_name(tp)}, got {value!r}{of_type}"
             )
-        if isinstance(value, float) and not math.isfinite(value):  # a range check would let inf pass
+        if isinstance(value, (float, np.floating)) and not math.isfinite(
+            value
+        ):  # a range check would let inf pass
             raise ConfigTypeError(f"{cls.__name__}.{f.name}: expected a finite number, got {value!r}")
 
 

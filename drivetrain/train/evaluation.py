@@ -165,6 +165,8 @@ def evaluate(
     return EvalResult(tuple(e[2] for e in chosen), tuple(e[3] for e in chosen))
 
 
-def eval_step_limit(total_env_steps: int) -> int:
-    """The hard step limit of a run's evaluations: ten times its budget (at least 10,000 steps)."""
-    return 10 * max(int(total_env_steps), 1_000)
+def eval_step_limit(total_env_steps: int, episodes: int) -> int:
+    """The hard step limit of a run's evaluation of ``episodes`` episodes: ten times its budget
+    (at least 10,000 steps) and 10,000 steps more per episode, so that only episodes that do not
+    end are cut."""
+    return 10 * max(int(total_env_steps), 1_000) + 10_000 * int(episodes)

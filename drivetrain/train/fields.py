@@ -248,10 +248,13 @@ def coerce(value: Any, tp: Any, key: str = "value") -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected {type_name(tp)}, got {value!r}")
         key_type, value_type = typing.get_args(tp) or (Any, Any)
-        return {
-            coerce(k, key_type, f"{key}[{k!r}]"): coerce(v, value_type, f"{key}[{k!r}]")
-            for k, v in value.items()
-        }
+
+        def key_of(k: Any) -> Any:  # JSON keys are text: "0" of a dict[int, ...] is 0
+            if isinstance(k, str) and key_type not in (str, Any):
+                return parse_value(k, key_type, f"{key}[{k!r}]")
+            return coerce(k, key_type, f"{key}[{k!r}]")
+
+        return {key_of(k): coerce(v, value_type, f"{key}[{k!r}]") for k, v in value.items()}
     if _is_config(tp):
         if isinstance(value, tp):
             return value

@@ -152,13 +152,14 @@ class RunDir:
                     shutil.rmtree(p)
                 else:
                     p.unlink(missing_ok=True)
-        else:  # what a killed writer left half-written: a checkpoint can be gigabytes
+        else:  # what a killed writer left half-written (its own names only): a checkpoint can be gigabytes
             for leftover in (
-                *self.path.glob("*.tmp"),
-                *self.checkpoints.glob("*.tmp"),
-                *(self.path / VIDEO_DIR).glob(".*"),
+                *(p.with_name(p.name + ".tmp") for p in self._artifacts()),
+                *self.checkpoints.glob("ckpt-*.pkl.tmp"),
+                *(self.path / VIDEO_DIR).glob(".step-*.*-*.*"),
             ):
-                leftover.unlink(missing_ok=True)
+                if leftover.is_file():
+                    leftover.unlink()
         self.path.mkdir(parents=True, exist_ok=True)
 
     @contextlib.contextmanager

@@ -181,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     from drivetrain.train.config import config_from_dict
     from drivetrain.train.loop import train
+    from drivetrain.train.session import return_name
     from drivetrain.train.signals import RunInterruptedError
 
     config = config_from_dict(json.loads(sys.stdin.read()))
@@ -188,6 +189,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if early:
         print(f"drivetrain: stopped by {signal.Signals(early[0]).name} before the run started", flush=True)
         return 128 + early[0]
+
+    def stop_now(signum: int, frame: Any) -> None:  # until the run's own handlers: nothing written yet
+        raise RunInterruptedError(signum, f"stopped by {signal.Signals(signum).name} before the run started")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop_now)
     try:
         result = train(config, args.run_dir, resume=args.resume, force=args.force, verbose=True)
     except RunInterruptedError as e:
@@ -199,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:  # a signal the parent forwards now finds a seed that is finishing: it finishes
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
-    print(f"done: greedy return {result.evaluation.mean_return:.1f}", flush=True)
+    print(f"done: {return_name(config.loop.eval_epsilon)} {result.evaluation.mean_return:.1f}", flush=True)
     return 0
 
 

@@ -262,6 +262,7 @@ def _quiet(*args: object) -> None:
 def _run_sequential(plans: list[SeedPlan], force: bool, verbose: bool) -> list[SeedOutcome]:
     from drivetrain.train.loop import train
     from drivetrain.train.seed_processes import one_line
+    from drivetrain.train.session import return_name
     from drivetrain.train.signals import RunInterruptedError
 
     outcomes = []
@@ -290,7 +291,9 @@ def _run_sequential(plans: list[SeedPlan], force: bool, verbose: bool) -> list[S
         ret = result.evaluation.mean_return
         outcomes.append(SeedOutcome(plan.seed, plan.folder, "done", mean_return=ret))
         if verbose:
-            print(f"seed {plan.seed}: greedy return {ret:.1f} ± {result.evaluation.std_return:.1f}")
+            print(
+                f"seed {plan.seed}: {return_name(config.loop.eval_epsilon)} {ret:.1f} ± {result.evaluation.std_return:.1f}"
+            )
     return outcomes
 
 
@@ -333,12 +336,16 @@ def run_seeds_command(
     except SeedsSpecError as e:
         print(f"drivetrain: error: {e}", file=sys.stderr)
         return 2
+    from drivetrain.train.session import return_name
+
     failed = [o for o in outcomes if o.status == "failed"]
     stopped = [o for o in outcomes if o.status == "stopped"]
     for o in outcomes:
         if o.status in ("done", "skipped"):
             ret = "?" if o.mean_return is None else f"{o.mean_return:.1f}"
-            print(f"seed {o.seed}: {o.status}, greedy return {ret} ({o.run_dir / 'eval.json'})")
+            print(
+                f"seed {o.seed}: {o.status}, {return_name(config.loop.eval_epsilon)} {ret} ({o.run_dir / 'eval.json'})"
+            )
     if stopped:
         print(
             f"drivetrain: stopped seeds {', '.join(str(o.seed) for o in stopped)}; "

@@ -126,3 +126,10 @@ def test_a_float_field_refuses_nan_and_infinity_by_name(bad):
         DQNConfig(reward_scale=bad)
     with pytest.raises(ConfigTypeError, match=r"PPOConfig.initial_log_std: expected a finite number"):
         PPOConfig(initial_log_std=bad)
+
+
+def test_a_numpy_float_infinity_is_refused_too():
+    from drivetrain.agents import DQNConfig
+
+    with pytest.raises(ConfigTypeError, match="DQNConfig.learning_rate: expected a finite number"):
+        DQNConfig(learning_rate=np.float32("inf"))

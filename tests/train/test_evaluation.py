@@ -88,3 +88,11 @@ def test_a_step_limit_cuts_episodes_that_do_not_end_and_names_the_cause():
     batch = CountingEnv([4, 10**9])  # one environment ends its episodes, the other never does
     result = evaluate(batch, policy_for(batch, action=1), num_episodes=4, step_limit=300)
     assert result.lengths == (4,) and result.returns == (8.0,)  # whole episodes only, index 0 of each env
+
+
+def test_the_step_limit_grows_with_the_episodes_asked_for():
+    from drivetrain.train.evaluation import eval_step_limit
+
+    assert eval_step_limit(600, 60) > 60 * 200 + eval_step_limit(
+        600, 0
+    )  # MountainCar's 200-step episodes fit

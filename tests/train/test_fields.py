@@ -213,3 +213,9 @@ def test_one_conv_layer_needs_no_outer_tuple():
         assert apply_overrides(base, [("conv_layers", text)]).agent.conv_layers == ((32, 8, 4),)
     two = apply_overrides(base, [("conv_layers", "(32,8,4),(64,(4,3),2)")]).agent.conv_layers
     assert two == ((32, 8, 4), (64, (4, 3), 2))
+
+
+def test_a_mapping_with_int_keys_survives_json():
+    from drivetrain.train.fields import coerce
+
+    assert coerce(json.loads(json.dumps({0: 1.0, 1: 2})), dict[int, float], "w") == {0: 1.0, 1: 2.0}

@@ -162,3 +162,7 @@ def test_a_resume_deletes_what_a_killed_writer_left_half_written(tmp_path, capsy
         "ckpt-000000000300.pkl",
         "ckpt-000000000600.pkl",
     ]
+    (run / "notes.tmp").write_text("mine")  # what a user put there stays
+    (run / "videos" / ".gitignore").write_text("*")
+    assert main(["train", "--run-dir", str(run), "--quiet", "--resume", "--total_env_steps", "700"]) == 0
+    assert (run / "notes.tmp").is_file() and (run / "videos" / ".gitignore").is_file()

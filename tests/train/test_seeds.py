@@ -303,3 +303,17 @@ def test_a_seed_stopped_while_it_starts_says_so_and_exits_as_stopped(tmp_path):
     assert child.returncode == 130, out
     assert b"stopped by SIGINT before the run started" in out
     assert not (tmp_path / "run").exists()
+
+
+def test_seed_lines_name_an_epsilon_greedy_evaluation(tmp_path, capsys):
+    from run_dirs import TINY_CLI
+
+    from drivetrain.cli import main
+
+    assert (
+        main(["train", "--run-dir", str(tmp_path / "s"), "--seeds", "0", *TINY_CLI, "--eval_epsilon", "0.1"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "seed 0: return (ε = 0.1)" in out and "seed 0: done, return (ε = 0.1)" in out
+    assert "greedy return" not in out
