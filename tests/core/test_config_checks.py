@@ -131,5 +131,5 @@ def test_a_float_field_refuses_nan_and_infinity_by_name(bad):
 def test_a_numpy_float_infinity_is_refused_too():
     from drivetrain.agents import DQNConfig
 
-    with pytest.raises(ConfigTypeError, match="DQNConfig.learning_rate: expected a finite number"):
+    with pytest.raises(ConfigTypeError, match=r"DQNConfig\.learning_rate: expected a finite number"):
         DQNConfig(learning_rate=np.float32("inf"))

@@ -229,7 +229,7 @@ def test_encoder_errors_name_the_network_being_built():
     from drivetrain.networks.continuous import SquashedGaussianActor
 
     flat_image = specs.ArraySpec((10, 10), np.float32)
-    with pytest.raises(ValueError, match="^ActorCriticNetwork: unsupported observation shape"):
+    with pytest.raises(ValueError, match=r"^ActorCriticNetwork: unsupported observation shape"):
         ActorCriticNetwork(flat_image, ACTIONS)
-    with pytest.raises(ValueError, match="^SquashedGaussianActor: unsupported observation shape"):
+    with pytest.raises(ValueError, match=r"^SquashedGaussianActor: unsupported observation shape"):
         SquashedGaussianActor(flat_image, 1)
