@@ -188,8 +188,9 @@ class ExperimentConfig:
     """Name of the preset this config started from (for the record)."""
     imports: tuple[str, ...] = ()
     """Python modules imported before the config is read: they register the run's own agents
-    (drivetrain.agents.register_builder) or environments (gymnasium.register). Kept in config.json,
-    so that a resume, eval, play, export and Ray's collectors import them too."""
+    (drivetrain.agents.register_builder) or environments (gymnasium.register). A name, or the path
+    of a module file (a preset file keeps a module beside it so). Kept in config.json, so that a
+    resume, eval, play and export import them too (Ray's workers need them importable there)."""
 
     def __post_init__(self) -> None:
         check_fields(self)  # each field's type, named (ConfigTypeError)
@@ -336,8 +337,15 @@ def import_modules(names: Any) -> None:
     for name in names:
         if not isinstance(name, str) or not name:
             raise fields.ConfigError(f"imports: expected module names, got {name!r}")
+        module = name
+        if name.endswith(".py") or os.sep in name:  # a module beside a preset file, by its path
+            file = Path(name)
+            folder = str(file.parent.parent if file.name == "__init__.py" else file.parent)
+            module = file.parent.name if file.name == "__init__.py" else file.stem
+            if folder not in sys.path:
+                sys.path.append(folder)
         try:
-            importlib.import_module(name)
+            importlib.import_module(module)
         except ImportError as e:
             raise fields.ConfigError(f"imports: cannot import {name!r} ({type(e).__name__}: {e})") from None
 

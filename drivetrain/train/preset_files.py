@@ -34,10 +34,10 @@ and the key.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -120,15 +120,25 @@ def _load(path: Path, seen: tuple[Path, ...]) -> FilePreset:
     merged = data
     if "base" in meta:
         merged = _merge_onto(_base_config(path, meta["base"], seen), data)
-    folder = str(path.resolve().parent)
-    if merged.get("imports") and folder not in sys.path:
-        sys.path.append(folder)  # the modules it imports may sit beside it
+    if isinstance(merged.get("imports"), list):
+        merged = {**merged, "imports": [_beside(path, name) for name in merged["imports"]]}
     try:
         config = config_from_dict(merged)
     except (ConfigError, ValueError) as e:  # ConfigTypeError, or a config's own range check
         raise PresetFileError(f"{path}: {e}") from None
     name = meta.get("name") or data.get("preset") or path.stem
     return FilePreset(name, meta.get("doc", ""), dataclasses.replace(config, preset=name), path)
+
+
+def _beside(path: Path, name: Any) -> Any:
+    """A module of ``imports`` that is not importable as it is but sits beside the preset file:
+    its absolute path (kept so in config.json, so that a resume or eval from elsewhere finds it)."""
+    if not isinstance(name, str) or not name.isidentifier() or importlib.util.find_spec(name) is not None:
+        return name
+    for candidate in (path.parent / f"{name}.py", path.parent / name / "__init__.py"):
+        if candidate.is_file():
+            return str(candidate.resolve())
+    return name
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:
