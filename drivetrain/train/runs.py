@@ -234,15 +234,9 @@ def stop(
 
 def diverged(session: Session, error: NonFiniteTrainLossError) -> TrainingDivergedError:
     """The error that stops a run whose loss was not finite (nothing is saved after the last good checkpoint)."""
-    latest = session.latest_checkpoint()
-    good = (
-        f"the last good checkpoint is {latest[1]}" if latest is not None else "no checkpoint was written yet"
-    )
-    return TrainingDivergedError(
-        f"training diverged: the loss of train step {error.train_step} is {error.loss} "
-        f"(env step {session.exp.metrics.env_steps.result()}); {good}, and nothing was saved after it "
-        "(lower the agent's learning rate, or clip its gradients or rewards, then resume)"
-    )
+    error_out = session.diverged(f"the loss of train step {error.train_step} is {error.loss}")
+    assert isinstance(error_out, TrainingDivergedError)
+    return error_out
 
 
 def train_result(session: Session, state: LoopState, evaluation: EvalResult) -> TrainResult:

@@ -271,27 +271,33 @@ class Session:
             state.next_checkpoint = next_multiple(steps, self.exp.config.loop.checkpoint_interval)
         state.wall_seconds = self.wall()
         self.logger.flush()
-        self._refuse_non_finite_weights(steps)
+        self._refuse_non_finite_weights()
         path = self.checkpoints.save(snapshot(self.exp, state, time_step, policy_state), steps)
         save_agent(self.exp.agent, steps, self.run.path)
         return path
 
-    def _refuse_non_finite_weights(self, steps: int) -> None:
+    def _refuse_non_finite_weights(self) -> None:
         """TrainingDivergedError when the agent's state holds NaN or infinity (a finite loss whose
         step overflowed the weights): such an agent is never saved, nor called good."""
         bad = _first_non_finite(self.exp.agent.state_dict())
-        if bad is None:
-            return
+        if bad is not None:
+            what = f"the agent's {bad} holds NaN or infinite values at train step {self.exp.agent.train_step}"
+            raise self.diverged(what)
+
+    def diverged(self, what: str) -> Exception:
+        """The TrainingDivergedError of a run that stops on ``what`` went non-finite: it names the
+        last good checkpoint (nothing is saved after it)."""
         from drivetrain.train.runs import TrainingDivergedError
 
         latest = self.latest_checkpoint()
         good = (
-            f"the last good checkpoint is {latest[1]}" if latest is not None else "no checkpoint was written"
+            f"the last good checkpoint is {latest[1]}"
+            if latest is not None
+            else "no checkpoint was written yet"
         )
-        raise TrainingDivergedError(
-            f"training diverged: the agent's {bad} holds NaN or infinite values at train step "
-            f"{self.exp.agent.train_step} (env step {steps}); {good}, and nothing was saved after it "
-            "(lower the learning rate, or clip the agent's gradients or rewards, then resume)"
+        return TrainingDivergedError(
+            f"training diverged: {what} (env step {self.exp.metrics.env_steps.result()}); {good}, and nothing "
+            "was saved after it (lower the agent's learning rate, or clip its gradients or rewards, then resume)"
         )
 
     def latest_checkpoint(self) -> tuple[int, Path] | None:
