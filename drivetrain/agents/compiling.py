@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 import types
 import warnings
@@ -125,7 +126,7 @@ def _warn_eager_once() -> None:
 
 
 def check_compiler(owner: str) -> None:
-    """RuntimeError naming ``owner`` when ``torch.compile`` has no C++ compiler to build with.
+    """CompilerMissingError naming ``owner`` when ``torch.compile`` has no C++ compiler to build with.
 
     Inductor compiles the update's CPU kernels and the function that calls them
     (``cpp_wrapper``) with the C++ compiler of ``torch._inductor.config.cpp.cxx`` (``$CXX``,
@@ -139,10 +140,21 @@ def check_compiler(owner: str) -> None:
     try:
         get_cpp_compiler()
     except exc.InvalidCxxCompiler:
-        raise RuntimeError(
+        cxx = os.environ.get("CXX")
+        found = (
+            f"$CXX={cxx} was not found or does not run"
+            if cxx
+            else "none was found: install g++ (or set $CXX to one)"
+        )
+        raise CompilerMissingError(
             f"{owner}: compile=True needs a C++ compiler (torch.compile builds the update's kernels "
-            "with it) and none was found: install g++ (or set $CXX to one), or use compile=False"
+            f"with it) and {found}, or use compile=False"
         ) from None
+
+
+class CompilerMissingError(RuntimeError, ValueError):
+    """``compile=True`` on a machine without a C++ compiler: a setting that cannot work here (a
+    ValueError too, so that a run that cannot be built says so in one line)."""
 
 
 def functional_call_of(*modules: torch.nn.Module) -> Callable[..., Any]:

@@ -49,6 +49,7 @@ __all__ = [
     "make_agent",
     "on_policy_problems",
     "register_builder",
+    "for_acting",
     "with_device",
 ]
 
@@ -272,6 +273,16 @@ def make_agent(
 def with_device(config: Any, device: str) -> Any:
     """``config`` with its ``device`` field set to ``device``; unchanged when it has no such field
     (an agent of a user's that runs where it likes)."""
-    if "device" in {f.name for f in dataclasses.fields(config)}:
-        return dataclasses.replace(config, device=device)
-    return config
+    return _with(config, device=device)
+
+
+def for_acting(config: Any) -> Any:
+    """``config`` for an agent that only acts (evaluation, videos, export): ``compile`` off where
+    it has the field, so that a run trained compiled loads on a machine without a compiler."""
+    return _with(config, compile=False)
+
+
+def _with(config: Any, **changes: Any) -> Any:
+    names = {f.name for f in dataclasses.fields(config)}
+    present = {key: value for key, value in changes.items() if key in names}
+    return dataclasses.replace(config, **present) if present else config

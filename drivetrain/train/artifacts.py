@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from drivetrain.agents import Agent, make_agent
-from drivetrain.agents.protocol import with_device
+from drivetrain.agents.protocol import for_acting, with_device
 from drivetrain.train.checkpoint import (
     CheckpointDir,
     CheckpointError,
@@ -64,8 +64,10 @@ def load_agent(run_dir: str | os.PathLike[str], device: str | None = None) -> Lo
     if not run.config.is_file():
         raise RunDirError(f"{run.path} is not a run directory: it has no config.json")
     config = load_config(run.config)
+    agent_config = for_acting(config.agent)  # no compiled update: it only acts
     if device is not None:
-        config = dataclasses.replace(config, agent=with_device(config.agent, device))
+        agent_config = with_device(agent_config, device)
+    config = dataclasses.replace(config, agent=agent_config)
     agent_state, env_steps = _newest_agent_state(run)
     with run_env(run.path, config, 1, 0) as env:
         agent = make_agent(config.agent, env.time_step_spec(), env.action_spec(), 0, run_plan(config))

@@ -10,6 +10,7 @@ from torch._inductor import config as inductor_config
 from torch._inductor.cpp_builder import cpp_compiler_search
 
 from drivetrain.agents import DQN, compiling
+from drivetrain.agents.compiling import CompilerMissingError
 from drivetrain.agents.ppo import PPOConfig, make_ppo
 from drivetrain.agents.sac import SACConfig, make_sac
 from drivetrain.agents.td3 import TD3Config, make_td3
@@ -58,7 +59,9 @@ BUILDS = [dqn, ppo, sac, td3]
 
 @pytest.mark.parametrize("build,name", [(dqn, "DQN"), (ppo, "PPO"), (sac, "SAC"), (td3, "TD3")])
 def test_a_missing_compiler_is_named_when_the_agent_is_built(no_compiler, build, name):
-    with pytest.raises(RuntimeError, match=rf"{name}: compile=True needs a C\+\+ compiler .* compile=False"):
+    with pytest.raises(
+        CompilerMissingError, match=rf"{name}: compile=True needs a C\+\+ compiler .* compile=False"
+    ):
         build()
 
 

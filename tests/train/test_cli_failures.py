@@ -333,3 +333,35 @@ def test_a_warm_up_counts_the_steps_each_environment_of_a_batch_takes():
     # 10 warm-up steps step the 16 environments once each, the first collect once more: a window of 2
     config = get_preset("cartpole-dqn").build()
     check_config(apply_overrides(config, [("num_envs", 16), ("learning_starts", 10), ("update_period", 16)]))
+
+
+def _clear_compiler_searches():
+    from torch._inductor.cpp_builder import cpp_compiler_search
+
+    from drivetrain.agents import compiling
+
+    cpp_compiler_search.cache_clear()
+    compiling._compiler_missing.cache_clear()
+    compiling._warn_eager_once.cache_clear()
+
+
+def test_a_run_without_a_compiler_is_one_line_and_a_compiled_run_evaluates_without_one(tmp_path, capsys):
+    from torch._inductor import config as inductor_config
+
+    run = tmp_path / "run"
+    _clear_compiler_searches()
+    try:
+        with inductor_config.patch({"cpp.cxx": ("drivetrain-no-such-c++-compiler",)}):
+            assert (
+                main(["train", "--run-dir", str(run), "--quiet", *TINY_CLI, "--agent.compile", "true"]) == 2
+            )
+            assert "DQN: compile=True needs a C++ compiler" in one_error_line(capsys.readouterr().err)
+            assert (
+                main(["train", "--run-dir", str(run), "--quiet", *TINY_CLI, "--agent.compile", "false"]) == 0
+            )
+            config = json.loads((run / "config.json").read_text())
+            config["agent"]["compile"] = True  # as a run trained compiled on a machine with a compiler
+            (run / "config.json").write_text(json.dumps(config))
+            assert main(["eval", str(run), "--episodes", "1"]) == 0  # it only acts: no compiled update
+    finally:
+        _clear_compiler_searches()
