@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -337,17 +338,38 @@ def import_modules(names: Any) -> None:
     for name in names:
         if not isinstance(name, str) or not name:
             raise fields.ConfigError(f"imports: expected module names, got {name!r}")
-        module = name
-        if name.endswith(".py") or os.sep in name:  # a module beside a preset file, by its path
-            file = Path(name)
-            folder = str(file.parent.parent if file.name == "__init__.py" else file.parent)
-            module = file.parent.name if file.name == "__init__.py" else file.stem
-            if folder not in sys.path:
-                sys.path.append(folder)
         try:
-            importlib.import_module(module)
-        except ImportError as e:
+            if name.endswith(".py") or os.sep in name:  # a module beside a preset file, by its path
+                _import_file(Path(name))
+            else:
+                importlib.import_module(name)
+        except (ImportError, OSError) as e:
             raise fields.ConfigError(f"imports: cannot import {name!r} ({type(e).__name__}: {e})") from None
+
+
+def _import_file(file: Path) -> None:
+    """Imports the module (or package, by its ``__init__.py``) at ``file`` under its own name, from
+    that file whatever else ``sys.path`` holds; its folder joins ``sys.path`` for what it imports."""
+    package = file.name == "__init__.py"
+    module = file.parent.name if package else file.stem
+    folder = str(file.parent.parent if package else file.parent)
+    loaded = sys.modules.get(module)
+    if loaded is not None and Path(getattr(loaded, "__file__", "") or "").resolve() == file.resolve():
+        return
+    spec = importlib.util.spec_from_file_location(
+        module, file, submodule_search_locations=[str(file.parent)] if package else None
+    )
+    if spec is None or spec.loader is None:
+        raise ImportError(f"no module at {file}")
+    if folder not in sys.path:
+        sys.path.append(folder)
+    imported = importlib.util.module_from_spec(spec)
+    sys.modules[module] = imported
+    try:
+        spec.loader.exec_module(imported)
+    except BaseException:
+        del sys.modules[module]
+        raise
 
 
 def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:

@@ -34,10 +34,10 @@ and the key.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,9 @@ def _load(path: Path, seen: tuple[Path, ...]) -> FilePreset:
     if "base" in meta:
         merged = _merge_onto(_base_config(path, meta["base"], seen), data)
     if isinstance(merged.get("imports"), list):
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:
+            sys.path.append(folder)  # a dotted name of a package beside the file, in this process
         merged = {**merged, "imports": [_beside(path, name) for name in merged["imports"]]}
     try:
         config = config_from_dict(merged)
@@ -131,9 +134,9 @@ def _load(path: Path, seen: tuple[Path, ...]) -> FilePreset:
 
 
 def _beside(path: Path, name: Any) -> Any:
-    """A module of ``imports`` that is not importable as it is but sits beside the preset file:
-    its absolute path (kept so in config.json, so that a resume or eval from elsewhere finds it)."""
-    if not isinstance(name, str) or not name.isidentifier() or importlib.util.find_spec(name) is not None:
+    """A module of ``imports`` that sits beside the preset file: its absolute path (kept so in
+    config.json, so that a resume or eval from elsewhere imports that file, not a namesake)."""
+    if not isinstance(name, str) or not name.isidentifier():
         return name
     for candidate in (path.parent / f"{name}.py", path.parent / name / "__init__.py"):
         if candidate.is_file():

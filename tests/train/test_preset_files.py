@@ -209,3 +209,24 @@ def test_imports_beside_the_file_and_on_the_command_line_are_imported(tmp_path, 
     run = str(tmp_path / "run")
     assert main(["train", "--imports", "cli_envs,", "--env.name", "CliCart-v0", "--run-dir", run, *tiny]) == 0
     assert "cli_envs" in sys.modules
+
+
+def test_a_module_beside_the_file_wins_over_a_namesake_and_dotted_names_beside_it_import(
+    tmp_path, monkeypatch
+):
+    import sys
+
+    folder, work = tmp_path / "presets", tmp_path / "work"
+    (folder / "pkg_beside").mkdir(parents=True)
+    work.mkdir()
+    (folder / "namesake_envs.py").write_text("WHERE = 'beside'\n")
+    (work / "namesake_envs.py").write_text("WHERE = 'cwd'\n")
+    (folder / "pkg_beside" / "__init__.py").write_text("")
+    (folder / "pkg_beside" / "envs.py").write_text("WHERE = 'dotted'\n")
+    (folder / "n.yaml").write_text("base: cartpole-dqn\nimports: [namesake_envs, pkg_beside.envs]\n")
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(sys, "path", ["", *sys.path])
+    for name in ("namesake_envs", "pkg_beside", "pkg_beside.envs"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    load_preset_file(folder / "n.yaml")
+    assert sys.modules["namesake_envs"].WHERE == "beside" and sys.modules["pkg_beside.envs"].WHERE == "dotted"
