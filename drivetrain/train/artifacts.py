@@ -123,7 +123,7 @@ def evaluate_run(
     max_steps = final_eval_steps(config) if episodes is None else None
     env_seed = run_seeds(config.seed).final_eval if seed is None else seed
     with run_env(run_dir, config, config.loop.eval_num_envs, env_seed, evaluation=True) as env:
-        limit = eval_step_limit(config.loop.total_env_steps, n)
+        limit = eval_step_limit(config.loop.total_env_steps, n, env.batch_size)
         return evaluate(env, eval_policy(loaded.agent, config), n, max_steps, step_limit=limit), loaded
 
 

@@ -299,8 +299,10 @@ def check_config(config: ExperimentConfig, *, resuming: bool = False) -> None:
         raise fields.ConfigError(f"loop.eval_epsilon must be in [0, 1], got {loop.eval_epsilon}")
     # replay.capacity >= env.num_envs is the replay buffer's own check, for agents that have one
     builder, plan = builder_for(config.agent), run_plan(config)
-    problems = builder.check(config.agent, plan)
     envs = config.execution.num_envs(config.env.num_envs) if config.execution.distributed else plan.num_envs
+    # a distributed run's environments are all its collectors' (its on-policy learner's union)
+    union = envs * config.execution.collectors if config.execution.distributed else envs
+    problems = builder.check(config.agent, dataclasses.replace(plan, num_envs=union))
     period = builder.update_period(config.agent, dataclasses.replace(plan, num_envs=envs))
     name = "loop.update_period"
     if config.execution.distributed and config.execution.fragment_steps is not None:

@@ -165,8 +165,10 @@ def evaluate(
     return EvalResult(tuple(e[2] for e in chosen), tuple(e[3] for e in chosen))
 
 
-def eval_step_limit(total_env_steps: int, episodes: int) -> int:
-    """The hard step limit of a run's evaluation of ``episodes`` episodes: ten times its budget
-    (at least 10,000 steps) and 10,000 steps more per episode, so that only episodes that do not
-    end are cut."""
-    return 10 * max(int(total_env_steps), 1_000) + 10_000 * int(episodes)
+def eval_step_limit(total_env_steps: int, episodes: int, num_envs: int = 1) -> int:
+    """The hard step limit of a run's evaluation of ``episodes`` episodes on ``num_envs``
+    environments: ten times its budget (at least 10,000 steps) and 10,000 steps more per episode
+    that each environment plays (``ceil(episodes / num_envs)`` each, all of them counted), so that
+    only episodes that do not end are cut."""
+    played = num_envs * math.ceil(episodes / num_envs)
+    return 10 * max(int(total_env_steps), 1_000) + 10_000 * played

@@ -31,6 +31,8 @@ import typing
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+import numpy as np
+
 __all__ = [
     "ConfigError",
     "FieldInfo",
@@ -368,7 +370,9 @@ def to_dict(config: Any) -> dict[str, Any]:
         if isinstance(x, enum.Enum):
             return x.value
         if isinstance(x, dict):
-            return {k: plain(v) for k, v in x.items()}
+            return {plain(k): plain(v) for k, v in x.items()}
+        if isinstance(x, np.generic):  # a NumPy scalar (np.int64(0) from np.arange): JSON's number
+            return x.item()
         if isinstance(x, pathlib.PurePath):
             return str(x)
         return x

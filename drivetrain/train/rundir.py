@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import fcntl
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,10 @@ __all__ = ["VIDEO_DIR", "RunDir", "RunDirError", "RunDirLockedError"]
 
 VIDEO_DIR = "videos"
 """The run directory's folder of filmed evaluations."""
+
+
+# A video writer's temporary file (drivetrain.train.video): .step-<N>.<ext>.<pid>-<8 hex>.<ext>
+_VIDEO_TMP = re.compile(r"^\.step-\d+\.(mp4|gif)\.\d+-[0-9a-f]{8}\.(mp4|gif)$")
 
 
 class RunDirError(RuntimeError):
@@ -156,7 +161,7 @@ class RunDir:
             for leftover in (
                 *(p.with_name(p.name + ".tmp") for p in self._artifacts()),
                 *self.checkpoints.glob("ckpt-*.pkl.tmp"),
-                *(self.path / VIDEO_DIR).glob(".step-*.*-*.*"),
+                *(p for p in (self.path / VIDEO_DIR).glob(".step-*") if _VIDEO_TMP.match(p.name)),
             ):
                 if leftover.is_file():
                     leftover.unlink()

@@ -186,15 +186,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     config = config_from_dict(json.loads(sys.stdin.read()))
     config = dataclasses.replace(config, loop=dataclasses.replace(config.loop, progress_bar=False))
-    if early:
-        print(f"drivetrain: stopped by {signal.Signals(early[0]).name} before the run started", flush=True)
-        return 128 + early[0]
 
     def stop_now(signum: int, frame: Any) -> None:  # until the run's own handlers: nothing written yet
         raise RunInterruptedError(signum, f"stopped by {signal.Signals(signum).name} before the run started")
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, stop_now)
+    if early:  # read after stop_now took over, so that no signal falls between the two
+        print(f"drivetrain: stopped by {signal.Signals(early[0]).name} before the run started", flush=True)
+        return 128 + early[0]
     try:
         result = train(config, args.run_dir, resume=args.resume, force=args.force, verbose=True)
     except RunInterruptedError as e:

@@ -330,7 +330,7 @@ class Session:
         start = time.perf_counter()
         max_steps = final_eval_steps(self.exp.config) if final else None
         with self.exp.make_eval_env(final=final) as env:
-            limit = eval_step_limit(self.exp.config.loop.total_env_steps, episodes)
+            limit = eval_step_limit(self.exp.config.loop.total_env_steps, episodes, env.batch_size)
             result = evaluate(env, self.exp.eval_policy, episodes, max_steps, step_limit=limit)
         state.eval_seconds += time.perf_counter() - start
         return result

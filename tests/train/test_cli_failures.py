@@ -365,3 +365,32 @@ def test_a_run_without_a_compiler_is_one_line_and_a_compiled_run_evaluates_witho
             assert main(["eval", str(run), "--episodes", "1"]) == 0  # it only acts: no compiled update
     finally:
         _clear_compiler_searches()
+
+
+def test_the_window_check_counts_a_distributed_runs_environments_and_a_short_budget(tmp_path, capsys):
+    from drivetrain.train import apply_overrides, get_preset
+    from drivetrain.train.config import check_config
+
+    base = get_preset("cartpole-dqn").build()
+    spread = [
+        ("execution.backend", "threads"),
+        ("execution.collectors", 2),
+        ("execution.envs_per_collector", 1),
+    ]
+    check_config(
+        apply_overrides(
+            base, [*spread, ("num_envs", 16), ("learning_starts", 32), ("update_period", 16), ("n_step", 3)]
+        )
+    )
+    short = [
+        "--total_env_steps",
+        "2",
+        "--learning_starts",
+        "1",
+        "--update_period",
+        "4",
+        "--agent.n_step",
+        "3",
+    ]
+    assert main(["train", "--run-dir", str(tmp_path / "r"), "--quiet", *short]) == 2
+    assert "fewer than one window of 4" in one_error_line(capsys.readouterr().err)

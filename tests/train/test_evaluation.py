@@ -96,3 +96,11 @@ def test_the_step_limit_grows_with_the_episodes_asked_for():
     assert eval_step_limit(600, 60) > 60 * 200 + eval_step_limit(
         600, 0
     )  # MountainCar's 200-step episodes fit
+
+
+def test_the_step_limit_counts_every_environment_of_the_batch():
+    from drivetrain.train.evaluation import eval_step_limit
+
+    batch = CountingEnv([3000] * 8)  # episodes that do end, one asked for over 8 environments
+    result = evaluate(batch, policy_for(batch), num_episodes=1, step_limit=eval_step_limit(1000, 1, 8))
+    assert result.lengths == (3000,)

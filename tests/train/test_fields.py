@@ -219,3 +219,20 @@ def test_a_mapping_with_int_keys_survives_json():
     from drivetrain.train.fields import coerce
 
     assert coerce(json.loads(json.dumps({0: 1.0, 1: 2})), dict[int, float], "w") == {0: 1.0, 1: 2.0}
+
+
+def test_numpy_scalars_and_enum_keys_go_to_json():
+    import numpy as np
+
+    from drivetrain.train.fields import to_dict
+
+    class Color(enum.Enum):
+        RED = "red"
+
+    @dataclasses.dataclass(frozen=True)
+    class WithNumpy:
+        seed: int = 0
+        weights: dict = dataclasses.field(default_factory=dict)
+
+    text = json.dumps(to_dict(WithNumpy(np.int64(3), {Color.RED: np.float32(0.5)})))
+    assert json.loads(text) == {"seed": 3, "weights": {"red": 0.5}}

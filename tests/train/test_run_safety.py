@@ -151,7 +151,7 @@ def test_a_resume_deletes_what_a_killed_writer_left_half_written(tmp_path, capsy
     leftovers = [
         run / "checkpoints" / "ckpt-000000000600.pkl.tmp",  # killed while writing a checkpoint
         run / "eval.json.tmp",
-        run / "videos" / ".step-600.mp4.123-abcd.mp4",
+        run / "videos" / ".step-600.mp4.123-abcd0123.mp4",
     ]
     for path in leftovers:
         path.parent.mkdir(exist_ok=True)
@@ -164,5 +164,7 @@ def test_a_resume_deletes_what_a_killed_writer_left_half_written(tmp_path, capsy
     ]
     (run / "notes.tmp").write_text("mine")  # what a user put there stays
     (run / "videos" / ".gitignore").write_text("*")
+    (run / "videos" / ".step-notes.a-b.txt").write_text("mine")
     assert main(["train", "--run-dir", str(run), "--quiet", "--resume", "--total_env_steps", "700"]) == 0
     assert (run / "notes.tmp").is_file() and (run / "videos" / ".gitignore").is_file()
+    assert (run / "videos" / ".step-notes.a-b.txt").is_file()

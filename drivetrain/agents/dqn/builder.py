@@ -222,10 +222,14 @@ class DQNBuilder:
 
     def check(self, config: Any, plan: RunPlan) -> list[str]:
         window, envs = self.window_steps(config), max(plan.num_envs, 1)
-        # the drivers step whole batches: each environment's steps before the first train phase
-        per_env = -(-plan.learning_starts // envs) + -(-plan.update_period // envs)
+        # the drivers step whole batches: each environment's steps before the first train phase,
+        # whose collect is the budget's rest when that is shorter than a period
+        first = (
+            min(plan.update_period, max(plan.total_env_steps - plan.learning_starts, 0)) or plan.update_period
+        )
+        per_env = -(-plan.learning_starts // envs) + -(-first // envs)
         if per_env < window:
-            need = (window - -(-plan.update_period // envs)) * envs
+            need = (window - -(-first // envs)) * envs
             return [
                 f"loop.learning_starts ({plan.learning_starts}) and loop.update_period ({plan.update_period}) "
                 f"give each of the {envs} environments {per_env} steps before the first train step, fewer "
