@@ -65,8 +65,9 @@ from drivetrain.distributed.collector_parts import (
 )
 from drivetrain.distributed.weights import get_policy_weights, set_policy_weights
 from drivetrain.replay.sources import _info_filter
-from drivetrain.train.config import ExperimentConfig, import_modules
+from drivetrain.train.config import ExperimentConfig
 from drivetrain.train.experiment import env_state, load_env_state, make_env
+from drivetrain.train.imports import import_modules
 
 __all__ = ["Collector", "Fragment", "collector_seed"]
 

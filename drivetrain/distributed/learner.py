@@ -45,6 +45,7 @@ from drivetrain.train.checkpoint import CheckpointDir
 from drivetrain.train.config import ExperimentConfig
 from drivetrain.train.evaluation import EvalResult
 from drivetrain.train.experiment import TrainMetrics
+from drivetrain.train.loop_state import LoopState, TrainStats
 from drivetrain.train.resume import StartPoint
 from drivetrain.train.rundir import RunDir
 from drivetrain.train.runs import (
@@ -58,7 +59,6 @@ from drivetrain.train.runs import (
     train_batch,
     train_result,
 )
-from drivetrain.train.session import LoopState, TrainStats
 from drivetrain.train.signals import RunInterruptedError, StopSignals
 from drivetrain.train.tracking import RunOutcome
 

@@ -49,8 +49,8 @@ from drivetrain.replay.sources import RolloutSource
 from drivetrain.train.config import ExperimentConfig
 from drivetrain.train.experiment import TrainMetrics
 from drivetrain.train.fields import ConfigError
+from drivetrain.train.loop_state import LoopState, TrainStats
 from drivetrain.train.runs import TrainResult, train_batch
-from drivetrain.train.session import LoopState, TrainStats
 
 if TYPE_CHECKING:
     from drivetrain.distributed.runner import LearnerParts

@@ -58,13 +58,13 @@ from drivetrain.observers import ProgressBar
 from drivetrain.replay import PrioritizedReplay
 from drivetrain.replay.sources import ExperienceSource, ReplaySource, RolloutSource
 from drivetrain.train.checkpoint import CheckpointDir, CheckpointError
-from drivetrain.train.config import ExperimentConfig, check_config, import_modules, run_plan, save_config
+from drivetrain.train.config import ExperimentConfig, check_config, run_plan, save_config
 from drivetrain.train.experiment import TrainMetrics, eval_policy, make_env, run_seeds
 from drivetrain.train.fields import ConfigError
+from drivetrain.train.loop_state import LoopState, fresh_state, reschedule
 from drivetrain.train.resume import find_start
 from drivetrain.train.rundir import RunDir
 from drivetrain.train.runs import RunSetupError, TrainResult, torch_threads
-from drivetrain.train.session import LoopState, fresh_state, reschedule
 from drivetrain.train.signals import StopSignals
 
 __all__ = ["DistributedRunError", "LearnerParts", "train_distributed"]
@@ -87,7 +87,7 @@ class _PriorityForwarder:
 
 @dataclasses.dataclass
 class LearnerParts:
-    """The learner's parts (a :class:`~drivetrain.train.session.RunParts`): what a Session reads and saves."""
+    """The learner's parts (a :class:`~drivetrain.train.loop_state.RunParts`): what a Session reads and saves."""
 
     config: ExperimentConfig
     agent: Agent
@@ -287,7 +287,6 @@ def train_distributed(
       ConfigError: an on-policy agent (it names ``execution.backend``), or settings that cannot work.
       DistributedRunError: the replay actor was lost (``--resume`` continues from the last checkpoint).
     """
-    import_modules(config.imports)  # an override may name them too
     check_config(config, resuming=resume)
     run = RunDir(run_dir)
     with run.lock(), StopSignals() as signals, torch_threads(config.loop.torch_threads):

@@ -72,6 +72,7 @@ def cmd_check_env(args: argparse.Namespace) -> int:
 def _factory(args: argparse.Namespace) -> tuple[Callable[[], Any], str]:
     """A zero-argument factory of ENV's batched environment, and how to name it."""
     from drivetrain.train import presets
+    from drivetrain.train.run_commands import _command_error
 
     if args.env in {p.name for p in presets.presets()}:
         from drivetrain.train.experiment import make_env
@@ -97,9 +98,3 @@ def _factory(args: argparse.Namespace) -> tuple[Callable[[], Any], str]:
             f"check-env: {args.env!r} is neither a preset nor a Gymnasium id ({e})"
         ) from None
     return (lambda: envs.make(args.env, args.num_envs, seed=args.seed, backend=args.backend)), args.env
-
-
-def _command_error(message: str) -> Exception:
-    from drivetrain.cli import CommandError
-
-    return CommandError(message)

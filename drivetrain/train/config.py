@@ -18,11 +18,8 @@ the agent counts **train steps** (calls of ``agent.train``).
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.util
 import json
 import os
-import sys
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +31,7 @@ from drivetrain.distributed.config import ExecutionConfig
 from drivetrain.envs.atari import AtariConfig
 from drivetrain.train import fields, tracking
 from drivetrain.train.checkpoint import atomic_write_text
+from drivetrain.train.imports import import_modules
 
 __all__ = [
     "EnvConfig",
@@ -44,7 +42,6 @@ __all__ = [
     "check_config",
     "config_from_dict",
     "config_to_dict",
-    "import_modules",
     "load_config",
     "run_plan",
     "save_config",
@@ -244,6 +241,7 @@ def check_config(config: ExperimentConfig, *, resuming: bool = False) -> None:
 
     ``resuming``: a field that the suite ignores is a warning, not an error (a run saved before
     that was refused resumes; the field cannot change on resume)."""
+    import_modules(config.imports)  # before anything is built: they register its agent or environments
     loop, replay = config.loop, config.replay
     positive = {
         "loop.total_env_steps": loop.total_env_steps,
@@ -329,49 +327,6 @@ _AGENT_KIND = "agent_kind"  # the JSON key naming the agent's builder
 def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
     """A JSON-ready dict of ``config``, with ``agent_kind`` naming the agent (its builder's ``kind``)."""
     return {**fields.to_dict(config), _AGENT_KIND: builder_for(config.agent).kind}
-
-
-def import_modules(names: Any) -> None:
-    """Imports ``config.imports`` (see the field); ConfigError naming a module that cannot be imported."""
-    if isinstance(names, str) or not isinstance(names, (list, tuple)):
-        raise fields.ConfigError(f"imports: expected a list of module names, got {names!r}")
-    if names and os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())  # a module in the working directory, as `python -m` finds it
-    for name in names:
-        if not isinstance(name, str) or not name:
-            raise fields.ConfigError(f"imports: expected module names, got {name!r}")
-        try:
-            if name.endswith(".py") or os.sep in name:  # a module beside a preset file, by its path
-                _import_file(Path(name))
-            else:
-                importlib.import_module(name)
-        except (ImportError, OSError) as e:
-            raise fields.ConfigError(f"imports: cannot import {name!r} ({type(e).__name__}: {e})") from None
-
-
-def _import_file(file: Path) -> None:
-    """Imports the module (or package, by its ``__init__.py``) at ``file`` under its own name, from
-    that file whatever else ``sys.path`` holds; its folder joins ``sys.path`` for what it imports."""
-    package = file.name == "__init__.py"
-    module = file.parent.name if package else file.stem
-    folder = str(file.parent.parent if package else file.parent)
-    loaded = sys.modules.get(module)
-    if loaded is not None and Path(getattr(loaded, "__file__", "") or "").resolve() == file.resolve():
-        return
-    spec = importlib.util.spec_from_file_location(
-        module, file, submodule_search_locations=[str(file.parent)] if package else None
-    )
-    if spec is None or spec.loader is None:
-        raise ImportError(f"no module at {file}")
-    if folder not in sys.path:
-        sys.path.append(folder)
-    imported = importlib.util.module_from_spec(spec)
-    sys.modules[module] = imported
-    try:
-        spec.loader.exec_module(imported)
-    except BaseException:
-        del sys.modules[module]
-        raise
 
 
 def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:

@@ -40,10 +40,11 @@ import gymnasium
 
 from drivetrain.core.drivers import Observer, StepDriver
 from drivetrain.train.checkpoint import CheckpointDir
-from drivetrain.train.config import ExperimentConfig, check_config, import_modules, save_config
+from drivetrain.train.config import ExperimentConfig, check_config, save_config
 from drivetrain.train.evaluation import EvalResult
 from drivetrain.train.experiment import Experiment, build_experiment
 from drivetrain.train.fields import ConfigError
+from drivetrain.train.loop_state import LoopState, TrainStats, fresh_state, restore
 from drivetrain.train.resume import StartPoint, find_start
 from drivetrain.train.rundir import RunDir
 from drivetrain.train.runs import (
@@ -60,7 +61,7 @@ from drivetrain.train.runs import (
     train_batch,
     train_result,
 )
-from drivetrain.train.session import EvalHook, LoopState, TrainStats, fresh_state, restore
+from drivetrain.train.session import EvalHook
 from drivetrain.train.signals import RunInterruptedError, StopSignals
 from drivetrain.train.tracking import RunOutcome
 
@@ -120,7 +121,6 @@ def train(
     ``"threads"`` the same parts in this process with the collectors in threads
     (:func:`drivetrain.distributed.runner.train_distributed`: the same run directory and errors).
     """
-    import_modules(config.imports)  # an override may name them too
     check_config(config, resuming=resume)
     if config.execution.distributed:
         from drivetrain.distributed.runner import train_distributed

@@ -19,8 +19,8 @@ from drivetrain.train.checkpoint import CheckpointDir, CheckpointError
 from drivetrain.train.config import ExperimentConfig, config_from_dict, load_config
 from drivetrain.train.config_resume import check_resume
 from drivetrain.train.fields import ConfigError
+from drivetrain.train.loop_state import check_format
 from drivetrain.train.rundir import RunDir
-from drivetrain.train.session import check_format
 
 __all__ = ["StartPoint", "find_start"]
 

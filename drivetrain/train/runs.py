@@ -32,8 +32,9 @@ from drivetrain.train.checkpoint import CheckpointDir
 from drivetrain.train.eval_videos import EvalVideos
 from drivetrain.train.evaluation import EvalResult
 from drivetrain.train.logger import RunLogger
+from drivetrain.train.loop_state import LoopState, RunParts, TrainStats
 from drivetrain.train.rundir import RunDir
-from drivetrain.train.session import LoopState, RunParts, Session, TrainStats, curve_title
+from drivetrain.train.session import Session, curve_title
 from drivetrain.train.signals import RunInterruptedError, StopSignals
 from drivetrain.train.tracking import open_tracker
 
@@ -234,9 +235,7 @@ def stop(
 
 def diverged(session: Session, error: NonFiniteTrainLossError) -> TrainingDivergedError:
     """The error that stops a run whose loss was not finite (nothing is saved after the last good checkpoint)."""
-    error_out = session.diverged(f"the loss of train step {error.train_step} is {error.loss}")
-    assert isinstance(error_out, TrainingDivergedError)
-    return error_out
+    return session.diverged(f"the loss of train step {error.train_step} is {error.loss}")
 
 
 def train_result(session: Session, state: LoopState, evaluation: EvalResult) -> TrainResult:

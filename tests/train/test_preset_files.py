@@ -197,11 +197,11 @@ def test_imports_beside_the_file_and_on_the_command_line_are_imported(tmp_path, 
     (kept,) = load_preset_file(folder / "b.yaml").build().imports
     assert kept == str((folder / "beside_envs.py").resolve())  # a path, so a resume from elsewhere finds it
     assert "beside_envs" in sys.modules
-    from drivetrain.train import config as config_module
+    from drivetrain.train.imports import import_modules
 
     del sys.modules["beside_envs"]
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(folder.resolve())])
-    config_module.import_modules([kept])  # as config.json's reader does
+    import_modules([kept])  # as config.json's reader does
     assert "beside_envs" in sys.modules
     (tmp_path / "cli_envs.py").write_text(registers.replace("BesideCart", "CliCart"))
     tiny = ["--total_env_steps", "300", "--learning_starts", "200", "--eval_interval", "0", "--quiet"]

@@ -292,15 +292,15 @@ def test_a_run_saved_with_a_field_its_suite_ignores_still_resumes_with_a_warning
 
 
 def test_weights_that_a_finite_loss_overflowed_are_never_saved_or_called_good(tmp_path):
+    from drivetrain.train.loop_state import first_non_finite
     from drivetrain.train.runs import TrainingDivergedError
-    from drivetrain.train.session import _first_non_finite
 
-    assert _first_non_finite({"a": [np.ones(2), {"b": np.array([1.0, np.inf])}]}) == "a[1].b"
-    assert _first_non_finite({"a": np.array([1, 2]), "s": "x"}) is None
+    assert first_non_finite({"a": [np.ones(2), {"b": np.array([1.0, np.inf])}]}) == "a.1.b"
+    assert first_non_finite({"a": np.array([1, 2]), "s": "x"}) is None
     config = tiny_config(learning_rate=1e38, gradient_steps=1, total_env_steps=1500, checkpoint_interval=600)
     with pytest.raises(TrainingDivergedError, match=r"the agent's q_network.* holds NaN or infinite values"):
         train(config, tmp_path, verbose=False)
     for path in (tmp_path / "checkpoints").glob("ckpt-*.pkl"):  # every checkpoint left is finite
         from drivetrain.train import load_checkpoint
 
-        assert _first_non_finite(load_checkpoint(path)["experiment"]["agent"]) is None
+        assert first_non_finite(load_checkpoint(path)["experiment"]["agent"]) is None

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from drivetrain.train.session import TrainStats
+from drivetrain.train.loop_state import TrainStats
 
 
 def test_train_stats_average_the_loss_and_every_scalar_since_the_last_row():

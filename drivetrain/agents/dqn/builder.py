@@ -6,6 +6,7 @@ take alike, the epsilon schedule among them) serve :func:`~drivetrain.agents.mak
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any, ClassVar, TypedDict
 
@@ -227,9 +228,10 @@ class DQNBuilder:
         first = (
             min(plan.update_period, max(plan.total_env_steps - plan.learning_starts, 0)) or plan.update_period
         )
-        per_env = -(-plan.learning_starts // envs) + -(-first // envs)
+        collect = math.ceil(first / envs)
+        per_env = math.ceil(plan.learning_starts / envs) + collect
         if per_env < window:
-            need = (window - -(-first // envs)) * envs
+            need = (window - collect) * envs
             return [
                 f"loop.learning_starts ({plan.learning_starts}) and loop.update_period ({plan.update_period}) "
                 f"give each of the {envs} environments {per_env} steps before the first train step, fewer "
